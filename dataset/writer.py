@@ -1,0 +1,154 @@
+"""Write scenes into one shard file, atomically.
+
+Typical use::
+
+    with ShardWriter(out / "shard-00000.h5", height=128, width=128, views=2,
+                     max_objects=8, attrs={"seed": 0, "first_scene": 0, ...}) as w:
+        for scene in scenes:
+            w.append(scene)
+
+Data goes to ``<name>.tmp-<pid>`` beside the target; only a successful close
+renames it into place (``os.replace``), so a killed run never leaves a partial
+shard under the final name. Per-view datasets are chunked one scene per chunk so
+that reading a scene touches only its own chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import h5py
+import numpy as np
+
+from .schema import ALL_FIELDS, FORMAT_NAME, FORMAT_VERSION, SCENE_FIELDS, VIEW_FIELDS, scene_shape
+from .version import package_version
+
+#: Root attributes the caller must supply (the writer fills in the rest).
+CALLER_ATTRS = ("seed", "render_config", "category_names", "first_scene")
+
+_SCENE_FIELD_CHUNK = 256  # small per-scene arrays: many scenes per chunk
+
+
+def parse_compression(spec: str | None) -> tuple[str | None, int | None]:
+    """'lzf' | 'gzip' | 'gzip:N' (N = 0..9) | 'none' -> (h5py compression, level)."""
+    if spec in (None, "none", ""):
+        return None, None
+    if spec == "lzf":
+        return "lzf", None
+    if spec == "gzip":
+        return "gzip", 4
+    if spec.startswith("gzip:") and spec[5:].isdigit() and 0 <= int(spec[5:]) <= 9:
+        return "gzip", int(spec[5:])
+    raise ValueError(f"compression: expected 'lzf', 'gzip', 'gzip:0'..'gzip:9' or 'none', got {spec!r}")
+
+
+class ShardWriter:
+    """Appends scenes to a new shard; see module docstring.
+
+    Args:
+        path: final file name (``shard-00000.h5`` by convention).
+        height, width: image size in pixels. views: views per scene (V).
+        max_objects: capacity M of the per-scene object arrays.
+        attrs: root attributes; must hold ``seed``, ``render_config`` (dict or JSON
+            string), ``category_names`` (list of str) and ``first_scene`` (int).
+        compression: 'lzf' (default), 'gzip', 'gzip:N' or 'none'.
+        expected_scenes: optional number of scenes to pre-allocate.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike, *, height: int, width: int, views: int, max_objects: int,
+        attrs: Mapping[str, Any], compression: str | None = "lzf", expected_scenes: int | None = None,
+    ):
+        missing = [k for k in CALLER_ATTRS if k not in attrs]
+        if missing:
+            raise ValueError(f"ShardWriter({path}): attrs is missing {missing}")
+        self.path = Path(path)
+        self.height, self.width, self.views, self.max_objects = int(height), int(width), int(views), int(max_objects)
+        self.count = 0
+        self._tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
+        comp, level = parse_compression(compression)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = h5py.File(self._tmp, "w")
+        cap = max(int(expected_scenes or 1), 1)
+        for name, spec in ALL_FIELDS.items():
+            shape = scene_shape(name, self.height, self.width, self.views, self.max_objects)
+            dtype = spec.dtype if spec.dtype is not None else h5py.string_dtype("utf-8")
+            chunk_n = 1 if spec.per_view else _SCENE_FIELD_CHUNK
+            self._file.create_dataset(
+                name, shape=(cap, *shape), maxshape=(None, *shape), dtype=dtype,
+                chunks=(chunk_n, *shape),
+                compression=comp if spec.per_view else None, compression_opts=level if spec.per_view else None,
+            )
+        self._attrs = dict(attrs)
+
+    # -- writing ---------------------------------------------------------
+    def append(self, scene: Mapping[str, Any]) -> None:
+        """Append one scene: view fields shaped [V, ...], scene fields per-scene values."""
+        missing = [k for k in ALL_FIELDS if k not in scene]
+        if missing:
+            raise ValueError(f"{self.path}: scene is missing fields {missing}")
+        i = self.count
+        for name, spec in ALL_FIELDS.items():
+            ds = self._file[name]
+            if ds.shape[0] <= i:
+                ds.resize(max(2 * ds.shape[0], i + 1), axis=0)
+            value = scene[name]
+            if spec.dtype is None:
+                if not isinstance(value, str):
+                    raise TypeError(f"{self.path}: field '{name}': expected str, got {type(value).__name__}")
+                ds[i] = value
+                continue
+            arr = np.asarray(value)
+            want = ds.shape[1:]
+            if arr.shape != want:
+                raise ValueError(f"{self.path}: field '{name}': expected shape {want}, got {arr.shape}")
+            if not np.can_cast(arr.dtype, spec.dtype, casting="same_kind"):
+                raise TypeError(f"{self.path}: field '{name}': expected dtype {spec.dtype}, got {arr.dtype}")
+            ds[i] = arr.astype(spec.dtype, copy=False)
+        self.count += 1
+
+    def close(self) -> Path:
+        """Trim, write the root attributes, flush, and rename into place. Returns the final path."""
+        if self._file is None:
+            return self.path
+        for name in ALL_FIELDS:
+            self._file[name].resize(self.count, axis=0)
+        a = self._file.attrs
+        a["format"] = FORMAT_NAME
+        a["format_version"] = FORMAT_VERSION
+        a["height"], a["width"], a["views"], a["max_objects"] = self.height, self.width, self.views, self.max_objects
+        a["num_scenes"] = self.count
+        a["package_version"] = package_version()
+        for k, v in self._attrs.items():
+            if k in ("render_config", "category_names") and not isinstance(v, str):
+                v = json.dumps(v, sort_keys=True)
+            a[k] = v
+        self._file.flush()
+        self._file.close()
+        self._file = None
+        with open(self._tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Discard everything written so far (the final path is never touched)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "ShardWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+__all__ = ["ShardWriter", "parse_compression", "SCENE_FIELDS", "VIEW_FIELDS"]

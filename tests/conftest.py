@@ -1,0 +1,22 @@
+"""Shared test fixtures. ``analytic_scene`` builds exact scenes without a GL context."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
+
+@pytest.fixture(scope="session")
+def analytic_shards(tmp_path_factory) -> Path:
+    """A directory of 3 shards (12 analytic scenes, 32x32, 2 views) with a manifest."""
+    from analytic_scene import write_shards
+
+    d = tmp_path_factory.mktemp("analytic_shards")
+    write_shards(d, num_scenes=12, shard_size=4, size=32)
+    return d
