@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs everything synthssl needs into ./.venv; safe to re-run (skips what is done).
+#   - Debian packages: headless GL (Mesa EGL + OSMesa), Fashion-MNIST, sample photos.
+#   - A Python 3.11 virtual environment with torch, torchvision and synthssl (editable).
+# Sourced by scripts/demo.sh and scripts/test.sh; run directly to only install.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${SYNTHSSL_VENV:-$ROOT/.venv}"
+
+APT_PACKAGES=(
+  python3-venv python3-pip          # virtual environment
+  libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libgles2  # headless rendering through Mesa EGL (llvmpipe)
+  libosmesa6                        # OSMesa fallback renderer
+  libglu1-mesa                      # pyrender imports its viewer, which needs libGLU
+  dataset-fashion-mnist             # the default real labeled benchmark (IDX files)
+  mate-backgrounds                  # a few dozen real photos for the demo's domain adaptation
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "[setup] installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+PY="${PYTHON:-}"
+if [ -z "$PY" ]; then
+  for c in python3.11 python3; do command -v "$c" >/dev/null && PY="$c" && break; done
+fi
+[ -n "$PY" ] || { echo "[setup] error: no python3 found; install Python 3.11" >&2; exit 1; }
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "[setup] creating virtual environment $VENV with $($PY --version)"
+  "$PY" -m venv "$VENV"
+fi
+
+# Re-install Python packages only when pyproject.toml or this script changed.
+STAMP="$VENV/.synthssl-setup-stamp"
+want="$(cat "$ROOT/pyproject.toml" "$ROOT/scripts/setup.sh" | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
+  echo "[setup] installing Python dependencies into $VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  # torch/torchvision pinned to a release pair that imports together.
+  "$VENV/bin/python" -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+  "$VENV/bin/python" -m pip install -q -e "$ROOT[test]"
+  # pyrender 0.1.45 pins PyOpenGL 3.1.0, whose OSMesa binding is broken; 3.1.10 works
+  # with pyrender's EGL and OSMesa paths (see render/gl_compat.py).
+  "$VENV/bin/python" -m pip install -q --no-deps "PyOpenGL==3.1.10"
+  echo "$want" > "$STAMP"
+fi
+export PATH="$VENV/bin:$PATH"
