@@ -1,0 +1,108 @@
+"""Mesh assets from folders: discovery, asset classes (categories) and cached loading.
+
+Sources, in this order: the repository's ``assets/`` folder, user folders
+(``objects.asset_dirs``), and pybullet_data's ``random_urdfs`` meshes when pybullet is
+installed. Mesh files: .obj .glb .gltf .ply .stl (searched recursively, sorted, so the
+list is identical on every machine holding the same files).
+
+Asset class (the object's category name):
+* pybullet's random_urdfs meshes -> ``random_urdf``;
+* a file inside a sub-folder of an asset root -> the first sub-folder's name
+  (``root/mug/a.obj`` -> ``mug``);
+* a file directly in a root -> its stem without trailing digits, '-' and '_'
+  (``arch_02.obj`` -> ``arch``).
+
+A loaded mesh is centred on its bounding-box centre with largest extent 1 (like
+:mod:`shapes`); meshes with more than ``max_faces`` faces or without faces are skipped.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+MESH_SUFFIXES = (".obj", ".glb", ".gltf", ".ply", ".stl")
+BUNDLED_ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+@dataclass(frozen=True)
+class AssetEntry:
+    """One mesh file and its category name."""
+
+    path: str
+    category: str
+    source: str
+    """'bundled' | 'user' | 'pybullet'."""
+
+
+def pybullet_mesh_dir() -> Path | None:
+    """pybullet_data/random_urdfs when pybullet_data is importable, else None."""
+    try:
+        import pybullet_data
+    except ImportError:
+        return None
+    d = Path(pybullet_data.getDataPath()) / "random_urdfs"
+    return d if d.is_dir() else None
+
+
+def asset_class(root: Path, path: Path) -> str:
+    """Category name of ``path`` found under ``root`` (see module docstring)."""
+    rel = path.relative_to(root)
+    if len(rel.parts) > 1:
+        return rel.parts[0]
+    stem = re.sub(r"[-_0-9]+$", "", path.stem)
+    return stem or path.stem
+
+
+def _mesh_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in MESH_SUFFIXES and p.is_file())
+
+
+def discover_assets(asset_dirs: list[str], bundled: bool = True, pybullet: bool = True) -> list[AssetEntry]:
+    """All mesh assets of the configured sources, in a deterministic order."""
+    entries: list[AssetEntry] = []
+    if bundled and BUNDLED_ASSETS.is_dir():
+        entries += [AssetEntry(str(p), asset_class(BUNDLED_ASSETS, p), "bundled") for p in _mesh_files(BUNDLED_ASSETS)]
+    for d in asset_dirs:
+        root = Path(d).expanduser()
+        if not root.is_dir():
+            raise FileNotFoundError(f"objects.asset_dirs: {root} is not a folder")
+        files = _mesh_files(root)
+        if not files:
+            raise FileNotFoundError(f"objects.asset_dirs: {root} holds no {'/'.join(MESH_SUFFIXES)} files")
+        entries += [AssetEntry(str(p), asset_class(root, p), "user") for p in files]
+    if pybullet:
+        d = pybullet_mesh_dir()
+        if d is not None:
+            entries += [AssetEntry(str(p), "random_urdf", "pybullet") for p in sorted(d.glob("*/*.obj"))]
+    return entries
+
+
+@functools.lru_cache(maxsize=2048)
+def load_asset_mesh(path: str, max_faces: int) -> trimesh.Trimesh | None:
+    """The mesh of ``path`` as one Trimesh (scenes concatenated), unit-normalised; None if unusable."""
+    try:
+        loaded = trimesh.load(path, force="mesh", process=True)
+    except Exception as exc:  # a broken user file must not stop a long render
+        print(f"synthssl.render: skipping asset {path}: {exc}", file=sys.stderr)
+        return None
+    if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0 or len(loaded.faces) > max_faces:
+        return None
+    mesh = trimesh.Trimesh(np.asarray(loaded.vertices, np.float64), np.asarray(loaded.faces), process=True)
+    lo, hi = mesh.bounds
+    ext = float(np.max(hi - lo))
+    if not np.isfinite(ext) or ext <= 0:
+        return None
+    mesh.apply_translation(-(lo + hi) / 2)
+    mesh.apply_scale(1.0 / ext)
+    return mesh
+
+
+__all__ = ["AssetEntry", "discover_assets", "load_asset_mesh", "asset_class", "pybullet_mesh_dir",
+           "MESH_SUFFIXES", "BUNDLED_ASSETS"]

@@ -1,0 +1,140 @@
+"""``render-scenes``: render view-pair shards, validate them, preview them.
+
+Usage::
+
+    render-scenes [--config X.yaml] --out DIR [--scenes N --size 128 --views 2 --seed S
+                  --workers W --shard-size K --physics/--no-physics --assets DIR ...
+                  --backend auto|egl|osmesa --shard-index i --num-shards n --resume
+                  --preview sheet.png] [--set dotted.key=value ...]
+    render-scenes validate DIR [--deep]
+    render-scenes preview DIR --out sheet.png [--scenes 4]
+
+Flags override the YAML config (default: the embedded render/configs/default.yaml);
+``--set`` overrides any key (YAML syntax for the value, e.g. ``--set camera.overlap=[0.4,0.8]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import yaml
+
+from .config import ConfigError, load_config
+
+
+def _render_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="render-scenes", description="Render random 3D scenes into view-pair HDF5 shards "
+                                "(subcommands: 'validate DIR', 'preview DIR --out sheet.png').")
+    p.add_argument("--config", help="YAML render config (default: the embedded default.yaml)")
+    p.add_argument("--out", help="output directory for shard-*.h5 and manifest.json")
+    p.add_argument("--scenes", type=int)
+    p.add_argument("--size", type=int, help="image height = width in pixels")
+    p.add_argument("--views", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--workers", type=int, help="rendering processes (each with its own GL context)")
+    p.add_argument("--shard-size", type=int, dest="shard_size")
+    p.add_argument("--physics", action=argparse.BooleanOptionalAction, default=None,
+                   help="settle objects with pybullet (default from config)")
+    p.add_argument("--assets", nargs="+", metavar="DIR", help="extra folders of OBJ/GLB/PLY/STL meshes")
+    p.add_argument("--backend", choices=("auto", "egl", "osmesa"))
+    p.add_argument("--shard-index", type=int, dest="shard_index")
+    p.add_argument("--num-shards", type=int, dest="num_shards")
+    p.add_argument("--compression", help="lzf | gzip | gzip:N | none")
+    p.add_argument("--resume", action="store_true", help="skip shards that are already finished")
+    p.add_argument("--preview", metavar="PNG", help="also write a contact sheet of the first scenes")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key")
+    return p
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    o = {}
+    for key in ("out", "scenes", "size", "views", "seed", "workers", "shard_size", "backend", "shard_index",
+                "num_shards", "compression"):
+        value = getattr(args, key)
+        if value is not None:
+            o[key] = value
+    if args.physics is not None:
+        o["physics.enabled"] = args.physics
+    if args.assets:
+        o["objects.asset_dirs"] = list(args.assets)
+    for item in args.set:
+        if "=" not in item:
+            raise ConfigError(f"--set: expected KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        o[key.strip()] = yaml.safe_load(value)
+    return o
+
+
+def render_main(argv: list[str]) -> int:
+    args = _render_parser().parse_args(argv)
+    try:
+        cfg = load_config(args.config, _overrides(args))
+    except ConfigError as exc:
+        print(f"render-scenes: {exc}", file=sys.stderr)
+        return 2
+    if not cfg.out:
+        print("render-scenes: --out DIR is required (or 'out:' in the config)", file=sys.stderr)
+        return 2
+    from .gl_compat import BackendError
+    from .pipeline import render_dataset
+
+    try:
+        summary = render_dataset(cfg, resume=args.resume, progress=not args.no_progress)
+    except BackendError as exc:
+        print(f"render-scenes: {exc}", file=sys.stderr)
+        return 3
+    result = summary.to_dict()
+    if args.preview:
+        from .preview import contact_sheet
+
+        result["preview"] = str(contact_sheet(cfg.out, args.preview))
+    print(json.dumps(result))
+    return 0
+
+
+def validate_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="render-scenes validate", description="Check shards against the format.")
+    p.add_argument("directory")
+    p.add_argument("--deep", action="store_true", help="read every scene, check values and checksums")
+    args = p.parse_args(argv)
+    from synthssl.dataset.errors import ShardFormatError
+    from synthssl.dataset.validate import validate_directory
+
+    try:
+        s = validate_directory(args.directory, deep=args.deep)
+    except ShardFormatError as exc:
+        print(f"render-scenes validate: INVALID: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"valid": True, "directory": s["directory"], "num_shards": s["num_shards"],
+                      "num_scenes": s["num_scenes"]}))
+    return 0
+
+
+def preview_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="render-scenes preview", description="PNG contact sheet of a shard directory.")
+    p.add_argument("directory")
+    p.add_argument("--out", required=True, help="PNG file to write")
+    p.add_argument("--scenes", type=int, default=4)
+    args = p.parse_args(argv)
+    from .preview import contact_sheet
+
+    print(json.dumps({"preview": str(contact_sheet(args.directory, args.out, scenes=args.scenes))}))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "validate":
+        return validate_main(argv[1:])
+    if argv and argv[0] == "preview":
+        return preview_main(argv[1:])
+    if argv and argv[0] == "render":
+        argv = argv[1:]
+    return render_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

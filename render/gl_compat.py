@@ -1,0 +1,251 @@
+"""Every pyrender / PyOpenGL / NumPy-2 workaround of synthssl, in one place.
+
+Import pyrender ONLY through :func:`import_pyrender` (after :func:`use_backend`).
+Why each workaround exists:
+
+1. ``PYOPENGL_PLATFORM`` must be set before PyOpenGL is first imported: PyOpenGL
+   binds its platform (EGL / OSMesa / GLX) at import time and cannot switch later.
+   Hence backend probing for ``auto`` runs in a subprocess (:func:`probe_backend`).
+2. ``pyrender/__init__`` imports its pyglet viewer, which imports pyglet's GL and
+   GLU bindings (libGLU missing on GPU servers; a window system may be touched).
+   We never use the viewer, so a stub ``pyrender.viewer`` module is registered
+   before pyrender is imported.
+3. NumPy 2 removed ``np.infty``; pyrender 0.1.45 still uses it (``Mesh.bounds``
+   of an empty mesh). We restore the alias.
+4. pyrender 0.1.45 pins PyOpenGL 3.1.0, whose OSMesa binding is broken; PyOpenGL
+   >= 3.1.5 is required (3.1.10 works). :func:`check_pyopengl` says so clearly.
+5. pyrender renders into a 4x multisampled framebuffer and resolves it with a
+   linear blit. Averaged colours would corrupt the id pass (face ids encoded in
+   colours) and the depth resolve takes one *sample*, not the pixel centre. We
+   patch ``Renderer._configure_main_framebuffer`` so the sample count is chosen
+   per pass (:func:`set_msaa_samples`): 0 for id/depth passes (exact values at
+   pixel centres), 4 for the anti-aliased colour pass.
+6. pyrender's ``EGLPlatform.delete_context`` calls ``eglTerminate`` on the display,
+   which EGL shares per device within a process: deleting one renderer kills every
+   other live renderer's context (EGL_BAD_DISPLAY). We destroy only the context.
+7. (speed) pyrender's ``ShaderProgram.set_uniform`` asks GL for the uniform's location
+   on every call (~100 calls per pass). Locations are fixed while a program lives, so
+   they are cached per ShaderProgram object (dropped when it leaves the context).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import types
+
+BACKENDS = ("egl", "osmesa")
+#: Debian packages providing each headless backend (named in error messages).
+BACKEND_PACKAGES = {
+    "egl": "libegl1 libegl-mesa0 libgl1-mesa-dri (Mesa EGL on CPU; NVIDIA driver + libglvnd on GPU)",
+    "osmesa": "libosmesa6",
+}
+
+_pyrender = None
+
+
+class BackendError(RuntimeError):
+    """No usable headless OpenGL backend."""
+
+
+def use_backend(backend: str) -> str:
+    """Select the PyOpenGL platform ('egl' | 'osmesa' | 'auto') before pyrender is imported.
+
+    'auto' keeps an already-set ``PYOPENGL_PLATFORM`` (egl/osmesa), otherwise probes EGL
+    then OSMesa in subprocesses. Returns the backend in use.
+    """
+    current = os.environ.get("PYOPENGL_PLATFORM")
+    if backend == "auto":
+        backend = current if current in BACKENDS else select_working_backend()
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: expected 'auto', 'egl' or 'osmesa', got {backend!r}")
+    if "OpenGL" in sys.modules and current != backend:
+        raise BackendError(
+            f"backend {backend!r} requested but PyOpenGL was already imported with "
+            f"PYOPENGL_PLATFORM={current!r}; select the backend before importing pyrender")
+    os.environ["PYOPENGL_PLATFORM"] = backend
+    return backend
+
+
+def select_working_backend() -> str:
+    """First backend of :data:`BACKENDS` that renders in a subprocess, else :class:`BackendError`."""
+    errors = {}
+    for name in BACKENDS:
+        ok, message = probe_backend(name)
+        if ok:
+            return name
+        errors[name] = message
+    lines = "; ".join(f"{n}: {errors[n]} (install: {BACKEND_PACKAGES[n]})" for n in BACKENDS)
+    raise BackendError(f"no headless OpenGL backend works: {lines}")
+
+
+def probe_backend(name: str, timeout: float = 60.0) -> tuple[bool, str]:
+    """Try to render an 8x8 image with backend ``name`` in a fresh Python process."""
+    code = (
+        "from synthssl.render import gl_compat as g\n"
+        f"g.use_backend({name!r})\n"
+        "pr = g.import_pyrender()\n"
+        "r = pr.OffscreenRenderer(8, 8)\n"
+        "s = pr.Scene()\n"
+        "s.add(pr.IntrinsicsCamera(4.0, 4.0, 4.0, 4.0))\n"
+        "r.render(s, flags=pr.RenderFlags.DEPTH_ONLY)\n"
+        "r.delete()\n"
+    )
+    env = dict(os.environ, PYOPENGL_PLATFORM=name)
+    try:
+        res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False, "probe timed out"
+    if res.returncode == 0:
+        return True, ""
+    tail = (res.stderr.strip().splitlines() or ["unknown error"])[-1]
+    return False, tail[:300]
+
+
+def check_pyopengl() -> None:
+    """Raise if PyOpenGL is older than 3.1.5 (its OSMesa binding does not work)."""
+    import OpenGL
+
+    parts = tuple(int(p) for p in OpenGL.__version__.split(".")[:3] if p.isdigit())
+    if parts < (3, 1, 5):
+        raise BackendError(
+            f"PyOpenGL {OpenGL.__version__} is too old (pyrender pins 3.1.0); "
+            "install PyOpenGL>=3.1.5: pip install 'PyOpenGL>=3.1.5'")
+
+
+def import_pyrender():
+    """Import pyrender with all workarounds applied (call :func:`use_backend` first)."""
+    global _pyrender
+    if _pyrender is not None:
+        return _pyrender
+    if os.environ.get("PYOPENGL_PLATFORM") not in BACKENDS:
+        use_backend("auto")
+    import numpy as np
+
+    if not hasattr(np, "infty"):  # workaround 3
+        np.infty = np.inf
+    if "pyrender.viewer" not in sys.modules:  # workaround 2
+        stub = types.ModuleType("pyrender.viewer")
+
+        class Viewer:  # noqa: D401 - stand-in, never used by synthssl
+            def __init__(self, *args, **kwargs):
+                raise RuntimeError("the pyrender viewer is disabled in synthssl (headless rendering only)")
+
+        stub.Viewer = Viewer
+        sys.modules["pyrender.viewer"] = stub
+    check_pyopengl()  # workaround 4
+    import pyrender
+
+    _patch_msaa(pyrender)  # workaround 5
+    _patch_uniform_locations(pyrender)  # workaround 7
+    if os.environ.get("PYOPENGL_PLATFORM") == "egl":
+        _patch_egl_delete()  # workaround 6
+    _pyrender = pyrender
+    return pyrender
+
+
+def _patch_msaa(pyrender) -> None:
+    from OpenGL import GL as gl
+
+    renderer_cls = pyrender.renderer.Renderer
+    if getattr(renderer_cls, "_synthssl_patched", False):
+        return
+
+    def _configure_main_framebuffer(self):
+        samples = int(getattr(self, "_synthssl_msaa", 4))
+        dims = (self.viewport_width, self.viewport_height)
+        if self._main_fb is not None and (self._main_fb_dims != dims or
+                                          getattr(self, "_synthssl_fb_samples", 4) != samples):
+            self._delete_main_framebuffer()
+        if self._main_fb is not None:
+            return
+        w, h = dims
+        self._main_cb, self._main_db = gl.glGenRenderbuffers(2)
+        gl.glBindRenderbuffer(gl.GL_RENDERBUFFER, self._main_cb)
+        gl.glRenderbufferStorage(gl.GL_RENDERBUFFER, gl.GL_RGBA, w, h)
+        gl.glBindRenderbuffer(gl.GL_RENDERBUFFER, self._main_db)
+        gl.glRenderbufferStorage(gl.GL_RENDERBUFFER, gl.GL_DEPTH_COMPONENT24, w, h)
+        self._main_fb = gl.glGenFramebuffers(1)
+        gl.glBindFramebuffer(gl.GL_DRAW_FRAMEBUFFER, self._main_fb)
+        gl.glFramebufferRenderbuffer(gl.GL_DRAW_FRAMEBUFFER, gl.GL_COLOR_ATTACHMENT0, gl.GL_RENDERBUFFER, self._main_cb)
+        gl.glFramebufferRenderbuffer(gl.GL_DRAW_FRAMEBUFFER, gl.GL_DEPTH_ATTACHMENT, gl.GL_RENDERBUFFER, self._main_db)
+        # samples == 0 gives ordinary single-sample storage: the blit is then an exact copy.
+        self._main_cb_ms, self._main_db_ms = gl.glGenRenderbuffers(2)
+        gl.glBindRenderbuffer(gl.GL_RENDERBUFFER, self._main_cb_ms)
+        gl.glRenderbufferStorageMultisample(gl.GL_RENDERBUFFER, samples, gl.GL_RGBA, w, h)
+        gl.glBindRenderbuffer(gl.GL_RENDERBUFFER, self._main_db_ms)
+        gl.glRenderbufferStorageMultisample(gl.GL_RENDERBUFFER, samples, gl.GL_DEPTH_COMPONENT24, w, h)
+        self._main_fb_ms = gl.glGenFramebuffers(1)
+        gl.glBindFramebuffer(gl.GL_DRAW_FRAMEBUFFER, self._main_fb_ms)
+        gl.glFramebufferRenderbuffer(gl.GL_DRAW_FRAMEBUFFER, gl.GL_COLOR_ATTACHMENT0, gl.GL_RENDERBUFFER, self._main_cb_ms)
+        gl.glFramebufferRenderbuffer(gl.GL_DRAW_FRAMEBUFFER, gl.GL_DEPTH_ATTACHMENT, gl.GL_RENDERBUFFER, self._main_db_ms)
+        self._main_fb_dims = dims
+        self._synthssl_fb_samples = samples
+
+    renderer_cls._configure_main_framebuffer = _configure_main_framebuffer
+    renderer_cls._synthssl_patched = True
+
+
+def _patch_egl_delete() -> None:
+    from pyrender.platforms import egl
+
+    def delete_context(self):
+        from OpenGL.EGL import EGL_NO_CONTEXT, EGL_NO_SURFACE, eglDestroyContext, eglMakeCurrent
+
+        if self._egl_display is not None and self._egl_context is not None:
+            eglMakeCurrent(self._egl_display, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT)
+            eglDestroyContext(self._egl_display, self._egl_context)
+        self._egl_context = None
+        self._egl_display = None
+
+    egl.EGLPlatform.delete_context = delete_context
+
+
+def _patch_uniform_locations(pyrender) -> None:
+    sp = pyrender.shader_program
+    cls = sp.ShaderProgram
+    if getattr(cls, "_synthssl_patched", False):
+        return
+    raw_get = sp.glGetUniformLocation
+    active: dict = {"locs": None}  # the cache of the program whose set_uniform is running
+
+    def get_location(program, name):
+        locs = active["locs"]
+        if locs is None:
+            return raw_get(program, name)
+        loc = locs.get(name)
+        if loc is None:
+            loc = locs[name] = raw_get(program, name)
+        return loc
+
+    orig_set, orig_add, orig_remove = cls.set_uniform, cls._add_to_context, cls._remove_from_context
+
+    def set_uniform(self, name, value, unsigned=False):
+        active["locs"] = self.__dict__.setdefault("_synthssl_locs", {})
+        try:
+            return orig_set(self, name, value, unsigned)
+        finally:
+            active["locs"] = None
+
+    def add_to_context(self):
+        self._synthssl_locs = {}
+        return orig_add(self)
+
+    def remove_from_context(self):
+        self._synthssl_locs = {}
+        return orig_remove(self)
+
+    sp.glGetUniformLocation = get_location
+    cls.set_uniform, cls._add_to_context, cls._remove_from_context = set_uniform, add_to_context, remove_from_context
+    cls._synthssl_patched = True
+
+
+def set_msaa_samples(offscreen_renderer, samples: int) -> None:
+    """Multisample count (0 = exact single-sample) of the next passes of a pyrender OffscreenRenderer."""
+    offscreen_renderer._renderer._synthssl_msaa = int(samples)
+
+
+__all__ = ["BACKENDS", "BACKEND_PACKAGES", "BackendError", "use_backend", "select_working_backend",
+           "probe_backend", "check_pyopengl", "import_pyrender", "set_msaa_samples"]

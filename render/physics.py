@@ -1,0 +1,181 @@
+"""Object placement on the floor (z = 0): pybullet drop-and-settle, or random non-overlapping placement.
+
+Meshes are given in their object frame (already scaled, centred near the origin);
+the result is one rigid object-to-world pose [4,4] per mesh. pybullet is optional:
+without it :func:`physics_available` is False and placement falls back to
+:func:`place_without_physics` (a one-line notice is printed once).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import trimesh
+from scipy.spatial import ConvexHull
+from scipy.spatial.transform import Rotation
+
+from .config import PhysicsConfig
+
+
+
+def _import_pybullet():
+    """Import pybullet, sending its C-level "pybullet build time" banner to stderr (stdout carries JSON)."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except (OSError, ValueError):  # no real stdout file descriptor
+        saved = None
+    try:
+        import pybullet
+        return pybullet
+    except ImportError:  # pybullet has wheels for CPython 3.11 only
+        return None
+    finally:
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+_pb = _import_pybullet()
+
+_notice_printed = False
+_MAX_HULL_POINTS = 96  # collision cost grows with hull size; 96 points keep shapes faithful
+
+
+def physics_available() -> bool:
+    """True when pybullet imports."""
+    return _pb is not None
+
+
+def physics_notice() -> None:
+    """Print (once per process) that physics is off because pybullet is missing."""
+    global _notice_printed
+    if not _notice_printed:
+        print("synthssl.render: pybullet is not installed; objects are placed without physics "
+              "(pip install pybullet, Python <= 3.11 has wheels)", file=sys.stderr)
+        _notice_printed = True
+
+
+def _pose(rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = rotation, translation
+    return T
+
+
+def _footprint_radius(mesh: trimesh.Trimesh) -> float:
+    return float(np.max(np.linalg.norm(mesh.vertices, axis=1)))
+
+
+def place_without_physics(meshes: list[trimesh.Trimesh], rng: np.random.Generator, cfg: PhysicsConfig) -> list[np.ndarray]:
+    """Random orientation, lowest point on the floor, non-overlapping bounding circles inside the area.
+
+    When an object cannot be placed without overlap after 100 tries, the area is
+    widened by 10 % and placement goes on (always terminates).
+    """
+    poses: list[np.ndarray] = []
+    placed: list[tuple[np.ndarray, float]] = []
+    half = cfg.area / 2
+    for mesh in meshes:
+        R = Rotation.random(random_state=rng).as_matrix()
+        v = mesh.vertices @ R.T
+        r = float(np.max(np.linalg.norm(v[:, :2], axis=1)))
+        while True:
+            for _ in range(100):
+                xy = rng.uniform(-half, half, 2)
+                if all(np.linalg.norm(xy - c) >= r + rc for c, rc in placed):
+                    break
+            else:
+                half *= 1.1
+                continue
+            break
+        placed.append((xy, r))
+        poses.append(_pose(R, np.array([xy[0], xy[1], -float(v[:, 2].min())])))
+    return poses
+
+
+def _hull_points(mesh: trimesh.Trimesh) -> np.ndarray:
+    """Vertices of the convex hull (scipy; at most ``_MAX_HULL_POINTS``), the collision shape's input."""
+    pts = np.asarray(mesh.vertices, np.float64)
+    try:
+        pts = pts[ConvexHull(pts).vertices]
+    except Exception:  # degenerate (flat) mesh: pybullet gets the raw vertices
+        pass
+    if len(pts) > _MAX_HULL_POINTS:
+        pts = pts[_farthest_points(pts, _MAX_HULL_POINTS)]
+    return pts
+
+
+def _farthest_points(pts: np.ndarray, k: int) -> np.ndarray:
+    """Indices of k points: the six axis extremes, then greedy farthest-point sampling (keeps the shape's extent)."""
+    chosen = list(dict.fromkeys([*np.argmin(pts, axis=0).tolist(), *np.argmax(pts, axis=0).tolist()]))
+    dist = np.min(np.linalg.norm(pts[:, None, :] - pts[chosen][None], axis=-1), axis=1)
+    while len(chosen) < k:
+        i = int(np.argmax(dist))
+        chosen.append(i)
+        dist = np.minimum(dist, np.linalg.norm(pts - pts[i], axis=1))
+    return np.array(chosen)
+
+
+class PhysicsWorld:
+    """One pybullet DIRECT client, reused across scenes (reset per scene)."""
+
+    def __init__(self) -> None:
+        if _pb is None:
+            raise RuntimeError("pybullet is not installed")
+        self.client = _pb.connect(_pb.DIRECT)
+
+    def close(self) -> None:
+        if self.client is not None and _pb is not None:
+            _pb.disconnect(self.client)
+            self.client = None
+
+    def settle(self, meshes: list[trimesh.Trimesh], rng: np.random.Generator, cfg: PhysicsConfig) -> tuple[list[np.ndarray], int]:
+        """Drop ``meshes`` with random orientations; simulate until all rest or ``max_steps``.
+
+        Collision shapes are the convex hulls of the meshes; the floor is an infinite
+        plane at z = 0. Returns (object-to-world poses, simulated steps). Objects that
+        leave the area (fell off / bounced far) are clamped back by the caller's camera
+        framing only; their pose is returned as simulated.
+        """
+        pb, cid = _pb, self.client
+        pb.resetSimulation(physicsClientId=cid)
+        pb.setGravity(0, 0, -9.81, physicsClientId=cid)
+        pb.setPhysicsEngineParameter(fixedTimeStep=cfg.timestep, numSolverIterations=10,
+                                     deterministicOverlappingPairs=1, physicsClientId=cid)
+        plane = pb.createCollisionShape(pb.GEOM_PLANE, physicsClientId=cid)
+        pb.createMultiBody(0, plane, physicsClientId=cid)
+        start = place_without_physics(meshes, rng, cfg)
+        bodies = []
+        for mesh, pose in zip(meshes, start):
+            R = Rotation.from_matrix(pose[:3, :3])
+            pos = pose[:3, 3] + np.array([0.0, 0.0, rng.uniform(*cfg.drop_height)])
+            shape = pb.createCollisionShape(pb.GEOM_MESH, vertices=_hull_points(mesh).tolist(), physicsClientId=cid)
+            mass = float(max(np.prod(mesh.extents), 1e-4) * 300.0)  # ~half the box volume at 600 kg/m^3
+            body = pb.createMultiBody(mass, shape, basePosition=pos.tolist(), baseOrientation=R.as_quat().tolist(),
+                                      physicsClientId=cid)
+            pb.changeDynamics(body, -1, lateralFriction=0.8, rollingFriction=0.03, spinningFriction=0.03,
+                              restitution=0.05, linearDamping=0.1, angularDamping=0.5, physicsClientId=cid)
+            bodies.append(body)
+        steps = 0
+        while steps < cfg.max_steps:
+            for _ in range(min(cfg.check_every, cfg.max_steps - steps)):
+                pb.stepSimulation(physicsClientId=cid)
+                steps += 1
+            if all(_at_rest(pb.getBaseVelocity(b, physicsClientId=cid), cfg.rest_velocity) for b in bodies):
+                break
+        poses = []
+        for b in bodies:
+            pos, quat = pb.getBasePositionAndOrientation(b, physicsClientId=cid)
+            poses.append(_pose(Rotation.from_quat(quat).as_matrix(), np.asarray(pos)))
+        return poses, steps
+
+
+def _at_rest(velocity, threshold: float) -> bool:
+    lin, ang = velocity
+    return float(np.linalg.norm(lin)) < threshold and float(np.linalg.norm(ang)) < threshold
+
+
+__all__ = ["PhysicsWorld", "place_without_physics", "physics_available", "physics_notice"]

@@ -1,0 +1,217 @@
+"""Render a dataset: plan shards, render scenes in worker processes, write shards atomically.
+
+Shard k holds scenes [k*shard_size, min((k+1)*shard_size, scenes)) and is named
+``shard-{k:05d}.h5``. A job renders the shards with ``k % num_shards == shard_index``
+(cluster array jobs may share one output directory: shards are written through a
+temporary file + rename by :class:`~synthssl.dataset.writer.ShardWriter`, and the
+manifest is rebuilt under a file lock by :func:`~synthssl.dataset.manifest.update_manifest`).
+
+Existing shards: a shard file whose header matches the plan (first scene, scene
+count, seed and every content-defining config value) is *finished*; ``resume=True``
+skips it, otherwise it is rendered again (to identical arrays). A shard rendered
+with a different content config is an error naming the file and the differing key.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from synthssl.dataset.errors import ShardFormatError
+from synthssl.dataset.manifest import update_manifest
+from synthssl.dataset.reader import Shard
+from synthssl.dataset.writer import ShardWriter
+
+from . import gl_compat
+from .config import RenderConfig, config_from_dict
+from .physics import PhysicsWorld, physics_available, physics_notice
+from .renderer import SceneRenderer
+from .scene import SceneSampler
+from .scene_maps import render_scene
+
+#: Config keys that do not change what is rendered (ignored when matching existing shards).
+NON_CONTENT_KEYS = ("out", "workers", "shard_index", "num_shards", "backend", "scenes")
+
+
+def shard_name(k: int) -> str:
+    return f"shard-{k:05d}.h5"
+
+
+@dataclass
+class ShardPlan:
+    index: int
+    first_scene: int
+    num_scenes: int
+
+    @property
+    def scenes(self) -> range:
+        return range(self.first_scene, self.first_scene + self.num_scenes)
+
+
+def plan_shards(cfg: RenderConfig) -> list[ShardPlan]:
+    """The shards this job (shard_index of num_shards) is responsible for."""
+    n, s = cfg.scenes, cfg.shard_size
+    return [ShardPlan(k, k * s, min(s, n - k * s)) for k in range((n + s - 1) // s)
+            if k % cfg.num_shards == cfg.shard_index]
+
+
+def content_config(cfg_dict: dict) -> dict:
+    return {k: v for k, v in cfg_dict.items() if k not in NON_CONTENT_KEYS}
+
+
+def existing_shard_status(path: Path, plan: ShardPlan, cfg: RenderConfig) -> bool:
+    """True if ``path`` is a finished shard of this plan; False if absent/unreadable; error if it conflicts."""
+    if not path.exists():
+        return False
+    try:
+        shard = Shard(path)
+    except ShardFormatError as exc:
+        print(f"synthssl.render: {exc}; rendering it again", file=sys.stderr)
+        return False
+    a = shard.attrs
+    theirs = a.get("render_config")
+    theirs = json.loads(theirs) if isinstance(theirs, str) else (theirs or {})
+    mine, theirs = content_config(cfg.to_dict()), content_config(theirs)
+    diff = sorted(k for k in set(mine) | set(theirs) if json.dumps(mine.get(k), sort_keys=True) != json.dumps(theirs.get(k), sort_keys=True))
+    if diff:
+        raise ShardFormatError(path, "render_config", f"rendered with a different '{diff[0]}' than this run; "
+                               "use another --out directory (or delete the old shards)")
+    return int(a.get("first_scene", -1)) == plan.first_scene and int(a.get("num_scenes", -1)) == plan.num_scenes
+
+
+# -- worker processes ------------------------------------------------------
+_worker: dict = {}
+
+
+def _init_worker(cfg_dict: dict) -> None:
+    cfg = config_from_dict(cfg_dict)
+    physics = None
+    if cfg.physics.enabled:
+        if physics_available():
+            physics = PhysicsWorld()
+        else:
+            physics_notice()
+    _worker["cfg"] = cfg
+    old = _worker.get("physics")
+    if old is not None:
+        old.close()
+    _worker["physics"] = physics
+    _worker["sampler"] = SceneSampler(cfg, physics)
+    key = (cfg.size, cfg.backend, cfg.appearance.antialias)
+    if _worker.get("renderer_key") != key:  # one GL context per process, reused across runs
+        if _worker.get("renderer") is not None:
+            _worker["renderer"].close()
+        _worker["renderer"] = SceneRenderer(cfg.size, cfg.size, cfg.backend, cfg.appearance.antialias)
+        _worker["renderer_key"] = key
+
+
+def _render_one(index: int) -> tuple[int, dict, dict]:
+    out, stats = render_scene(_worker["cfg"], _worker["sampler"], _worker["renderer"], index)
+    return index, out, stats
+
+
+@dataclass
+class RunSummary:
+    out: str
+    scenes_rendered: int = 0
+    shards_written: int = 0
+    shards_skipped: int = 0
+    seconds: float = 0.0
+    stage_seconds: dict = field(default_factory=dict)
+    mean_overlap: float = float("nan")
+
+    @property
+    def scenes_per_second(self) -> float:
+        return self.scenes_rendered / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        return {"out": self.out, "scenes_rendered": self.scenes_rendered, "shards_written": self.shards_written,
+                "shards_skipped": self.shards_skipped, "seconds": round(self.seconds, 3),
+                "scenes_per_second": round(self.scenes_per_second, 3), "mean_overlap": round(self.mean_overlap, 4),
+                "stage_seconds_per_scene": {k: round(v / max(self.scenes_rendered, 1), 5)
+                                            for k, v in self.stage_seconds.items()}}
+
+
+def render_dataset(cfg: RenderConfig, resume: bool = False, progress: bool = True,
+                   stop_after_shards: int | None = None) -> RunSummary:
+    """Render this job's shards of ``cfg`` into ``cfg.out``; see module docstring.
+
+    ``stop_after_shards`` ends the run after writing that many shards (tests use it
+    to simulate an interrupted run).
+    """
+    if not cfg.out:
+        raise ValueError("out: an output directory is required (--out DIR)")
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg_dict = cfg.to_dict()
+    todo = []
+    summary = RunSummary(out=str(out))
+    for plan in plan_shards(cfg):
+        finished = existing_shard_status(out / shard_name(plan.index), plan, cfg)
+        if finished and resume:
+            summary.shards_skipped += 1
+        else:
+            todo.append(plan)
+    if stop_after_shards is not None:
+        todo = todo[:stop_after_shards]
+    indices = [i for p in todo for i in p.scenes]
+    if cfg.physics.enabled and not physics_available():
+        physics_notice()
+    start = time.perf_counter()
+    stages: dict[str, float] = {}
+    overlaps: list[float] = []
+    if todo:
+        gl_compat.use_backend(cfg.backend)  # probe once here; spawned workers inherit PYOPENGL_PLATFORM
+        pool = None
+        if cfg.workers > 1 and len(indices) > 1:
+            pool = mp.get_context("spawn").Pool(min(cfg.workers, len(indices)), _init_worker, (cfg_dict,))
+            results = pool.imap(_render_one, indices, chunksize=1)
+        else:
+            _init_worker(cfg_dict)
+            results = map(_render_one, indices)
+        category_names = _worker["sampler"].category_names if pool is None else \
+            SceneSampler(cfg, None).category_names
+        bar = tqdm(total=len(indices), unit="scene", disable=not progress, desc="render-scenes", dynamic_ncols=True)
+        try:
+            for plan in todo:
+                attrs = {"seed": cfg.seed, "render_config": cfg_dict, "category_names": category_names,
+                         "first_scene": plan.first_scene}
+                with ShardWriter(out / shard_name(plan.index), height=cfg.size, width=cfg.size, views=cfg.views,
+                                 max_objects=cfg.objects.max_objects, attrs=attrs, compression=cfg.compression,
+                                 expected_scenes=plan.num_scenes) as writer:
+                    for expected in plan.scenes:
+                        index, scene, stats = next(results)
+                        assert index == expected, (index, expected)
+                        t = time.perf_counter()
+                        writer.append(scene)
+                        stats["write"] = time.perf_counter() - t
+                        for k, v in stats.items():
+                            stages[k] = stages.get(k, 0.0) + float(v)
+                        overlaps.extend(np.asarray(scene["overlap"]).tolist())
+                        summary.scenes_rendered += 1
+                        bar.update(1)
+                t = time.perf_counter()
+                update_manifest(out, extra={"seed": cfg.seed, "category_names": category_names})
+                stages["write"] = stages.get("write", 0.0) + time.perf_counter() - t
+                summary.shards_written += 1
+        finally:
+            bar.close()
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+    elif not (out / "manifest.json").exists() and any(out.glob("shard-*.h5")):
+        update_manifest(out)  # everything was finished but the manifest was lost: rebuild it
+    summary.seconds = time.perf_counter() - start
+    summary.stage_seconds = stages
+    summary.mean_overlap = float(np.mean(overlaps)) if overlaps else float("nan")
+    return summary
+
+
+__all__ = ["render_dataset", "plan_shards", "ShardPlan", "RunSummary", "shard_name", "existing_shard_status"]

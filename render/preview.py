@@ -1,0 +1,69 @@
+"""PNG contact sheet of rendered scenes: one row per (scene, view) with rgb, depth, normals, contours, instances.
+
+Depth is shown with a per-row colour map (near = bright, no surface = black),
+normals as (n + 1) / 2 in RGB (OpenCV camera frame: x right = red, y down = green,
+z forward = blue), instances with a fixed random palette (0 = black).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from synthssl.dataset.reader import ShardCollection
+
+COLUMNS = ("rgb", "depth", "normal", "contour", "instance")
+
+
+def _palette() -> np.ndarray:
+    pal = np.random.default_rng(12345).integers(40, 256, size=(65536, 3)).astype(np.uint8)
+    pal[0] = 0
+    return pal
+
+
+def view_tiles(scene: dict, v: int) -> list[np.ndarray]:
+    """The five uint8 RGB tiles [H, W, 3] of view ``v`` of a scene dict."""
+    depth = scene["depth"][v].astype(np.float64)
+    surface = depth > 0
+    d = np.zeros_like(depth)
+    if surface.any():
+        lo, hi = depth[surface].min(), depth[surface].max()
+        d[surface] = 1.0 - (depth[surface] - lo) / max(hi - lo, 1e-9) * 0.85
+    depth_rgb = cv2.applyColorMap((d * 255).astype(np.uint8), cv2.COLORMAP_VIRIDIS)[..., ::-1].copy()
+    depth_rgb[~surface] = 0
+    normal = scene["normal"][v].astype(np.float32)
+    normal_rgb = np.where(surface[..., None], (normal + 1) * 127.5, 0).astype(np.uint8)
+    contour = np.repeat(scene["contour"][v][..., None] * 255, 3, axis=-1).astype(np.uint8)
+    instance = _palette()[scene["instance"][v].astype(np.int64)]
+    return [scene["rgb"][v], depth_rgb, normal_rgb, contour, instance]
+
+
+def contact_sheet(directory: str | os.PathLike, out: str | os.PathLike, scenes: int = 4, scale: int = 2) -> Path:
+    """Write a contact sheet of the first ``scenes`` scenes of ``directory`` to PNG ``out``; returns its path."""
+    coll = ShardCollection([str(directory)])
+    rows = []
+    for i in range(min(scenes, len(coll))):
+        s = coll[i]
+        for v in range(s["rgb"].shape[0]):
+            tiles = view_tiles(s, v)
+            sep = np.full((tiles[0].shape[0], 2, 3), 255, np.uint8)
+            row = np.concatenate([x for t in tiles for x in (t, sep)][:-1], axis=1)
+            rows.append(row)
+            rows.append(np.full((2 if v + 1 < s["rgb"].shape[0] else 6, row.shape[1], 3), 255, np.uint8))
+    if not rows:
+        raise ValueError(f"preview: {directory} holds no scenes")
+    sheet = np.concatenate(rows[:-1], axis=0)
+    sheet = cv2.resize(sheet, (sheet.shape[1] * scale, sheet.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}.png")
+    if not cv2.imwrite(str(tmp), sheet[..., ::-1]):
+        raise OSError(f"preview: cannot write {out}")
+    os.replace(tmp, out)
+    return out
+
+
+__all__ = ["contact_sheet", "view_tiles", "COLUMNS"]

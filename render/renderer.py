@@ -1,0 +1,225 @@
+"""pyrender offscreen rendering of a :class:`~synthssl.render.scene.Scene` into exact maps.
+
+One :class:`SceneRenderer` per process (one GL context), reused across scenes. Each
+scene becomes one pyrender scene holding two mesh sets, toggled per pass:
+
+* **id pass** (flat, unlit, single-sample): instance id and face index per pixel
+  (see :mod:`mesh_buffers`), and the depth buffer. pyrender returns linear
+  z-depth in metres (0 where nothing is hit). Normals are the *geometric* face
+  normals of the mesh looked up by face index (rotated into the camera frame and
+  turned towards the camera), so they are exact, never finite differences.
+* **colour pass** (PBR-lit, textured, 4x MSAA if ``appearance.antialias``).
+
+Camera conversion: the shard's OpenCV camera (x right, y down, z forward; pixel
+centres at integer coordinates) becomes pyrender's OpenGL camera (x right, y up,
+z backward) with ``pose_gl = cam_to_world @ diag(1, -1, -1, 1)`` and principal point
+``(cx + 0.5, cy + 0.5)``: GL puts pixel centres at half-integers (derivation: the GL
+window coordinate of a point is ``fx X/Z + cx_gl`` for columns, row ``r`` spans
+window y in [H-1-r, H-r], so both axes shift by exactly one half pixel).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from synthssl.dataset.schema import FIRST_OBJECT_ID, FLOOR_ID, WALL_ID
+
+from . import gl_compat
+from .appearance import Light, Material
+from .cameras import CV_TO_GL, CameraView
+from .mesh_buffers import decode_ids, id_colors, shading_normals, triplanar_uv, unshared_positions
+from .scene import Scene
+
+Z_NEAR = 0.03
+Z_FAR = 200.0
+
+
+@dataclass
+class GeometryMaps:
+    """Exact per-pixel geometry of one view (OpenCV camera frame)."""
+
+    depth: np.ndarray
+    """float32 [H, W] metres, 0 = no surface."""
+    instance: np.ndarray
+    """uint16 [H, W] (0 background, 1 floor, 2 wall, 3+k object k)."""
+    face: np.ndarray
+    """int64 [H, W] face index within the instance's mesh."""
+
+
+@dataclass
+class BuiltScene:
+    """A Scene turned into pyrender objects plus the lookup tables for the maps."""
+
+    pr_scene: object
+    camera_node: object
+    color_meshes: list
+    id_meshes: list
+    light_nodes: list
+    lights: list[Light]
+    face_normals: np.ndarray
+    """float64 [total faces, 3] world-frame unit face normals of every instance, concatenated."""
+    face_offset: np.ndarray
+    """int64 [256]: start of each instance's faces in ``face_normals`` (-1: no such instance)."""
+    face_count: np.ndarray
+    """int64 [256]: number of faces per instance."""
+    background: np.ndarray
+    """RGBA in [0, 1] of the colour pass's empty pixels."""
+
+
+def _rigid_rotation(pose: np.ndarray) -> np.ndarray:
+    return np.asarray(pose, np.float64)[:3, :3]
+
+
+class SceneRenderer:
+    """Offscreen renderer for scenes of one image size; see module docstring."""
+
+    def __init__(self, height: int, width: int, backend: str = "auto", antialias: bool = True):
+        self.backend = gl_compat.use_backend(backend)
+        self.pr = gl_compat.import_pyrender()
+        self.height, self.width = int(height), int(width)
+        self.antialias = bool(antialias)
+        self._r = self.pr.OffscreenRenderer(self.width, self.height)
+        # id pass: white, unlit (FLAT), double-sided, so the output is exactly the vertex colour
+        self._id_material = self.pr.MetallicRoughnessMaterial(baseColorFactor=[1.0, 1.0, 1.0, 1.0], doubleSided=True)
+
+    def close(self) -> None:
+        if self._r is not None:
+            self._r.delete()
+            self._r = None
+
+    # -- building ------------------------------------------------------------
+    def _material(self, m: Material):
+        pr = self.pr
+        tex = None
+        if m.texture is not None:
+            tex = pr.Texture(source=m.texture, source_channels="RGB",
+                             sampler=pr.Sampler(wrapS=pr.GLTF.REPEAT, wrapT=pr.GLTF.REPEAT))
+        return pr.MetallicRoughnessMaterial(
+            baseColorFactor=[*np.asarray(m.base_color, float).tolist(), 1.0], metallicFactor=m.metallic,
+            roughnessFactor=m.roughness, baseColorTexture=tex, doubleSided=True)
+
+    def _add_surface(self, pr_scene, mesh, instance: int, material: Material, pose: np.ndarray,
+                     smooth: bool, built: dict) -> None:
+        """Add the colour and id meshes of one surface (``mesh`` in its object frame, rigid world ``pose``).
+
+        Vertices are baked into world coordinates (nodes get no matrix: pyrender's
+        per-node matrix decomposition is slow); texture coordinates are computed in
+        the object frame so textures stick to the object.
+        """
+        pr = self.pr
+        R, t = _rigid_rotation(pose), np.asarray(pose, np.float64)[:3, 3]
+        local = unshared_positions(mesh)
+        face_normals = np.asarray(mesh.face_normals, np.float64)
+        uv = triplanar_uv(local, face_normals, material.uv_scale)
+        pos = np.ascontiguousarray(local @ R.T.astype(np.float32) + t.astype(np.float32), dtype=np.float32)
+        normals = np.ascontiguousarray(shading_normals(mesh, smooth) @ R.T.astype(np.float32), dtype=np.float32)
+        color_prim = pr.Primitive(positions=pos, normals=normals, texcoord_0=uv, material=self._material(material),
+                                  mode=pr.GLTF.TRIANGLES)
+        id_prim = pr.Primitive(positions=pos, color_0=id_colors(instance, len(mesh.faces)),
+                               material=self._id_material, mode=pr.GLTF.TRIANGLES)
+        cm, im = pr.Mesh([color_prim]), pr.Mesh([id_prim])
+        pr_scene.add(cm)
+        pr_scene.add(im)
+        built["color"].append(cm)
+        built["id"].append(im)
+        built["normals"][instance] = face_normals @ R.T
+
+    def build(self, scene: Scene, floor_size: float = 16.0) -> BuiltScene:
+        """Create the pyrender scene (both mesh sets, lights, camera) of ``scene``."""
+        import trimesh
+
+        pr = self.pr
+        prs = pr.Scene(bg_color=[*np.asarray(scene.background, float).tolist(), 1.0],
+                       ambient_light=np.asarray(scene.ambient, float).tolist())
+        built: dict = {"color": [], "id": [], "normals": {}}
+        h = floor_size / 2
+        floor = trimesh.Trimesh([[-h, -h, 0], [h, -h, 0], [h, h, 0], [-h, h, 0]], [[0, 1, 2], [0, 2, 3]], process=False)
+        self._add_surface(prs, floor, FLOOR_ID, scene.floor_material, np.eye(4), False, built)
+        if scene.walls is not None:
+            self._add_surface(prs, scene.walls, WALL_ID, scene.wall_material, np.eye(4), False, built)
+        for k, ob in enumerate(scene.objects):
+            self._add_surface(prs, ob.mesh, FIRST_OBJECT_ID + k, ob.material, ob.pose, ob.smooth, built)
+        light_nodes = []
+        for light in scene.lights:
+            cls = {"directional": pr.DirectionalLight, "point": pr.PointLight, "spot": pr.SpotLight}[light.kind]
+            kwargs = {"outerConeAngle": np.pi / 4} if light.kind == "spot" else {}
+            light_nodes.append(prs.add(cls(color=np.asarray(light.color).tolist(), intensity=light.intensity, **kwargs),
+                                       pose=light.pose))
+        cam = pr.IntrinsicsCamera(fx=1.0, fy=1.0, cx=0.0, cy=0.0, znear=Z_NEAR, zfar=Z_FAR)
+        cam_node = prs.add(cam, pose=np.eye(4))
+        offset = np.full(256, -1, np.int64)
+        count = np.zeros(256, np.int64)
+        tables, start = [], 0
+        for inst in sorted(built["normals"]):
+            n = built["normals"][inst]
+            offset[inst], count[inst] = start, len(n)
+            tables.append(n)
+            start += len(n)
+        return BuiltScene(prs, cam_node, built["color"], built["id"], light_nodes, list(scene.lights),
+                          np.concatenate(tables), offset, count,
+                          np.array([*np.asarray(scene.background, float), 1.0]))
+
+    # -- passes ----------------------------------------------------------------
+    def _set_camera(self, b: BuiltScene, view: CameraView) -> None:
+        if (view.height, view.width) != (self.height, self.width):
+            raise ValueError(f"view size {view.height}x{view.width} != renderer size {self.height}x{self.width}")
+        cam = b.camera_node.camera
+        K = view.K
+        cam.fx, cam.fy, cam.cx, cam.cy = float(K[0, 0]), float(K[1, 1]), float(K[0, 2]) + 0.5, float(K[1, 2]) + 0.5
+        b.pr_scene.set_pose(b.camera_node, np.asarray(view.cam_to_world, np.float64) @ CV_TO_GL)
+
+    def _show(self, b: BuiltScene, ids: bool) -> None:
+        """Show one mesh set; the id pass needs a black background (instance 0)."""
+        b.pr_scene.bg_color = np.array([0.0, 0.0, 0.0, 1.0]) if ids else b.background
+        for m in b.id_meshes:
+            m.is_visible = ids
+        for m in b.color_meshes:
+            m.is_visible = not ids
+
+    def render_geometry(self, b: BuiltScene, view: CameraView) -> GeometryMaps:
+        """Id pass: exact depth, instance and face index at every pixel centre."""
+        pr = self.pr
+        self._set_camera(b, view)
+        self._show(b, ids=True)
+        gl_compat.set_msaa_samples(self._r, 0)
+        color, depth = self._r.render(b.pr_scene, flags=pr.RenderFlags.FLAT)
+        instance, face = decode_ids(color)
+        surface = instance > 0
+        depth = np.where(surface, depth, 0.0).astype(np.float32)
+        return GeometryMaps(depth=depth, instance=instance, face=np.where(surface, face, 0))
+
+    def render_color(self, b: BuiltScene, view: CameraView, lights: list[Light] | None = None) -> np.ndarray:
+        """Colour pass: uint8 [H, W, 3]; ``lights`` (same length as the scene's) override intensities."""
+        pr = self.pr
+        self._set_camera(b, view)
+        self._show(b, ids=False)
+        for node, light in zip(b.light_nodes, lights if lights is not None else b.lights):
+            node.light.intensity = light.intensity
+        gl_compat.set_msaa_samples(self._r, 4 if self.antialias else 0)
+        color, _ = self._r.render(b.pr_scene, flags=pr.RenderFlags.NONE)
+        return np.ascontiguousarray(color[..., :3])
+
+
+def camera_normals(b: BuiltScene, g: GeometryMaps, view: CameraView) -> np.ndarray:
+    """float32 [H, W, 3] unit face normals in the OpenCV camera frame, facing the camera; 0 = no surface."""
+    surface = g.instance > 0
+    inst = g.instance.astype(np.int64)
+    if np.any(g.face[surface] >= b.face_count[inst[surface]]):
+        raise RuntimeError("id pass decoded a face index beyond its mesh (corrupted id render)")
+    idx = np.where(surface, b.face_offset[inst] + g.face, 0)
+    n_world = b.face_normals[idx]
+    R = np.asarray(view.cam_to_world, np.float64)[:3, :3]
+    n_cam = n_world @ R  # R^T n for row vectors
+    h, w = g.depth.shape
+    v, u = np.mgrid[0:h, 0:w].astype(np.float64)
+    rays = np.stack([u, v, np.ones_like(u)], -1) @ np.linalg.inv(view.K).T
+    flip = np.sum(n_cam * rays, axis=-1) > 0
+    n_cam[flip] *= -1
+    n_cam /= np.maximum(np.linalg.norm(n_cam, axis=-1, keepdims=True), 1e-12)
+    n_cam[~surface] = 0
+    return n_cam.astype(np.float32)
+
+
+__all__ = ["SceneRenderer", "BuiltScene", "GeometryMaps", "camera_normals", "Z_NEAR", "Z_FAR"]
