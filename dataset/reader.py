@@ -41,6 +41,7 @@ class Shard:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self._file: h5py.File | None = None
+        self._datasets: dict[str, h5py.Dataset] = {}
         self._pid: int | None = None
         f = self._open()
         self.attrs: dict[str, Any] = {k: _decode_attr(v) for k, v in f.attrs.items()}
@@ -58,16 +59,20 @@ class Shard:
             except OSError as e:
                 raise ShardFormatError(self.path, None, f"cannot be opened as HDF5 (truncated or corrupt?): {e}") from e
             self._pid = os.getpid()
+            # Looking datasets up by name costs more than reading a small scene: cache them.
+            self._datasets = {name: self._file[name] for name in ALL_FIELDS if name in self._file}
         return self._file
 
     def close(self) -> None:
         if self._file is not None and self._pid == os.getpid():
             self._file.close()
         self._file = None
+        self._datasets = {}
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["_file"] = None
+        state["_datasets"] = {}
         state["_pid"] = None
         return state
 
@@ -119,13 +124,14 @@ class Shard:
         """
         if not 0 <= index < self.num_scenes:
             raise IndexError(f"{self.path}: scene {index} out of range [0, {self.num_scenes})")
-        f = self._open()
+        self._open()
+        datasets = self._datasets
         out: dict[str, Any] = {}
         for name in fields if fields is not None else ALL_FIELDS:
             if name not in ALL_FIELDS:
                 raise KeyError(f"unknown field {name!r}; known: {sorted(ALL_FIELDS)}")
             try:
-                value = f[name][index]
+                value = datasets[name][index]
             except (OSError, RuntimeError) as e:
                 raise ShardFormatError(self.path, f"dataset '{name}'", f"scene {index} cannot be read (corrupt chunk?): {e}") from e
             if name == "objects_json":
