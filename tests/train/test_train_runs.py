@@ -1,0 +1,89 @@
+"""End-to-end runs: losses fall, every shipped config runs, photo pairs run, exports load."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+
+from synthssl.train.cli import main
+from synthssl.train.config import load_config
+from synthssl.train.export import load_backbone
+from synthssl.train.trainer import Trainer
+from train_helpers import tiny_overrides
+
+CONFIGS = Path(__file__).resolve().parents[2] / "train" / "configs"
+OUR_CONFIGS = ["demo.yaml", "synthetic_contrast.yaml", "ablation_contrast.yaml", "ablation_properties.yaml",
+               "ablation_adaptation.yaml", "ablation_dann.yaml"]
+EXPECTED_TERMS = {
+    "ablation_contrast.yaml": ({"contrast"}, {"depth", "adv"}),
+    "ablation_properties.yaml": ({"contrast", "depth", "normal", "contour"}, {"adv"}),
+    "ablation_adaptation.yaml": ({"contrast", "depth", "normal", "contour", "adv", "disc_loss", "disc_acc"}, set()),
+    "ablation_dann.yaml": ({"contrast", "depth", "adv", "disc_loss", "grl_coeff"}, set()),
+}
+
+
+def _metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_losses_fall_and_export_loads_into_torchvision(shard_dir, photo_dir, tmp_path):
+    out = tmp_path / "run"
+    cfg = load_config(None, tiny_overrides(shard_dir, photo_dir, out, **{
+        "train.steps": 12, "data.batch_size": 8, "data.val_fraction": 0.5, "optim.lr": 0.002,
+        "augment.crop_scale": "[0.8, 1.0]", "augment.jitter_p": 0.0, "augment.blur_p": 0.0}))
+    Trainer(cfg).run()
+    rows = _metrics(out)
+    assert [r["step"] for r in rows] == list(range(1, 13))
+
+    def mean(key, part):
+        return sum(r[key] for r in part) / len(part)
+
+    for key in ("depth", "normal", "contour"):
+        assert mean(key, rows[-4:]) < 0.85 * mean(key, rows[:4]), key
+    assert mean("contrast", rows[-4:]) < mean("contrast", rows[:4])
+    resnet, meta = load_backbone(out / "export")
+    assert meta["steps"] == 12 and meta["arch"] == "resnet18" and meta["image_size"] == 32
+    plain = torchvision.models.resnet18()
+    plain.load_state_dict(torch.load(out / "export" / "backbone.pt"), strict=True)
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    torch.testing.assert_close(plain.conv1.weight, ckpt["method"]["backbone.conv1.weight"])
+    assert (out / "config.yaml").is_file()
+
+
+@pytest.mark.parametrize("name", OUR_CONFIGS)
+def test_shipped_config_runs(name, shard_dir, photo_dir, tmp_path):
+    out = tmp_path / name
+    overrides = tiny_overrides(shard_dir, photo_dir, out, **{"train.steps": 1, "data.batch_size": 2})
+    overrides = [o for o in overrides if not o.startswith("method.")]  # keep each config's method section
+    assert main([str(CONFIGS / name), *overrides]) == 0
+    rows = _metrics(out)
+    assert rows[-1]["step"] == 1
+    present, absent = EXPECTED_TERMS.get(name, ({"loss"}, set()))
+    assert present <= set(rows[-1]) and not (absent & set(rows[-1])), rows[-1]
+    assert (out / "export" / "backbone.pt").is_file()
+
+
+def test_photo_pairs_without_shards(photo_dir, tmp_path):
+    out = tmp_path / "pairs"
+    overrides = tiny_overrides(Path("unused"), photo_dir, out, **{
+        "data.shards": "[]", "data.photo_pairs": "true", "train.steps": 2,
+        "method.property_weight": 0.0, "method.adversarial": "none"})
+    Trainer(load_config(None, overrides)).run()
+    rows = _metrics(out)
+    assert rows[-1]["step"] == 2 and "contrast" in rows[-1]
+    assert rows[-1]["photos_skipped"] >= 0
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="needs the dataset-fashion-mnist apt package")
+def test_online_knn_hook_logs_accuracy(shard_dir, photo_dir, tmp_path):
+    out = tmp_path / "knn"
+    overrides = tiny_overrides(shard_dir, photo_dir, out, **{
+        "train.steps": 2, "eval.every_steps": 2,
+        "eval.online_knn": "{dataset: fashion-mnist, train_size: 40, test_size: 20, k: [5], image_size: 32}"})
+    Trainer(load_config(None, overrides)).run()
+    knn = [r for r in _metrics(out) if "knn/top1_k5" in r]
+    assert len(knn) == 1 and knn[0]["step"] == 2 and 0.0 <= knn[0]["knn/top1_k5"] <= 100.0

@@ -1,0 +1,71 @@
+"""Training checkpoints: one file ``<run>/checkpoint.pt``, written atomically.
+
+Contents: ``step`` (optimiser steps done), ``method`` (state_dict: backbone, heads,
+buffers such as queues; a tensor reachable under several names -- e.g. the backbone
+and ``features.resnet`` -- is stored once, under its first name), ``optimizers`` (name -> state_dict; "main" plus each
+`ExtraOptimizer`), ``scaler`` (GradScaler state or None), ``config`` (resolved, plain
+dict), ``world_size``. Random state needs no saving: every step re-seeds from
+(seed, rank, step), and the data position is a function of the step
+(`ResumableSampler`), so ``--resume`` replays exactly what an uninterrupted run does.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from synthssl.train.export import atomic_torch_save
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def unique_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``module.state_dict()`` without the duplicate names of shared tensors."""
+    seen: set[int] = set()
+    out = {}
+    for name, value in module.state_dict(keep_vars=True).items():
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        out[name] = value.detach()
+    return out
+
+
+def load_method_state(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load a `unique_state_dict`; every key the module expects must be present or an alias
+    of a loaded tensor (else RuntimeError naming the missing keys)."""
+    result = module.load_state_dict(state, strict=False)
+    if result.unexpected_keys:
+        raise RuntimeError(f"checkpoint: unexpected keys {result.unexpected_keys[:8]}")
+    current = module.state_dict(keep_vars=True)
+    loaded = {id(v) for k, v in current.items() if k in state}
+    missing = [k for k in result.missing_keys if id(current[k]) not in loaded]
+    if missing:
+        raise RuntimeError(f"checkpoint: missing keys {missing[:8]} (a checkpoint of another method/config?)")
+
+
+def save_checkpoint(run_dir: str | Path, *, step: int, method: torch.nn.Module,
+                    optimizers: dict[str, torch.optim.Optimizer], scaler: Any, config: dict,
+                    world_size: int) -> Path:
+    """Write <run_dir>/checkpoint.pt atomically; returns its path."""
+    path = Path(run_dir) / CHECKPOINT_NAME
+    state = {
+        "step": int(step),
+        "method": unique_state_dict(method),
+        "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "config": config,
+        "world_size": int(world_size),
+    }
+    atomic_torch_save(state, path)
+    return path
+
+
+def load_checkpoint(run_dir: str | Path, map_location: Any = "cpu") -> dict:
+    """Read <run_dir>/checkpoint.pt (FileNotFoundError naming --resume when absent)."""
+    path = Path(run_dir) / CHECKPOINT_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume: no {CHECKPOINT_NAME} in {run_dir} (train.out); "
+                                f"start without --resume or point train.out at an earlier run")
+    return torch.load(path, map_location=map_location, weights_only=False)

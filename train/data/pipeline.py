@@ -1,0 +1,102 @@
+"""The training data pipeline: DataLoaders (uint8 reads) -> device -> batched augmentation.
+
+`TrainingData(cfg, ...)` builds, per rank (reading only the shard ``fields`` the method
+asks for, see `DataNeeds`):
+- the view-pair stream: rendered scenes (`SceneDataset` over ``data.shards``, train
+  split) or, with ``data.photo_pairs``, photos (`PhotoFolder`), each with a
+  `ResumableSampler` over its own scenes/photos (disjoint per rank);
+- the real-photo stream for domain adaptation when the method needs it.
+`next_batch(step)` returns the augmented `ViewBatch` of that step (plus how many
+corrupt photos were skipped). All randomness of a step comes from a generator
+seeded by (seed, rank, step), so a resumed run sees identical batches.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Iterator, Optional
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from synthssl.train.config import TrainingConfig
+from synthssl.train.data.augment import augment_scenes, photo_pair_batch, real_images
+from synthssl.train.data.batch import ViewBatch
+from synthssl.train.data.photos import PhotoFolder
+from synthssl.train.data.sampler import ResumableSampler
+from synthssl.train.data.scenes import SceneDataset
+
+
+def step_seed(seed: int, rank: int, step: int, stream: str = "") -> int:
+    """A 63-bit seed from (seed, rank, step, stream), stable across platforms."""
+    digest = hashlib.blake2b(f"{seed}/{rank}/{step}/{stream}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+def _loader(dataset: Dataset, batch: int, sampler: ResumableSampler, workers: int, prefetch: int,
+            pin: bool) -> Iterator[dict]:
+    kwargs = dict(num_workers=workers, pin_memory=pin, drop_last=True)
+    if workers > 0:
+        kwargs.update(prefetch_factor=prefetch, persistent_workers=True)
+    return iter(DataLoader(dataset, batch_size=batch, sampler=sampler, **kwargs))
+
+
+class TrainingData:
+    """Per-rank data streams; see the module docstring."""
+
+    def __init__(self, cfg: TrainingConfig, *, needs_real: bool, rank: int = 0, world: int = 1,
+                 device: torch.device = torch.device("cpu"), start_step: int = 0,
+                 fields: Optional[tuple[str, ...]] = None):
+        d = cfg.data
+        self.cfg, self.rank, self.world, self.device = cfg, rank, world, device
+        self.local_batch = d.batch_size // world
+        real_global = d.real_batch_size or d.batch_size
+        self.local_real = max(1, real_global // world)
+        base = d.photo_base_size or 2 * d.image_size
+        pin = device.type == "cuda"
+        self.scenes: Optional[SceneDataset] = None
+        self.pairs: Optional[PhotoFolder] = None
+        if d.photo_pairs:
+            self.pairs = PhotoFolder(d.photos, base, seed=cfg.train.seed, rank=rank, cache_mb=d.photo_cache_mb)
+            pair_set: Dataset = self.pairs
+        else:
+            self.scenes = SceneDataset(d.shards, split="train" if d.val_fraction > 0 else None,
+                                       val_fraction=d.val_fraction, fields=fields)
+            pair_set = self.scenes
+        sampler = ResumableSampler(len(pair_set), seed=cfg.train.seed, rank=rank, world=world,
+                                   start=start_step * self.local_batch)
+        self._pairs_iter = _loader(pair_set, self.local_batch, sampler, d.workers, d.prefetch_factor, pin)
+        self._real_iter: Optional[Iterator[dict]] = None
+        if needs_real:
+            self.real = PhotoFolder(d.photos, base, seed=cfg.train.seed + 1, rank=rank, cache_mb=d.photo_cache_mb)
+            real_sampler = ResumableSampler(len(self.real), seed=cfg.train.seed + 1, rank=rank, world=world,
+                                            start=start_step * self.local_real)
+            # Photos are decoded once per worker and then only sliced: a quarter of the workers suffices.
+            real_workers = max(1, d.workers // 4) if d.workers > 0 else 0
+            self._real_iter = _loader(self.real, self.local_real, real_sampler, real_workers, d.prefetch_factor, pin)
+
+    def next_raw(self) -> tuple[dict, Optional[dict]]:
+        """The next collated CPU batches (uint8/float16/float32 arrays as tensors)."""
+        return next(self._pairs_iter), (next(self._real_iter) if self._real_iter is not None else None)
+
+    def augment(self, raw: dict, raw_real: Optional[dict], step: int) -> tuple[ViewBatch, int]:
+        """Move a raw batch to the device and augment it with step `step`'s randomness."""
+        g = torch.Generator().manual_seed(step_seed(self.cfg.train.seed, self.rank, step, "augment"))
+        size = self.cfg.data.image_size
+        aug = self.cfg.augment
+        skipped = int(raw["skipped"].sum()) if "skipped" in raw else 0
+        if raw_real is not None:
+            skipped += int(raw_real["skipped"].sum())
+        raw = {k: v.to(self.device, non_blocking=True) for k, v in raw.items()}
+        if self.pairs is not None:
+            batch = photo_pair_batch(raw, aug, size, g)
+        else:
+            batch = augment_scenes(raw, aug, size, g)
+        if raw_real is not None:
+            raw_real = {k: v.to(self.device, non_blocking=True) for k, v in raw_real.items()}
+            batch.real = real_images(raw_real, aug, size, g)
+        return batch, skipped
+
+    def next_batch(self, step: int) -> tuple[ViewBatch, int]:
+        """The augmented batch of step `step` and the number of corrupt photos skipped for it."""
+        raw, raw_real = self.next_raw()
+        return self.augment(raw, raw_real, step)

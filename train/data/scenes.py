@@ -1,0 +1,71 @@
+"""Torch Dataset over rendered shards (`synthssl.dataset.reader.ShardCollection`).
+
+Each item is one scene with all its views, as NumPy arrays in (nearly) stored dtypes
+-- the DataLoader workers only read HDF5 chunks and collate; every float conversion
+and augmentation happens batched on the training device
+(`synthssl.train.data.augment`). Each worker opens its own HDF5 handles lazily (the
+dataset's `Shard` objects re-open after fork) and reads one scene's chunks per item.
+
+Item (keys -> arrays; V views, H x W shard resolution; only the requested ``fields``
+besides ``rgb`` and ``scene_id``):
+``rgb`` uint8 [V,H,W,3]; ``depth`` float32 [V,H,W] metres; ``normal`` float16
+[V,H,W,3]; ``contour`` uint8 [V,H,W]; ``instance`` / ``category`` int16 [V,H,W]
+(uint16 ids cast, ids < 32768); ``intrinsics`` float32 [V,3,3];
+``cam_to_world`` float32 [V,4,4]; ``scene_id`` int64.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from synthssl.dataset.reader import ShardCollection
+
+SCENE_FIELDS_READ = ("rgb", "depth", "normal", "contour", "instance", "category", "intrinsics",
+                     "cam_to_world")
+_AS_INT16 = ("instance", "category")
+
+
+class SceneDataset(Dataset):
+    """Scenes of many shard directories; ``split`` None/"train"/"val" by scene-id hash."""
+
+    def __init__(self, paths: Sequence[str | os.PathLike], split: str | None = None, val_fraction: float = 0.0,
+                 fields: Sequence[str] | None = None):
+        if fields is not None:
+            unknown = sorted(set(fields) - set(SCENE_FIELDS_READ))
+            if unknown:
+                raise ValueError(f"SceneDataset: unknown fields {unknown}; known: {list(SCENE_FIELDS_READ)}")
+        self.fields = tuple(f for f in SCENE_FIELDS_READ if fields is None or f == "rgb" or f in fields)
+        self.collection = ShardCollection(list(paths), split=split, val_fraction=val_fraction, fields=self.fields)
+        if len(self.collection) == 0:
+            raise ValueError(f"data.shards: split {split!r} of {list(map(str, paths))} holds no scenes "
+                             f"(val_fraction={val_fraction})")
+        self.scene_ids = self.collection.scene_ids  # int64 [len]: global scene index of each item
+
+    @property
+    def height(self) -> int:
+        return self.collection.height
+
+    @property
+    def width(self) -> int:
+        return self.collection.width
+
+    @property
+    def views(self) -> int:
+        return self.collection.views
+
+    @property
+    def category_names(self) -> list[str]:
+        return self.collection.category_names
+
+    def __len__(self) -> int:
+        return len(self.collection)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        index = key[0] if isinstance(key, tuple) else key
+        scene = self.collection[index]
+        item = {k: (scene[k].astype(np.int16) if k in _AS_INT16 else scene[k]) for k in self.fields}
+        item["scene_id"] = np.int64(self.scene_ids[index])
+        return item

@@ -1,0 +1,154 @@
+"""She & Xu (2021) with our defaults: contrast + physical properties + domain adaptation.
+
+L = contrast_weight * L_contrast
+  + property_weight * (depth_weight * L_depth + normal_weight * L_normal + contour_weight * L_contour)
+  + adversarial_weight * L_adv
+
+- L_contrast: NT-Xent between the two rendered views of each scene (pooled c5 ->
+  2-layer projection MLP -> 128-d), temperature 0.2, negatives gathered across ranks.
+- L_depth / L_normal / L_contour: `PropertyDecoder` on [c2..c5] of the synthetic
+  views, compared at full resolution with the augmented maps, masked to
+  ``batch.valid`` (losses in `synthssl.train.losses.{depth,normal,contour}`); the
+  depth head predicts log-depth (log metres) by default (``depth_log_space``).
+- L_adv on the ``adversarial_feature`` map (default c4) of synthetic views vs
+  ``batch.real`` photos (one backbone pass over both):
+  ``gan``: the discriminator has its own optimiser (`ExtraOptimizer`, loss key
+  ``disc_loss``) and learns on detached features; the encoder term
+  ``adv`` = BCE(D(synthetic), real) is in ``loss`` (the trainer does not let it
+  update D). ``dann``: D sees features through a gradient-reversal layer with
+  coefficient 2/(1+exp(-gamma p))-1 (p = progress); ``adv`` = D's loss, one optimiser.
+  ``none``: off.
+Any objective with weight 0 is skipped entirely (ablations).
+
+Logged terms: contrast, depth, normal, contour, adv, disc_loss, disc_acc, grl_coeff.
+Defaults are ours (see docs/train.md), not numbers from the paper.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from synthssl.train.data.batch import ViewBatch
+from synthssl.train.losses.adversarial import (discriminator_accuracy, discriminator_loss,
+                                               encoder_adversarial_loss)
+from synthssl.train.losses.contour import contour_loss
+from synthssl.train.losses.depth import depth_loss
+from synthssl.train.losses.normal import normal_loss
+from synthssl.train.losses.nt_xent import nt_xent
+from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodContext, StepInfo
+from synthssl.train.models.backbone import ResNetFeatures, build_backbone, pooled, to_backbone_layout
+from synthssl.train.models.discriminator import Discriminator
+from synthssl.train.models.grad_reverse import grad_reverse
+from synthssl.train.models.projection import ProjectionMLP
+from synthssl.train.models.property_decoder import PropertyDecoder
+
+_LEVELS = {"c3": 1, "c4": 2, "c5": 3}
+
+
+@dataclass
+class SyntheticContrastConfig:
+    """Options of ``method.name: synthetic_contrast`` (all defaults are ours)."""
+
+    temperature: float = 0.2
+    proj_hidden_dim: int = 512
+    proj_dim: int = 128
+    contrast_weight: float = 1.0
+    property_weight: float = 1.0
+    depth_weight: float = 1.0
+    normal_weight: float = 1.0
+    contour_weight: float = 1.0
+    depth_scale_weight: float = 0.5
+    depth_log_space: bool = True
+    decoder_width: int = 64
+    adversarial: Literal["none", "gan", "dann"] = "gan"
+    adversarial_weight: float = 0.1
+    adversarial_feature: Literal["c3", "c4", "c5"] = "c4"
+    disc_width: int = 256
+    disc_blocks: int = 2
+    disc_lr: float = 2e-4
+    dann_gamma: float = 10.0
+
+
+class SyntheticContrast(Method):
+    """She & Xu (2021): contrast + property maps + adversarial adaptation (see module docstring)."""
+    Config = SyntheticContrastConfig
+
+    def __init__(self, cfg: SyntheticContrastConfig, ctx: MethodContext):
+        super().__init__()
+        self.cfg = cfg
+        self.backbone = build_backbone(ctx.arch, ctx.small_stem)
+        self.features = ResNetFeatures(self.backbone)
+        self.use_contrast = cfg.contrast_weight > 0
+        self.use_properties = cfg.property_weight > 0
+        self.use_adversarial = cfg.adversarial != "none" and cfg.adversarial_weight > 0
+        if not (self.use_contrast or self.use_properties or self.use_adversarial):
+            raise ValueError("method: every objective is off; set method.contrast_weight, "
+                             "method.property_weight or method.adversarial_weight > 0")
+        channels = self.features.channels
+        self.projector = ProjectionMLP(channels[-1], cfg.proj_hidden_dim, cfg.proj_dim) if self.use_contrast else None
+        self.decoder = PropertyDecoder(channels, cfg.decoder_width) if self.use_properties else None
+        self.discriminator = (Discriminator(channels[_LEVELS[cfg.adversarial_feature]], cfg.disc_width,
+                                            cfg.disc_blocks) if self.use_adversarial else None)
+
+    def data_needs(self) -> DataNeeds:
+        return DataNeeds(geometry=self.use_properties, real=self.use_adversarial,
+                         fields=("depth", "normal", "contour") if self.use_properties else ())
+
+    def extra_optimizers(self) -> list[ExtraOptimizer]:
+        if self.use_adversarial and self.cfg.adversarial == "gan":
+            return [ExtraOptimizer("discriminator", list(self.discriminator.parameters()), "disc_loss",
+                                   lr=self.cfg.disc_lr)]
+        return []
+
+    def forward(self, batch: ViewBatch, step: StepInfo) -> dict[str, Tensor]:
+        cfg = self.cfg
+        b, v, _, h, w = batch.rgb.shape
+        x = batch.rgb.flatten(0, 1)  # [B*V,3,H,W], index = sample * V + view
+        if self.use_adversarial:
+            if batch.real is None:
+                raise ValueError("synthetic_contrast: adversarial adaptation needs real photos "
+                                 "(set data.photos, or method.adversarial=none)")
+            x = torch.cat([x, batch.real.to(x.dtype)], 0)
+        feats = self.features(to_backbone_layout(x, self.backbone))
+        n_syn = b * v
+        out: dict[str, Tensor] = {}
+        total = x.new_zeros((), dtype=torch.float32)
+        if self.use_contrast:
+            z = self.projector(pooled(feats[-1][:n_syn])).view(b, v, -1)
+            out["contrast"] = nt_xent(z[:, 0], z[:, 1], cfg.temperature)
+            total = total + cfg.contrast_weight * out["contrast"]
+        if self.use_properties:
+            if not batch.has_geometry:
+                raise ValueError("synthetic_contrast: property heads need rendered data (depth, normals, "
+                                 "contours); set method.property_weight=0 for photo pairs")
+            pred = self.decoder([f[:n_syn] for f in feats], size=(h, w))
+            valid = batch.valid.flatten(0, 1)
+            out["depth"] = depth_loss(pred["depth"][:, 0], batch.depth.flatten(0, 1), valid,
+                                      cfg.depth_scale_weight, cfg.depth_log_space)
+            out["normal"] = normal_loss(pred["normal"], batch.normal.flatten(0, 1), valid)
+            out["contour"] = contour_loss(pred["contour"][:, 0], batch.contour.flatten(0, 1), valid)
+            total = total + cfg.property_weight * (cfg.depth_weight * out["depth"] + cfg.normal_weight * out["normal"]
+                                                   + cfg.contour_weight * out["contour"])
+        if self.use_adversarial:
+            f = feats[_LEVELS[cfg.adversarial_feature]]
+            if cfg.adversarial == "gan":
+                d_all = self.discriminator(f.detach())
+                out["disc_loss"] = discriminator_loss(d_all[:n_syn], d_all[n_syn:])
+                out["disc_acc"] = discriminator_accuracy(d_all[:n_syn], d_all[n_syn:])
+                # Same batch composition as D's own step (BatchNorm statistics over both
+                # domains); only the synthetic logits enter the encoder term.
+                d_enc = self.discriminator(torch.cat([f[:n_syn], f[n_syn:].detach()], 0))
+                out["adv"] = encoder_adversarial_loss(d_enc[:n_syn])
+            else:
+                coeff = step.ramp(cfg.dann_gamma)
+                d_all = self.discriminator(grad_reverse(f, coeff))
+                out["adv"] = discriminator_loss(d_all[:n_syn], d_all[n_syn:])
+                out["disc_loss"] = out["adv"].detach()
+                out["disc_acc"] = discriminator_accuracy(d_all[:n_syn], d_all[n_syn:])
+                out["grl_coeff"] = f.new_tensor(coeff, dtype=torch.float32)
+            total = total + cfg.adversarial_weight * out["adv"]
+        out["loss"] = total
+        return out

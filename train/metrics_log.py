@@ -1,0 +1,49 @@
+"""Per-step metrics: ``<run>/metrics.jsonl`` (one JSON object per logged step) + TensorBoard.
+
+Each line: {"step": completed steps, "loss": ..., each loss term..., "lr": ...,
+"images_per_s": ..., "photos_skipped": ..., "time": unix seconds}. On resume, lines
+with step > the resumed step (written after the checkpoint by the interrupted run)
+are dropped first, so the file reads like one uninterrupted run.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+from synthssl.train.export import atomic_write_text
+
+
+class MetricsLogger:
+    """Writes metrics.jsonl (and TensorBoard events); see the module docstring."""
+    def __init__(self, run_dir: str | Path, tensorboard: bool, resume_step: Optional[int] = None):
+        self.path = Path(run_dir) / "metrics.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if resume_step is None:
+            atomic_write_text("", self.path)
+        elif self.path.exists():
+            kept = [line for line in self.path.read_text().splitlines()
+                    if line.strip() and json.loads(line).get("step", 0) <= resume_step]
+            atomic_write_text("".join(line + "\n" for line in kept), self.path)
+        self._file = open(self.path, "a", encoding="utf-8")
+        self.writer = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(log_dir=str(Path(run_dir) / "tb"))
+
+    def log(self, step: int, values: dict[str, float]) -> None:
+        """Append one record for `step` (completed steps)."""
+        record = {"step": int(step), **{k: float(v) for k, v in values.items()}, "time": time.time()}
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+        if self.writer is not None:
+            for k, v in values.items():
+                self.writer.add_scalar(k if "/" in k else f"train/{k}", float(v), step)
+
+    def close(self) -> None:
+        """Flush and close the files."""
+        self._file.close()
+        if self.writer is not None:
+            self.writer.close()

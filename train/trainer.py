@@ -1,0 +1,437 @@
+"""The training loop of ``train-ssl``.
+
+`prepare(cfg)` checks a config against the data and the method *before* anything
+trains (every failure is a `ConfigError` naming the key and the fix) and builds the
+method. `Trainer(cfg).run()` then trains:
+
+per step: read the step's batch (DataLoader workers only read uint8/float arrays),
+augment it on the device (`synthssl.train.data.augment`), forward the method under
+autocast, back-propagate ``loss`` into the main parameters and each extra
+optimiser's loss into its own parameters, average gradients over ranks, clip, step
+every optimiser with the warm-up + cosine learning rate, run the method's
+post-step hook; log, checkpoint, run the online k-NN and finally export the backbone.
+
+Every step re-seeds torch's RNG and the augmentation generator from
+(seed, rank, step), and the data position is the step, so ``--resume`` continues
+exactly (tests/train/test_resume.py).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+import yaml
+from torch import Tensor, nn
+
+from synthssl.train import distributed as dist_utils
+from synthssl.train.checkpoint import load_checkpoint, load_method_state, save_checkpoint
+from synthssl.train.config import ConfigError, TrainingConfig, resolve_method_config, to_dict
+from synthssl.train.data.batch import IMAGENET_MEAN, IMAGENET_STD, ViewBatch
+from synthssl.train.data.pipeline import TrainingData, step_seed
+from synthssl.train.export import atomic_write_text, save_backbone
+from synthssl.train.methods.base import ExtraOptimizer, Method, MethodContext, StepInfo
+from synthssl.train.metrics_log import MetricsLogger
+from synthssl.train.optim import build_optimizer, lr_factor
+
+#: Config keys that may differ between a run and its ``--resume`` (nothing else may).
+RESUME_MUTABLE = ("log", "eval", "train.checkpoint_every", "train.export", "data.workers",
+                  "data.prefetch_factor", "train.compile")
+
+
+@dataclass
+class Prepared:
+    """A checked config with its built method (on CPU) and facts about the data."""
+
+    cfg: TrainingConfig
+    method: Method
+    ctx: MethodContext
+    shard_size: Optional[tuple[int, int]]
+
+
+def resolve_device(spec: str) -> torch.device:
+    """``auto`` -> cuda when available else cpu; errors name train.device."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError as exc:
+        raise ConfigError(f"train.device: {spec!r} is not a device (auto, cpu, cuda, cuda:N)") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device: CUDA requested but not available; use train.device=cpu or auto")
+    return device
+
+
+def resolve_precision(spec: str, device: torch.device) -> Optional[torch.dtype]:
+    """autocast dtype (None = fp32). auto: bf16 on GPUs that support it, else fp16; fp32 on CPU."""
+    if spec == "fp32" or (spec == "auto" and device.type != "cuda"):
+        return None
+    if spec == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if spec == "bf16" else torch.float16
+
+
+def _check_ranges(cfg: TrainingConfig, world: int) -> None:
+    d, a, o, t = cfg.data, cfg.augment, cfg.optim, cfg.train
+    if d.batch_size % world:
+        raise ConfigError(f"data.batch_size: {d.batch_size} is not divisible by the {world} ranks; "
+                          f"use a multiple of {world}")
+    if d.batch_size // world < 2:
+        raise ConfigError(f"data.batch_size: need at least 2 view pairs per rank (got {d.batch_size} for "
+                          f"{world} ranks); contrastive negatives and BatchNorm need a batch")
+    if d.real_batch_size < 0 or (d.real_batch_size and d.real_batch_size % world):
+        raise ConfigError(f"data.real_batch_size: {d.real_batch_size} must be >= 0 and divisible by {world}")
+    if d.image_size < 16:
+        raise ConfigError(f"data.image_size: {d.image_size} is too small; use >= 16 (32-96 with model.small_stem)")
+    if not 0.0 <= d.val_fraction < 1.0:
+        raise ConfigError(f"data.val_fraction: {d.val_fraction} must lie in [0, 1)")
+    if d.workers < 0 or d.prefetch_factor < 1:
+        raise ConfigError("data.workers must be >= 0 and data.prefetch_factor >= 1")
+    if len(a.crop_scale) != 2 or not 0 < a.crop_scale[0] <= a.crop_scale[1] <= 1:
+        raise ConfigError(f"augment.crop_scale: expected [min, max] with 0 < min <= max <= 1, got {a.crop_scale}")
+    if len(a.crop_ratio) != 2 or not 0 < a.crop_ratio[0] <= a.crop_ratio[1]:
+        raise ConfigError(f"augment.crop_ratio: expected [min, max] with 0 < min <= max, got {a.crop_ratio}")
+    if len(a.blur_sigma) != 2 or not 0 < a.blur_sigma[0] <= a.blur_sigma[1]:
+        raise ConfigError(f"augment.blur_sigma: expected [min, max] with 0 < min <= max, got {a.blur_sigma}")
+    for key in ("flip_p", "jitter_p", "grayscale_p", "blur_p"):
+        if not 0.0 <= getattr(a, key) <= 1.0:
+            raise ConfigError(f"augment.{key}: a probability, expected a value in [0, 1]")
+    if o.lr <= 0 or o.weight_decay < 0 or len(o.betas) != 2:
+        raise ConfigError("optim: lr must be > 0, weight_decay >= 0, betas two numbers")
+    if not 0.0 <= o.min_lr_ratio <= 1.0 or o.warmup_steps < 0 or o.grad_clip < 0:
+        raise ConfigError("optim: min_lr_ratio in [0, 1], warmup_steps >= 0, grad_clip >= 0 (0 = off)")
+    if t.steps < 1 or t.checkpoint_every < 0 or cfg.log.every < 1:
+        raise ConfigError("train.steps must be >= 1, train.checkpoint_every >= 0 and log.every >= 1")
+    if cfg.eval.online_knn is not None and cfg.eval.every_steps < 1:
+        raise ConfigError("eval.every_steps: set >= 1 to run the configured eval.online_knn (or remove it)")
+    if cfg.eval.every_steps > 0 and cfg.eval.online_knn is None:
+        raise ConfigError("eval.online_knn: eval.every_steps is set but no online_knn section is given")
+
+
+def prepare(cfg: TrainingConfig, world: int = 1) -> Prepared:
+    """Check `cfg` against data and method; build the method (CPU). Raises ConfigError."""
+    from synthssl.dataset.reader import ShardCollection
+    from synthssl.train.data.photos import list_photos
+
+    _check_ranges(cfg, world)
+    d = cfg.data
+    shard_size = None
+    categories: list[str] = []
+    if d.photo_pairs:
+        if not d.photos:
+            raise ConfigError("data.photos: data.photo_pairs=true trains on photos; set data.photos=DIR")
+        if d.shards:
+            raise ConfigError("data.shards: data.photo_pairs=true trains on photos only; set data.shards=[] "
+                              "(or photo_pairs=false to train on the shards)")
+    else:
+        if not d.shards:
+            raise ConfigError("data.shards: no shard directories given; set data.shards=[DIR,...] "
+                              "(render them with render-scenes) or data.photo_pairs=true with data.photos=DIR")
+        try:
+            collection = ShardCollection(d.shards)
+        except (FileNotFoundError, ValueError) as exc:
+            raise ConfigError(f"data.shards: {exc}") from exc
+        shard_size = (collection.height, collection.width)
+        categories = collection.category_names
+        if d.image_size > min(shard_size):
+            raise ConfigError(f"data.image_size: {d.image_size} px cannot be cropped from shards of "
+                              f"{shard_size[0]}x{shard_size[1]} px; set data.image_size <= {min(shard_size)} "
+                              f"or render larger images (render-scenes)")
+        if d.val_fraction > 0:
+            try:
+                ShardCollection(d.shards, split="train", val_fraction=d.val_fraction)
+            except ValueError as exc:
+                raise ConfigError(f"data.val_fraction: {exc}") from exc
+        if len(collection) < world:
+            raise ConfigError(f"data.shards: {len(collection)} scenes cannot be shared by {world} ranks")
+    if d.photos:
+        try:
+            list_photos(d.photos)
+        except FileNotFoundError as exc:
+            raise ConfigError(str(exc)) from exc
+    cls, method_cfg = resolve_method_config(cfg)
+    ctx = MethodContext(arch=cfg.model.arch, small_stem=cfg.model.small_stem, image_size=d.image_size,
+                        views=2, num_categories=len(categories), has_geometry=not d.photo_pairs,
+                        has_real=bool(d.photos))
+    torch.manual_seed(step_seed(cfg.train.seed, 0, -1, "init"))  # same initial weights on every rank
+    try:
+        method = cls(method_cfg, ctx)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"method: {exc}") from exc
+    needs = method.data_needs()
+    if needs.geometry and d.photo_pairs:
+        raise ConfigError(f"method: {cfg.method['name']} as configured needs rendered geometry, but "
+                          f"data.photo_pairs=true; train on data.shards or switch the geometry terms off")
+    if needs.real and not d.photos:
+        raise ConfigError(f"data.photos: {cfg.method['name']} as configured needs real photos for domain "
+                          f"adaptation; set data.photos=DIR (e.g. /usr/share/backgrounds) or switch "
+                          f"adaptation off (method.adversarial=none)")
+    if cfg.eval.online_knn is not None:
+        try:
+            from synthssl.train.eval.online import OnlineKNN
+        except ImportError as exc:
+            raise ConfigError(f"eval.online_knn: the online k-NN module cannot be imported ({exc})") from exc
+        try:
+            OnlineKNN.from_config(cfg.eval.online_knn)  # validates the section, loads its data once
+        except (ValueError, TypeError, FileNotFoundError) as exc:
+            raise ConfigError(f"eval.online_knn: {exc}") from exc
+    return Prepared(cfg, method, ctx, shard_size)
+
+
+def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            out += _differences(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return [] if a == b else [prefix.rstrip(".")]
+
+
+class Trainer:
+    """Trains one configured method; see the module docstring. Rank/world come from torch.distributed."""
+
+    def __init__(self, cfg: TrainingConfig, *, resume: bool = False, prepared: Optional[Prepared] = None):
+        self.rank, self.world = dist_utils.rank(), dist_utils.world_size()
+        self.cfg = cfg
+        self.device = resolve_device(cfg.train.device)
+        self.amp_dtype = resolve_precision(cfg.train.precision, self.device)
+        self.run_dir = Path(cfg.train.out)
+        self.prepared = prepared or prepare(cfg, self.world)
+        method = self.prepared.method
+        if self.world > 1 and cfg.model.sync_bn:
+            dist_utils.convert_to_global_bn(method)
+        method.to(self.device)
+        if cfg.model.channels_last:
+            method.to(memory_format=torch.channels_last)
+        dist_utils.broadcast_module(method)
+        self.method = method
+        if cfg.train.compile:
+            # Each sub-module (trunk, heads) is compiled in place: state_dict keys are unchanged and
+            # the per-step Python values (StepInfo, ramps) stay outside the compiled graphs.
+            for child in method.children():
+                child.compile()
+        self.extras: list[ExtraOptimizer] = method.extra_optimizers()
+        extra_ids = {id(p) for ex in self.extras for p in ex.params}
+        named_main = [(n, p) for n, p in method.named_parameters() if p.requires_grad and id(p) not in extra_ids]
+        self.main_params = [p for _, p in named_main]
+        self.optimizers: dict[str, torch.optim.Optimizer] = {"main": build_optimizer(named_main, cfg.optim)}
+        for ex in self.extras:
+            if ex.name in self.optimizers:
+                raise ValueError(f"method: extra optimiser name {ex.name!r} is used twice (or is 'main')")
+            self.optimizers[ex.name] = torch.optim.AdamW(ex.params, lr=ex.lr, betas=ex.betas,
+                                                         weight_decay=ex.weight_decay,
+                                                         fused=self.device.type in ("cpu", "cuda"))
+        self.base_lrs = {name: [g["lr"] for g in o.param_groups] for name, o in self.optimizers.items()}
+        self.scaler = (torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None)
+        self.start_step = 0
+        if resume:
+            self._load(load_checkpoint(self.run_dir, map_location=self.device))
+        self.config_dict = to_dict(cfg)
+        needs = method.data_needs()
+        self.data = TrainingData(cfg, needs_real=needs.real, rank=self.rank, world=self.world,
+                                 device=self.device, start_step=self.start_step, fields=needs.fields)
+        self.photos_skipped = 0
+        self._skipped_reported = 0.0
+        self._resume = resume
+
+    # ------------------------------------------------------------------ state
+    def _load(self, state: dict) -> None:
+        diffs = [k for k in _differences(state["config"], to_dict(self.cfg))
+                 if not any(k == m or k.startswith(m + ".") for m in RESUME_MUTABLE)]
+        if diffs:
+            raise ConfigError(f"--resume: the config differs from the checkpoint's in {diffs}; resume with "
+                              f"the run's own config ({self.run_dir / 'config.yaml'})")
+        if state["world_size"] != self.world:
+            raise ConfigError(f"--resume: the checkpoint was written with {state['world_size']} ranks, this run "
+                              f"has {self.world}; resume with the same number of processes")
+        load_method_state(self.method, state["method"])
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        if self.scaler is not None and state["scaler"] is not None:
+            self.scaler.load_state_dict(state["scaler"])
+        self.start_step = int(state["step"])
+
+    def save(self, steps_done: int) -> None:
+        """Checkpoint after `steps_done` steps (rank 0 writes; all ranks wait)."""
+        if self.rank == 0:
+            save_checkpoint(self.run_dir, step=steps_done, method=self.method, optimizers=self.optimizers,
+                            scaler=self.scaler, config=self.config_dict, world_size=self.world)
+        if dist_utils.is_distributed():
+            torch.distributed.barrier()
+
+    # ------------------------------------------------------------------ step
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _set_lr(self, step: int) -> float:
+        o = self.cfg.optim
+        factor = lr_factor(step, self.cfg.train.steps, o.warmup_steps, o.min_lr_ratio)
+        for group, base in zip(self.optimizers["main"].param_groups, self.base_lrs["main"]):
+            group["lr"] = base * factor
+        return self.base_lrs["main"][0] * factor
+
+    def compute_gradients(self, batch: ViewBatch, info: StepInfo) -> dict[str, Tensor]:
+        """Forward + backward of one step; gradients averaged over ranks. Returns the detached terms."""
+        with self._autocast():
+            out = self.method(batch, info)
+        if "loss" not in out:
+            raise KeyError(f"{type(self.method).__name__}.forward must return the total under 'loss'")
+        scale = self.scaler.scale if self.scaler is not None else (lambda x: x)
+        for ex in self.extras:
+            if ex.loss_key not in out:
+                raise KeyError(f"{type(self.method).__name__}.forward did not return {ex.loss_key!r} "
+                               f"for extra optimiser {ex.name!r}")
+            scale(out[ex.loss_key]).backward(inputs=ex.params, retain_graph=True)
+        scale(out["loss"]).backward(inputs=self.main_params)
+        dist_utils.all_reduce_gradients(list(self.method.parameters()))
+        return {k: v.detach() for k, v in out.items()}
+
+    def optimizer_step(self, step: int) -> float:
+        """Clip, schedule and step every optimiser; returns the main lr used."""
+        if self.scaler is not None:
+            for opt in self.optimizers.values():
+                self.scaler.unscale_(opt)
+        if self.cfg.optim.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.main_params, self.cfg.optim.grad_clip)
+        lr = self._set_lr(step)
+        for opt in self.optimizers.values():
+            if self.scaler is not None:
+                self.scaler.step(opt)
+            else:
+                opt.step()
+        if self.scaler is not None:
+            self.scaler.update()
+        for opt in self.optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        return lr
+
+    def train_step(self, batch: ViewBatch, step: int) -> tuple[dict[str, Tensor], float]:
+        """One full optimiser step on `batch` (already augmented, on the device)."""
+        info = StepInfo(step, self.cfg.train.steps)
+        terms = self.compute_gradients(batch, info)
+        lr = self.optimizer_step(step)
+        with torch.no_grad():
+            self.method.after_optimizer_step(info)
+        return terms, lr
+
+    def fit_step(self, step: int) -> tuple[dict[str, Tensor], float]:
+        """Step `step` of training: re-seed, read and augment its batch, train on it."""
+        torch.manual_seed(step_seed(self.cfg.train.seed, self.rank, step, "torch"))
+        batch, skipped = self.data.next_batch(step)
+        self.photos_skipped += skipped
+        return self.train_step(batch, step)
+
+    # ------------------------------------------------------------------ loop
+    def _online_knn(self) -> dict[str, float]:
+        from synthssl.train.eval.online import OnlineKNN
+
+        results: dict[str, float] = {}
+        if self.rank == 0:
+            backbone = self.method.backbone
+            was_training = backbone.training
+            backbone.eval()
+            with torch.no_grad():
+                results = OnlineKNN.from_config(self.cfg.eval.online_knn).evaluate(backbone, self.device)
+            backbone.train(was_training)
+        if dist_utils.is_distributed():
+            torch.distributed.barrier()
+        return {f"knn/{k}": float(v) for k, v in results.items()}
+
+    def _write_config(self) -> None:
+        if self.rank == 0:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(yaml.safe_dump(self.config_dict, sort_keys=False), self.run_dir / "config.yaml")
+
+    def export(self, steps_done: int) -> Optional[Path]:
+        """Write the backbone export (rank 0) to <out>/export; returns backbone.pt."""
+        if self.rank != 0:
+            return None
+        return save_backbone(self.method.backbone, self.run_dir / "export", arch=self.cfg.model.arch,
+                             small_stem=self.cfg.model.small_stem, image_size=self.cfg.data.image_size,
+                             mean=IMAGENET_MEAN, std=IMAGENET_STD, method=self.cfg.method["name"],
+                             steps=steps_done)
+
+    def run(self, stop_after: Optional[int] = None) -> Path:
+        """Train from the start (or the resumed step) to train.steps; returns the run directory.
+
+        stop_after: stop once this many steps are done *without* checkpointing (tests
+        use it to simulate a killed run).
+        """
+        cfg = self.cfg
+        total = cfg.train.steps
+        self._write_config()
+        logger = MetricsLogger(self.run_dir, cfg.log.tensorboard,
+                               resume_step=self.start_step if self._resume else None) if self.rank == 0 else None
+        bar = None
+        if self.rank == 0 and cfg.log.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, initial=self.start_step, desc=f"train {cfg.method['name']}", unit="step",
+                       dynamic_ncols=True)
+        images_per_step = cfg.data.batch_size * 2
+        self.method.train()
+        step = self.start_step
+        window_start, window_steps = time.perf_counter(), 0
+        try:
+            while step < total:
+                if stop_after is not None and step >= stop_after:
+                    return self.run_dir
+                terms, lr = self.fit_step(step)
+                step += 1
+                window_steps += 1
+                if bar is not None:
+                    bar.update(1)
+                last = step == total
+                if step % cfg.log.every == 0 or last:
+                    self._log(logger, bar, step, terms, lr, window_start, window_steps, images_per_step)
+                    window_start, window_steps = time.perf_counter(), 0
+                if cfg.eval.online_knn is not None and step % cfg.eval.every_steps == 0:
+                    knn = self._online_knn()
+                    if logger is not None and knn:
+                        logger.log(step, knn)
+                if last or (cfg.train.checkpoint_every and step % cfg.train.checkpoint_every == 0):
+                    self.save(step)
+        except KeyboardInterrupt:
+            # Between steps the state is consistent: keep what was done.
+            if step > self.start_step:
+                self.save(step)
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+            if logger is not None:
+                logger.close()
+        if cfg.train.export:
+            self.export(step)
+        return self.run_dir
+
+    def _log(self, logger: Optional[MetricsLogger], bar: Any, step: int, terms: dict[str, Tensor], lr: float,
+             window_start: float, window_steps: int, images_per_step: int) -> None:
+        keys = sorted(terms)
+        device = terms["loss"].device
+        values = torch.stack([terms[k].to(device, torch.float32).reshape(()) for k in keys])
+        skipped = torch.tensor([float(self.photos_skipped)], device=values.device)
+        values = dist_utils.all_reduce_mean(torch.cat([values, skipped])).cpu().tolist()
+        record = dict(zip(keys, values[:-1]))
+        if not math.isfinite(record["loss"]):
+            raise FloatingPointError(f"step {step}: the loss is {record['loss']} ({record}); lower optim.lr "
+                                     f"or set optim.grad_clip")
+        elapsed = max(time.perf_counter() - window_start, 1e-9)
+        record["lr"] = lr
+        record["images_per_s"] = window_steps * images_per_step / elapsed
+        record["photos_skipped"] = values[-1] * self.world
+        if logger is not None:
+            logger.log(step, record)
+            if record["photos_skipped"] > self._skipped_reported:
+                print(f"train-ssl: step {step}: {record['photos_skipped']:.0f} unreadable photo reads skipped so far "
+                      f"under {self.cfg.data.photos} (see photos_skipped in metrics.jsonl)", file=sys.stderr)
+                self._skipped_reported = record["photos_skipped"]
+        if bar is not None:
+            bar.set_postfix(loss=f"{record['loss']:.4f}", img_s=f"{record['images_per_s']:.0f}")
