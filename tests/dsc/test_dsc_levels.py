@@ -1,0 +1,135 @@
+"""The DSC method: levels prefer semantic features, batch-order invariance, mixed precision."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import raycast
+from synthssl.train.config import AugmentConfig, ConfigError
+from synthssl.train.data.augment import augment_scenes
+from synthssl.train.losses.dense_correspondence import geometric_neighbours
+from synthssl.train.losses.dense_neighbours import DenseNeighbours, location_pixels
+from synthssl.train.methods.base import MethodContext, StepInfo
+from synthssl.train.methods.dsc import DSC, DSCConfig
+
+FEATURE_HW = (8, 8)
+
+
+@pytest.fixture(scope="module")
+def scene_batch():
+    raw = raycast.raw_scene_batch(8, 96, seed=4)
+    return augment_scenes(raw, AugmentConfig(crop_scale=[0.5, 1.0]), 64, torch.Generator().manual_seed(1))
+
+
+@pytest.fixture(scope="module")
+def small_batch():
+    raw = raycast.raw_scene_batch(4, 48, seed=5)
+    return augment_scenes(raw, AugmentConfig(crop_scale=[0.5, 1.0]), 32, torch.Generator().manual_seed(1))
+
+
+def _neighbours(b):
+    return geometric_neighbours(b.depth[:, 0], b.intrinsics[:, 0], b.cam_to_world[:, 0],
+                                b.depth[:, 1], b.intrinsics[:, 1], b.cam_to_world[:, 1], FEATURE_HW, FEATURE_HW)
+
+
+def _one_hot_embeddings(b, dim=16):
+    """Dense [B,V,dim,8,8] one-hot instance ids at the location pixels; z = their mean."""
+    pix = location_pixels((64, 64), FEATURE_HW)
+    ids = b.instance[:, :, pix[:, 1], pix[:, 0]].clamp_max(dim - 1)                   # [B, V, N]
+    dense = F.one_hot(ids, dim).float().permute(0, 1, 3, 2).reshape(*ids.shape[:2], dim, *FEATURE_HW)
+    return dense.mean(dim=(3, 4)), dense
+
+
+def _dsc(**kw):
+    cfg = DSCConfig(semantic_warmup_steps=0, num_clusters=8, pixel_samples=64, semantic_samples=64, **kw)
+    return DSC(cfg, MethodContext(small_stem=True))
+
+
+def test_one_hot_instance_features_beat_random_features(scene_batch):
+    method = _dsc(dense_dim=16)
+    n = _neighbours(scene_batch)
+    z, dense = _one_hot_embeddings(scene_batch)
+    g = torch.Generator().manual_seed(0)
+    z_rand, dense_rand = torch.randn(z.shape, generator=g), torch.randn(dense.shape, generator=g)
+    good = method.level_losses(z, dense, dense, n, StepInfo(0, 10))
+    bad = method.level_losses(z_rand, dense_rand, dense_rand, n, StepInfo(0, 10))
+    for term in ("pixel", "semantic", "loss"):
+        assert good[term] < bad[term] - 0.5, (term, float(good[term]), float(bad[term]))
+
+
+def test_dsc_losses_are_invariant_to_permuting_the_batch(scene_batch):
+    method = _dsc(dense_dim=32)
+    n = _neighbours(scene_batch)
+    g = torch.Generator().manual_seed(2)
+    z = torch.randn(8, 2, 32, generator=g)
+    dense = torch.randn(8, 2, 32, *FEATURE_HW, generator=g)
+    perm = torch.randperm(8, generator=g)
+    a = method.level_losses(z, dense, dense, n, StepInfo(0, 10))
+    method = _dsc(dense_dim=32)                                       # fresh k-means state
+    b = method.level_losses(z[perm], dense[perm], dense[perm],
+                            DenseNeighbours(n.mask[perm], n.partner[perm]), StepInfo(0, 10))
+    for term in ("instance", "pixel", "semantic", "loss"):
+        assert torch.allclose(a[term], b[term], atol=1e-5), term
+
+
+@pytest.mark.parametrize("kw", [{}, {"semantic": "prototypes", "neighbours": "feature", "target_momentum": 0.9}])
+def test_dsc_gradients_are_finite_under_bf16_autocast(small_batch, kw):
+    method = _dsc(**kw)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = method(small_batch, StepInfo(0, 10))
+    out["loss"].backward()
+    assert torch.isfinite(out["loss"])
+    grads = [p.grad for p in method.parameters() if p.grad is not None]
+    assert len(grads) > 50 and all(torch.isfinite(g).all() for g in grads)
+    assert method.backbone.conv1.weight.grad.abs().sum() > 0
+    method.after_optimizer_step(StepInfo(0, 10))
+
+
+def test_semantic_term_waits_for_its_warm_up(small_batch):
+    method = DSC(DSCConfig(semantic_warmup_steps=5, num_clusters=8), MethodContext(small_stem=True))
+    with torch.no_grad():
+        early = method(small_batch, StepInfo(4, 10))
+        late = method(small_batch, StepInfo(5, 10))
+    assert "semantic" not in early and float(early["semantic_weight"]) == 0.0
+    assert float(late["semantic_weight"]) == 1.0 and torch.isfinite(late["semantic"])
+    assert torch.allclose(late["loss"], late["instance"] + late["pixel"] + late["semantic"])
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ConfigError, match="method.num_clusters"):
+        DSCConfig(num_clusters=1)
+    with pytest.raises(ConfigError, match="method.neighbours"):
+        DSC(DSCConfig(neighbours="crop"), MethodContext(has_geometry=True))
+
+
+@pytest.mark.parametrize("adversarial", ["gan", "dann"])
+def test_dsc_combines_with_the_synthetic_terms(small_batch, adversarial):
+    method = _dsc(property_weight=1.0, adversarial=adversarial, disc_width=16)
+    batch = small_batch.replace(real=torch.randn(4, 3, 32, 32))
+    out = method(batch, StepInfo(0, 10))
+    levels = out["instance"] + out["pixel"] + out["semantic"]
+    synthetic = out["depth"] + out["normal"] + out["contour"] + 0.1 * out["adv"]
+    assert torch.allclose(out["loss"], levels + synthetic, atol=1e-5)
+    assert method.data_needs().geometry and method.data_needs().real
+    extras = method.extra_optimizers()
+    assert (len(extras) == 1 and extras[0].loss_key == "disc_loss") if adversarial == "gan" else not extras
+
+
+def test_each_level_falls_when_its_embeddings_are_optimised(scene_batch):
+    """Gradients reach every level: optimising free embeddings lowers all three terms."""
+    method = _dsc(dense_dim=16)
+    n = _neighbours(scene_batch)
+    g = torch.Generator().manual_seed(3)
+    z = torch.randn(8, 2, 16, generator=g).requires_grad_()
+    dense = torch.randn(8, 2, 16, *FEATURE_HW, generator=g).requires_grad_()
+    opt = torch.optim.Adam([z, dense], lr=0.05)
+    history = []
+    for step in range(30):
+        out = method.level_losses(z, dense, dense.detach(), n, StepInfo(step, 30))
+        history.append({k: float(out[k].detach()) for k in ("instance", "pixel", "semantic")})
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+    for term in ("instance", "pixel", "semantic"):
+        assert history[-1][term] < 0.8 * history[0][term], (term, history[0][term], history[-1][term])

@@ -1,0 +1,63 @@
+"""Each DSC-engineer method trains from its shipped config (train-ssl CLI) on shards or photos."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from synthssl.train.cli import main as train_ssl
+
+CONFIGS = Path(__file__).resolve().parents[2] / "train" / "configs"
+PHOTOS = Path("/usr/share/backgrounds")
+# The shipped configs are GPU-sized; shrink data and model, keep each method's options.
+TINY = ["data.batch_size=4", "data.image_size=16", "data.workers=0", "model.small_stem=true",
+        "model.channels_last=false", "train.steps=2", "train.checkpoint_every=0", "log.every=1",
+        "log.tensorboard=false", "log.progress=false", "optim.warmup_steps=0", "train.device=cpu"]
+EXTRA = {
+    "dsc": ["method.semantic_warmup_steps=1", "method.num_clusters=8", "method.dense_level=c4"],
+    "dsc_photos": ["method.semantic_warmup_steps=0", "method.num_clusters=8", "method.dense_level=c4",
+                   "data.photo_base_size=32"],
+    "simclr_photos": ["data.photo_base_size=32"],
+    "mocov2": ["method.queue_size=32"],
+    "densecl": ["method.queue_size=32", "method.dense_warmup_steps=1"],
+}
+
+
+def _train(name: str, out: Path, data: list[str]) -> list[dict]:
+    code = train_ssl([str(CONFIGS / f"{name}.yaml"), *TINY, *data, *EXTRA.get(name, []), f"train.out={out}"])
+    assert code == 0
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2]
+    assert all(math.isfinite(r["loss"]) for r in records)
+    assert (out / "export" / "backbone.pt").is_file()
+    return records
+
+
+@pytest.mark.parametrize("name", ["dsc", "simclr", "mocov2", "densecl"])
+def test_trains_on_shards(name, analytic_shards, tmp_path):
+    records = _train(name, tmp_path / name, [f"data.shards=[{analytic_shards}]"])
+    if name == "dsc":
+        assert records[0]["semantic_weight"] == 0.0 and records[1]["semantic_weight"] == 1.0
+        assert 0.0 < records[1]["cluster_entropy"] <= 1.0 and records[1]["matched_fraction"] > 0
+    if name == "densecl":
+        assert records[0]["dense_weight"] == 0.0 and records[1]["dense_weight"] == 0.5
+
+
+@pytest.mark.skipif(not PHOTOS.is_dir(), reason="no photo folder (apt package mate-backgrounds)")
+@pytest.mark.parametrize("name,data", [
+    ("dsc_photos", []), ("simclr_photos", []),
+    ("densecl", ["data.photo_pairs=true", "data.shards=[]", "data.photo_base_size=32"]),
+])
+def test_trains_on_a_photo_folder(name, data, tmp_path):
+    records = _train(name, tmp_path / name, [f"data.photos={PHOTOS}", *data])
+    if name == "dsc_photos":
+        assert records[0]["matched_fraction"] > 0 and "semantic" in records[0]
+
+
+def test_geometric_rule_on_photos_is_a_config_error(tmp_path, capsys):
+    code = train_ssl([str(CONFIGS / "dsc_photos.yaml"), *TINY, "method.neighbours=geometric",
+                      f"data.photos={PHOTOS}", f"train.out={tmp_path}"])
+    assert code == 2
+    assert "geometry" in capsys.readouterr().err

@@ -1,0 +1,330 @@
+"""Dense Semantic Contrast (Li et al., ACM MM 2021) with our defaults (docs/dsc.md).
+
+L = weight_instance * L_ins + weight_pixel * L_pix + w_sem(step) * L_sem
+    [+ property_weight * (L_depth + L_normal + L_contour) + adversarial_weight * L_adv]
+
+- Instance: pooled c5 -> projection MLP -> NT-Xent between the two views (the
+  trainer's `nt_xent`, negatives gathered across ranks), temperature 0.2.
+- Pixel: `DenseProjectionHead` on the ``dense_level`` map (c5 default) -> one embedding
+  per location. Positives of a view-1 location are its neighbours in view 2, by the
+  ``neighbours`` rule: ``geometric`` (exact correspondences from rendered depth and
+  cameras, occlusion-tested, and normal-consistent within ``normal_tol_deg`` unless it
+  is null; rendered data only), ``crop`` (PixPro: centres in the
+  original image within 0.7 x location diagonal) or ``feature`` (DenseCL: top-k cosine
+  of backbone features). Multi-positive InfoNCE over ``pixel_samples`` sampled
+  locations per image against all sampled locations of the global batch.
+- Semantic: pseudo-classes of every location of both views from *target* embeddings
+  (the detached online dense embeddings, or a momentum copy of backbone + dense head
+  when ``target_momentum`` is set): ``kmeans`` (cosine, ``kmeans_iterations`` Lloyd
+  steps, warm-started from the last step's centroids) or ``prototypes`` (learnable
+  prototypes + Sinkhorn, eps 0.05, 3 iterations, plus their cross-entropy). Then a
+  supervised-contrastive loss over ``semantic_samples`` locations per image and view
+  across the global batch. Weight 0 (and not computed) before ``semantic_warmup_steps``.
+- Optional synthetic-data terms of `synthetic_contrast` (its `PropertyDecoder`,
+  `Discriminator` and losses, reused): ``property_weight`` > 0 adds depth / normal /
+  contour prediction; ``adversarial`` = gan | dann adds feature-level adaptation to
+  ``batch.real``.
+
+Logged terms: instance, pixel, semantic, prototype (prototype variant), cluster_entropy
+(cluster-size entropy / log K), cluster_largest (fraction in the largest cluster),
+clusters_nonempty, matched_fraction (view-1 locations with a positive), semantic_weight,
+and depth / normal / contour / adv / disc_loss / disc_acc when the synthetic terms are on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+import torch
+from torch import Tensor
+
+from synthssl.train.config import ConfigError
+from synthssl.train.data.batch import ViewBatch
+from synthssl.train.losses.adversarial import (discriminator_accuracy, discriminator_loss,
+                                               encoder_adversarial_loss)
+from synthssl.train.losses.contour import contour_loss
+from synthssl.train.losses.crop_neighbours import crop_neighbours
+from synthssl.train.losses.dense_correspondence import geometric_neighbours
+from synthssl.train.losses.dense_neighbours import DenseNeighbours
+from synthssl.train.losses.depth import depth_loss
+from synthssl.train.losses.feature_neighbours import feature_neighbours
+from synthssl.train.losses.global_mean import global_mean
+from synthssl.train.losses.momentum import ema_update, momentum_copy
+from synthssl.train.losses.normal import normal_loss
+from synthssl.train.losses.nt_xent import nt_xent
+from synthssl.train.losses.pixel_contrast import pixel_contrast_loss
+from synthssl.train.losses.pseudo_labels import KMeansLabeler, PrototypeLabeler
+from synthssl.train.losses.semantic_contrast import sampled_pixels
+from synthssl.train.losses.supcon import supcon_loss
+from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodContext, StepInfo
+from synthssl.train.models.backbone import ResNetFeatures, build_backbone, pooled, to_backbone_layout
+from synthssl.train.models.dense_head import DenseProjectionHead
+from synthssl.train.models.discriminator import Discriminator
+from synthssl.train.models.grad_reverse import grad_reverse
+from synthssl.train.models.projection import ProjectionMLP
+from synthssl.train.models.property_decoder import PropertyDecoder
+
+_LEVELS = {"c3": 1, "c4": 2, "c5": 3}
+
+
+@dataclass
+class DSCConfig:
+    """Options of ``method.name: dsc`` (all defaults are ours, see docs/dsc.md)."""
+
+    # instance level
+    temperature: float = 0.2
+    proj_hidden_dim: int = 512
+    proj_dim: int = 128
+    # pixel level
+    dense_level: Literal["c4", "c5"] = "c5"
+    dense_hidden_dim: int = 512
+    dense_dim: int = 128
+    neighbours: Literal["geometric", "crop", "feature"] = "geometric"
+    geometric_radius: float = 0.5
+    occlusion_tol: float = 0.02
+    depth_tol: float = 0.05
+    normal_tol_deg: Optional[float] = 45.0
+    crop_radius: float = 0.7
+    feature_topk: int = 1
+    pixel_samples: int = 16
+    pixel_temperature: float = 0.2
+    # semantic level
+    semantic: Literal["kmeans", "prototypes"] = "kmeans"
+    num_clusters: int = 32
+    kmeans_iterations: int = 3
+    sinkhorn_epsilon: float = 0.05
+    sinkhorn_iterations: int = 3
+    prototype_temperature: float = 0.1
+    semantic_samples: int = 8
+    semantic_temperature: float = 0.1
+    semantic_warmup_steps: int = 500
+    target_momentum: Optional[float] = None
+    # weights
+    weight_instance: float = 1.0
+    weight_pixel: float = 1.0
+    weight_semantic: float = 1.0
+    # synthetic-data terms of synthetic_contrast (off by default)
+    property_weight: float = 0.0
+    decoder_width: int = 64
+    depth_scale_weight: float = 0.5
+    adversarial: Literal["none", "gan", "dann"] = "none"
+    adversarial_weight: float = 0.1
+    adversarial_feature: Literal["c3", "c4", "c5"] = "c4"
+    disc_width: int = 256
+    disc_blocks: int = 2
+    disc_lr: float = 2e-4
+    dann_gamma: float = 10.0
+
+    def __post_init__(self) -> None:
+        for key in ("temperature", "pixel_temperature", "semantic_temperature", "prototype_temperature",
+                    "sinkhorn_epsilon", "geometric_radius", "crop_radius"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"method.{key}: must be > 0, got {getattr(self, key)}")
+        for key in ("pixel_samples", "semantic_samples", "feature_topk", "kmeans_iterations",
+                    "sinkhorn_iterations"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"method.{key}: must be >= 1, got {getattr(self, key)}")
+        if self.normal_tol_deg is not None and not 0 < self.normal_tol_deg <= 180:
+            raise ConfigError(f"method.normal_tol_deg: must be null (off) or in (0, 180], got {self.normal_tol_deg}")
+        if self.num_clusters < 2:
+            raise ConfigError(f"method.num_clusters: must be >= 2, got {self.num_clusters}")
+        if self.target_momentum is not None and not 0.0 <= self.target_momentum < 1.0:
+            raise ConfigError(f"method.target_momentum: must be null or in [0, 1), got {self.target_momentum}")
+        weights = (self.weight_instance, self.weight_pixel, self.weight_semantic)
+        if min(weights) < 0 or max(weights) == 0:
+            raise ConfigError("method.weight_instance/weight_pixel/weight_semantic: must be >= 0 and not all 0 "
+                              "(a level with weight 0 is skipped)")
+
+
+def _flat_locations(x: Tensor) -> Tensor:
+    """[M, D, h, w] -> [M, D, h*w] (row-major locations), float32."""
+    return x.flatten(2).float()
+
+
+class DSC(Method):
+    Config = DSCConfig
+
+    def __init__(self, cfg: DSCConfig, ctx: MethodContext):
+        super().__init__()
+        if cfg.neighbours == "crop" and ctx.has_geometry:
+            raise ConfigError("method.neighbours: crop relates two crops of one image, but rendered pairs come "
+                              "from two cameras; use geometric (or feature) on shards, crop with photo_pairs")
+        self.cfg = cfg
+        self.backbone = build_backbone(ctx.arch, ctx.small_stem)
+        self.features = ResNetFeatures(self.backbone)
+        channels = self.features.channels
+        self.level = _LEVELS[cfg.dense_level]
+        self.projector = ProjectionMLP(channels[-1], cfg.proj_hidden_dim, cfg.proj_dim)
+        self.dense_head = DenseProjectionHead(channels[self.level], cfg.dense_hidden_dim, cfg.dense_dim)
+        if cfg.semantic == "kmeans":
+            self.labeler = KMeansLabeler(cfg.dense_dim, cfg.num_clusters, cfg.kmeans_iterations)
+        else:
+            self.labeler = PrototypeLabeler(cfg.dense_dim, cfg.num_clusters, cfg.sinkhorn_epsilon,
+                                            cfg.sinkhorn_iterations, cfg.prototype_temperature)
+        if cfg.target_momentum is not None:
+            self.target_backbone = momentum_copy(self.backbone)
+            self.target_features = ResNetFeatures(self.target_backbone)
+            self.target_dense_head = momentum_copy(self.dense_head)
+        self.use_properties = cfg.property_weight > 0
+        self.use_adversarial = cfg.adversarial != "none" and cfg.adversarial_weight > 0
+        self.decoder = PropertyDecoder(channels, cfg.decoder_width) if self.use_properties else None
+        self.discriminator = (Discriminator(channels[_LEVELS[cfg.adversarial_feature]], cfg.disc_width,
+                                            cfg.disc_blocks) if self.use_adversarial else None)
+
+    # ------------------------------------------------------------------ trainer hooks
+    def data_needs(self) -> DataNeeds:
+        return DataNeeds(geometry=self.cfg.neighbours == "geometric" or self.use_properties,
+                         real=self.use_adversarial)
+
+    def extra_optimizers(self) -> list[ExtraOptimizer]:
+        if self.use_adversarial and self.cfg.adversarial == "gan":
+            return [ExtraOptimizer("discriminator", list(self.discriminator.parameters()), "disc_loss",
+                                   lr=self.cfg.disc_lr)]
+        return []
+
+    @torch.no_grad()
+    def after_optimizer_step(self, step: StepInfo) -> None:
+        if self.cfg.target_momentum is not None:
+            ema_update(self.backbone, self.target_backbone, self.cfg.target_momentum)
+            ema_update(self.dense_head, self.target_dense_head, self.cfg.target_momentum)
+
+    # ------------------------------------------------------------------ levels
+    def semantic_weight(self, step: StepInfo) -> float:
+        """weight_semantic after the warm-up, 0 before."""
+        return self.cfg.weight_semantic if step.step >= self.cfg.semantic_warmup_steps else 0.0
+
+    def neighbours(self, batch: ViewBatch, dense_features: Tensor) -> DenseNeighbours:
+        """Positives of view-1 locations among view-2 locations by the configured rule.
+
+        dense_features: backbone features at the dense level [B, V, C, h, w].
+        """
+        cfg = self.cfg
+        hw = tuple(dense_features.shape[-2:])
+        if cfg.neighbours == "geometric":
+            if not batch.has_geometry:
+                raise ValueError("dsc: method.neighbours=geometric needs rendered depth and cameras; "
+                                 "use method.neighbours=crop or feature for photo pairs")
+            normals = {}
+            if cfg.normal_tol_deg is not None and batch.normal is not None:
+                normals = dict(normal1=batch.normal[:, 0], normal2=batch.normal[:, 1], flipped1=batch.flipped[:, 0],
+                               flipped2=batch.flipped[:, 1], normal_tol_deg=cfg.normal_tol_deg)
+            return geometric_neighbours(batch.depth[:, 0], batch.intrinsics[:, 0], batch.cam_to_world[:, 0],
+                                        batch.depth[:, 1], batch.intrinsics[:, 1], batch.cam_to_world[:, 1],
+                                        hw, hw, cfg.geometric_radius, cfg.occlusion_tol, cfg.depth_tol, **normals)
+        if cfg.neighbours == "crop":
+            return crop_neighbours(batch.crop_boxes[:, 0], batch.flipped[:, 0], batch.crop_boxes[:, 1],
+                                   batch.flipped[:, 1], hw, hw, cfg.crop_radius)
+        return feature_neighbours(dense_features[:, 0].detach(), dense_features[:, 1].detach(), cfg.feature_topk)
+
+    def level_losses(self, z: Tensor, dense: Tensor, targets: Tensor, neighbours: DenseNeighbours,
+                     step: StepInfo) -> dict[str, Tensor]:
+        """The three DSC levels from embeddings (usable with any encoder).
+
+        z: [B, V, D] instance embeddings; dense: [B, V, D', h, w] online dense embeddings;
+        targets: [B, V, D', h, w] target dense embeddings (detached or momentum);
+        neighbours: view-1 -> view-2 positives. Returns instance, pixel, semantic (+ stats)
+        and the weighted ``loss``.
+        """
+        cfg = self.cfg
+        B, V = z.shape[:2]
+        out: dict[str, Tensor] = {}
+        total = z.new_zeros((), dtype=torch.float32)
+        if cfg.weight_instance > 0:
+            out["instance"] = nt_xent(z[:, 0], z[:, 1], cfg.temperature)
+            total = total + cfg.weight_instance * out["instance"]
+        e = _flat_locations(dense.flatten(0, 1)).view(B, V, dense.shape[2], -1)       # [B, V, D, N]
+        if cfg.weight_pixel > 0:
+            out["pixel"] = pixel_contrast_loss(e[:, 0], e[:, 1], neighbours, cfg.pixel_samples,
+                                               cfg.pixel_temperature)
+            total = total + cfg.weight_pixel * out["pixel"]
+        out["matched_fraction"] = neighbours.has_partner.float().mean().detach()
+        w_sem = self.semantic_weight(step)
+        if w_sem > 0:
+            out.update(self._semantic(e.flatten(0, 1), targets, step))
+            total = total + w_sem * out["semantic"]
+        out["semantic_weight"] = torch.tensor(w_sem, device=z.device)
+        out["loss"] = total
+        return out
+
+    def _semantic(self, e: Tensor, targets: Tensor, step: StepInfo) -> dict[str, Tensor]:
+        """e: [M, D, N] online dense embeddings (M = B*V); targets [B, V, D, h, w]."""
+        cfg = self.cfg
+        M, D, N = e.shape
+        t = _flat_locations(targets.flatten(0, 1)).transpose(1, 2).reshape(M * N, D).detach()
+        pix, rows = sampled_pixels(e, cfg.semantic_samples)                             # [M*S, D], [M*S]
+        out: dict[str, Tensor] = {}
+        if isinstance(self.labeler, KMeansLabeler):
+            labels, stats = self.labeler(t, seed=step.step)
+            out["semantic"] = supcon_loss(pix, labels[rows], cfg.semantic_temperature)
+        else:
+            labels, codes, stats = self.labeler(t)
+            out["prototype"] = global_mean(self.labeler.prototype_loss(pix, codes[rows]),
+                                           torch.ones(pix.shape[0], dtype=torch.bool, device=pix.device))
+            out["semantic"] = supcon_loss(pix, labels[rows], cfg.semantic_temperature) + out["prototype"]
+        out["cluster_entropy"] = stats["entropy"]
+        out["cluster_largest"] = stats["largest"]
+        out["clusters_nonempty"] = stats["nonempty"]
+        return out
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, batch: ViewBatch, step: StepInfo) -> dict[str, Tensor]:
+        cfg = self.cfg
+        B, V, _, H, W = batch.rgb.shape
+        if V != 2:
+            raise ValueError(f"dsc: expects view pairs (V = 2), got V = {V}")
+        x = batch.rgb.flatten(0, 1)                                                  # [B*V,3,H,W]
+        n_syn = B * V
+        if self.use_adversarial:
+            if batch.real is None:
+                raise ValueError("dsc: adversarial adaptation needs real photos "
+                                 "(set data.photos, or method.adversarial=none)")
+            x = torch.cat([x, batch.real.to(x.dtype)], 0)
+        feats = self.features(to_backbone_layout(x, self.backbone))
+        z = self.projector(pooled(feats[-1][:n_syn])).view(B, V, -1)
+        level = feats[self.level][:n_syn]
+        dense = self.dense_head(level)
+        dense = dense.view(B, V, *dense.shape[1:])
+        if cfg.target_momentum is not None and self.semantic_weight(step) > 0:
+            with torch.no_grad():
+                t_feats = self.target_features(to_backbone_layout(x[:n_syn], self.target_backbone))
+                targets = self.target_dense_head(t_feats[self.level]).view_as(dense)
+        else:
+            targets = dense.detach()
+        neighbours = self.neighbours(batch, level.view(B, V, *level.shape[1:]))
+        out = self.level_losses(z, dense, targets, neighbours, step)
+        if self.use_properties or self.use_adversarial:
+            out.update(self._synthetic_terms(batch, feats, n_syn, (H, W), step))
+            out["loss"] = out["loss"] + out.pop("synthetic_total")
+        return out
+
+    def _synthetic_terms(self, batch: ViewBatch, feats: list[Tensor], n_syn: int, size: tuple[int, int],
+                         step: StepInfo) -> dict[str, Tensor]:
+        """synthetic_contrast's property and adversarial terms on the shared features."""
+        cfg = self.cfg
+        out: dict[str, Tensor] = {}
+        total = feats[-1].new_zeros((), dtype=torch.float32)
+        if self.use_properties:
+            if not batch.has_geometry:
+                raise ValueError("dsc: property heads need rendered data; set method.property_weight=0 "
+                                 "for photo pairs")
+            pred = self.decoder([f[:n_syn] for f in feats], size=size)
+            valid = batch.valid.flatten(0, 1)
+            out["depth"] = depth_loss(pred["depth"][:, 0], batch.depth.flatten(0, 1), valid, cfg.depth_scale_weight)
+            out["normal"] = normal_loss(pred["normal"], batch.normal.flatten(0, 1), valid)
+            out["contour"] = contour_loss(pred["contour"][:, 0], batch.contour.flatten(0, 1), valid)
+            total = total + cfg.property_weight * (out["depth"] + out["normal"] + out["contour"])
+        if self.use_adversarial:
+            f = feats[_LEVELS[cfg.adversarial_feature]]
+            if cfg.adversarial == "gan":
+                d_all = self.discriminator(f.detach())
+                out["disc_loss"] = discriminator_loss(d_all[:n_syn], d_all[n_syn:])
+                out["disc_acc"] = discriminator_accuracy(d_all[:n_syn], d_all[n_syn:])
+                d_enc = self.discriminator(torch.cat([f[:n_syn], f[n_syn:].detach()], 0))
+                out["adv"] = encoder_adversarial_loss(d_enc[:n_syn])
+            else:
+                d_all = self.discriminator(grad_reverse(f, step.ramp(cfg.dann_gamma)))
+                out["adv"] = discriminator_loss(d_all[:n_syn], d_all[n_syn:])
+                out["disc_acc"] = discriminator_accuracy(d_all[:n_syn], d_all[n_syn:])
+            total = total + cfg.adversarial_weight * out["adv"]
+        out["synthetic_total"] = total
+        return out

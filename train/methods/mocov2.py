@@ -1,0 +1,100 @@
+"""MoCo v2 baseline (Chen et al., 2020): momentum encoder + queue of negative keys.
+
+Query encoder: backbone -> pooled c5 -> 2-layer projection MLP (128-d). Key encoder: a
+momentum copy of both (EMA after every optimiser step, ``momentum`` 0.99 by default:
+our runs are short; MoCo uses 0.999). Symmetrised InfoNCE, temperature 0.2:
+L = 1/2 [ nce(q1, k2, queue) + nce(q2, k1, queue) ], where the queue holds the keys of
+the last ``queue_size`` samples of the *global* batch (gathered across ranks, so every
+rank keeps the same queue; the queue is a buffer, saved in checkpoints).
+
+Not done: MoCo's shuffle-BN (with several ranks the trainer's SyncBatchNorm also
+normalises the key encoder over the global batch).
+
+Logged terms: contrast, momentum.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from synthssl.train import distributed
+from synthssl.train.config import ConfigError
+from synthssl.train.data.batch import ViewBatch
+from synthssl.train.losses.feature_queue import FeatureQueue
+from synthssl.train.losses.momentum import ema_update, momentum_copy, momentum_schedule
+from synthssl.train.losses.queue_infonce import queue_info_nce
+from synthssl.train.methods.base import Method, MethodContext, StepInfo
+from synthssl.train.models.backbone import ResNetFeatures, build_backbone, pooled, to_backbone_layout
+from synthssl.train.models.projection import ProjectionMLP
+
+
+@dataclass
+class MoCoV2Config:
+    """Options of ``method.name: mocov2`` (defaults are ours)."""
+
+    temperature: float = 0.2
+    proj_hidden_dim: int = 512
+    proj_dim: int = 128
+    queue_size: int = 4096
+    momentum: float = 0.99
+    momentum_cosine: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.momentum < 1.0:
+            raise ConfigError(f"method.momentum: must be in [0, 1), got {self.momentum}")
+        if self.queue_size < 1:
+            raise ConfigError(f"method.queue_size: must be >= 1, got {self.queue_size}")
+        if self.temperature <= 0:
+            raise ConfigError(f"method.temperature: must be > 0, got {self.temperature}")
+
+
+class MoCoV2(Method):
+    Config = MoCoV2Config
+
+    def __init__(self, cfg: MoCoV2Config, ctx: MethodContext):
+        super().__init__()
+        self.cfg = cfg
+        self.backbone = build_backbone(ctx.arch, ctx.small_stem)
+        self.features = ResNetFeatures(self.backbone)
+        self.projector = ProjectionMLP(self.features.channels[-1], cfg.proj_hidden_dim, cfg.proj_dim)
+        self.key_backbone = momentum_copy(self.backbone)
+        self.key_features = ResNetFeatures(self.key_backbone)
+        self.key_projector = momentum_copy(self.projector)
+        self.queue = FeatureQueue(cfg.proj_dim, cfg.queue_size)
+
+    def online_pairs(self) -> list[tuple[torch.nn.Module, torch.nn.Module]]:
+        """(online, momentum) module pairs updated by EMA."""
+        return [(self.backbone, self.key_backbone), (self.projector, self.key_projector)]
+
+    @torch.no_grad()
+    def after_optimizer_step(self, step: StepInfo) -> None:
+        m = momentum_schedule(self.cfg.momentum, step.progress, self.cfg.momentum_cosine)
+        for online, target in self.online_pairs():
+            ema_update(online, target, m)
+
+    def encode(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
+        """Query features [c2..c5] and embeddings [N, proj_dim] of images x [N,3,H,W]."""
+        feats = self.features(to_backbone_layout(x, self.backbone))
+        return feats, self.projector(pooled(feats[-1]))
+
+    @torch.no_grad()
+    def encode_keys(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
+        """Momentum-encoder features and key embeddings of x."""
+        feats = self.key_features(to_backbone_layout(x, self.key_backbone))
+        return feats, self.key_projector(pooled(feats[-1]))
+
+    def forward(self, batch: ViewBatch, step: StepInfo) -> dict[str, Tensor]:
+        b, v = batch.rgb.shape[:2]
+        x = batch.rgb.flatten(0, 1)
+        _, q = self.encode(x)
+        _, k = self.encode_keys(x)
+        q, k = q.view(b, v, -1), k.view(b, v, -1)
+        negatives = self.queue.queue.clone()
+        loss = 0.5 * (queue_info_nce(q[:, 0], k[:, 1], negatives, self.cfg.temperature).mean()
+                       + queue_info_nce(q[:, 1], k[:, 0], negatives, self.cfg.temperature).mean())
+        if self.training:
+            self.queue.enqueue(distributed.gather_no_grad(k.flatten(0, 1)))
+        m = momentum_schedule(self.cfg.momentum, step.progress, self.cfg.momentum_cosine)
+        return {"loss": loss, "contrast": loss, "momentum": torch.tensor(m, device=loss.device)}

@@ -1,0 +1,48 @@
+"""SimCLR baseline (Chen et al., ICML 2020): NT-Xent between two augmented views.
+
+Pooled c5 -> 2-layer projection MLP (hidden 512, 128-d) -> NT-Xent with the other
+2N - 2 embeddings of the global batch as negatives (temperature 0.2, ours). The two
+views are what the data gives, each with the trainer's 2-D augmentations (random
+resized crop, flip, colour jitter, grayscale, blur): two crops of one photo with
+``data.photo_pairs: true`` (SimCLR's own setting), or the two rendered cameras of a
+scene on shards (the same inputs DSC and synthetic_contrast see).
+
+Logged terms: contrast.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from torch import Tensor
+
+from synthssl.train.data.batch import ViewBatch
+from synthssl.train.losses.nt_xent import nt_xent
+from synthssl.train.methods.base import Method, MethodContext, StepInfo
+from synthssl.train.models.backbone import ResNetFeatures, build_backbone, pooled, to_backbone_layout
+from synthssl.train.models.projection import ProjectionMLP
+
+
+@dataclass
+class SimCLRConfig:
+    """Options of ``method.name: simclr`` (defaults are ours)."""
+
+    temperature: float = 0.2
+    proj_hidden_dim: int = 512
+    proj_dim: int = 128
+
+
+class SimCLR(Method):
+    Config = SimCLRConfig
+
+    def __init__(self, cfg: SimCLRConfig, ctx: MethodContext):
+        super().__init__()
+        self.cfg = cfg
+        self.backbone = build_backbone(ctx.arch, ctx.small_stem)
+        self.features = ResNetFeatures(self.backbone)
+        self.projector = ProjectionMLP(self.features.channels[-1], cfg.proj_hidden_dim, cfg.proj_dim)
+
+    def forward(self, batch: ViewBatch, step: StepInfo) -> dict[str, Tensor]:
+        b, v = batch.rgb.shape[:2]
+        x = to_backbone_layout(batch.rgb.flatten(0, 1), self.backbone)        # [B*V,3,H,W]
+        z = self.projector(pooled(self.features(x)[-1])).view(b, v, -1)
+        loss = nt_xent(z[:, 0], z[:, 1], self.cfg.temperature)
+        return {"loss": loss, "contrast": loss}
