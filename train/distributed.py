@@ -6,7 +6,7 @@ samples; after backward the trainer averages parameter gradients over ranks
 negatives, k-means over the global batch) gathers them with `gather_with_grad`,
 whose backward sums the incoming gradients of all ranks and returns this rank's
 slice, so that after averaging the gradient equals the gradient of the mean loss of
-one process holding the whole global batch. tests/train/test_ddp_equivalence.py
+one process holding the whole global batch. tests/train/test_train_ddp.py
 checks this with gloo.
 
 All helpers are no-ops (identity) when torch.distributed is not initialised.

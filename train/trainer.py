@@ -13,7 +13,7 @@ post-step hook; log, checkpoint, run the online k-NN and finally export the back
 
 Every step re-seeds torch's RNG and the augmentation generator from
 (seed, rank, step), and the data position is the step, so ``--resume`` continues
-exactly (tests/train/test_resume.py).
+exactly (tests/train/test_train_resume.py).
 """
 from __future__ import annotations
 

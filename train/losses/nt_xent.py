@@ -6,7 +6,7 @@ embedding's positive is the other view of its pair and its negatives are the oth
 
 Each rank computes the mean over its *local* 2B queries against all 2N keys, gathered
 with `gather_with_grad`; averaging gradients over ranks then equals one process with
-the whole batch (tested in tests/train/test_ddp_equivalence.py).
+the whole batch (tested in tests/train/test_train_ddp.py).
 """
 from __future__ import annotations
 
@@ -23,6 +23,12 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.2) -> Tensor:
         raise ValueError(f"nt_xent: expected two [B, D] tensors of the same shape, got {tuple(z1.shape)} "
                          f"and {tuple(z2.shape)}")
     b = z1.shape[0]
+    # Similarities and the softmax in float32 even under autocast (bf16 logits / T lose precision).
+    with torch.autocast(device_type=z1.device.type, enabled=False):
+        return _nt_xent_fp32(z1.float(), z2.float(), temperature, b)
+
+
+def _nt_xent_fp32(z1: Tensor, z2: Tensor, temperature: float, b: int) -> Tensor:
     z1 = F.normalize(z1.float(), dim=1)
     z2 = F.normalize(z2.float(), dim=1)
     k1, k2 = gather_with_grad(z1), gather_with_grad(z2)

@@ -40,27 +40,22 @@ from torch import Tensor
 
 from synthssl.train.config import ConfigError
 from synthssl.train.data.batch import ViewBatch
-from synthssl.train.losses.adversarial import (discriminator_accuracy, discriminator_loss,
-                                               encoder_adversarial_loss)
-from synthssl.train.losses.contour import contour_loss
 from synthssl.train.losses.crop_neighbours import crop_neighbours
 from synthssl.train.losses.dense_correspondence import geometric_neighbours
 from synthssl.train.losses.dense_neighbours import DenseNeighbours
-from synthssl.train.losses.depth import depth_loss
 from synthssl.train.losses.feature_neighbours import feature_neighbours
 from synthssl.train.losses.global_mean import global_mean
 from synthssl.train.losses.momentum import ema_update, momentum_copy
-from synthssl.train.losses.normal import normal_loss
 from synthssl.train.losses.nt_xent import nt_xent
 from synthssl.train.losses.pixel_contrast import pixel_contrast_loss
 from synthssl.train.losses.pseudo_labels import KMeansLabeler, PrototypeLabeler
 from synthssl.train.losses.semantic_contrast import sampled_pixels
 from synthssl.train.losses.supcon import supcon_loss
+from synthssl.train.methods.synthetic_terms import adversarial_terms, property_terms
 from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodContext, StepInfo
 from synthssl.train.models.backbone import ResNetFeatures, build_backbone, pooled, to_backbone_layout
 from synthssl.train.models.dense_head import DenseProjectionHead
 from synthssl.train.models.discriminator import Discriminator
-from synthssl.train.models.grad_reverse import grad_reverse
 from synthssl.train.models.projection import ProjectionMLP
 from synthssl.train.models.property_decoder import PropertyDecoder
 
@@ -304,27 +299,12 @@ class DSC(Method):
         out: dict[str, Tensor] = {}
         total = feats[-1].new_zeros((), dtype=torch.float32)
         if self.use_properties:
-            if not batch.has_geometry:
-                raise ValueError("dsc: property heads need rendered data; set method.property_weight=0 "
-                                 "for photo pairs")
-            pred = self.decoder([f[:n_syn] for f in feats], size=size)
-            valid = batch.valid.flatten(0, 1)
-            out["depth"] = depth_loss(pred["depth"][:, 0], batch.depth.flatten(0, 1), valid, cfg.depth_scale_weight)
-            out["normal"] = normal_loss(pred["normal"], batch.normal.flatten(0, 1), valid)
-            out["contour"] = contour_loss(pred["contour"][:, 0], batch.contour.flatten(0, 1), valid)
+            out.update(property_terms(self.decoder, feats, batch, n_syn, size, method="dsc",
+                                      depth_scale_weight=cfg.depth_scale_weight))
             total = total + cfg.property_weight * (out["depth"] + out["normal"] + out["contour"])
         if self.use_adversarial:
-            f = feats[_LEVELS[cfg.adversarial_feature]]
-            if cfg.adversarial == "gan":
-                d_all = self.discriminator(f.detach())
-                out["disc_loss"] = discriminator_loss(d_all[:n_syn], d_all[n_syn:])
-                out["disc_acc"] = discriminator_accuracy(d_all[:n_syn], d_all[n_syn:])
-                d_enc = self.discriminator(torch.cat([f[:n_syn], f[n_syn:].detach()], 0))
-                out["adv"] = encoder_adversarial_loss(d_enc[:n_syn])
-            else:
-                d_all = self.discriminator(grad_reverse(f, step.ramp(cfg.dann_gamma)))
-                out["adv"] = discriminator_loss(d_all[:n_syn], d_all[n_syn:])
-                out["disc_acc"] = discriminator_accuracy(d_all[:n_syn], d_all[n_syn:])
+            out.update(adversarial_terms(self.discriminator, feats[_LEVELS[cfg.adversarial_feature]], n_syn,
+                                         cfg.adversarial, step, cfg.dann_gamma))
             total = total + cfg.adversarial_weight * out["adv"]
         out["synthetic_total"] = total
         return out

@@ -32,16 +32,11 @@ import torch
 from torch import Tensor
 
 from synthssl.train.data.batch import ViewBatch
-from synthssl.train.losses.adversarial import (discriminator_accuracy, discriminator_loss,
-                                               encoder_adversarial_loss)
-from synthssl.train.losses.contour import contour_loss
-from synthssl.train.losses.depth import depth_loss
-from synthssl.train.losses.normal import normal_loss
 from synthssl.train.losses.nt_xent import nt_xent
+from synthssl.train.methods.synthetic_terms import adversarial_terms, property_terms
 from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodContext, StepInfo
 from synthssl.train.models.backbone import ResNetFeatures, build_backbone, pooled, to_backbone_layout
 from synthssl.train.models.discriminator import Discriminator
-from synthssl.train.models.grad_reverse import grad_reverse
 from synthssl.train.models.projection import ProjectionMLP
 from synthssl.train.models.property_decoder import PropertyDecoder
 
@@ -121,34 +116,14 @@ class SyntheticContrast(Method):
             out["contrast"] = nt_xent(z[:, 0], z[:, 1], cfg.temperature)
             total = total + cfg.contrast_weight * out["contrast"]
         if self.use_properties:
-            if not batch.has_geometry:
-                raise ValueError("synthetic_contrast: property heads need rendered data (depth, normals, "
-                                 "contours); set method.property_weight=0 for photo pairs")
-            pred = self.decoder([f[:n_syn] for f in feats], size=(h, w))
-            valid = batch.valid.flatten(0, 1)
-            out["depth"] = depth_loss(pred["depth"][:, 0], batch.depth.flatten(0, 1), valid,
-                                      cfg.depth_scale_weight, cfg.depth_log_space)
-            out["normal"] = normal_loss(pred["normal"], batch.normal.flatten(0, 1), valid)
-            out["contour"] = contour_loss(pred["contour"][:, 0], batch.contour.flatten(0, 1), valid)
+            out.update(property_terms(self.decoder, feats, batch, n_syn, (h, w), method="synthetic_contrast",
+                                      depth_scale_weight=cfg.depth_scale_weight,
+                                      depth_log_space=cfg.depth_log_space))
             total = total + cfg.property_weight * (cfg.depth_weight * out["depth"] + cfg.normal_weight * out["normal"]
                                                    + cfg.contour_weight * out["contour"])
         if self.use_adversarial:
-            f = feats[_LEVELS[cfg.adversarial_feature]]
-            if cfg.adversarial == "gan":
-                d_all = self.discriminator(f.detach())
-                out["disc_loss"] = discriminator_loss(d_all[:n_syn], d_all[n_syn:])
-                out["disc_acc"] = discriminator_accuracy(d_all[:n_syn], d_all[n_syn:])
-                # Same batch composition as D's own step (BatchNorm statistics over both
-                # domains); only the synthetic logits enter the encoder term.
-                d_enc = self.discriminator(torch.cat([f[:n_syn], f[n_syn:].detach()], 0))
-                out["adv"] = encoder_adversarial_loss(d_enc[:n_syn])
-            else:
-                coeff = step.ramp(cfg.dann_gamma)
-                d_all = self.discriminator(grad_reverse(f, coeff))
-                out["adv"] = discriminator_loss(d_all[:n_syn], d_all[n_syn:])
-                out["disc_loss"] = out["adv"].detach()
-                out["disc_acc"] = discriminator_accuracy(d_all[:n_syn], d_all[n_syn:])
-                out["grl_coeff"] = f.new_tensor(coeff, dtype=torch.float32)
+            out.update(adversarial_terms(self.discriminator, feats[_LEVELS[cfg.adversarial_feature]], n_syn,
+                                         cfg.adversarial, step, cfg.dann_gamma))
             total = total + cfg.adversarial_weight * out["adv"]
         out["loss"] = total
         return out
