@@ -27,7 +27,7 @@ from typing import Any, Optional
 
 import torch
 import yaml
-from torch import Tensor, nn
+from torch import Tensor
 
 from synthssl.train import distributed as dist_utils
 from synthssl.train.checkpoint import load_checkpoint, load_method_state, save_checkpoint
