@@ -53,14 +53,11 @@ from synthssl.train.losses.semantic_contrast import sampled_pixels
 from synthssl.train.losses.supcon import supcon_loss
 from synthssl.train.methods.synthetic_terms import adversarial_terms, property_terms
 from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodContext, StepInfo
-from synthssl.train.models.backbone import ResNetFeatures, build_backbone, pooled, to_backbone_layout
+from synthssl.train.models.backbone import LEVEL_INDEX, ResNetFeatures, build_backbone, pooled, to_backbone_layout
 from synthssl.train.models.dense_head import DenseProjectionHead
 from synthssl.train.models.discriminator import Discriminator
 from synthssl.train.models.projection import ProjectionMLP
 from synthssl.train.models.property_decoder import PropertyDecoder
-
-_LEVELS = {"c3": 1, "c4": 2, "c5": 3}
-
 
 @dataclass
 class DSCConfig:
@@ -148,7 +145,7 @@ class DSC(Method):
         self.backbone = build_backbone(ctx.arch, ctx.small_stem)
         self.features = ResNetFeatures(self.backbone)
         channels = self.features.channels
-        self.level = _LEVELS[cfg.dense_level]
+        self.level = LEVEL_INDEX[cfg.dense_level]
         self.projector = ProjectionMLP(channels[-1], cfg.proj_hidden_dim, cfg.proj_dim)
         self.dense_head = DenseProjectionHead(channels[self.level], cfg.dense_hidden_dim, cfg.dense_dim)
         if cfg.semantic == "kmeans":
@@ -163,7 +160,7 @@ class DSC(Method):
         self.use_properties = cfg.property_weight > 0
         self.use_adversarial = cfg.adversarial != "none" and cfg.adversarial_weight > 0
         self.decoder = PropertyDecoder(channels, cfg.decoder_width) if self.use_properties else None
-        self.discriminator = (Discriminator(channels[_LEVELS[cfg.adversarial_feature]], cfg.disc_width,
+        self.discriminator = (Discriminator(channels[LEVEL_INDEX[cfg.adversarial_feature]], cfg.disc_width,
                                             cfg.disc_blocks) if self.use_adversarial else None)
 
     # ------------------------------------------------------------------ trainer hooks
@@ -303,7 +300,7 @@ class DSC(Method):
                                       depth_scale_weight=cfg.depth_scale_weight))
             total = total + cfg.property_weight * (out["depth"] + out["normal"] + out["contour"])
         if self.use_adversarial:
-            out.update(adversarial_terms(self.discriminator, feats[_LEVELS[cfg.adversarial_feature]], n_syn,
+            out.update(adversarial_terms(self.discriminator, feats[LEVEL_INDEX[cfg.adversarial_feature]], n_syn,
                                          cfg.adversarial, step, cfg.dann_gamma))
             total = total + cfg.adversarial_weight * out["adv"]
         out["synthetic_total"] = total

@@ -35,13 +35,10 @@ from synthssl.train.data.batch import ViewBatch
 from synthssl.train.losses.nt_xent import nt_xent
 from synthssl.train.methods.synthetic_terms import adversarial_terms, property_terms
 from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodContext, StepInfo
-from synthssl.train.models.backbone import ResNetFeatures, build_backbone, pooled, to_backbone_layout
+from synthssl.train.models.backbone import LEVEL_INDEX, ResNetFeatures, build_backbone, pooled, to_backbone_layout
 from synthssl.train.models.discriminator import Discriminator
 from synthssl.train.models.projection import ProjectionMLP
 from synthssl.train.models.property_decoder import PropertyDecoder
-
-_LEVELS = {"c3": 1, "c4": 2, "c5": 3}
-
 
 @dataclass
 class SyntheticContrastConfig:
@@ -85,7 +82,7 @@ class SyntheticContrast(Method):
         channels = self.features.channels
         self.projector = ProjectionMLP(channels[-1], cfg.proj_hidden_dim, cfg.proj_dim) if self.use_contrast else None
         self.decoder = PropertyDecoder(channels, cfg.decoder_width) if self.use_properties else None
-        self.discriminator = (Discriminator(channels[_LEVELS[cfg.adversarial_feature]], cfg.disc_width,
+        self.discriminator = (Discriminator(channels[LEVEL_INDEX[cfg.adversarial_feature]], cfg.disc_width,
                                             cfg.disc_blocks) if self.use_adversarial else None)
 
     def data_needs(self) -> DataNeeds:
@@ -122,7 +119,7 @@ class SyntheticContrast(Method):
             total = total + cfg.property_weight * (cfg.depth_weight * out["depth"] + cfg.normal_weight * out["normal"]
                                                    + cfg.contour_weight * out["contour"])
         if self.use_adversarial:
-            out.update(adversarial_terms(self.discriminator, feats[_LEVELS[cfg.adversarial_feature]], n_syn,
+            out.update(adversarial_terms(self.discriminator, feats[LEVEL_INDEX[cfg.adversarial_feature]], n_syn,
                                          cfg.adversarial, step, cfg.dann_gamma))
             total = total + cfg.adversarial_weight * out["adv"]
         out["loss"] = total

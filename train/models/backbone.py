@@ -47,6 +47,10 @@ def feature_dim(arch: str) -> int:
     return ARCHS[arch][-1]
 
 
+#: Index of each named level in ResNetFeatures' output list [c2, c3, c4, c5].
+LEVEL_INDEX = {"c2": 0, "c3": 1, "c4": 2, "c5": 3}
+
+
 class ResNetFeatures(nn.Module):
     """Multi-scale features of a torchvision ResNet (shares its modules, no copy).
 

@@ -1,0 +1,53 @@
+"""`train-ssl eval` end to end on a tiny export, tiny shards and a fake Fashion-MNIST."""
+import json
+
+import cv2
+
+from synthssl.train.eval.cli import main
+
+
+def _run(assets, out, *extra):
+    argv = ["--backbone", str(assets["export"]), "--compare", str(assets["other"]),
+            "--fashion-mnist", str(assets["fmnist"]), "--shards", str(assets["shards"]),
+            "--run", str(assets["run"]), "--out", str(out), "--config", str(assets["config"]), *extra]
+    assert main(argv) == 0
+    return json.loads((out / "results.json").read_text())
+
+
+def test_cli_writes_json_markdown_and_figures_deterministically(eval_assets, tmp_path):
+    first = _run(eval_assets, tmp_path / "a")
+    assert list(first["backbones"]) == ["pretrained", "other", "random"]
+    fm = first["image"]["fashion-mnist"]["metrics"]
+    for name in ("pretrained", "other", "random"):
+        assert set(fm[name]) == {"knn_k5", "knn_k20", "linear"}
+        assert len(fm[name]["linear"]["values"]) == 2
+        dense = first["dense"]["metrics"][name]
+        assert set(dense) == {"depth", "normal", "contour", "segmentation"}
+        assert 0 <= dense["contour"]["ods_f"] <= 1
+    # the fake Fashion-MNIST is easy: even frozen random features beat chance (10 %) clearly
+    assert fm["random"]["linear"]["mean"] > 50
+    md = (tmp_path / "a" / "report.md").read_text()
+    assert md.count("| pretrained | other | random |") == 2  # image and dense tables, side by side
+    assert "depth AbsRel" in md and "weighted k-NN, k=20" in md
+    for rel in first["figures"]:
+        img = cv2.imread(str(tmp_path / "a" / rel))
+        assert img is not None and img.shape[0] > 50 and img.shape[1] > 100, rel
+        assert f"]({rel})" in md
+    assert {"figures/training_curves.png", "figures/embedding_fashion-mnist.png",
+            "figures/dense_examples_pretrained.png", "figures/dense_examples_random.png"} <= set(first["figures"])
+    # same command twice -> same numbers (fresh output folder, so nothing comes from the cache)
+    second = _run(eval_assets, tmp_path / "b")
+    assert second["image"] == first["image"]
+    assert second["dense"] == first["dense"]
+
+
+def test_cli_reports_bad_input_clearly(eval_assets, tmp_path, capsys):
+    code = main(["--backbone", str(tmp_path / "nothing"), "--fashion-mnist", "--out", str(tmp_path / "r")])
+    assert code == 2
+    assert "nothing" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("dense: {stepz: 3}\n")
+    code = main(["--backbone", str(eval_assets["export"]), "--shards", str(eval_assets["shards"]),
+                 "--out", str(tmp_path / "r"), "--config", str(bad)])
+    assert code == 2
+    assert "dense" in capsys.readouterr().err and "stepz" in open(bad).read()

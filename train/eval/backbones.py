@@ -1,0 +1,95 @@
+"""Backbones under evaluation: exported ones, plain torchvision state_dicts, random init.
+
+Every evaluated backbone carries the metadata of the export format
+(:mod:`synthssl.train.export`): ``arch``, ``small_stem``, ``image_size``, ``mean``,
+``std``, ``method``, ``steps``. A plain state_dict (no backbone.json beside it) gets
+the standard stem, ImageNet normalisation and the reference backbone's image size;
+its arch is read off the state_dict.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torchvision
+
+from synthssl.train.export import load_backbone
+from synthssl.train.models.backbone import build_backbone
+
+__all__ = ["EvalBackbone", "load_eval_backbone", "random_backbone", "infer_arch", "unique_name"]
+
+_IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+
+
+@dataclass
+class EvalBackbone:
+    """A named frozen ResNet with its export metadata and where it came from."""
+
+    name: str
+    resnet: torchvision.models.ResNet
+    meta: dict
+    source: str
+
+
+def infer_arch(state: dict[str, torch.Tensor], path: Path) -> str:
+    """"resnet18", "resnet34" or "resnet50" from the state_dict's keys."""
+    if "layer1.0.conv1.weight" not in state:
+        raise ValueError(f"{path}: not a torchvision ResNet state_dict (no 'layer1.0.conv1.weight')")
+    blocks3 = len({k.split(".")[1] for k in state if k.startswith("layer3.")})
+    if "layer1.0.conv3.weight" in state:
+        if blocks3 != 6:
+            raise ValueError(f"{path}: bottleneck ResNet with {blocks3} blocks in layer3; only resnet50 is supported")
+        return "resnet50"
+    return {2: "resnet18", 6: "resnet34"}.get(blocks3) or _unsupported(path, blocks3)
+
+
+def _unsupported(path: Path, blocks: int) -> str:
+    raise ValueError(f"{path}: basic-block ResNet with {blocks} blocks in layer3; expected resnet18/34")
+
+
+def unique_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``name-2``, ``name-3``, ... if already taken."""
+    out, i = name, 2
+    while out in taken:
+        out, i = f"{name}-{i}", i + 1
+    return out
+
+
+def load_eval_backbone(path: str | Path, name: str, reference_meta: dict | None = None) -> EvalBackbone:
+    """An exported backbone (directory or backbone.pt with backbone.json beside it) or a
+    plain torchvision ResNet state_dict file (``reference_meta`` supplies image_size)."""
+    path = Path(path)
+    pt = path / "backbone.pt" if path.is_dir() else path
+    if pt.with_name("backbone.json").is_file() or path.is_dir():
+        resnet, meta = load_backbone(path)
+        return EvalBackbone(name, resnet, dict(meta), str(path))
+    if not pt.is_file():
+        raise FileNotFoundError(f"{pt}: no such backbone file")
+    try:
+        state = torch.load(pt, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for foreign files
+        raise ValueError(f"{pt}: cannot be read as a torch state_dict ({exc})") from exc
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"{pt}: expected a state_dict (dict of tensors), got {type(state).__name__}")
+    arch = infer_arch(state, pt)
+    resnet = build_backbone(arch, small_stem=False)
+    try:
+        resnet.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"{pt}: does not load strictly into torchvision {arch}: {exc}") from exc
+    image_size = int(reference_meta["image_size"]) if reference_meta else 224
+    meta = {"arch": arch, "small_stem": False, "image_size": image_size, **_IMAGENET,
+            "method": "state_dict", "steps": 0}
+    return EvalBackbone(name, resnet.eval(), meta, str(pt))
+
+
+def random_backbone(reference_meta: dict, seed: int, name: str = "random") -> EvalBackbone:
+    """Random init (``torch.manual_seed(seed)``) with the reference's arch, stem,
+    image size and normalisation."""
+    torch.manual_seed(seed)
+    resnet = build_backbone(reference_meta["arch"], bool(reference_meta["small_stem"])).eval()
+    meta = {**reference_meta, "method": "random_init", "steps": 0}
+    return EvalBackbone(name, resnet, meta, f"random init (seed {seed})")

@@ -1,0 +1,225 @@
+"""``train-ssl eval``: evaluate exported backbones against baselines and write a report.
+
+    train-ssl eval --backbone RUN/export [--compare other.pt ...] [--no-random]
+                   [--fashion-mnist] [--image-folder DIR] [--torchvision cifar10]
+                   [--shards HELDOUT_DIR] [--run RUN_DIR] --out REPORT_DIR [--config eval.yaml]
+
+Writes ``REPORT_DIR/results.json``, ``REPORT_DIR/report.md`` and PNG figures under
+``REPORT_DIR/figures/`` (see :mod:`synthssl.train.eval.report`). The random-init
+baseline (same arch, stem, image size and normalisation as ``--backbone``) is on by
+default. Same command, same machine -> same numbers (seeded, deterministic CPU kernels).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from synthssl.train.eval.backbones import EvalBackbone, load_eval_backbone, random_backbone, unique_name
+from synthssl.train.eval.benchmarks import load_benchmark
+from synthssl.train.eval.config import EvalConfig, load_eval_config
+from synthssl.train.eval.config_fields import to_plain
+from synthssl.train.eval.dense_data import DenseViews, load_dense_views
+from synthssl.train.eval.dense_probe import DenseProbeResult, run_dense_probes
+from synthssl.train.eval.drawing import line_chart, write_png
+from synthssl.train.eval.feature_cache import FeatureCache, backbone_fingerprint
+from synthssl.train.eval.figures import (dense_examples_figure, embedding_figure, read_metrics_jsonl,
+                                         training_curves_figure)
+from synthssl.train.eval.image_folder import list_images, read_rgb_square
+from synthssl.train.eval.image_probe import run_image_probes
+from synthssl.train.eval.report import markdown_report, write_json
+from synthssl.train.eval.torchvision_sets import DatasetUnavailableError
+from synthssl.train.export import atomic_write_text
+
+__all__ = ["build_parser", "evaluate", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="train-ssl eval", description=__doc__.split("\n\n")[0])
+    p.add_argument("--backbone", required=True, help="exported backbone: directory or its backbone.pt")
+    p.add_argument("--compare", nargs="+", action="extend", default=[], metavar="PT",
+                   help="more backbones: exports or plain torchvision ResNet state_dict files")
+    p.add_argument("--random", action=argparse.BooleanOptionalAction, default=True,
+                   help="include the random-init baseline (default: on)")
+    p.add_argument("--fashion-mnist", nargs="?", const="", default=None, metavar="ROOT",
+                   help="image probes on Fashion-MNIST (IDX files; default root /usr/share/datasets/fashion-mnist)")
+    p.add_argument("--image-folder", action="append", default=[], metavar="DIR",
+                   help="image probes on an ImageFolder tree (class = folder)")
+    p.add_argument("--torchvision", action="append", default=[], metavar="NAME",
+                   help="image probes on cifar10 / cifar100 / stl10 (downloads; needs internet)")
+    p.add_argument("--shards", nargs="+", action="extend", default=[], metavar="DIR",
+                   help="held-out rendered shards for the dense probes")
+    p.add_argument("--run", metavar="RUN_DIR", help="training run whose metrics.jsonl is plotted")
+    p.add_argument("--out", required=True, metavar="REPORT_DIR", help="where the report is written")
+    p.add_argument("--config", metavar="EVAL_YAML", help="evaluation settings (see train/configs/eval.yaml)")
+    p.add_argument("--device", help="torch device (overrides the config; default cpu)")
+    return p
+
+
+def _log(msg: str) -> None:
+    print(f"[eval] {msg}", file=sys.stderr, flush=True)
+
+
+def _backbones(args: argparse.Namespace, config: EvalConfig) -> list[EvalBackbone]:
+    main = load_eval_backbone(args.backbone, "pretrained")
+    out = [main]
+    taken = {main.name}
+    for path in args.compare:
+        p = Path(path)
+        directory = p.parent if p.name == "backbone.pt" else p
+        # <run>/export/backbone.pt -> the run's name; other files -> their stem
+        if directory.name == "export" and directory.parent.name:
+            directory = directory.parent
+        name = unique_name(p.stem if p.is_file() and p.name != "backbone.pt" else directory.name, taken)
+        out.append(load_eval_backbone(p, name, main.meta))
+        taken.add(name)
+    if args.random:
+        out.append(random_backbone(main.meta, config.seed, unique_name("random", taken)))
+    return out
+
+
+def _pick_photos(paths: list[Path], count: int) -> list[Path]:
+    """``count`` photos spread evenly over the sorted list, JPEGs (photographs) preferred
+    over PNGs (often transparent or drawn wallpapers)."""
+    jpegs = [p for p in paths if p.suffix.lower() in (".jpg", ".jpeg")]
+    pool = jpegs if len(jpegs) >= count else paths
+    if len(pool) <= count:
+        return pool
+    return [pool[int(i)] for i in np.linspace(0, len(pool) - 1, count).round()]
+
+
+def _photos(config: EvalConfig, height: int, width: int) -> tuple[np.ndarray, list[str]]:
+    rc = config.report
+    if rc.photos <= 0 or not rc.photo_dir or not Path(rc.photo_dir).is_dir():
+        return np.zeros((0, height, width, 3), np.uint8), []
+    paths = _pick_photos(list_images(Path(rc.photo_dir)), rc.photos)
+    imgs = []
+    for p in paths:
+        img = read_rgb_square(p, max(height, width))
+        imgs.append(img[:height, :width] if height != width else img)
+    return (np.stack(imgs) if imgs else np.zeros((0, height, width, 3), np.uint8)), [p.stem for p in paths]
+
+
+def _dense_figures(results: dict[str, DenseProbeResult], test: DenseViews, config: EvalConfig, out: Path,
+                   device) -> list[str]:
+    figures = []
+    _, first_view = np.unique(test.scene_ids, return_index=True)
+    rows = np.sort(first_view)[:config.report.scenes]
+    photos, photo_names = _photos(config, test.rgb.shape[1], test.rgb.shape[2])
+    rgb = np.concatenate([test.rgb[rows], photos])
+    names = [f"scene {test.scene_ids[i]}" for i in rows] + photo_names
+    for name, res in results.items():
+        img = dense_examples_figure(res.probe, rgb, names, f"{name}: dense probes on held-out views and photos",
+                                    test.depth[rows], test.normal[rows], test.contour[rows], len(rows), device,
+                                    config.report.cell)
+        rel = f"figures/dense_examples_{name}.png"
+        write_png(out / rel, img)
+        figures.append(rel)
+    window = max(1, min(10, min(len(r.loss_history) for r in results.values())))
+    curves = {}
+    for n, r in results.items():
+        smooth = np.convolve(r.loss_history, np.ones(window) / window, mode="valid")
+        curves[n] = (list(range(window, window + len(smooth))), smooth.tolist())
+    write_png(out / "figures/dense_probe_training.png",
+              line_chart(curves, f"dense probe training loss (4 tasks, mean of {window} steps)", ylabel="loss",
+                         size=(640, 360)))
+    figures.append("figures/dense_probe_training.png")
+    return figures
+
+
+def evaluate(args: argparse.Namespace) -> dict:
+    """Run every requested protocol on every backbone; write and return the results."""
+    config = load_eval_config(args.config)
+    device = torch.device(args.device or config.device)
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
+    out = Path(args.out)
+    specs = ([f"fashion-mnist{':' + args.fashion_mnist if args.fashion_mnist else ''}"]
+             if args.fashion_mnist is not None else [])
+    specs += [f"image-folder:{d}" for d in args.image_folder] + list(args.torchvision)
+    if not specs and not args.shards and not args.run:
+        raise SystemExit("train-ssl eval: nothing to do; give --fashion-mnist, --image-folder, --torchvision, "
+                         "--shards and/or --run")
+    backbones = _backbones(args, config)
+    results: dict = {"backbones": {b.name: {"source": b.source, "meta": b.meta,
+                                            "fingerprint": backbone_fingerprint(b.resnet)[:16]}
+                                   for b in backbones},
+                     "image": {}, "figures": []}
+    for b in backbones:
+        b.resnet.to(device)
+    figures: list[str] = results["figures"]
+
+    cache = FeatureCache(config.cache_dir or out / "cache")
+    for spec in specs:
+        t0 = time.perf_counter()
+        train, test = load_benchmark(spec, folder_image_size=int(backbones[0].meta["image_size"]))
+        dataset = train.name.split("/")[0]
+        block = {"num_train": min(config.image.train_size, len(train)),
+                 "num_test": min(config.image.test_size, len(test)), "seeds": list(config.image.seeds),
+                 "metrics": {}}
+        panels = {}
+        for b in backbones:
+            _log(f"{dataset}: image probes of {b.name}")
+            res = run_image_probes(b.resnet, train, test, image_size=int(b.meta["image_size"]), mean=b.meta["mean"],
+                                   std=b.meta["std"], config=config.image, device=device, cache=cache)
+            block["metrics"][b.name] = res.metrics
+            n = config.report.embedding_points
+            panels[b.name] = (res.embedding[:n], res.embedding_labels[:n])
+        key = unique_name(dataset, set(results["image"]))
+        results["image"][key] = block
+        rel = f"figures/embedding_{key.replace(':', '_')}.png"
+        write_png(out / rel, embedding_figure(panels, train.class_names, dataset))
+        figures.append(rel)
+        _log(f"{dataset}: done in {time.perf_counter() - t0:.1f} s")
+
+    if args.shards:
+        t0 = time.perf_counter()
+        dc = config.dense
+        train_v, test_v, categories = load_dense_views(args.shards, train_scenes=dc.train_scenes,
+                                                       test_scenes=dc.test_scenes, seed=dc.seed, split=dc.split,
+                                                       val_fraction=dc.val_fraction)
+        dense_results = {}
+        for b in backbones:
+            _log(f"dense probes of {b.name} ({len(train_v)} train / {len(test_v)} test views)")
+            dense_results[b.name] = run_dense_probes(b.resnet, train_v, test_v, len(categories), mean=b.meta["mean"],
+                                                     std=b.meta["std"], config=dc, device=device,
+                                                     progress=f"dense probe {b.name}")
+        results["dense"] = {"head": dc.head, "num_train_views": len(train_v), "num_test_views": len(test_v),
+                            "categories": categories,
+                            "metrics": {n: r.metrics for n, r in dense_results.items()}}
+        figures += _dense_figures(dense_results, test_v, config, out, device)
+        _log(f"dense probes: done in {time.perf_counter() - t0:.1f} s")
+
+    if args.run:
+        metrics_path = Path(args.run) / "metrics.jsonl"
+        if not metrics_path.is_file():
+            raise FileNotFoundError(f"--run {args.run}: no metrics.jsonl in this run directory")
+        write_png(out / "figures/training_curves.png",
+                  training_curves_figure(read_metrics_jsonl(metrics_path), f"training curves: {args.run}"))
+        figures.append("figures/training_curves.png")
+
+    results["config"] = to_plain(config)
+    write_json(out / "results.json", results)
+    atomic_write_text(markdown_report(results), out / "report.md")
+    _log(f"wrote {out / 'report.md'}, {out / 'results.json'} and {len(figures)} figures")
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``train-ssl eval`` (``argv`` without the ``eval`` word)."""
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        evaluate(args)
+    except (FileNotFoundError, ValueError, DatasetUnavailableError) as exc:
+        print(f"train-ssl eval: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

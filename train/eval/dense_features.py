@@ -1,0 +1,52 @@
+"""Dense features of a frozen ResNet for the dense probes.
+
+The selected stages (names "c2".."c5") are resampled to one grid of
+(H / feature_stride, W / feature_stride) cells -- area-averaged when finer,
+bilinearly upsampled when coarser -- and concatenated along channels. Output
+float [N, sum(C_level), H / stride, W / stride] for normalised input [N, 3, H, W].
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+from synthssl.train.models.backbone import ResNetFeatures
+
+__all__ = ["LEVELS", "DenseFeatures"]
+
+LEVELS = ("c2", "c3", "c4", "c5")
+
+
+class DenseFeatures(nn.Module):
+    """Concatenated multi-stage features on a grid of stride ``feature_stride``."""
+
+    def __init__(self, resnet: torchvision.models.ResNet, levels: Sequence[str] = ("c3", "c4", "c5"),
+                 feature_stride: int = 8):
+        super().__init__()
+        unknown = [lv for lv in levels if lv not in LEVELS]
+        if unknown or not levels:
+            raise ValueError(f"dense.levels: expected a non-empty subset of {LEVELS}, got {list(levels)}")
+        if feature_stride < 1:
+            raise ValueError(f"dense.feature_stride must be >= 1, got {feature_stride}")
+        self.trunk = ResNetFeatures(resnet)
+        self.level_index = [LEVELS.index(lv) for lv in levels]
+        self.feature_stride = feature_stride
+        self.channels = sum(self.trunk.channels[i] for i in self.level_index)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = max(1, x.shape[-2] // self.feature_stride)
+        w = max(1, x.shape[-1] // self.feature_stride)
+        maps = self.trunk(x)
+        out = []
+        for i in self.level_index:
+            m = maps[i]
+            if m.shape[-2] >= h and m.shape[-1] >= w:
+                m = F.adaptive_avg_pool2d(m, (h, w))
+            else:
+                m = F.interpolate(m, size=(h, w), mode="bilinear", align_corners=False)
+            out.append(m)
+        return torch.cat(out, dim=1)
