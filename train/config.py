@@ -207,6 +207,8 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
 
 def from_dict(cls: type, data: Any, prefix: str = "") -> Any:
     """Build dataclass `cls` from a mapping, rejecting unknown keys and wrong types."""
+    if isinstance(data, cls):
+        return data
     if data is None:
         data = {}
     where = prefix or "config"

@@ -81,5 +81,5 @@ def test_config_errors_name_file_and_key(tmp_path):
     with pytest.raises(ValueError, match=r"e\.yaml\.image\.seeds: expected a list"):
         load_eval_config(bad)
     bad.write_text("dense: {head: linear, steps: 1.5}\n")
-    with pytest.raises(ValueError, match=r"dense\.steps: expected int"):
+    with pytest.raises(ValueError, match=r"dense\.steps: expected an integer"):
         load_eval_config(bad)

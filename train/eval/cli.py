@@ -23,7 +23,7 @@ import torch
 from synthssl.train.eval.backbones import EvalBackbone, load_eval_backbone, random_backbone, unique_name
 from synthssl.train.eval.benchmarks import load_benchmark
 from synthssl.train.eval.config import EvalConfig, load_eval_config
-from synthssl.train.eval.config_fields import to_plain
+from synthssl.train.config import to_dict
 from synthssl.train.eval.dense_data import DenseViews, load_dense_views
 from synthssl.train.eval.dense_probe import DenseProbeResult, run_dense_probes
 from synthssl.train.eval.drawing import line_chart, write_png
@@ -203,7 +203,7 @@ def evaluate(args: argparse.Namespace) -> dict:
                   training_curves_figure(read_metrics_jsonl(metrics_path), f"training curves: {args.run}"))
         figures.append("figures/training_curves.png")
 
-    results["config"] = to_plain(config)
+    results["config"] = to_dict(config)
     write_json(out / "results.json", results)
     atomic_write_text(markdown_report(results), out / "report.md")
     _log(f"wrote {out / 'report.md'}, {out / 'results.json'} and {len(figures)} figures")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from synthssl.train.eval.config_fields import build_dataclass
+from synthssl.train.config import from_dict
 from synthssl.train.eval.dense_probe import DenseProbeConfig
 from synthssl.train.eval.image_probe import ImageProbeConfig
 
@@ -57,4 +57,4 @@ def load_eval_config(path: str | Path | None) -> EvalConfig:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: not valid YAML: {exc}") from exc
-    return build_dataclass(EvalConfig, data, str(path))
+    return from_dict(EvalConfig, data, str(path))
