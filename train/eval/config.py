@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
-from synthssl.train.config import from_dict
+from synthssl.train.config import from_dict, load_raw
 from synthssl.train.eval.dense_probe import DenseProbeConfig
 from synthssl.train.eval.image_probe import ImageProbeConfig
 
@@ -47,14 +46,5 @@ class EvalConfig:
 
 
 def load_eval_config(path: str | Path | None) -> EvalConfig:
-    """Defaults, overridden by the YAML file at ``path`` (if given)."""
-    if path is None:
-        return EvalConfig()
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"eval config {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
-    return from_dict(EvalConfig, data, str(path))
+    """Defaults, overridden by the YAML file at ``path`` (if given); errors name the file and key."""
+    return from_dict(EvalConfig, load_raw(path), str(path) if path is not None else "eval")
