@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from analytic_scene import _raycast, look_at  # noqa: F401  (look_at re-exported for the tests)
+from synthssl.dataset.contour import contour_from_instance
 
 
 def intrinsics(size: int, fov_deg: float = 60.0) -> np.ndarray:
@@ -111,16 +112,11 @@ def raw_scene_batch(batch: int, size: int, seed: int = 0) -> dict[str, torch.Ten
     inst = b["instance"]
     rgb = palette[inst.clamp_max(15)] + torch.as_tensor(rng.normal(0, 8, size=tuple(inst.shape) + (3,)),
                                                         dtype=torch.float32)
-    edge = torch.zeros_like(inst, dtype=torch.bool)
-    edge[..., 1:, :] |= inst[..., 1:, :] != inst[..., :-1, :]
-    edge[..., :-1, :] |= inst[..., 1:, :] != inst[..., :-1, :]
-    edge[..., :, 1:] |= inst[..., :, 1:] != inst[..., :, :-1]
-    edge[..., :, :-1] |= inst[..., :, 1:] != inst[..., :, :-1]
     return {
         "rgb": rgb.clamp(0, 255).to(torch.uint8),
         "depth": b["depth"],
         "normal": b["normal"].to(torch.float16),
-        "contour": edge.to(torch.uint8),
+        "contour": torch.as_tensor(contour_from_instance(inst.numpy())),
         "instance": inst.to(torch.int32),
         "category": inst.clamp_max(3).to(torch.int32),
         "intrinsics": b["intrinsics"],
