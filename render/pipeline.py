@@ -125,7 +125,8 @@ class RunSummary:
     shards_skipped: int = 0
     seconds: float = 0.0
     stage_seconds: dict = field(default_factory=dict)
-    mean_overlap: float = float("nan")
+    mean_overlap: float | None = None
+    """mean overlap of the scenes rendered in this run; None when none were rendered."""
 
     @property
     def scenes_per_second(self) -> float:
@@ -134,7 +135,7 @@ class RunSummary:
     def to_dict(self) -> dict:
         return {"out": self.out, "scenes_rendered": self.scenes_rendered, "shards_written": self.shards_written,
                 "shards_skipped": self.shards_skipped, "seconds": round(self.seconds, 3),
-                "scenes_per_second": round(self.scenes_per_second, 3), "mean_overlap": round(self.mean_overlap, 4),
+                "scenes_per_second": round(self.scenes_per_second, 3), "mean_overlap": None if self.mean_overlap is None else round(self.mean_overlap, 4),
                 "stage_seconds_per_scene": {k: round(v / max(self.scenes_rendered, 1), 5)
                                             for k, v in self.stage_seconds.items()}}
 
@@ -210,7 +211,7 @@ def render_dataset(cfg: RenderConfig, resume: bool = False, progress: bool = Tru
         update_manifest(out)  # everything was finished but the manifest was lost: rebuild it
     summary.seconds = time.perf_counter() - start
     summary.stage_seconds = stages
-    summary.mean_overlap = float(np.mean(overlaps)) if overlaps else float("nan")
+    summary.mean_overlap = float(np.mean(overlaps)) if overlaps else None
     return summary
 
 
