@@ -21,6 +21,8 @@ import sys
 
 import yaml
 
+from synthssl.dataset.errors import ShardFormatError
+
 from .config import ConfigError, load_config
 
 
@@ -86,6 +88,9 @@ def render_main(argv: list[str]) -> int:
     except BackendError as exc:
         print(f"render-scenes: {exc}", file=sys.stderr)
         return 3
+    except ShardFormatError as exc:  # e.g. --out holds shards rendered with another config
+        print(f"render-scenes: {exc}", file=sys.stderr)
+        return 2
     result = summary.to_dict()
     if args.preview:
         from .preview import contact_sheet
@@ -100,7 +105,6 @@ def validate_main(argv: list[str]) -> int:
     p.add_argument("directory")
     p.add_argument("--deep", action="store_true", help="read every scene, check values and checksums")
     args = p.parse_args(argv)
-    from synthssl.dataset.errors import ShardFormatError
     from synthssl.dataset.validate import validate_directory
 
     try:
