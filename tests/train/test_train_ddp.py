@@ -77,7 +77,7 @@ def test_two_processes_equal_one(shard_dir, photo_dir, tmp_path):
     for key in ("loss", "contrast", "depth", "normal", "contour", "adv", "disc_loss"):
         assert abs(ddp["terms"][key] - terms[key]) <= 1e-4 * max(1.0, abs(terms[key])), key
     assert set(ddp["grads"]) == set(grads)
-    assert any(n.startswith("discriminator.") for n in grads)
+    assert any(n.startswith("synthetic.discriminator.") for n in grads)
     # float32 sums in another order: compare whole tensors (a missing cross-rank gradient,
     # e.g. negatives gathered without gradients, is off by tens of percent)
     for name, g in grads.items():

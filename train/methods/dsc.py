@@ -51,17 +51,16 @@ from synthssl.train.losses.pixel_contrast import pixel_contrast_loss
 from synthssl.train.losses.pseudo_labels import KMeansLabeler, PrototypeLabeler
 from synthssl.train.losses.semantic_contrast import sampled_pixels
 from synthssl.train.losses.supcon import supcon_loss
-from synthssl.train.methods.synthetic_terms import adversarial_terms, property_terms
+from synthssl.train.methods.synthetic_terms import SyntheticTerms, SyntheticTermsConfig
 from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodContext, StepInfo
 from synthssl.train.models.backbone import LEVEL_INDEX, ResNetFeatures, build_backbone, pooled, to_backbone_layout
 from synthssl.train.models.dense_head import DenseProjectionHead
-from synthssl.train.models.discriminator import Discriminator
 from synthssl.train.models.projection import ProjectionMLP
-from synthssl.train.models.property_decoder import PropertyDecoder
 
 @dataclass
-class DSCConfig:
-    """Options of ``method.name: dsc`` (all defaults are ours, see docs/dsc.md)."""
+class DSCConfig(SyntheticTermsConfig):
+    """Options of ``method.name: dsc`` (all defaults are ours, see docs/dsc.md); the synthetic-data
+    options (property_weight, adversarial, ...) come from `SyntheticTermsConfig`, off by default here."""
 
     # instance level
     temperature: float = 0.2
@@ -95,17 +94,9 @@ class DSCConfig:
     weight_instance: float = 1.0
     weight_pixel: float = 1.0
     weight_semantic: float = 1.0
-    # synthetic-data terms of synthetic_contrast (off by default)
+    # synthetic-data terms of synthetic_contrast: off by default for DSC
     property_weight: float = 0.0
-    decoder_width: int = 64
-    depth_scale_weight: float = 0.5
     adversarial: Literal["none", "gan", "dann"] = "none"
-    adversarial_weight: float = 0.1
-    adversarial_feature: Literal["c3", "c4", "c5"] = "c4"
-    disc_width: int = 256
-    disc_blocks: int = 2
-    disc_lr: float = 2e-4
-    dann_gamma: float = 10.0
 
     def __post_init__(self) -> None:
         for key in ("temperature", "pixel_temperature", "semantic_temperature", "prototype_temperature",
@@ -157,22 +148,15 @@ class DSC(Method):
             self.target_backbone = momentum_copy(self.backbone)
             self.target_features = ResNetFeatures(self.target_backbone)
             self.target_dense_head = momentum_copy(self.dense_head)
-        self.use_properties = cfg.property_weight > 0
-        self.use_adversarial = cfg.adversarial != "none" and cfg.adversarial_weight > 0
-        self.decoder = PropertyDecoder(channels, cfg.decoder_width) if self.use_properties else None
-        self.discriminator = (Discriminator(channels[LEVEL_INDEX[cfg.adversarial_feature]], cfg.disc_width,
-                                            cfg.disc_blocks) if self.use_adversarial else None)
+        self.synthetic = SyntheticTerms(cfg, channels, method="dsc")
 
     # ------------------------------------------------------------------ trainer hooks
     def data_needs(self) -> DataNeeds:
-        return DataNeeds(geometry=self.cfg.neighbours == "geometric" or self.use_properties,
-                         real=self.use_adversarial)
+        return DataNeeds(geometry=self.cfg.neighbours == "geometric" or self.synthetic.use_properties,
+                         real=self.synthetic.use_adversarial)
 
     def extra_optimizers(self) -> list[ExtraOptimizer]:
-        if self.use_adversarial and self.cfg.adversarial == "gan":
-            return [ExtraOptimizer("discriminator", list(self.discriminator.parameters()), "disc_loss",
-                                   lr=self.cfg.disc_lr)]
-        return []
+        return self.synthetic.extra_optimizers()
 
     @torch.no_grad()
     def after_optimizer_step(self, step: StepInfo) -> None:
@@ -264,13 +248,8 @@ class DSC(Method):
         B, V, _, H, W = batch.rgb.shape
         if V != 2:
             raise ValueError(f"dsc: expects view pairs (V = 2), got V = {V}")
-        x = batch.rgb.flatten(0, 1)                                                  # [B*V,3,H,W]
+        x = self.synthetic.append_real(batch.rgb.flatten(0, 1), batch)              # [B*V (+ real),3,H,W]
         n_syn = B * V
-        if self.use_adversarial:
-            if batch.real is None:
-                raise ValueError("dsc: adversarial adaptation needs real photos "
-                                 "(set data.photos, or method.adversarial=none)")
-            x = torch.cat([x, batch.real.to(x.dtype)], 0)
         feats = self.features(to_backbone_layout(x, self.backbone))
         z = self.projector(pooled(feats[-1][:n_syn])).view(B, V, -1)
         level = feats[self.level][:n_syn]
@@ -284,24 +263,7 @@ class DSC(Method):
             targets = dense.detach()
         neighbours = self.neighbours(batch, level.view(B, V, *level.shape[1:]))
         out = self.level_losses(z, dense, targets, neighbours, step)
-        if self.use_properties or self.use_adversarial:
-            out.update(self._synthetic_terms(batch, feats, n_syn, (H, W), step))
-            out["loss"] = out["loss"] + out.pop("synthetic_total")
-        return out
-
-    def _synthetic_terms(self, batch: ViewBatch, feats: list[Tensor], n_syn: int, size: tuple[int, int],
-                         step: StepInfo) -> dict[str, Tensor]:
-        """synthetic_contrast's property and adversarial terms on the shared features."""
-        cfg = self.cfg
-        out: dict[str, Tensor] = {}
-        total = feats[-1].new_zeros((), dtype=torch.float32)
-        if self.use_properties:
-            out.update(property_terms(self.decoder, feats, batch, n_syn, size, method="dsc",
-                                      depth_scale_weight=cfg.depth_scale_weight))
-            total = total + cfg.property_weight * (out["depth"] + out["normal"] + out["contour"])
-        if self.use_adversarial:
-            out.update(adversarial_terms(self.discriminator, feats[LEVEL_INDEX[cfg.adversarial_feature]], n_syn,
-                                         cfg.adversarial, step, cfg.dann_gamma))
-            total = total + cfg.adversarial_weight * out["adv"]
-        out["synthetic_total"] = total
+        terms, synthetic_total = self.synthetic(feats, batch, n_syn, (H, W), step)
+        out.update(terms)
+        out["loss"] = out["loss"] + synthetic_total
         return out

@@ -26,42 +26,26 @@ Defaults are ours (see docs/train.md), not numbers from the paper.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import Tensor
 
 from synthssl.train.data.batch import ViewBatch
 from synthssl.train.losses.nt_xent import nt_xent
-from synthssl.train.methods.synthetic_terms import adversarial_terms, property_terms
+from synthssl.train.methods.synthetic_terms import SyntheticTerms, SyntheticTermsConfig
 from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodContext, StepInfo
-from synthssl.train.models.backbone import LEVEL_INDEX, ResNetFeatures, build_backbone, pooled, to_backbone_layout
-from synthssl.train.models.discriminator import Discriminator
+from synthssl.train.models.backbone import ResNetFeatures, build_backbone, pooled, to_backbone_layout
 from synthssl.train.models.projection import ProjectionMLP
-from synthssl.train.models.property_decoder import PropertyDecoder
 
 @dataclass
-class SyntheticContrastConfig:
-    """Options of ``method.name: synthetic_contrast`` (all defaults are ours)."""
+class SyntheticContrastConfig(SyntheticTermsConfig):
+    """Options of ``method.name: synthetic_contrast`` (all defaults are ours); the property and
+    adversarial options come from `SyntheticTermsConfig`."""
 
     temperature: float = 0.2
     proj_hidden_dim: int = 512
     proj_dim: int = 128
     contrast_weight: float = 1.0
-    property_weight: float = 1.0
-    depth_weight: float = 1.0
-    normal_weight: float = 1.0
-    contour_weight: float = 1.0
-    depth_scale_weight: float = 0.5
-    depth_log_space: bool = True
-    decoder_width: int = 64
-    adversarial: Literal["none", "gan", "dann"] = "gan"
-    adversarial_weight: float = 0.1
-    adversarial_feature: Literal["c3", "c4", "c5"] = "c4"
-    disc_width: int = 256
-    disc_blocks: int = 2
-    disc_lr: float = 2e-4
-    dann_gamma: float = 10.0
 
 
 class SyntheticContrast(Method):
@@ -74,36 +58,25 @@ class SyntheticContrast(Method):
         self.backbone = build_backbone(ctx.arch, ctx.small_stem)
         self.features = ResNetFeatures(self.backbone)
         self.use_contrast = cfg.contrast_weight > 0
-        self.use_properties = cfg.property_weight > 0
-        self.use_adversarial = cfg.adversarial != "none" and cfg.adversarial_weight > 0
-        if not (self.use_contrast or self.use_properties or self.use_adversarial):
+        channels = self.features.channels
+        self.synthetic = SyntheticTerms(cfg, channels, method="synthetic_contrast")
+        if not (self.use_contrast or self.synthetic.use_properties or self.synthetic.use_adversarial):
             raise ValueError("method: every objective is off; set method.contrast_weight, "
                              "method.property_weight or method.adversarial_weight > 0")
-        channels = self.features.channels
         self.projector = ProjectionMLP(channels[-1], cfg.proj_hidden_dim, cfg.proj_dim) if self.use_contrast else None
-        self.decoder = PropertyDecoder(channels, cfg.decoder_width) if self.use_properties else None
-        self.discriminator = (Discriminator(channels[LEVEL_INDEX[cfg.adversarial_feature]], cfg.disc_width,
-                                            cfg.disc_blocks) if self.use_adversarial else None)
 
     def data_needs(self) -> DataNeeds:
-        return DataNeeds(geometry=self.use_properties, real=self.use_adversarial,
-                         fields=("depth", "normal", "contour") if self.use_properties else ())
+        props = self.synthetic.use_properties
+        return DataNeeds(geometry=props, real=self.synthetic.use_adversarial,
+                         fields=("depth", "normal", "contour") if props else ())
 
     def extra_optimizers(self) -> list[ExtraOptimizer]:
-        if self.use_adversarial and self.cfg.adversarial == "gan":
-            return [ExtraOptimizer("discriminator", list(self.discriminator.parameters()), "disc_loss",
-                                   lr=self.cfg.disc_lr)]
-        return []
+        return self.synthetic.extra_optimizers()
 
     def forward(self, batch: ViewBatch, step: StepInfo) -> dict[str, Tensor]:
         cfg = self.cfg
         b, v, _, h, w = batch.rgb.shape
-        x = batch.rgb.flatten(0, 1)  # [B*V,3,H,W], index = sample * V + view
-        if self.use_adversarial:
-            if batch.real is None:
-                raise ValueError("synthetic_contrast: adversarial adaptation needs real photos "
-                                 "(set data.photos, or method.adversarial=none)")
-            x = torch.cat([x, batch.real.to(x.dtype)], 0)
+        x = self.synthetic.append_real(batch.rgb.flatten(0, 1), batch)  # [B*V (+ real),3,H,W], sample-major
         feats = self.features(to_backbone_layout(x, self.backbone))
         n_syn = b * v
         out: dict[str, Tensor] = {}
@@ -112,15 +85,8 @@ class SyntheticContrast(Method):
             z = self.projector(pooled(feats[-1][:n_syn])).view(b, v, -1)
             out["contrast"] = nt_xent(z[:, 0], z[:, 1], cfg.temperature)
             total = total + cfg.contrast_weight * out["contrast"]
-        if self.use_properties:
-            out.update(property_terms(self.decoder, feats, batch, n_syn, (h, w), method="synthetic_contrast",
-                                      depth_scale_weight=cfg.depth_scale_weight,
-                                      depth_log_space=cfg.depth_log_space))
-            total = total + cfg.property_weight * (cfg.depth_weight * out["depth"] + cfg.normal_weight * out["normal"]
-                                                   + cfg.contour_weight * out["contour"])
-        if self.use_adversarial:
-            out.update(adversarial_terms(self.discriminator, feats[LEVEL_INDEX[cfg.adversarial_feature]], n_syn,
-                                         cfg.adversarial, step, cfg.dann_gamma))
-            total = total + cfg.adversarial_weight * out["adv"]
+        terms, synthetic_total = self.synthetic(feats, batch, n_syn, (h, w), step)
+        out.update(terms)
+        total = total + synthetic_total
         out["loss"] = total
         return out

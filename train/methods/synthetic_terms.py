@@ -9,6 +9,7 @@ rest), as alternating GAN updates or through a gradient-reversal layer (DANN).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -20,8 +21,86 @@ from synthssl.train.losses.adversarial import (discriminator_accuracy, discrimin
 from synthssl.train.losses.contour import contour_loss
 from synthssl.train.losses.depth import depth_loss
 from synthssl.train.losses.normal import normal_loss
-from synthssl.train.methods.base import StepInfo
+from synthssl.train.methods.base import ExtraOptimizer, StepInfo
+from synthssl.train.models.backbone import LEVEL_INDEX
+from synthssl.train.models.discriminator import Discriminator
 from synthssl.train.models.grad_reverse import grad_reverse
+from synthssl.train.models.property_decoder import PropertyDecoder
+
+
+@dataclass
+class SyntheticTermsConfig:
+    """Options of the synthetic-data terms; method configs that offer them inherit these."""
+
+    property_weight: float = 1.0
+    depth_weight: float = 1.0
+    normal_weight: float = 1.0
+    contour_weight: float = 1.0
+    depth_scale_weight: float = 0.5
+    depth_log_space: bool = True
+    decoder_width: int = 64
+    adversarial: Literal["none", "gan", "dann"] = "gan"
+    adversarial_weight: float = 0.1
+    adversarial_feature: Literal["c3", "c4", "c5"] = "c4"
+    disc_width: int = 256
+    disc_blocks: int = 2
+    disc_lr: float = 2e-4
+    dann_gamma: float = 10.0
+
+
+class SyntheticTerms(nn.Module):
+    """The property decoder and the discriminator, and the weighted synthetic-data loss.
+
+    channels: the backbone levels' channel counts (``ResNetFeatures.channels``).
+    A term whose weight is 0 (or ``adversarial: none``) builds no module and costs nothing.
+    """
+
+    def __init__(self, cfg: SyntheticTermsConfig, channels: tuple[int, ...], method: str):
+        super().__init__()
+        self.cfg = cfg
+        self.method = method
+        self.use_properties = cfg.property_weight > 0
+        self.use_adversarial = cfg.adversarial != "none" and cfg.adversarial_weight > 0
+        self.decoder = PropertyDecoder(channels, cfg.decoder_width) if self.use_properties else None
+        self.discriminator = (Discriminator(channels[LEVEL_INDEX[cfg.adversarial_feature]], cfg.disc_width,
+                                            cfg.disc_blocks) if self.use_adversarial else None)
+
+    def extra_optimizers(self) -> list[ExtraOptimizer]:
+        """The discriminator's own optimiser for alternating GAN updates (none otherwise)."""
+        if self.use_adversarial and self.cfg.adversarial == "gan":
+            return [ExtraOptimizer("discriminator", list(self.discriminator.parameters()), "disc_loss",
+                                   lr=self.cfg.disc_lr)]
+        return []
+
+    def append_real(self, x: Tensor, batch: ViewBatch) -> Tensor:
+        """x [n_syn,3,H,W] plus the batch's real photos when adaptation is on (one backbone pass for both)."""
+        if not self.use_adversarial:
+            return x
+        if batch.real is None:
+            raise ValueError(f"{self.method}: adversarial adaptation needs real photos "
+                             "(set data.photos, or method.adversarial=none)")
+        return torch.cat([x, batch.real.to(x.dtype)], 0)
+
+    def forward(self, feats: list[Tensor], batch: ViewBatch, n_syn: int, size: tuple[int, int],
+                step: StepInfo) -> tuple[dict[str, Tensor], Tensor]:
+        """(logged terms, weighted total) for backbone levels ``feats`` of n_syn synthetic + real images.
+
+        total = property_weight * (w_d L_depth + w_n L_normal + w_c L_contour) + adversarial_weight * L_adv.
+        """
+        cfg = self.cfg
+        out: dict[str, Tensor] = {}
+        total = feats[-1].new_zeros((), dtype=torch.float32)
+        if self.use_properties:
+            out.update(property_terms(self.decoder, feats, batch, n_syn, size, method=self.method,
+                                      depth_scale_weight=cfg.depth_scale_weight,
+                                      depth_log_space=cfg.depth_log_space))
+            total = total + cfg.property_weight * (cfg.depth_weight * out["depth"] + cfg.normal_weight * out["normal"]
+                                                   + cfg.contour_weight * out["contour"])
+        if self.use_adversarial:
+            out.update(adversarial_terms(self.discriminator, feats[LEVEL_INDEX[cfg.adversarial_feature]], n_syn,
+                                         cfg.adversarial, step, cfg.dann_gamma))
+            total = total + cfg.adversarial_weight * out["adv"]
+        return out, total
 
 
 def property_terms(decoder: nn.Module, feats: list[Tensor], batch: ViewBatch, n_syn: int,
