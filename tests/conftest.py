@@ -12,6 +12,20 @@ sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny models run faster on one intra-op thread, and far faster on a busy machine
+    (no OpenMP spin-waits); restored after each test. No-op for tests without torch."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def analytic_shards(tmp_path_factory) -> Path:
     """A directory of 3 shards (12 analytic scenes, 32x32, 2 views) with a manifest."""

@@ -122,12 +122,3 @@ def eval_assets(tmp_path_factory) -> dict[str, Path]:
         f"report: {{scenes: 2, photos: 1, photo_dir: {str(photos)!r}, cell: 64, embedding_points: 60}}\n")
     return {"base": base, "export": base / "export", "other": base / "other.pt", "shards": base / "shards",
             "fmnist": base / "fmnist", "run": run, "config": base / "eval.yaml", "photos": photos}
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors: one thread is faster than two and immune to busy neighbours."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

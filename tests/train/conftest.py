@@ -38,15 +38,3 @@ def photo_dir(tmp_path_factory) -> Path:
         cv2.imwrite(str(sub / f"photo{i}.{'jpg' if i % 2 else 'png'}"), img)
     (d / "set0" / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     return d
-
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny models run faster on one thread, and far faster on a busy machine (no OpenMP
-    spin-waits); restored after each test so other folders are unaffected."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
