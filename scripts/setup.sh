@@ -15,6 +15,11 @@ APT_PACKAGES=(
   dataset-fashion-mnist             # the default real labeled benchmark (IDX files)
   mate-backgrounds                  # a few dozen real photos for the demo's domain adaptation
 )
+# The photo-patches evaluation task (docs/eval.md): the photographs of this package are
+# unpacked into their own folder, not installed into /usr/share/backgrounds, so that no
+# photo folder a user trains on ever holds them.
+PATCHES_PACKAGE=lomiri-wallpapers-16.04
+PATCHES_DIR=/usr/share/synthssl/photo-patches
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -25,6 +30,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -f "$PATCHES_DIR/.unpacked" ]; then
+  echo "[setup] unpacking the photo-patches photographs ($PATCHES_PACKAGE) into $PATCHES_DIR"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && apt-get download -q "$PATCHES_PACKAGE" >/dev/null 2>&1) \
+    || { $SUDO apt-get update -q >/dev/null && (cd "$tmp" && apt-get download -q "$PATCHES_PACKAGE"); }
+  dpkg-deb -x "$tmp"/"$PATCHES_PACKAGE"_*.deb "$tmp/x"
+  $SUDO mkdir -p "$PATCHES_DIR"
+  $SUDO cp "$tmp"/x/usr/share/backgrounds/*.jpg "$tmp"/x/usr/share/doc/"$PATCHES_PACKAGE"/copyright "$PATCHES_DIR"/
+  $SUDO touch "$PATCHES_DIR/.unpacked"
+  rm -rf "$tmp"
 fi
 
 PY="${PYTHON:-}"

@@ -1,7 +1,7 @@
 """``train-ssl eval``: evaluate exported backbones against baselines and write a report.
 
     train-ssl eval --backbone RUN/export [--compare other.pt ...] [--no-random]
-                   [--fashion-mnist] [--image-folder DIR] [--torchvision cifar10]
+                   [--fashion-mnist] [--photo-patches] [--image-folder DIR] [--torchvision cifar10]
                    [--shards HELDOUT_DIR] [--run RUN_DIR] --out REPORT_DIR [--config eval.yaml]
 
 Writes ``REPORT_DIR/results.json``, ``REPORT_DIR/report.md`` and PNG figures under
@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="include the random-init baseline (default: on)")
     p.add_argument("--fashion-mnist", nargs="?", const="", default=None, metavar="ROOT",
                    help="image probes on Fashion-MNIST (IDX files; default root /usr/share/datasets/fashion-mnist)")
+    p.add_argument("--photo-patches", nargs="?", const="", default=None, metavar="ROOT",
+                   help="image probes on 64 px patches of 12 real photos (Debian lomiri-wallpapers-16.04; "
+                        "default root /usr/share/synthssl/photo-patches)")
     p.add_argument("--image-folder", action="append", default=[], metavar="DIR",
                    help="image probes on an ImageFolder tree (class = folder)")
     p.add_argument("--torchvision", action="append", default=[], metavar="NAME",
@@ -141,10 +144,12 @@ def evaluate(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     specs = ([f"fashion-mnist{':' + args.fashion_mnist if args.fashion_mnist else ''}"]
              if args.fashion_mnist is not None else [])
+    if args.photo_patches is not None:
+        specs.append(f"photo-patches{':' + args.photo_patches if args.photo_patches else ''}")
     specs += [f"image-folder:{d}" for d in args.image_folder] + list(args.torchvision)
     if not specs and not args.shards and not args.run:
-        raise SystemExit("train-ssl eval: nothing to do; give --fashion-mnist, --image-folder, --torchvision, "
-                         "--shards and/or --run")
+        raise SystemExit("train-ssl eval: nothing to do; give --fashion-mnist, --photo-patches, --image-folder, "
+                         "--torchvision, --shards and/or --run")
     backbones = _backbones(args, config)
     results: dict = {"backbones": {b.name: {"source": b.source, "meta": b.meta,
                                             "fingerprint": backbone_fingerprint(b.resnet)[:16]}
