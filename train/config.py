@@ -14,6 +14,7 @@ and says what was expected.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -238,6 +239,9 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def apply_override(tree: dict, item: str) -> None:
     """Apply one ``dotted.key=value`` (value parsed as YAML) to a nested dict, in place."""
     if "=" not in item:
@@ -250,6 +254,8 @@ def apply_override(tree: dict, item: str) -> None:
         value = yaml.safe_load(raw) if raw.strip() != "" else ""
     except yaml.YAMLError as exc:
         raise ConfigError(f"{key}: cannot parse value {raw!r} as YAML ({exc})") from exc
+    if isinstance(value, str) and _FLOAT.fullmatch(raw.strip()):
+        value = float(raw)  # YAML 1.1 reads 1e-6 (no dot) as a string
     node = tree
     for i, p in enumerate(parts[:-1]):
         child = node.get(p)

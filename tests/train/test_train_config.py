@@ -86,3 +86,9 @@ def test_resume_refuses_a_different_config(shard_dir, photo_dir, tmp_path):
         Trainer(changed, resume=True)
     with pytest.raises(FileNotFoundError, match="resume"):
         Trainer(load_config(None, tiny_overrides(shard_dir, photo_dir, tmp_path / "other")), resume=True)
+
+
+def test_exponent_overrides_without_a_dot_are_numbers():
+    # YAML 1.1 reads "1e-6" as a string; a user typing optim.weight_decay=1e-6 means a number.
+    cfg = load_config(None, ["optim.weight_decay=1e-6", "optim.lr=2E-3", "train.out=runs/1e5"])
+    assert cfg.optim.weight_decay == 1e-6 and cfg.optim.lr == 2e-3 and cfg.train.out == "runs/1e5"
