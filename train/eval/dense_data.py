@@ -7,6 +7,8 @@ of a scene becomes one image.
 """
 from __future__ import annotations
 
+import sys
+
 from dataclasses import dataclass
 from os import PathLike
 from typing import Sequence
@@ -45,7 +47,7 @@ def _gather(collection: ShardCollection, indices: np.ndarray, desc: str) -> Dens
     parts: dict[str, list[np.ndarray]] = {k: [] for k in DENSE_FIELDS}
     ids = []
     scene_ids = collection.scene_ids
-    for i in tqdm(indices.tolist(), desc=desc, leave=False):
+    for i in tqdm(indices.tolist(), desc=desc, leave=False, disable=not sys.stderr.isatty()):
         scene = collection[i]
         for k in DENSE_FIELDS:
             parts[k].append(np.asarray(scene[k]))

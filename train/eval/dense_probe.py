@@ -17,6 +17,8 @@ Protocol (fixed, deterministic on CPU):
 """
 from __future__ import annotations
 
+import sys
+
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -188,7 +190,7 @@ def _train_heads(probe: DenseProbe, train: DenseViews, train_raw: torch.Tensor, 
     generator = torch.Generator().manual_seed(config.seed)
     probe.heads.train()
     history = []
-    for _ in tqdm(range(config.steps), desc=progress, leave=False, disable=progress is None):
+    for _ in tqdm(range(config.steps), desc=progress, leave=False, disable=progress is None or not sys.stderr.isatty()):
         idx = torch.randint(len(train), (min(config.batch_size, len(train)),), generator=generator).numpy()
         outputs = probe.head_outputs(train_raw[idx].to(device))
         losses = dense_probe_losses(outputs, *_targets(train, idx, device), contour_pos_weight=pos_weight)

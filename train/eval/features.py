@@ -7,6 +7,8 @@ global average of the last ResNet stage (c5), i.e. what the ResNet feeds its fc 
 """
 from __future__ import annotations
 
+import sys
+
 from typing import Sequence
 
 import numpy as np
@@ -69,7 +71,7 @@ def extract_features(backbone: nn.Module, images: np.ndarray, *, image_size: int
     try:
         chunks = []
         starts = range(0, images.shape[0], batch_size)
-        for start in tqdm(starts, desc=progress, leave=False, disable=progress is None):
+        for start in tqdm(starts, desc=progress, leave=False, disable=progress is None or not sys.stderr.isatty()):
             x = preprocess_images(images[start:start + batch_size], image_size, mean, std).to(device)
             chunks.append(pooled_features(backbone, x).float().cpu())
         if not chunks:

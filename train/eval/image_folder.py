@@ -10,6 +10,8 @@ Images are decoded with OpenCV, converted to RGB, resized so that the shorter si
 """
 from __future__ import annotations
 
+import sys
+
 from pathlib import Path
 
 import cv2
@@ -84,6 +86,7 @@ def load_image_folder(
             items += [(p, label) for i, p in enumerate(paths) if (i in test_idx) == (split == "test")]
     if not items:
         raise ValueError(f"image folder {root}: split {split!r} is empty")
-    images = np.stack([read_rgb_square(p, size) for p, _ in tqdm(items, desc=f"reading {root.name}/{split}", leave=False)])
+    images = np.stack([read_rgb_square(p, size) for p, _ in tqdm(items, desc=f"reading {root.name}/{split}", leave=False,
+                                                                     disable=not sys.stderr.isatty())])
     labels = np.array([label for _, label in items], dtype=np.int64)
     return LabeledImages(images, labels, class_names, name=f"image-folder:{root.name}/{split}")
