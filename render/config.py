@@ -76,10 +76,13 @@ class AppearanceConfig:
     """Materials, textures, background and lights."""
 
     texture_weights: dict[str, float] = field(default_factory=lambda: {
-        "plain": 0.2, "noise": 0.2, "stripes": 0.2, "checker": 0.2, "gradient": 0.2, "photo": 0.0})
+        "plain": 0.1, "noise": 0.15, "stripes": 0.1, "checker": 0.1, "gradient": 0.1, "photo": 0.45})
+    """share of each texture kind; photo crops on objects, floor and walls measurably help
+    the real-photo probes (docs/quality.md)."""
     texture_size: int = 64
-    photo_dir: str | None = None
-    """folder of photos used as textures when texture_weights.photo > 0."""
+    photo_dir: str | None = "/usr/share/backgrounds/mate"
+    """folder of photos used as textures when texture_weights.photo > 0 (default: Debian's
+    mate-backgrounds, installed by scripts/setup.sh)."""
     roughness: tuple[float, float] = (0.2, 1.0)
     metallic: tuple[float, float] = (0.0, 0.6)
     walls_probability: float = 0.5
@@ -176,8 +179,9 @@ class RenderConfig:
         need(set(a.texture_weights) <= {"plain", "noise", "stripes", "checker", "gradient", "photo"},
              "appearance.texture_weights", "keys among plain, noise, stripes, checker, gradient, photo")
         need(sum(a.texture_weights.values()) > 0, "appearance.texture_weights", "a positive sum")
-        need(a.texture_weights.get("photo", 0) == 0 or a.photo_dir is not None, "appearance.photo_dir",
-             "a folder when texture_weights.photo > 0")
+        need(a.texture_weights.get("photo", 0) == 0 or (a.photo_dir is not None and Path(a.photo_dir).is_dir()),
+             "appearance.photo_dir", f"a folder of photos when texture_weights.photo > 0, got {a.photo_dir!r} "
+             "(install mate-backgrounds, give --set appearance.photo_dir=DIR, or set texture_weights.photo=0)")
         need(1 <= a.lights[0] <= a.lights[1], "appearance.lights", "1 <= low <= high")
         c = self.camera
         need(0 < c.fov[0] <= c.fov[1] < 170, "camera.fov", "0 < low <= high < 170 degrees")

@@ -114,7 +114,9 @@ def test_reprojection_lands_on_agreeing_depth_and_same_instance(rendered):
         inv = ((1 - fu) * (1 - fv) / np.maximum(depth[1][v0, u0], 1e-9) + fu * (1 - fv) / np.maximum(depth[1][v0, u0 + 1], 1e-9)
                + (1 - fu) * fv / np.maximum(depth[1][v0 + 1, u0], 1e-9) + fu * fv / np.maximum(depth[1][v0 + 1, u0 + 1], 1e-9))
         rel = (z - 1.0 / inv) / z
-        matched = same & (np.abs(rel) < 1e-3)
+        # Exact on one face up to float32 rounding: 1e-4 keeps every true match and leaves out
+        # contact points, where an object touching the floor lies within 1e-3 of the floor's depth.
+        matched = same & (np.abs(rel) < 1e-4)
         # in front of the surface view 1 sees: only slivers of objects thinner than the pixel grid
         assert np.mean(rel[same] < -1e-3) < 0.005, "view-0 points lie in front of the surface view 1 sees"
         assert np.array_equal(inst[0][matched], inst[1][v0, u0][matched])
