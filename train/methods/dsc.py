@@ -66,6 +66,7 @@ class DSCConfig(SyntheticTermsConfig):
     temperature: float = 0.2
     proj_hidden_dim: int = 512
     proj_dim: int = 128
+    proj_layers: int = 2
     # pixel level
     dense_level: Literal["c4", "c5"] = "c5"
     dense_hidden_dim: int = 512
@@ -137,7 +138,7 @@ class DSC(Method):
         self.features = ResNetFeatures(self.backbone)
         channels = self.features.channels
         self.level = LEVEL_INDEX[cfg.dense_level]
-        self.projector = ProjectionMLP(channels[-1], cfg.proj_hidden_dim, cfg.proj_dim)
+        self.projector = ProjectionMLP(channels[-1], cfg.proj_hidden_dim, cfg.proj_dim, cfg.proj_layers)
         self.dense_head = DenseProjectionHead(channels[self.level], cfg.dense_hidden_dim, cfg.dense_dim)
         if cfg.semantic == "kmeans":
             self.labeler = KMeansLabeler(cfg.dense_dim, cfg.num_clusters, cfg.kmeans_iterations)

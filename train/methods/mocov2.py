@@ -37,6 +37,7 @@ class MoCoV2Config:
     temperature: float = 0.2
     proj_hidden_dim: int = 512
     proj_dim: int = 128
+    proj_layers: int = 2
     queue_size: int = 4096
     momentum: float = 0.99
     momentum_cosine: bool = False
@@ -58,7 +59,7 @@ class MoCoV2(Method):
         self.cfg = cfg
         self.backbone = build_backbone(ctx.arch, ctx.small_stem)
         self.features = ResNetFeatures(self.backbone)
-        self.projector = ProjectionMLP(self.features.channels[-1], cfg.proj_hidden_dim, cfg.proj_dim)
+        self.projector = ProjectionMLP(self.features.channels[-1], cfg.proj_hidden_dim, cfg.proj_dim, cfg.proj_layers)
         self.key_backbone = momentum_copy(self.backbone)
         self.key_features = ResNetFeatures(self.key_backbone)
         self.key_projector = momentum_copy(self.projector)

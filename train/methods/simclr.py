@@ -28,6 +28,7 @@ class SimCLRConfig:
     temperature: float = 0.2
     proj_hidden_dim: int = 512
     proj_dim: int = 128
+    proj_layers: int = 2
 
 
 class SimCLR(Method):
@@ -38,7 +39,7 @@ class SimCLR(Method):
         self.cfg = cfg
         self.backbone = build_backbone(ctx.arch, ctx.small_stem)
         self.features = ResNetFeatures(self.backbone)
-        self.projector = ProjectionMLP(self.features.channels[-1], cfg.proj_hidden_dim, cfg.proj_dim)
+        self.projector = ProjectionMLP(self.features.channels[-1], cfg.proj_hidden_dim, cfg.proj_dim, cfg.proj_layers)
 
     def forward(self, batch: ViewBatch, step: StepInfo) -> dict[str, Tensor]:
         b, v = batch.rgb.shape[:2]

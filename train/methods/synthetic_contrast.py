@@ -45,6 +45,7 @@ class SyntheticContrastConfig(SyntheticTermsConfig):
     temperature: float = 0.2
     proj_hidden_dim: int = 512
     proj_dim: int = 128
+    proj_layers: int = 2
     contrast_weight: float = 1.0
 
 
@@ -63,7 +64,7 @@ class SyntheticContrast(Method):
         if not (self.use_contrast or self.synthetic.use_properties or self.synthetic.use_adversarial):
             raise ValueError("method: every objective is off; set method.contrast_weight, "
                              "method.property_weight or method.adversarial_weight > 0")
-        self.projector = ProjectionMLP(channels[-1], cfg.proj_hidden_dim, cfg.proj_dim) if self.use_contrast else None
+        self.projector = ProjectionMLP(channels[-1], cfg.proj_hidden_dim, cfg.proj_dim, cfg.proj_layers) if self.use_contrast else None
 
     def data_needs(self) -> DataNeeds:
         props = self.synthetic.use_properties
