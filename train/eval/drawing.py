@@ -15,8 +15,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-__all__ = ["PALETTE", "write_png", "put_text", "line_chart", "scatter_chart", "panel_grid", "colorize",
-           "nice_ticks", "label_image"]
+__all__ = ["PALETTE", "write_png", "put_text", "line_chart", "bar_chart", "scatter_chart", "panel_grid",
+           "colorize", "nice_ticks", "label_image"]
 
 #: Tableau-10 colours (RGB), used for series and classes in order.
 PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
@@ -135,6 +135,47 @@ def line_chart(series: dict[str, tuple[Sequence[float], Sequence[float]]], title
             cv2.polylines(img, [pts], False, PALETTE[i % 10], 2, cv2.LINE_AA)
     if legend and len(series) > 1:
         _legend(img, list(series), [PALETTE[i % 10] for i in range(len(series))], right + 8, 40)
+    return img
+
+
+def bar_chart(groups: Sequence[str], series: dict[str, Sequence[tuple[float, float]]], title: str,
+              ylabel: str = "", size: tuple[int, int] = (720, 340)) -> np.ndarray:
+    """Grouped bars with error bars: ``series[name][g] = (value, spread)`` for group ``g``.
+
+    NaN values leave a gap; a spread of 0 (or NaN) draws no error bar. ``size`` = (width, height).
+    """
+    w, h = size
+    img = np.full((h, w, 3), 255, np.uint8)
+    vals = [(v, s) for bars in series.values() for v, s in bars if math.isfinite(v)]
+    if not groups or not vals:
+        put_text(img, f"{title}: no data", (10, h // 2))
+        return img
+    lo = min(v - (s if math.isfinite(s) else 0) for v, s in vals)
+    hi = max(v + (s if math.isfinite(s) else 0) for v, s in vals)
+    pad = 0.1 * (hi - lo or 1.0)
+    right = w - 140
+    ax = _Axes(img, (58, 30, right, h - 45), (0.0, float(len(groups))), (lo - pad, hi + pad), "", ylabel, title)
+    # Group labels replace the numeric x ticks: blank the tick row first.
+    img[ax.y1 + 2:ax.y1 + 20, ax.x0 - 20:ax.x1 + 20] = 255
+    n = len(series)
+    slot = (ax.x1 - ax.x0) / len(groups)
+    width = max(2, int(slot * 0.8 / max(n, 1)))
+    base = ax.y1  # bars rise from the bottom of the axes
+    for g, group in enumerate(groups):
+        start = ax.x0 + g * slot + slot * 0.1
+        put_text(img, group, (int(ax.x0 + (g + 0.5) * slot), ax.y1 + 15), 0.38, anchor="center")
+        for i, bars in enumerate(series.values()):
+            v, s = bars[g]
+            if not math.isfinite(v):
+                continue
+            x0 = int(start + i * width)
+            cv2.rectangle(img, (x0, ax.py(v)), (x0 + width - 2, base), PALETTE[i % 10], -1)
+            if math.isfinite(s) and s > 0:
+                xc = x0 + (width - 2) // 2
+                cv2.line(img, (xc, ax.py(v - s)), (xc, ax.py(v + s)), _BLACK, 1, cv2.LINE_AA)
+                for y in (ax.py(v - s), ax.py(v + s)):
+                    cv2.line(img, (xc - 3, y), (xc + 3, y), _BLACK, 1, cv2.LINE_AA)
+    _legend(img, list(series), [PALETTE[i % 10] for i in range(n)], right + 8, 40)
     return img
 
 

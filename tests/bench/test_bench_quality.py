@@ -1,0 +1,101 @@
+"""bench/bench_quality.py: verdicts are called real only beyond the spread; a tiny end-to-end run
+writes every output, and a re-run reuses what is finished."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from quality_report import METRICS, compare_arms, quality_chart, quality_markdown  # noqa: E402
+
+from synthssl.train.eval.photo_patches import DEFAULT_PHOTO_PATCHES_ROOT, PHOTO_PATCHES_SOURCES  # noqa: E402
+
+
+def _record(**metrics) -> dict:
+    full = {m: 50.0 for m in METRICS}
+    full.update(metrics)
+    return {"metrics": full, "train_seconds": 10.0}
+
+
+def test_difference_is_real_only_beyond_the_sum_of_spreads():
+    runs = {
+        "random": {0: _record(fmnist_knn=80.0), 1: _record(fmnist_knn=81.0), 2: _record(fmnist_knn=79.0)},  # std 1
+        "full": {0: _record(fmnist_knn=83.5), 1: _record(fmnist_knn=82.5)},  # mean 83, std 0.707
+        "contrast": {0: _record(fmnist_knn=82.0), 1: _record(fmnist_knn=83.0)},  # mean 82.5
+    }
+    out = compare_arms(runs)
+    assert out["arms"]["random"]["metrics"]["fmnist_knn"]["spread"] == pytest.approx(1.0)
+    vs_random = out["comparisons"]["random"]["fmnist_knn"]
+    assert vs_random["diff"] == pytest.approx(3.0) and vs_random["margin"] == pytest.approx(1.0 + 0.5 ** 0.5)
+    assert vs_random["real"] and vs_random["verdict"] == "better"
+    vs_contrast = out["comparisons"]["contrast"]["fmnist_knn"]
+    assert not vs_contrast["real"] and vs_contrast["verdict"] == "within spread"
+
+
+def test_lower_is_better_metrics_flip_the_sign_and_single_seed_arms_borrow_a_spread():
+    runs = {
+        "full": {0: _record(depth_absrel=0.10), 1: _record(depth_absrel=0.12)},
+        "dsc": {0: _record(depth_absrel=0.20)},
+    }
+    out = compare_arms(runs)
+    assert out["arms"]["dsc"]["metrics"]["depth_absrel"]["spread"] is None
+    row = out["comparisons"]["dsc"]["depth_absrel"]
+    spread = float(np.std([0.10, 0.12], ddof=1))
+    assert row["diff"] == pytest.approx(0.09) and row["margin"] == pytest.approx(2 * spread)
+    assert row["verdict"] == "better"
+    text = quality_markdown({"budget": "cpu", "settings": _settings(), "total_seconds": 60, **out})
+    assert "| dsc | 1 |" in text and "better" in text
+    chart = quality_chart({"budget": "cpu", **out})
+    assert chart.dtype == np.uint8 and chart.ndim == 3 and (chart != 255).any()
+
+
+def _settings() -> dict:
+    return {"image_size": 48, "batch_size": 16, "steps": 300, "optim": "adamw", "lr": 1e-3, "warmup_steps": 10,
+            "scenes": 1024, "fmnist_train": 10000, "fmnist_test": 10000, "dense_test_scenes": 16}
+
+
+def test_bad_options_are_one_line_errors(tmp_path):
+    for args in (["--arms", "nope"], ["--set", "stepz=3"], ["--set", "steps=abc"]):
+        proc = subprocess.run([sys.executable, str(ROOT / "bench/bench_quality.py"), "--out", str(tmp_path), *args],
+                              capture_output=True, text=True)
+        assert proc.returncode != 0
+        assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr, proc.stderr
+
+
+TINY = ["steps=2", "scenes=8", "heldout_scenes=6", "image_size=32", "render_size=32", "batch_size=4",
+        "warmup_steps=1", "fmnist_train=200", "fmnist_test=100", "dense_train_scenes=3", "dense_test_scenes=2",
+        "dense_steps=3", "random_seeds=2", "workers=0", "render_workers=1", "device=cpu", "threads=1",
+        "channels_last=false"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (DEFAULT_PHOTO_PATCHES_ROOT / PHOTO_PATCHES_SOURCES[0].file).is_file(),
+                    reason="photo-patches photographs not unpacked (scripts/setup.sh)")
+def test_gpu_hour_preset_smoke_on_cpu_writes_everything_and_reuses_it(tmp_path):
+    cmd = [sys.executable, str(ROOT / "bench/bench_quality.py"), "--budget", "gpu-hour", "--out", str(tmp_path),
+           "--arms", "random,full", "--seeds", "1", "--set", *TINY]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    results = json.loads(first.stdout.strip().splitlines()[-1])
+    assert set(results["arms"]) == {"random", "full"} and results["arms"]["random"]["seeds"] == 2
+    assert set(METRICS) <= set(results["arms"]["full"]["metrics"])
+    for name in ("results.json", "report.md", "quality.png", "full-seed0/export/backbone.pt",
+                 "full-seed0/export/backbone.json", "full-seed0/eval.json", "random-seed1/export/backbone.pt"):
+        assert (tmp_path / name).is_file(), name
+    assert json.loads((tmp_path / "results.json").read_text())["comparisons"]["random"]
+    mtime = (tmp_path / "full-seed0/export/backbone.pt").stat().st_mtime_ns
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert (tmp_path / "full-seed0/export/backbone.pt").stat().st_mtime_ns == mtime  # training reused
+    again = json.loads(second.stdout.strip().splitlines()[-1])
+    assert again["arms"]["full"]["metrics"] == results["arms"]["full"]["metrics"]  # evaluation reused
+    other = subprocess.run(cmd + ["--train-set", "method.property_weight=0.5"], capture_output=True, text=True,
+                           timeout=600)
+    assert other.returncode == 2 and "other settings" in other.stderr  # never mixed into the same --out
