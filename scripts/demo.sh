@@ -3,8 +3,8 @@
 #   1. render 256 training scene pairs and 64 held-out ones (64 px) + a preview sheet,
 #   2. train a ResNet-18 with all three objectives (contrast + depth/normal/contour +
 #      adversarial adaptation to the mate-backgrounds photos),
-#   3. export the backbone and evaluate it against random init (Fashion-MNIST k-NN and
-#      linear probes, dense probes on the held-out shards) into a report.
+#   3. export the backbone and evaluate it against random init (Fashion-MNIST and
+#      photo-patches k-NN and linear probes, dense probes on the held-out shards) into a report.
 # Safe to re-run: finished shards, training steps and exports are reused.
 # Output folder: $SYNTHSSL_DEMO_OUT (default ./out/demo).
 set -euo pipefail
@@ -26,6 +26,6 @@ train-ssl "$ROOT/train/configs/demo.yaml" "data.shards=[$OUT/shards]" "train.out
 echo "== 3/4 exported backbone: $OUT/run/export/backbone.pt (torchvision state_dict)"
 
 echo "== 4/4 evaluate against random init -> $OUT/report"
-train-ssl eval --backbone "$OUT/run/export" --fashion-mnist --shards "$OUT/heldout" --run "$OUT/run" \
+train-ssl eval --backbone "$OUT/run/export" --fashion-mnist --photo-patches --shards "$OUT/heldout" --run "$OUT/run" \
   --config "$ROOT/train/configs/eval.yaml" --out "$OUT/report"
 echo "report: $OUT/report/report.md"
