@@ -264,6 +264,10 @@ class Evaluator:
                                       test_scenes=budget.dense_test_scenes, seed=0)
         self.metric_names = [m for m in METRICS if m.split("_")[0] not in ("fmnist", "patches")
                              or m.split("_")[0] in self.tasks]
+        #: what an evaluation record must match to be reused
+        self.settings = {k: getattr(budget, k) for k in ("image_size", "fmnist_train", "fmnist_test", "patches",
+                                                         "patches_root", "dense_train_scenes",
+                                                         "dense_test_scenes", "dense_steps")}
 
     def __call__(self, export: Path) -> dict[str, float]:
         from synthssl.train.eval.backbones import load_eval_backbone
@@ -297,11 +301,13 @@ def evaluate_run(evaluate: Evaluator, run: Path, train_seconds: float) -> dict:
     record_path = run / "eval.json"
     if record_path.is_file():
         record = json.loads(record_path.read_text())
-        if record.get("fingerprint") == fingerprint and set(evaluate.metric_names) <= set(record["metrics"]):
+        if (record.get("fingerprint") == fingerprint and record.get("settings") == evaluate.settings
+                and set(evaluate.metric_names) <= set(record["metrics"])):
             return record
     t0 = time.perf_counter()
     metrics = evaluate(run / "export")
-    record = {"fingerprint": fingerprint, "metrics": metrics, "train_seconds": train_seconds,
+    record = {"fingerprint": fingerprint, "settings": evaluate.settings, "metrics": metrics,
+              "train_seconds": train_seconds,
               "eval_seconds": time.perf_counter() - t0}
     atomic_write_text(json.dumps(record, indent=2) + "\n", record_path)
     return record
@@ -350,7 +356,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             fail(f"--train-set/--render-set {item!r}: expected dotted.key=value")
     shards = render(out / "data" / "train", budget.scenes, 0, budget, args.render_set)
     heldout = render(out / "data" / "heldout", budget.heldout_scenes, 1, budget, args.render_set)
-    evaluate = Evaluator(budget, heldout, out / "cache")
+    try:
+        evaluate = Evaluator(budget, heldout, out / "cache")
+    except (FileNotFoundError, ValueError) as exc:  # a missing data set names its package
+        fail(str(exc))
 
     runs: dict[str, dict[int, dict]] = {}
     for arm in arms:
@@ -374,7 +383,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                "render_set": args.render_set, "runs": {
         arm: {str(s): r for s, r in per_seed.items()} for arm, per_seed in runs.items()}}
     results.update(compare_arms(runs))
-    results["total_seconds"] = time.perf_counter() - t_start
+    results["total_seconds"] = time.perf_counter() - t_start  # this invocation (re-runs reuse work)
+    results["run_seconds"] = sum(r["train_seconds"] + r["eval_seconds"] for per in runs.values()
+                                 for r in per.values())  # training + evaluation of every run, when it ran
     from synthssl.train.eval.drawing import write_png
     from synthssl.train.export import atomic_write_text
 
