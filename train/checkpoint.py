@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from synthssl.train.config import ConfigError
 from synthssl.train.export import atomic_torch_save
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -68,4 +69,9 @@ def load_checkpoint(run_dir: str | Path, map_location: Any = "cpu") -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"--resume: no {CHECKPOINT_NAME} in {run_dir} (train.out); "
                                 f"start without --resume or point train.out at an earlier run")
-    return torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        # Weights-only: a checkpoint holds tensors and plain values, so loading one from
+        # someone else can never run code.
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises several types for foreign or damaged files
+        raise ConfigError(f"--resume: {path} cannot be read as a synthssl checkpoint ({exc})") from exc

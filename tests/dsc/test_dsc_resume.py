@@ -32,8 +32,8 @@ def test_resume_matches_uninterrupted_run(name, extra, analytic_shards, tmp_path
     killed = _cfg(name, analytic_shards, tmp_path / "resumed", extra)
     Trainer(killed).run(stop_after=3)
     Trainer(killed, resume=True).run()
-    full = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=False)["method"]
-    resumed = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)["method"]
+    full = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=True)["method"]
+    resumed = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)["method"]
     stateful = [k for k in full if "labeler.centroids" in k or "queue.queue" in k or "target_" in k or "key_" in k]
     assert stateful
     for key, value in full.items():

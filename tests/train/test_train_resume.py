@@ -18,13 +18,13 @@ def _cfg(shard_dir, photo_dir, out):
 
 def test_resume_matches_uninterrupted_run(shard_dir, photo_dir, tmp_path):
     Trainer(_cfg(shard_dir, photo_dir, tmp_path / "full")).run()
-    full = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=False)
+    full = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=True)
 
     killed = _cfg(shard_dir, photo_dir, tmp_path / "resumed")
     Trainer(killed).run(stop_after=3)  # checkpoint at step 2, dies during step 3's aftermath
-    assert torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)["step"] == 2
+    assert torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)["step"] == 2
     Trainer(killed, resume=True).run()
-    resumed = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)
+    resumed = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
 
     assert resumed["step"] == full["step"] == 4
     for name, value in full["method"].items():
@@ -59,7 +59,7 @@ def test_ctrl_c_saves_the_finished_steps(shard_dir, photo_dir, tmp_path):
         pass
     else:
         raise AssertionError("the interrupt was swallowed")
-    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["step"] == 2
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"] == 2
     Trainer(cfg, resume=True).run()
-    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["step"] == 3
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"] == 3
     assert (tmp_path / "run" / "export" / "backbone.pt").is_file()

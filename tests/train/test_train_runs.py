@@ -48,7 +48,7 @@ def test_losses_fall_and_export_loads_into_torchvision(shard_dir, photo_dir, tmp
     assert meta["steps"] == 12 and meta["arch"] == "resnet18" and meta["image_size"] == 32
     plain = torchvision.models.resnet18()
     plain.load_state_dict(torch.load(out / "export" / "backbone.pt"), strict=True)
-    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
     torch.testing.assert_close(plain.conv1.weight, ckpt["method"]["backbone.conv1.weight"])
     assert (out / "config.yaml").is_file()
 
