@@ -4,10 +4,26 @@
 included as initialised; tensors on CPU, fp32), loadable with ``strict=True`` into
 ``torchvision.models.resnet18()`` / ``resnet50()``.
 ``<dir>/backbone.json``: ``{"arch", "small_stem", "image_size", "mean", "std",
-"method", "steps"}`` -- small_stem tells loaders to apply the stem change of
+"method", "steps", "heads"}`` -- small_stem tells loaders to apply the stem change of
 `synthssl.train.models.backbone.build_backbone` (the weights load either way);
 mean/std are the input normalisation (RGB in [0,1] -> (x - mean) / std).
-Both files are written atomically.
+
+``heads`` describes the property decoder when the method trained one (She & Xu terms
+of ``synthetic_contrast``, or ``dsc`` with ``property_weight > 0``), else ``null``:
+
+``<dir>/heads.pt``: the `PropertyDecoder` ``state_dict`` (CPU fp32 tensors only, so
+``torch.load(..., weights_only=True)`` reads it) and ``backbone.json["heads"]``::
+
+    {"file": "heads.pt", "decoder": "PropertyDecoder", "in_channels": [64, 128, 256, 512],
+     "width": 64, "levels": ["c2", "c3", "c4", "c5"], "maps": {...}, "output_stride": 4,
+     "input_multiple": 32, "input": {...}, "depth": "log_metres"}
+
+``output_stride`` is the stride of the decoder's finest map (c2: 4 with the standard
+stem, 1 with the small one; outputs are upsampled bilinearly to the input size);
+``input_multiple`` the stride of c5 (inputs whose sides are multiples of it keep every
+level aligned). ``depth`` is ``log_metres`` (raw output = log depth) or ``metres``.
+`load_heads` rebuilds the decoder from this alone, without the run's config.
+All files are written atomically; heads.pt is written before backbone.json.
 """
 from __future__ import annotations
 
@@ -17,13 +33,64 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from dataclasses import dataclass
+from typing import Optional
+
 import torch
 import torchvision
 from torch import nn
 
-from synthssl.train.models.backbone import build_backbone
+from synthssl.train.models.backbone import ARCHS, build_backbone
+from synthssl.train.models.property_decoder import PropertyDecoder
 
 META_KEYS = ("arch", "small_stem", "image_size", "mean", "std", "method", "steps")
+HEADS_FILE = "heads.pt"
+
+#: What each map of the decoder means (written into backbone.json["heads"]["maps"]).
+HEAD_MAPS = {
+    "depth": {"channels": 1, "meaning": "z-depth along the optical axis, see 'depth'"},
+    "normal": {"channels": 3, "meaning": "unit surface normal, OpenCV camera frame (x right, y down, "
+                                         "z forward), facing the camera (z < 0)"},
+    "contour": {"channels": 1, "meaning": "logit of 'pixel lies on an instance contour'"},
+}
+
+
+@dataclass(frozen=True)
+class HeadsExport:
+    """A trained property decoder and what `load_heads` needs to rebuild and read it.
+
+    depth: "log_metres" (raw depth output is log z-depth in metres) or "metres".
+    """
+
+    decoder: PropertyDecoder
+    depth: str
+
+
+def method_heads(method: nn.Module) -> Optional[HeadsExport]:
+    """The property decoder of a method that trains one (its She & Xu terms), else None."""
+    synthetic = getattr(method, "synthetic", None)
+    decoder = getattr(synthetic, "decoder", None)
+    if not isinstance(decoder, PropertyDecoder):
+        return None
+    return HeadsExport(decoder, "log_metres" if synthetic.cfg.depth_log_space else "metres")
+
+
+def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).clone()
+            for k, v in module.state_dict().items()}
+
+
+def _heads_meta(heads: HeadsExport, arch: str, small_stem: bool, mean, std) -> dict:
+    decoder = heads.decoder
+    in_channels = [int(m.in_channels) for m in decoder.lateral]
+    if in_channels != list(ARCHS[arch]):
+        raise ValueError(f"export: decoder inputs {in_channels} do not match {arch} levels {list(ARCHS[arch])}")
+    stem = 1 if small_stem else 4
+    return {"file": HEADS_FILE, "decoder": "PropertyDecoder", "in_channels": in_channels,
+            "width": int(decoder.depth.in_channels), "levels": ["c2", "c3", "c4", "c5"], "maps": HEAD_MAPS,
+            "output_stride": stem, "input_multiple": stem * 8,
+            "input": {"range": "RGB in [0, 1]", "mean": [float(m) for m in mean], "std": [float(s) for s in std]},
+            "depth": heads.depth}
 
 
 def _atomic_write_bytes(path: Path, write) -> None:
@@ -49,13 +116,22 @@ def atomic_write_text(text: str, path: str | os.PathLike) -> None:
     _atomic_write_bytes(Path(path), lambda handle: handle.write(text.encode("utf-8")))
 
 
+def atomic_save_npy(array, path: str | os.PathLike) -> None:
+    """numpy.save to a temp file next to `path`, then os.replace (`path` should end in .npy)."""
+    import numpy as np
+
+    _atomic_write_bytes(Path(path), lambda handle: np.save(handle, array))
+
+
 def save_backbone(resnet: nn.Module, directory: str | os.PathLike, *, arch: str, small_stem: bool,
                   image_size: int, mean: tuple[float, ...], std: tuple[float, ...], method: str,
-                  steps: int) -> Path:
-    """Write backbone.pt + backbone.json into `directory`; returns the .pt path."""
+                  steps: int, heads: Optional[HeadsExport] = None) -> Path:
+    """Write backbone.pt + backbone.json (+ heads.pt when `heads`) into `directory`; returns the .pt path.
+
+    Without `heads`, backbone.json says ``"heads": null`` and a stale heads.pt is removed.
+    """
     directory = Path(directory)
-    state = {k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).clone()
-             for k, v in resnet.state_dict().items()}
+    state = _cpu_state(resnet)
     reference = getattr(torchvision.models, arch)(weights=None).state_dict()
     missing = sorted(set(reference) - set(state))
     extra = sorted(set(state) - set(reference))
@@ -64,9 +140,14 @@ def save_backbone(resnet: nn.Module, directory: str | os.PathLike, *, arch: str,
                          f"(missing {missing[:5]}, unexpected {extra[:5]})")
     meta = {"arch": arch, "small_stem": bool(small_stem), "image_size": int(image_size),
             "mean": [float(m) for m in mean], "std": [float(s) for s in std],
-            "method": method, "steps": int(steps)}
+            "method": method, "steps": int(steps), "heads": None}
     pt = directory / "backbone.pt"
     atomic_torch_save(state, pt)
+    if heads is not None:
+        meta["heads"] = _heads_meta(heads, arch, small_stem, mean, std)
+        atomic_torch_save(_cpu_state(heads.decoder), directory / HEADS_FILE)
+    elif (directory / HEADS_FILE).exists():
+        (directory / HEADS_FILE).unlink()
     atomic_write_text(json.dumps(meta, indent=2) + "\n", directory / "backbone.json")
     return pt
 
@@ -92,3 +173,33 @@ def load_backbone(path: str | os.PathLike) -> tuple[torchvision.models.ResNet, d
     state = torch.load(pt, map_location="cpu", weights_only=True)
     resnet.load_state_dict(state, strict=True)
     return resnet.eval(), meta
+
+
+class NoHeadsError(ValueError):
+    """The export holds no property decoder (its method trained none); the message says which method."""
+
+
+def load_heads(path: str | os.PathLike, meta: Optional[dict] = None) -> tuple[PropertyDecoder, dict]:
+    """The property decoder of an export (directory or its backbone.pt), eval mode, CPU.
+
+    Returns (decoder, heads_meta) with heads_meta = ``backbone.json["heads"]``. Needs
+    nothing but the export (not the run's config). Raises `NoHeadsError` naming the
+    method when the export has no heads.
+    """
+    path = Path(path)
+    directory = path if path.is_dir() else path.parent
+    if meta is None:
+        meta = json.loads((directory / "backbone.json").read_text())
+    heads = meta.get("heads")
+    method = meta.get("method", "?")
+    if heads is None:
+        why = ("it trains no depth/normal/contour heads" if "heads" in meta
+               else "its export predates heads.pt (re-export it with this version)")
+        raise NoHeadsError(f"{directory}: made by method {method!r}, which has no property heads to predict with "
+                           f"({why}); train synthetic_contrast, or dsc with method.property_weight>0")
+    pt = directory / heads["file"]
+    if not pt.is_file():
+        raise NoHeadsError(f"{pt}: missing, but backbone.json of method {method!r} lists heads")
+    decoder = PropertyDecoder(tuple(heads["in_channels"]), int(heads["width"]))
+    decoder.load_state_dict(torch.load(pt, map_location="cpu", weights_only=True), strict=True)
+    return decoder.eval(), heads

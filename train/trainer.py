@@ -34,7 +34,7 @@ from synthssl.train.checkpoint import load_checkpoint, load_method_state, save_c
 from synthssl.train.config import ConfigError, TrainingConfig, resolve_method_config, to_dict
 from synthssl.train.data.batch import IMAGENET_MEAN, IMAGENET_STD, ViewBatch
 from synthssl.train.data.pipeline import TrainingData, step_seed
-from synthssl.train.export import atomic_write_text, save_backbone
+from synthssl.train.export import atomic_write_text, method_heads, save_backbone
 from synthssl.train.methods.base import ExtraOptimizer, Method, MethodContext, StepInfo
 from synthssl.train.metrics_log import MetricsLogger
 from synthssl.train.optim import build_optimizer, lr_factor
@@ -350,13 +350,13 @@ class Trainer:
             atomic_write_text(yaml.safe_dump(self.config_dict, sort_keys=False), self.run_dir / "config.yaml")
 
     def export(self, steps_done: int) -> Optional[Path]:
-        """Write the backbone export (rank 0) to <out>/export; returns backbone.pt."""
+        """Write the backbone export (+ the property heads, if any) (rank 0) to <out>/export; returns backbone.pt."""
         if self.rank != 0:
             return None
         return save_backbone(self.method.backbone, self.run_dir / "export", arch=self.cfg.model.arch,
                              small_stem=self.cfg.model.small_stem, image_size=self.cfg.data.image_size,
                              mean=IMAGENET_MEAN, std=IMAGENET_STD, method=self.cfg.method["name"],
-                             steps=steps_done)
+                             steps=steps_done, heads=method_heads(self.method))
 
     def run(self, stop_after: Optional[int] = None) -> Path:
         """Train from the start (or the resumed step) to train.steps; returns the run directory.

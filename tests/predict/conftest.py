@@ -1,0 +1,63 @@
+"""Fixtures for the predict tests: tiny trained runs (with and without heads) and odd images."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+TESTS = Path(__file__).resolve().parents[1]
+for folder in (TESTS, TESTS / "train"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+from train_helpers import tiny_overrides  # noqa: E402
+
+
+def _train(shards: Path, out: Path, **extra) -> Path:
+    from synthssl.train.config import load_config
+    from synthssl.train.trainer import Trainer
+
+    overrides = tiny_overrides(shards, Path("unused"), out, **{"train.steps": 2, "data.photos": "null", **extra})
+    if extra.get("method.name", "synthetic_contrast") != "synthetic_contrast":  # keep only options it has
+        overrides = [o for o in overrides if not o.startswith(("method.decoder_width", "method.disc_width"))]
+    Trainer(load_config(None, overrides)).run()
+    return out
+
+
+@pytest.fixture(scope="session")
+def heads_run(analytic_shards, tmp_path_factory) -> Path:
+    """A 2-step synthetic_contrast run (property heads on, adaptation off) at 32 px."""
+    return _train(analytic_shards, tmp_path_factory.mktemp("heads_run") / "run", **{"method.adversarial": "none"})
+
+
+@pytest.fixture(scope="session")
+def simclr_run(analytic_shards, tmp_path_factory) -> Path:
+    """A 2-step SimCLR run: a method without heads."""
+    return _train(analytic_shards, tmp_path_factory.mktemp("simclr_run") / "run",
+                  **{"method.name": "simclr", "method.proj_hidden_dim": 64})
+
+
+def _smooth(rng: np.random.Generator, h: int, w: int, c: int) -> np.ndarray:
+    base = rng.integers(0, 255, (h // 6 + 2, w // 6 + 2, c), dtype=np.uint8)
+    img = cv2.resize(base, (w, h), interpolation=cv2.INTER_CUBIC)
+    return img if img.ndim == 3 else img[..., None]
+
+
+@pytest.fixture(scope="session")
+def odd_images(tmp_path_factory) -> Path:
+    """odd.jpg 37x91 (h x w) RGB, sub/gray.png 50x40 grayscale, sub/rgba.png 45x45 with a
+    transparent left half, wide.webp 20x70, and broken.png (not an image)."""
+    d = tmp_path_factory.mktemp("odd_images")
+    (d / "sub").mkdir()
+    rng = np.random.default_rng(1)
+    cv2.imwrite(str(d / "odd.jpg"), _smooth(rng, 37, 91, 3))
+    cv2.imwrite(str(d / "sub" / "gray.png"), _smooth(rng, 50, 40, 1)[..., 0])
+    rgba = np.concatenate([_smooth(rng, 45, 45, 3), np.full((45, 45, 1), 255, np.uint8)], axis=2)
+    rgba[:, :22, 3] = 0
+    cv2.imwrite(str(d / "sub" / "rgba.png"), rgba)
+    cv2.imwrite(str(d / "wide.webp"), _smooth(rng, 20, 70, 3))
+    (d / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n definitely not the rest of a PNG")
+    return d
