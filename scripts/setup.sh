@@ -45,6 +45,25 @@ if [ ! -f "$PATCHES_DIR/.unpacked" ]; then
   rm -rf "$tmp"
 fi
 
+# Real depth ground truth for `train-ssl predict --zero-shot` (docs/eval.md): the Middlebury
+# 2014 "Motorcycle" pair with its disparity, as scikit-image ships it in its package data.
+# Only those files (and the package's copyright file) are unpacked; scikit-image is not installed.
+STEREO_PACKAGE=python3-skimage
+STEREO_DIR=/usr/share/synthssl/middlebury-motorcycle
+if [ ! -f "$STEREO_DIR/.unpacked" ]; then
+  echo "[setup] unpacking the Middlebury 2014 Motorcycle stereo data ($STEREO_PACKAGE) into $STEREO_DIR"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && apt-get download -q "$STEREO_PACKAGE" >/dev/null 2>&1) \
+    || { $SUDO apt-get update -q >/dev/null && (cd "$tmp" && apt-get download -q "$STEREO_PACKAGE"); }
+  dpkg-deb -x "$tmp"/"$STEREO_PACKAGE"_*.deb "$tmp/x"
+  $SUDO mkdir -p "$STEREO_DIR"
+  $SUDO cp "$tmp"/x/usr/lib/python3/dist-packages/skimage/data/motorcycle_{left.png,right.png,disp.npz} \
+    "$tmp"/x/usr/share/doc/"$STEREO_PACKAGE"/copyright "$STEREO_DIR"/
+  $SUDO touch "$STEREO_DIR/.unpacked"
+  rm -rf "$tmp"
+fi
+
 PY="${PYTHON:-}"
 if [ -z "$PY" ]; then
   for c in python3.11 python3; do command -v "$c" >/dev/null && PY="$c" && break; done

@@ -2,6 +2,7 @@
 
     train-ssl CONFIG.yaml [dotted.key=value ...] [--resume] [--print-config]
     train-ssl eval ...        (dispatches to synthssl.train.eval.cli.main)
+    train-ssl predict ...     (dispatches to synthssl.train.predict.cli.main)
     torchrun --nproc-per-node 8 -m synthssl.train.cli CONFIG.yaml ...   (DDP)
 """
 from __future__ import annotations
@@ -58,6 +59,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         from synthssl.train.eval.cli import main as eval_main
 
         return eval_main(argv[1:])
+    if argv and argv[0] == "predict":
+        from synthssl.train.predict.cli import main as predict_main
+
+        return predict_main(argv[1:])
     parser = build_parser(with_method_help="-h" in argv or "--help" in argv)
     args = parser.parse_args(argv)
     from synthssl.train import distributed as dist_utils
