@@ -1,6 +1,7 @@
 """Fixtures for the predict tests: tiny trained runs (with and without heads) and odd images."""
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -14,6 +15,8 @@ for folder in (TESTS, TESTS / "train"):
         sys.path.insert(0, str(folder))
 
 from train_helpers import tiny_overrides  # noqa: E402
+
+from synthssl.train.eval import middlebury  # noqa: E402
 
 
 def _train(shards: Path, out: Path, **extra) -> Path:
@@ -60,4 +63,27 @@ def odd_images(tmp_path_factory) -> Path:
     cv2.imwrite(str(d / "sub" / "rgba.png"), rgba)
     cv2.imwrite(str(d / "wide.webp"), _smooth(rng, 20, 70, 3))
     (d / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n definitely not the rest of a PNG")
+    return d
+
+
+@pytest.fixture()
+def fake_middlebury(tmp_path, monkeypatch):
+    """A 30 x 44 stand-in with a ramp of disparities (and its checksums accepted)."""
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(tmp_path / "motorcycle_left.png"), rng.integers(0, 255, (30, 44, 3), dtype=np.uint8))
+    disp = np.tile(np.linspace(5.0, 50.0, 44, dtype=np.float32), (30, 1))
+    disp[:5] = np.inf
+    np.savez(tmp_path / "motorcycle_disp.npz", disp)
+    monkeypatch.setattr(middlebury, "SHA256", {f.name: hashlib.sha256(f.read_bytes()).hexdigest()
+                                                for f in tmp_path.iterdir()})
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def few_photos(tmp_path_factory) -> Path:
+    """Four small real-photo stand-ins (jpg) for the adversarial adaptation."""
+    d = tmp_path_factory.mktemp("few_photos")
+    rng = np.random.default_rng(2)
+    for i in range(4):
+        cv2.imwrite(str(d / f"p{i}.jpg"), _smooth(rng, 64, 80, 3))
     return d

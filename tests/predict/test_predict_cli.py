@@ -63,10 +63,12 @@ def test_contact_sheet_has_one_row_per_image(predicted):
     assert sheet.shape[1] == 110 + 4 * 164 + 4
 
 
-def test_single_image_file(heads_run, odd_images, tmp_path):
+def test_single_image_file_at_the_default_size(heads_run, odd_images, tmp_path):
     assert train_ssl(["predict", "--run", str(heads_run / "export" / "backbone.pt"),
-                      "--images", str(odd_images / "odd.jpg"), "--out", str(tmp_path), "--size", "32"]) == 0
-    assert np.load(tmp_path / "odd" / "depth.npy").shape == (32, round(91 * 32 / 37))
+                      "--images", str(odd_images / "odd.jpg"), "--out", str(tmp_path)]) == 0
+    size = 2 * 32  # twice the run's data.image_size
+    assert np.load(tmp_path / "odd" / "depth.npy").shape == (size, round(91 * size / 37))
+    assert json.loads((tmp_path / "predict.json").read_text())["size"] == size
 
 
 def test_export_without_heads_is_a_one_line_error(simclr_run, odd_images, tmp_path, capsys):

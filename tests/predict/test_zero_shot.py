@@ -1,10 +1,8 @@
 """Zero-shot depth metrics (known answers), disparity -> depth, and the --zero-shot flag."""
 from __future__ import annotations
 
-import hashlib
 import json
 
-import cv2
 import numpy as np
 import pytest
 
@@ -48,19 +46,6 @@ def test_disparity_to_depth():
     assert valid.tolist() == [[True, False, False, True]]
     assert depth[0, 0] == pytest.approx(100.0 * 2.0 / 20.0) and depth[0, 3] == pytest.approx(40.0)
     assert depth[0, 1] == 0 and depth[0, 2] == 0
-
-
-@pytest.fixture()
-def fake_middlebury(tmp_path, monkeypatch):
-    """A 30 x 44 stand-in with a ramp of disparities (and its checksums accepted)."""
-    rng = np.random.default_rng(0)
-    cv2.imwrite(str(tmp_path / "motorcycle_left.png"), rng.integers(0, 255, (30, 44, 3), dtype=np.uint8))
-    disp = np.tile(np.linspace(5.0, 50.0, 44, dtype=np.float32), (30, 1))
-    disp[:5] = np.inf
-    np.savez(tmp_path / "motorcycle_disp.npz", disp)
-    monkeypatch.setattr(middlebury, "SHA256", {f.name: hashlib.sha256(f.read_bytes()).hexdigest()
-                                                for f in tmp_path.iterdir()})
-    return tmp_path
 
 
 def test_loader_checks_files(fake_middlebury, tmp_path):

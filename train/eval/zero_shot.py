@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import spearmanr
 
-__all__ = ["median_scale", "depth_zero_shot_metrics"]
+__all__ = ["median_scale", "depth_zero_shot_metrics", "row_prior_depth"]
 
 
 def _valid(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
@@ -49,3 +49,11 @@ def depth_zero_shot_metrics(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray 
     rho = spearmanr(p, g).statistic if np.ptp(p) > 0 and np.ptp(g) > 0 else float("nan")  # constant: undefined
     return {"abs_rel": float(np.mean(np.abs(q - g) / g)), "delta1": float(100.0 * np.mean(ratio < 1.25)),
             "spearman": float(rho) if np.isfinite(rho) else float("nan"), "scale": s, "pixels": int(mask.sum())}
+
+
+def row_prior_depth(height: int, width: int) -> np.ndarray:
+    """A reference point, not a model: depth float [H, W] = 1 / (row + H/2), i.e. farther
+    towards the top of the image (a camera looking at a floor). Heads that score below it
+    have learnt less than this prior."""
+    rows = np.arange(height, dtype=np.float64)[:, None]
+    return np.repeat(1.0 / (rows + height / 2.0), width, axis=1)

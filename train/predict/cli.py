@@ -38,7 +38,7 @@ from synthssl.train.predict.maps import (contact_sheet, contour_rgb, depth_rgb, 
 from synthssl.train.predict.model import Predictor, load_predictor
 from synthssl.train.predict.zero_shot import score_zero_shot
 
-__all__ = ["build_parser", "main", "SHEET_ROWS", "SHEET_CELL"]
+__all__ = ["build_parser", "main", "default_size", "SHEET_ROWS", "SHEET_CELL"]
 
 SHEET_ROWS = 100  #: at most this many images on the contact sheet
 SHEET_CELL = 160  #: contact sheet tile size (px)
@@ -74,8 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a run folder (with export/), an export folder or its backbone.pt; it needs heads.pt")
     p.add_argument("--images", metavar="PATH", help="one image or a folder tree of jpg/jpeg/png/webp")
     p.add_argument("--out", default="out/predict", metavar="DIR", help="output folder (default: out/predict)")
-    p.add_argument("--size", type=_positive, default=256, metavar="N",
-                   help="shorter side of the fed image in pixels (default: 256)")
+    p.add_argument("--size", type=_positive, default=None, metavar="N",
+                   help="shorter side of the fed image in pixels (default: twice the export's training "
+                        "image_size, e.g. 96 for the demo's 48 px; see docs/predict.md)")
     p.add_argument("--device", default="auto", help="torch device: auto (cuda if available), cpu, cuda, cuda:N")
     p.add_argument("--batch", type=_positive, default=8, metavar="N",
                    help="images per forward pass (images of one fed shape are batched; default: 8)")
@@ -83,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="score the depth head on real ground truth (Middlebury 2014 Motorcycle; default root "
                         f"{DEFAULT_ROOT}, unpacked by scripts/setup.sh); prints JSON, writes OUT/zero_shot.json")
     return p
+
+
+def default_size(meta: dict) -> int:
+    """The default --size: twice the export's training image_size (scenes at about the scale
+    the heads saw; zero-shot depth gets worse as the size grows past it, docs/predict.md)."""
+    return 2 * int(meta["image_size"])
 
 
 def _device(spec: str) -> torch.device:
@@ -188,6 +195,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (FileNotFoundError, ValueError, NoHeadsError) as exc:
         print(f"train-ssl predict: error: {exc}", file=sys.stderr)
         return 2
+    if args.size is None:
+        args.size = default_size(predictor.meta)
     out = Path(args.out)
     summary: dict = {"export": str(Path(args.run)), "method": predictor.meta["method"],
                      "steps": predictor.meta["steps"], "size": args.size, "device": str(device)}

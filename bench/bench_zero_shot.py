@@ -1,0 +1,176 @@
+"""Zero-shot depth on real ground truth: the demo recipe with and without adaptation, same budget.
+
+    python bench/bench_zero_shot.py --shards out/demo/shards --out out/zero_shot              # demo budget
+    python bench/bench_zero_shot.py --shards out/demo/shards --out out/zero_shot --seeds 0 1 2
+    python bench/bench_zero_shot.py --shards S --out O --steps 2 --set data.image_size=32   # smoke test
+    python bench/bench_zero_shot.py ... --score full=out/quality/full-seed0                  # add existing runs
+
+Two arms, both ``train/configs/demo.yaml`` (contrast + depth/normal/contour, 48 px, 400
+steps) on the same shards, photos, steps, seeds and schedule:
+
+- ``adapted``: the recipe as shipped (GAN feature adaptation to ``data.photos``);
+- ``no_adaptation``: the same with ``method.adversarial=none``.
+
+Each trained run's heads (``export/heads.pt``) are scored without any training on real
+data by ``train-ssl predict --zero-shot``'s code: the Middlebury 2014 Motorcycle left
+view (``synthssl.train.eval.middlebury``), depth AbsRel and δ<1.25 after per-image
+median scaling, and Spearman ρ. Two reference points that are not models come with
+them: a constant depth and ``row_prior_depth`` (farther towards the top).
+
+Runs land in ``OUT/<arm>-seed<k>/``; a finished run with the same settings is reused,
+an unfinished one resumed. Prints one JSON object on stdout (also ``OUT/results.json``):
+per arm the per-seed scores, their mean and sample std, and ``adapted - no_adaptation``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "train" / "configs" / "demo.yaml"
+ARMS = {"adapted": [], "no_adaptation": ["method.adversarial=none"]}
+METRICS = ("abs_rel", "delta1", "spearman")
+
+
+def log(msg: str) -> None:
+    print(f"[zero-shot] {msg}", file=sys.stderr, flush=True)
+
+
+def fail(msg: str) -> None:
+    """A user error: one line on stderr, exit 2."""
+    print(f"bench_zero_shot: error: {msg}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def train_overrides(args: argparse.Namespace, arm: str, seed: int, run: Path) -> list[str]:
+    """Dotted overrides of one arm: the same for both arms except the arm's own, which come last."""
+    shards = ",".join(str(s) for s in args.shards)
+    return [f"data.shards=[{shards}]", f"data.photos={args.photos}", f"train.out={run}",
+            f"train.steps={args.steps}", f"train.seed={seed}", f"train.device={args.device}",
+            "train.checkpoint_every=0", "log.progress=false", "log.tensorboard=false", *args.set, *ARMS[arm]]
+
+
+def train(args: argparse.Namespace, arm: str, seed: int, run: Path) -> float:
+    """Train (reuse, or resume) one run; returns its training seconds over all attempts."""
+    overrides = train_overrides(args, arm, seed, run)
+    settings = [o for o in overrides if not o.startswith("train.out=")]
+    recipe, timing = run / "bench_zero_shot.json", run / "train_seconds.json"
+    if recipe.is_file() and json.loads(recipe.read_text())["settings"] != settings:
+        fail(f"{run} was trained with other settings ({recipe}); give a new --out for these")
+    spent = json.loads(timing.read_text())["seconds"] if timing.is_file() else 0.0
+    meta = run / "export" / "backbone.json"
+    if meta.is_file() and json.loads(meta.read_text()).get("steps") == args.steps:
+        return spent
+    run.mkdir(parents=True, exist_ok=True)
+    recipe.write_text(json.dumps({"settings": settings}, indent=1) + "\n")
+    cmd = [sys.executable, "-m", "synthssl.train.cli", str(RECIPE), *overrides]
+    if (run / "checkpoint.pt").is_file():
+        cmd.append("--resume")
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    spent += time.perf_counter() - t0
+    timing.write_text(json.dumps({"seconds": spent}) + "\n")
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+        raise SystemExit(f"bench_zero_shot: training {run} failed (exit {proc.returncode}):\n{tail}")
+    return spent
+
+
+def summarise(per_seed: list[dict]) -> dict:
+    """Mean and sample std (ddof 1; 0 for one seed) of each metric over seeds."""
+    out: dict = {"per_seed": per_seed}
+    for k in METRICS:
+        v = np.array([r[k] for r in per_seed], dtype=np.float64)
+        out[k] = float(v.mean())
+        out[f"{k}_std"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
+    return out
+
+
+def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("--shards", type=Path, nargs="+", required=True, help="rendered training shard folder(s)")
+    p.add_argument("--out", type=Path, required=True, help="output folder (re-runs reuse finished runs)")
+    p.add_argument("--photos", default="/usr/share/backgrounds/mate", help="real photos for the adaptation")
+    p.add_argument("--steps", type=int, default=400, help="training steps of both arms (default: the demo's 400)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (default: 0)")
+    p.add_argument("--size", type=int, help="--size of predict (default: twice the training image size)")
+    p.add_argument("--device", default="auto", help="training and scoring device (default: auto)")
+    p.add_argument("--root", help="Middlebury folder (default: /usr/share/synthssl/middlebury-motorcycle)")
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                   help="train-ssl overrides for both arms, e.g. data.image_size=32")
+    p.add_argument("--score", nargs="+", action="extend", default=[], metavar="NAME=RUN",
+                   help="also score existing runs or exports (with heads), e.g. full=out/quality/full-seed0")
+    return p.parse_args(argv)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    from synthssl.train.eval.middlebury import DEFAULT_ROOT, load_motorcycle
+    from synthssl.train.eval.zero_shot import depth_zero_shot_metrics, row_prior_depth
+    from synthssl.train.export import atomic_write_text
+    from synthssl.train.predict.cli import default_size
+    from synthssl.train.predict.model import load_predictor
+    from synthssl.train.predict.zero_shot import score_zero_shot
+
+    if args.steps < 1 or (args.size is not None and args.size < 1):
+        fail("--steps and --size must be positive")
+    for item in args.set + args.score:
+        if "=" not in item:
+            fail(f"--set/--score {item!r}: expected KEY=VALUE")
+    missing = [str(s) for s in args.shards if not s.is_dir()]
+    if missing:
+        fail(f"--shards: {', '.join(missing)} not found (render them first, e.g. bash scripts/demo.sh)")
+    try:
+        real = load_motorcycle(args.root or DEFAULT_ROOT)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+
+    def score(run: Path) -> dict:
+        try:
+            predictor = load_predictor(run, device)
+        except (FileNotFoundError, ValueError) as exc:  # NoHeadsError names the method
+            fail(str(exc))
+        return score_zero_shot(predictor, real, args.size or default_size(predictor.meta), device)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    arms: dict[str, dict] = {}
+    for arm in ARMS:
+        per_seed = []
+        for seed in args.seeds:
+            run = args.out / f"{arm}-seed{seed}"
+            log(f"{arm} seed {seed}: training {args.steps} steps -> {run}")
+            seconds = train(args, arm, seed, run)
+            per_seed.append({"seed": seed, "train_seconds": seconds, **score(run)})
+            log(f"{arm} seed {seed}: " + ", ".join(f"{k} {per_seed[-1][k]:.4g}" for k in METRICS))
+        arms[arm] = summarise(per_seed)
+    h, w = real.depth.shape
+    references = {"constant": depth_zero_shot_metrics(np.ones((h, w)), real.depth, real.valid),
+                  "row_prior": depth_zero_shot_metrics(row_prior_depth(h, w), real.depth, real.valid)}
+    extra = {}
+    for item in args.score:
+        name, _, run = item.partition("=")
+        extra[name] = score(Path(run))
+    results = {"dataset": real.name, "recipe": str(RECIPE.relative_to(ROOT)), "steps": args.steps,
+               "seeds": args.seeds, "set": args.set, "size": arms["adapted"]["per_seed"][0]["size"],
+               "arms": arms, "adapted_minus_no_adaptation": {
+                   k: arms["adapted"][k] - arms["no_adaptation"][k] for k in METRICS},
+               "references": references, "scored": extra}
+    atomic_write_text(json.dumps(results, indent=2) + "\n", args.out / "results.json")
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,49 @@
+"""bench/bench_zero_shot.py at a tiny budget: both arms train on the same budget and are scored."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+import bench_zero_shot  # noqa: E402
+
+TINY = ["data.image_size=32", "data.batch_size=4", "data.workers=0", "method.proj_hidden_dim=64",
+        "method.decoder_width=16", "method.disc_width=32", "model.channels_last=false"]
+
+
+def test_both_arms_train_alike_and_are_scored(analytic_shards, few_photos, fake_middlebury, heads_run, tmp_path,
+                                              capsys):
+    argv = ["--shards", str(analytic_shards), "--photos", str(few_photos), "--out", str(tmp_path), "--steps", "2",
+            "--device", "cpu", "--root", str(fake_middlebury), "--set", *TINY, "--score", f"tiny={heads_run}"]
+    assert bench_zero_shot.main(argv) == 0
+    results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(results["arms"]) == {"adapted", "no_adaptation"} and results["size"] == 64
+    for arm, adversarial in (("adapted", "gan"), ("no_adaptation", "none")):
+        cfg = yaml.safe_load((tmp_path / f"{arm}-seed0" / "config.yaml").read_text())
+        assert cfg["method"]["adversarial"] == adversarial and cfg["train"]["steps"] == 2
+        assert cfg["data"]["image_size"] == 32
+        assert 0 <= results["arms"][arm]["delta1"] <= 100 and results["arms"][arm]["abs_rel_std"] == 0.0
+    diff = results["adapted_minus_no_adaptation"]["abs_rel"]
+    assert diff == pytest.approx(results["arms"]["adapted"]["abs_rel"] - results["arms"]["no_adaptation"]["abs_rel"])
+    assert results["references"]["constant"]["delta1"] >= 0 and "tiny" in results["scored"]
+    # A re-run reuses the finished runs (no retraining: the training time is unchanged).
+    seconds = results["arms"]["adapted"]["per_seed"][0]["train_seconds"]
+    assert bench_zero_shot.main(argv) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again["arms"]["adapted"]["per_seed"][0]["train_seconds"] == seconds
+    assert again["arms"] == results["arms"]
+
+
+def test_scoring_a_run_without_heads_is_a_one_line_error(analytic_shards, simclr_run, fake_middlebury, tmp_path,
+                                                         capsys, monkeypatch):
+    monkeypatch.setattr(bench_zero_shot, "ARMS", {})  # score only
+    with pytest.raises(SystemExit) as exc:
+        bench_zero_shot.main(["--shards", str(analytic_shards), "--out", str(tmp_path), "--root",
+                              str(fake_middlebury), "--score", f"simclr={simclr_run}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and "'simclr'" in err[-1]
