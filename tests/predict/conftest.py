@@ -31,6 +31,12 @@ def _train(shards: Path, out: Path, **extra) -> Path:
 
 
 @pytest.fixture(scope="session")
+def train_tiny():
+    """``train_tiny(shards, out, **overrides)``: a 2-step 32 px run (no photos) into ``out``."""
+    return _train
+
+
+@pytest.fixture(scope="session")
 def heads_run(analytic_shards, tmp_path_factory) -> Path:
     """A 2-step synthetic_contrast run (property heads on, adaptation off) at 32 px."""
     return _train(analytic_shards, tmp_path_factory.mktemp("heads_run") / "run", **{"method.adversarial": "none"})

@@ -93,3 +93,22 @@ def test_export_without_heads_removes_a_stale_heads_file(tmp_path):
     save_backbone(backbone, tmp_path, method="simclr", **common)
     assert not (tmp_path / "heads.pt").exists()
     assert json.loads((tmp_path / "backbone.json").read_text())["heads"] is None
+
+
+def test_resuming_a_finished_run_re_exports_with_heads(analytic_shards, train_tiny, tmp_path):
+    """How an export made before heads.pt existed gets its heads: ``train-ssl RUN/config.yaml --resume``."""
+    from synthssl.train.cli import main as train_ssl
+
+    run = train_tiny(analytic_shards, tmp_path / "old", **{"method.adversarial": "none"})
+    reference = {k: v.clone() for k, v in load_heads(run / "export")[0].state_dict().items()}
+    meta_path = run / "export" / "backbone.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["heads"]  # the export format before this change
+    meta_path.write_text(json.dumps(meta))
+    (run / "export" / "heads.pt").unlink()
+    with pytest.raises(NoHeadsError, match="predates heads.pt"):
+        load_heads(run / "export")
+    assert train_ssl([str(run / "config.yaml"), "--resume"]) == 0
+    decoder, _ = load_heads(run / "export")
+    for k, v in decoder.state_dict().items():
+        assert torch.equal(v, reference[k]), k
