@@ -15,6 +15,28 @@ APT_PACKAGES=(
   dataset-fashion-mnist             # the default real labeled benchmark (IDX files)
   mate-backgrounds                  # a few dozen real photos for the demo's domain adaptation
 )
+# unpack_from_deb PACKAGE DIR PATH...: copy the files PATH... (paths inside the package,
+# globs allowed) of the Debian package PACKAGE into DIR, without installing the package.
+# Done once: DIR/.unpacked marks it.
+unpack_from_deb() {
+  local package="$1" dir="$2"
+  shift 2
+  [ -f "$dir/.unpacked" ] && return 0
+  echo "[setup] unpacking files of $package into $dir"
+  local SUDO="" tmp p
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && apt-get download -q "$package" >/dev/null 2>&1) \
+    || { $SUDO apt-get update -q >/dev/null && (cd "$tmp" && apt-get download -q "$package"); }
+  dpkg-deb -x "$tmp"/"$package"_*.deb "$tmp/x"
+  local files=()
+  for p in "$@"; do files+=("$tmp"/x/$p); done  # unquoted $p: globs expand
+  $SUDO mkdir -p "$dir"
+  $SUDO cp "${files[@]}" "$dir"/
+  $SUDO touch "$dir/.unpacked"
+  rm -rf "$tmp"
+}
+
 # The photo-patches evaluation task (docs/eval.md): the photographs of this package are
 # unpacked into their own folder, not installed into /usr/share/backgrounds, so that no
 # photo folder a user trains on ever holds them.
@@ -32,37 +54,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-if [ ! -f "$PATCHES_DIR/.unpacked" ]; then
-  echo "[setup] unpacking the photo-patches photographs ($PATCHES_PACKAGE) into $PATCHES_DIR"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  tmp="$(mktemp -d)"
-  (cd "$tmp" && apt-get download -q "$PATCHES_PACKAGE" >/dev/null 2>&1) \
-    || { $SUDO apt-get update -q >/dev/null && (cd "$tmp" && apt-get download -q "$PATCHES_PACKAGE"); }
-  dpkg-deb -x "$tmp"/"$PATCHES_PACKAGE"_*.deb "$tmp/x"
-  $SUDO mkdir -p "$PATCHES_DIR"
-  $SUDO cp "$tmp"/x/usr/share/backgrounds/*.jpg "$tmp"/x/usr/share/doc/"$PATCHES_PACKAGE"/copyright "$PATCHES_DIR"/
-  $SUDO touch "$PATCHES_DIR/.unpacked"
-  rm -rf "$tmp"
-fi
+unpack_from_deb "$PATCHES_PACKAGE" "$PATCHES_DIR" "usr/share/backgrounds/*.jpg" \
+  "usr/share/doc/$PATCHES_PACKAGE/copyright"
 
 # Real depth ground truth for `train-ssl predict --zero-shot` (docs/eval.md): the Middlebury
 # 2014 "Motorcycle" pair with its disparity, as scikit-image ships it in its package data.
 # Only those files (and the package's copyright file) are unpacked; scikit-image is not installed.
 STEREO_PACKAGE=python3-skimage
 STEREO_DIR=/usr/share/synthssl/middlebury-motorcycle
-if [ ! -f "$STEREO_DIR/.unpacked" ]; then
-  echo "[setup] unpacking the Middlebury 2014 Motorcycle stereo data ($STEREO_PACKAGE) into $STEREO_DIR"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  tmp="$(mktemp -d)"
-  (cd "$tmp" && apt-get download -q "$STEREO_PACKAGE" >/dev/null 2>&1) \
-    || { $SUDO apt-get update -q >/dev/null && (cd "$tmp" && apt-get download -q "$STEREO_PACKAGE"); }
-  dpkg-deb -x "$tmp"/"$STEREO_PACKAGE"_*.deb "$tmp/x"
-  $SUDO mkdir -p "$STEREO_DIR"
-  $SUDO cp "$tmp"/x/usr/lib/python3/dist-packages/skimage/data/motorcycle_{left.png,right.png,disp.npz} \
-    "$tmp"/x/usr/share/doc/"$STEREO_PACKAGE"/copyright "$STEREO_DIR"/
-  $SUDO touch "$STEREO_DIR/.unpacked"
-  rm -rf "$tmp"
-fi
+unpack_from_deb "$STEREO_PACKAGE" "$STEREO_DIR" \
+  usr/lib/python3/dist-packages/skimage/data/motorcycle_{left.png,right.png,disp.npz} \
+  "usr/share/doc/$STEREO_PACKAGE/copyright"
 
 PY="${PYTHON:-}"
 if [ -z "$PY" ]; then
