@@ -81,7 +81,7 @@ def render_main(argv: list[str]) -> int:
         print("render-scenes: --out DIR is required (or 'out:' in the config)", file=sys.stderr)
         return 2
     from .gl_compat import BackendError
-    from .pipeline import render_dataset
+    from .pipeline import RenderWorkerError, render_dataset
 
     try:
         summary = render_dataset(cfg, resume=args.resume, progress=not args.no_progress)
@@ -91,6 +91,9 @@ def render_main(argv: list[str]) -> int:
     except ShardFormatError as exc:  # e.g. --out holds shards rendered with another config
         print(f"render-scenes: {exc}", file=sys.stderr)
         return 2
+    except RenderWorkerError as exc:  # a worker was killed (OOM killer, signal): finished shards are kept
+        print(f"render-scenes: {exc}", file=sys.stderr)
+        return 1
     result = summary.to_dict()
     if args.preview:
         from .preview import contact_sheet

@@ -16,10 +16,15 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import signal
 import sys
 import time
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from tqdm import tqdm
@@ -117,6 +122,85 @@ def _render_one(index: int) -> tuple[int, dict, dict]:
     return index, out, stats
 
 
+class RenderWorkerError(RuntimeError):
+    """A rendering worker process died (killed by the OOM killer, a signal, a crash in GL)."""
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "exited"
+    if code < 0:
+        try:
+            return f"killed by signal {-code} ({signal.Signals(-code).name})"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+class WorkerPool:
+    """Scenes rendered in spawned worker processes, returned in submission order.
+
+    Built on :class:`ProcessPoolExecutor`, which notices a worker that dies (its
+    sentinel fires) and fails every pending future with ``BrokenProcessPool``: a dead
+    worker surfaces within moments as :class:`RenderWorkerError` naming the process,
+    instead of a parent waiting forever. At most ``window`` scenes are in flight.
+    """
+
+    def __init__(self, workers: int, cfg_dict: dict, window: int | None = None):
+        self._executor = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                             initializer=_init_worker, initargs=(cfg_dict,))
+        self._window = window or 2 * workers
+        self._procs: dict[int, mp.process.BaseProcess] = {}
+
+    def _track(self) -> None:
+        self._procs.update(getattr(self._executor, "_processes", None) or {})
+
+    def dead_workers(self, wait_s: float = 2.0) -> str:
+        """'process 123 (killed by signal 9 (SIGKILL))' for the worker(s) that died, or 'a worker process'.
+
+        The executor terminates the surviving workers itself (SIGTERM) once one died, and
+        its thread may reap a process before this one looks: poll for up to ``wait_s``.
+        """
+        self._track()
+        deadline = time.monotonic() + wait_s
+        while True:
+            codes = {pid: p.exitcode for pid, p in sorted(self._procs.items()) if p.exitcode is not None}
+            first = {pid: c for pid, c in codes.items() if c != -signal.SIGTERM} or codes
+            if first or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        return ", ".join(f"process {pid} ({_describe_exit(c)})" for pid, c in first.items()) or "a worker process"
+
+    def imap(self, indices: list[int]) -> Iterator[tuple[int, dict, dict]]:
+        """Render ``indices`` in order; raises RenderWorkerError when a worker dies."""
+        pending: deque[Future] = deque()
+        todo = iter(indices)
+        for index in todo:
+            pending.append(self._executor.submit(_render_one, index))
+            self._track()
+            if len(pending) >= self._window:
+                break
+        while pending:
+            future = pending.popleft()
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                raise RenderWorkerError(f"worker {self.dead_workers()} died") from None
+            for index in todo:
+                pending.append(self._executor.submit(_render_one, index))
+                self._track()
+                break
+            yield result
+
+    def close(self) -> None:
+        """Stop the workers now (pending scenes are dropped)."""
+        self._track()
+        for p in self._procs.values():
+            if p.exitcode is None:
+                p.terminate()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
 @dataclass
 class RunSummary:
     out: str
@@ -172,8 +256,8 @@ def render_dataset(cfg: RenderConfig, resume: bool = False, progress: bool = Tru
         gl_compat.use_backend(cfg.backend)  # probe once here; spawned workers inherit PYOPENGL_PLATFORM
         pool = None
         if cfg.workers > 1 and len(indices) > 1:
-            pool = mp.get_context("spawn").Pool(min(cfg.workers, len(indices)), _init_worker, (cfg_dict,))
-            results = pool.imap(_render_one, indices, chunksize=1)
+            pool = WorkerPool(min(cfg.workers, len(indices)), cfg_dict)
+            results = pool.imap(indices)
         else:
             _init_worker(cfg_dict)
             results = map(_render_one, indices)
@@ -188,7 +272,14 @@ def render_dataset(cfg: RenderConfig, resume: bool = False, progress: bool = Tru
                                  max_objects=cfg.objects.max_objects, attrs=attrs, compression=cfg.compression,
                                  expected_scenes=plan.num_scenes) as writer:
                     for expected in plan.scenes:
-                        index, scene, stats = next(results)
+                        try:
+                            index, scene, stats = next(results)
+                        except RenderWorkerError as exc:
+                            raise RenderWorkerError(
+                                f"{exc} while {shard_name(plan.index)} (scenes {plan.first_scene}-"
+                                f"{plan.first_scene + plan.num_scenes - 1}) was being rendered; "
+                                f"{summary.shards_written + summary.shards_skipped} finished shards in {out} "
+                                f"are kept; run the same command with --resume to complete") from None
                         assert index == expected, (index, expected)
                         t = time.perf_counter()
                         writer.append(scene)
@@ -205,8 +296,7 @@ def render_dataset(cfg: RenderConfig, resume: bool = False, progress: bool = Tru
         finally:
             bar.close()
             if pool is not None:
-                pool.terminate()
-                pool.join()
+                pool.close()
     elif not (out / "manifest.json").exists() and any(out.glob("shard-*.h5")):
         update_manifest(out)  # everything was finished but the manifest was lost: rebuild it
     summary.seconds = time.perf_counter() - start
@@ -215,4 +305,4 @@ def render_dataset(cfg: RenderConfig, resume: bool = False, progress: bool = Tru
     return summary
 
 
-__all__ = ["render_dataset", "plan_shards", "ShardPlan", "RunSummary", "shard_name", "existing_shard_status"]
+__all__ = ["render_dataset", "RenderWorkerError", "WorkerPool", "plan_shards", "ShardPlan", "RunSummary", "shard_name", "existing_shard_status"]
