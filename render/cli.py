@@ -22,6 +22,7 @@ import sys
 import yaml
 
 from synthssl.dataset.errors import ShardFormatError
+from synthssl.dataset.yaml_numbers import safe_load
 
 from .config import ConfigError, load_config
 
@@ -66,7 +67,10 @@ def _overrides(args: argparse.Namespace) -> dict:
         if "=" not in item:
             raise ConfigError(f"--set: expected KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
-        o[key.strip()] = yaml.safe_load(value)
+        try:
+            o[key.strip()] = safe_load(value)  # 1e-3 is a number
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {key.strip()}: cannot parse {value!r} as YAML ({exc})") from None
     return o
 
 

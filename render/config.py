@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from synthssl.dataset.yaml_numbers import safe_load
+
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("configs") / "default.yaml"
 
 
@@ -271,7 +273,7 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
     """Load ``path`` (default: the embedded default.yaml), apply nested ``overrides``, validate."""
     path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = safe_load(path.read_text()) or {}  # 3e-4 is a number
     except FileNotFoundError:
         raise ConfigError(f"render config: file not found: {path}") from None
     except yaml.YAMLError as exc:
