@@ -21,21 +21,29 @@ import torch
 import torchvision
 from torch import nn
 
+from synthssl.dataset.console import publish_mode
+from synthssl.dataset.errors import OutputWriteError, write_failure
 from synthssl.train.models.backbone import build_backbone
 
 META_KEYS = ("arch", "small_stem", "image_size", "mean", "std", "method", "steps")
 
 
 def _atomic_write_bytes(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    """Write through a temp file (given the user's umask mode) and os.replace; a failed write
+    (full disk, no permission) raises OutputWriteError naming `path`, with the temp file removed."""
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
             write(handle)
+        publish_mode(tmp)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as exc:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, (OSError, RuntimeError)):  # torch.save reports a full disk as a RuntimeError
+            raise OutputWriteError(path, write_failure(exc, path.parent)) from exc
         raise
 
 

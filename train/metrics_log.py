@@ -3,16 +3,37 @@
 Each line: {"step": completed steps, "loss": ..., each loss term..., "lr": ...,
 "images_per_s": ..., "photos_skipped": ..., "time": unix seconds}. On resume, lines
 with step > the resumed step (written after the checkpoint by the interrupted run)
-are dropped first, so the file reads like one uninterrupted run.
+are dropped first, so the file reads like one uninterrupted run; a torn last line
+(killed mid-write) is dropped too.
 """
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Optional
 
+from synthssl.train.config import ConfigError
 from synthssl.train.export import atomic_write_text
+
+log = logging.getLogger("synthssl.train")
+
+
+def resumable_lines(path: Path) -> list[str]:
+    """The complete JSON lines of ``path``. A torn last line (the run was killed while writing
+    it) is dropped with a warning; a damaged line elsewhere is a ConfigError naming it."""
+    lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    for number, line in enumerate(lines, 1):
+        try:
+            json.loads(line)
+        except json.JSONDecodeError as exc:
+            if number < len(lines):
+                raise ConfigError(f"--resume: {path}: line {number} is not JSON ({exc}); repair or remove "
+                                  "that line") from None
+            log.warning("%s: dropped a torn last line (the run was stopped while writing it)", path)
+            return lines[:-1]
+    return lines
 
 
 class MetricsLogger:
@@ -23,8 +44,7 @@ class MetricsLogger:
         if resume_step is None:
             atomic_write_text("", self.path)
         elif self.path.exists():
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= resume_step]
+            kept = [line for line in resumable_lines(self.path) if json.loads(line).get("step", 0) <= resume_step]
             atomic_write_text("".join(line + "\n" for line in kept), self.path)
         self._file = open(self.path, "a", encoding="utf-8")
         self.writer = None

@@ -64,3 +64,26 @@ def one_line(stderr: str) -> str:
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert lines, "nothing on stderr"
     return lines[-1]
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_shards(tmp_path_factory) -> Path:
+    """12 analytic scenes (32 px, 2 views) in 3 shards, with a manifest."""
+    from analytic_scene import write_shards
+
+    d = tmp_path_factory.mktemp("fault_shards")
+    write_shards(d, num_scenes=12, shard_size=4, size=32)
+    return d
+
+
+def train_args(shards: Path, out: Path, **extra) -> list[str]:
+    """Dotted overrides of a seconds-long CPU SimCLR run (32 px, batch 4, 4 steps)."""
+    items = {"data.shards": f"[{shards}]", "data.image_size": 32, "data.batch_size": 4, "data.workers": 0,
+             "train.steps": 4, "train.out": str(out), "train.device": "cpu", "train.checkpoint_every": 2,
+             "log.every": 1, "log.tensorboard": "false", "log.progress": "false", "model.channels_last": "false",
+             "method.name": "simclr", "method.proj_hidden_dim": 32, "method.proj_dim": 16}
+    items.update(extra)
+    return [f"{k}={v}" for k, v in items.items()]
