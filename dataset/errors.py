@@ -42,8 +42,7 @@ def describe_cause(cause: BaseException | str) -> str:
     import re
 
     if isinstance(cause, OSError) and cause.errno in errno.errorcode:
-        text = cause.strerror or str(cause)
-        return f"{text} ({errno.errorcode[cause.errno]})"
+        return f"{os.strerror(cause.errno)} ({errno.errorcode[cause.errno]})"
     code = re.search(r"errno = (\d+)", str(cause))  # h5py/HDF5 put the C errno in the message
     if code and int(code.group(1)) in errno.errorcode:
         return f"{os.strerror(int(code.group(1)))} ({errno.errorcode[int(code.group(1))]})"

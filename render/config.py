@@ -158,7 +158,7 @@ class RenderConfig:
 
         need(self.scenes >= 0, "scenes", ">= 0")
         need(8 <= self.size <= 4096, "size", "8..4096 pixels")
-        need(self.views >= 1, "views", ">= 1")
+        need(self.views >= 2, "views", ">= 2 (each scene is rendered as a pair of views, or more)")
         need(self.workers >= 1, "workers", ">= 1")
         need(self.shard_size >= 1, "shard_size", ">= 1")
         need(self.backend in ("auto", "egl", "osmesa"), "backend", "'auto', 'egl' or 'osmesa'")
