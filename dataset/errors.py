@@ -13,7 +13,11 @@ class ShardFormatError(ValueError):
     float32, found float64``.
     """
 
-    def __init__(self, path: str | Path, field: str | None, problem: str):
+    def __init__(self, path: str | Path, field: str | None = None, problem: str | None = None):
+        if problem is None:  # a whole message (how DataLoader workers re-raise an error in the main process)
+            self.path, self.field, self.problem = "", None, str(path)
+            super().__init__(str(path))
+            return
         self.path = str(path)
         self.field = field
         self.problem = problem

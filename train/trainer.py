@@ -129,7 +129,7 @@ def _check_ranges(cfg: TrainingConfig, world: int) -> None:
 def prepare(cfg: TrainingConfig, world: int = 1) -> Prepared:
     """Check `cfg` against data and method; build the method (CPU). Raises ConfigError."""
     from synthssl.dataset.reader import ShardCollection
-    from synthssl.train.data.photos import list_photos
+    from synthssl.train.data.photos import list_photos, photo_decodes
 
     _check_ranges(cfg, world)
     d = cfg.data
@@ -170,6 +170,9 @@ def prepare(cfg: TrainingConfig, world: int = 1) -> Prepared:
             photos = list_photos(d.photos)
         except FileNotFoundError as exc:
             raise ConfigError(str(exc)) from exc
+        if not any(photo_decodes(p) for p in photos):
+            raise ConfigError(f"data.photos: none of the {len(photos)} image files under {d.photos} can be "
+                              f"decoded (corrupt or unreadable); give a folder of readable jpg/png/webp photos")
         if d.photo_pairs:
             _check_batch_fits(d.batch_size, len(photos), f"photos in {d.photos}")
     cls, method_cfg = resolve_method_config(cfg)
