@@ -47,7 +47,6 @@ def setup_logging(prog: str, verbosity: int = 0, rank: int = 0, all_ranks: bool 
     handler.addFilter(_RankFilter(rank, all_ranks))
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO)
-    logger.propagate = False
     return logger
 
 

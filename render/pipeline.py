@@ -35,7 +35,7 @@ from typing import Iterator
 import numpy as np
 from tqdm import tqdm
 
-from synthssl.dataset.console import ProgressLine, is_tty
+from synthssl.dataset.console import ProgressLine, is_tty, setup_logging
 from synthssl.dataset.errors import OutputWriteError, ShardFormatError, write_failure
 from synthssl.dataset.manifest import read_manifest, sha256_file, stale_tmp_files, update_manifest
 from synthssl.dataset.reader import SHARD_GLOB, Shard
@@ -160,6 +160,8 @@ _worker: dict = {}
 
 
 def _init_worker(cfg_dict: dict) -> None:
+    if mp.parent_process() is not None:  # a spawned worker: its warnings read like the parent's
+        setup_logging("render-scenes")
     cfg = config_from_dict(cfg_dict)
     physics = None
     if cfg.physics.enabled:

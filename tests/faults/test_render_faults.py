@@ -168,3 +168,13 @@ def test_an_unwritable_output_folder_and_a_broken_manifest_are_one_line(tmp_path
     assert main(["validate", str(out)]) == 1
     line = one_line(capsys.readouterr().err)
     assert "manifest.json: not valid JSON" in line and "--fix-manifest" not in line and "--resume" in line, line
+
+
+def test_a_junk_asset_file_is_skipped_with_a_message_about_the_file(tmp_path, caplog):
+    from synthssl.render.assets import load_asset_mesh
+
+    junk = tmp_path / "junk.obj"
+    junk.write_bytes(bytes(range(256)) * 8)
+    with caplog.at_level("WARNING", logger="synthssl.render"):
+        assert load_asset_mesh(str(junk), 10000) is None
+    assert f"skipping asset {junk}: " in caplog.text and "charset_normalizer" not in caplog.text, caplog.text
