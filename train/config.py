@@ -114,7 +114,9 @@ class LogConfig:
     """``log:`` metrics.jsonl / TensorBoard / progress bar."""
     every: int = opt(10, "log metrics every N steps")
     tensorboard: bool = opt(True, "write TensorBoard events to <out>/tb")
-    progress: bool = opt(True, "show a tqdm progress bar")
+    progress: bool = opt(True, "show a tqdm bar on a terminal; off a terminal, plain lines at log.every")
+    wandb: bool = opt(False, "also log to Weights & Biases (needs the wandb package; project log.wandb_project)")
+    wandb_project: str = opt("synthssl", "W&B project of log.wandb")
 
 
 @dataclass

@@ -36,9 +36,20 @@ def resumable_lines(path: Path) -> list[str]:
     return lines
 
 
+def _wandb_id(run_dir: Path) -> str:
+    """A stable W&B run id for a run folder (kept in <run>/wandb_id so a copied folder keeps it)."""
+    import uuid
+
+    path = run_dir / "wandb_id"
+    if not path.is_file():
+        atomic_write_text(uuid.uuid4().hex[:16] + "\n", path)
+    return path.read_text().strip()
+
+
 class MetricsLogger:
     """Writes metrics.jsonl (and TensorBoard events); see the module docstring."""
-    def __init__(self, run_dir: str | Path, tensorboard: bool, resume_step: Optional[int] = None):
+    def __init__(self, run_dir: str | Path, tensorboard: bool, resume_step: Optional[int] = None,
+                 wandb_config: Optional[dict] = None):
         self.path = Path(run_dir) / "metrics.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if resume_step is None:
@@ -52,6 +63,13 @@ class MetricsLogger:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(log_dir=str(Path(run_dir) / "tb"))
+        self.wandb = None
+        if wandb_config is not None:  # W&B run id = the run folder's, so a --resume continues the same run
+            import wandb
+
+            self.wandb = wandb.init(project=wandb_config["log"]["wandb_project"], dir=str(run_dir),
+                                    config=wandb_config, name=Path(run_dir).name, resume="allow",
+                                    id=_wandb_id(Path(run_dir)))
 
     def log(self, step: int, values: dict[str, float]) -> None:
         """Append one record for `step` (completed steps)."""
@@ -61,9 +79,13 @@ class MetricsLogger:
         if self.writer is not None:
             for k, v in values.items():
                 self.writer.add_scalar(k if "/" in k else f"train/{k}", float(v), step)
+        if self.wandb is not None:
+            self.wandb.log({k if "/" in k else f"train/{k}": float(v) for k, v in values.items()}, step=step)
 
     def close(self) -> None:
         """Flush and close the files."""
         self._file.close()
         if self.writer is not None:
             self.writer.close()
+        if self.wandb is not None:
+            self.wandb.finish()

@@ -192,6 +192,12 @@ def prepare(cfg: TrainingConfig, world: int = 1) -> Prepared:
         raise ConfigError(f"data.photos: {cfg.method['name']} as configured needs real photos for domain "
                           f"adaptation; set data.photos=DIR (e.g. /usr/share/backgrounds) or switch "
                           f"adaptation off (method.adversarial=none)")
+    if cfg.log.wandb:
+        try:
+            import wandb  # noqa: F401
+        except ImportError:
+            raise ConfigError("log.wandb: true needs the wandb package (pip install wandb); or set "
+                              "log.wandb=false") from None
     if cfg.eval.online_knn is not None:
         try:
             from synthssl.train.eval.online import OnlineKNN
@@ -295,6 +301,9 @@ class Trainer:
         if diffs:
             raise ConfigError(f"--resume: the config differs from the checkpoint's in {diffs}; resume with "
                               f"the run's own config ({self.run_dir / 'config.yaml'})")
+        if "shards" not in state:
+            log.warning("%s was written before shard fingerprints were recorded: the shards are not checked "
+                        "on this resume", self.run_dir / "checkpoint.pt")
         changed = fingerprint_changes(state.get("shards", self.shards), self.shards)
         if changed:
             raise ConfigError(f"--resume: the shards differ from those the checkpoint trained on ({changed[0]}"
@@ -441,7 +450,8 @@ class Trainer:
         total = cfg.train.steps
         self._write_config()
         logger = MetricsLogger(self.run_dir, cfg.log.tensorboard,
-                               resume_step=self.start_step if self._resume else None) if self.rank == 0 else None
+                               resume_step=self.start_step if self._resume else None,
+                               wandb_config=self.config_dict if cfg.log.wandb else None) if self.rank == 0 else None
         bar = None
         progress = ProgressLine(total, self.start_step, unit="step")
         if self.rank == 0 and cfg.log.progress and is_tty():  # off a terminal: plain lines at log.every

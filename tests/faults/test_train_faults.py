@@ -168,3 +168,19 @@ def test_resume_on_replaced_shards_is_refused(config_file, tiny_shards, tmp_path
     line = one_line(capsys.readouterr().err)
     assert "--resume: the shards differ from those the checkpoint trained on" in line, line
     assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 2
+
+
+def test_wandb_without_the_package_is_one_line(config_file, tiny_shards, tmp_path, capsys, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_wandb(name, *args, **kwargs):
+        if name == "wandb":
+            raise ImportError("No module named 'wandb'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_wandb)
+    assert _train(config_file, tiny_shards, tmp_path / "run", **{"log.wandb": "true"}) == 2
+    assert "log.wandb: true needs the wandb package" in one_line(capsys.readouterr().err)
+    assert not (tmp_path / "run").exists()
