@@ -137,15 +137,23 @@ def test_a_full_disk_while_checkpointing_is_one_line_and_leaves_no_tmp(config_fi
     assert not list(run.rglob("*.tmp")) and not (run / "checkpoint.pt").exists()
 
 
-def test_files_follow_the_umask_and_config_records_provenance(config_file, tiny_shards, tmp_path):
+def test_files_follow_the_umask_and_config_records_provenance_and_logs_are_plain_lines(
+        config_file, tiny_shards, tmp_path, capsys):
     run = tmp_path / "run"
     (run / "export").mkdir(parents=True)
     (run / "checkpoint.pt.abc123.tmp").write_bytes(b"x" * 100)  # left by a killed run
     old = os.umask(0o022)
     try:
-        assert _train(config_file, tiny_shards, run, **{"train.steps": 2}) == 0
+        assert _train(config_file, tiny_shards, run, "log.progress=true", **{"train.steps": 2}) == 0
     finally:
         os.umask(old)
+    err = capsys.readouterr().err  # not a terminal: plain lines, no bar
+    assert "\r" not in err and "removed 1 temporary file(s) left by an interrupted run" in err
+    progress = [line for line in err.splitlines() if line.startswith("train-ssl: step ")]
+    assert [line.split()[2] for line in progress] == ["1/2", "2/2"], err
+    assert all(" loss " in line and " images/s " in line and " ETA " in line for line in progress)
+    assert main([config_file, *train_args(tiny_shards, tmp_path / "quiet", **{"train.steps": 1}), "--quiet"]) == 0
+    assert "train-ssl: step" not in capsys.readouterr().err
     for name in ("checkpoint.pt", "config.yaml", "metrics.jsonl", "export/backbone.pt", "export/backbone.json"):
         assert stat.S_IMODE((run / name).stat().st_mode) == 0o644, name
     assert not list(run.rglob("*.tmp"))
