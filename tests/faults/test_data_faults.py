@@ -96,3 +96,23 @@ def test_export_problems_are_one_line_naming_the_file(export18):
     assert msg.startswith(f"{export18 / 'backbone.json'}: not a backbone.json"), msg
     (export18 / "backbone.json").write_text(json.dumps({"arch": "resnet18"}))
     assert "missing keys" in _single_line_error(export18)
+
+
+def test_a_held_out_set_smaller_than_the_probes_ask_for_is_marked_in_the_report(tiny_shards):
+    from synthssl.train.eval.dense_data import dense_shortfall, load_dense_views
+    from synthssl.train.eval.report import markdown_report
+
+    train, test = load_dense_views([tiny_shards], train_scenes=48, test_scenes=16)[:2]
+    note = dense_shortfall(train, test, 48, 16)
+    assert note.startswith("the held-out shards gave 6 probe-train and 6 probe-test scenes, fewer than the 48 and 16")
+    assert dense_shortfall(train, test, 6, 6) is None
+    meta = {"arch": "resnet18", "small_stem": False, "method": "simclr", "steps": 1, "image_size": 32}
+    from synthssl.train.eval.report import DENSE_ROWS
+
+    metrics: dict = {}
+    for task, metric, _, _ in DENSE_ROWS:
+        metrics.setdefault(task, {})[metric] = 0.5
+    report = markdown_report({"backbones": {"a": {"source": "x", "meta": meta}},
+                              "dense": {"head": "linear", "num_train_views": 12, "num_test_views": 12,
+                                        "metrics": {"a": metrics}, "shortfall": note}})
+    assert f"**Note:** {note}." in report
