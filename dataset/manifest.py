@@ -102,8 +102,8 @@ def read_manifest(directory: str | os.PathLike) -> dict[str, Any] | None:
     try:
         return json.loads(p.read_text())
     except json.JSONDecodeError as e:
-        raise ShardFormatError(p, None, f"not valid JSON ({e.msg}, line {e.lineno}); delete it and run the same "
-                               "render-scenes command with --resume to rebuild it from the shards") from None
+        raise ShardFormatError(p, None, f"not valid JSON ({e.msg}, line {e.lineno}); run the same render-scenes "
+                               "command with --resume to rebuild it from the shards") from None
 
 
 @contextmanager

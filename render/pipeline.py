@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from synthssl.dataset.console import ProgressLine, is_tty, setup_logging
 from synthssl.dataset.errors import OutputWriteError, ShardFormatError, write_failure
-from synthssl.dataset.manifest import read_manifest, sha256_file, stale_tmp_files, update_manifest
+from synthssl.dataset.manifest import MANIFEST_NAME, read_manifest, sha256_file, stale_tmp_files, update_manifest
 from synthssl.dataset.reader import SHARD_GLOB, Shard
 from synthssl.dataset.validate import validate_shard
 from synthssl.dataset.writer import ShardWriter
@@ -142,11 +142,22 @@ def remove_stale_tmp(out: Path) -> None:
                     ", ".join(p.name for p in stale))
 
 
+def set_aside_broken_manifest(out: Path) -> None:
+    """Rename an unreadable manifest.json to ``manifest.json.broken-<time>``: it is rebuilt from the shards."""
+    try:
+        read_manifest(out)
+    except ShardFormatError as exc:
+        aside = out / f"{MANIFEST_NAME}.broken-{time.strftime('%Y%m%d-%H%M%S')}"
+        (out / MANIFEST_NAME).rename(aside)
+        log.warning("%s; kept as %s and rebuilt from the shards", exc.problem.split(";")[0], aside.name)
+
+
 def prepare_folder(out: Path, cfg: RenderConfig) -> None:
     """Create ``out``, clean dead writers' leftovers and claim it for this render (see the module docstring)."""
     try:
         out.mkdir(parents=True, exist_ok=True)
         remove_stale_tmp(out)
+        set_aside_broken_manifest(out)
         existing = folder_shards(out, cfg)  # an older folder without identity.json is checked shard by shard
         check_scene_count(out, cfg, existing)
         claim_folder(out, identity_of(cfg))

@@ -61,7 +61,7 @@ class DivergenceGuard:
 
 
 class StopSignals:
-    """Context manager: SIGTERM / SIGUSR1 set `received` (the signal's name) instead of killing the process."""
+    """While installed, SIGTERM / SIGUSR1 set `received` (the signal's name) instead of ending the process."""
 
     SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 
@@ -72,13 +72,15 @@ class StopSignals:
     def _handle(self, signum: int, frame: object) -> None:
         self.received = signal.Signals(signum).name
 
-    def __enter__(self) -> "StopSignals":
+    def install(self) -> "StopSignals":
+        """Take over the signals (only the main thread can; elsewhere this is a no-op)."""
         if threading.current_thread() is threading.main_thread():
             for sig in self.SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def restore(self) -> None:
+        """Give the signals back their previous handlers."""
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous.clear()

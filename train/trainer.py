@@ -322,7 +322,15 @@ class Trainer:
                                      state.get("divergence_reference"))
 
     def save(self, steps_done: int) -> None:
-        """Checkpoint after `steps_done` steps (rank 0 writes; all ranks wait)."""
+        """Checkpoint after `steps_done` steps (rank 0 writes; all ranks wait). Weights that are no
+        longer finite are never saved over the last good checkpoint (DivergenceError)."""
+        named = list(self.method.named_parameters())
+        finite = torch.stack([torch.isfinite(p).all() for _, p in named]).cpu()  # one device sync
+        if not bool(finite.all()):
+            bad = named[int((~finite).nonzero()[0])][0]
+            raise DivergenceError(f"step {steps_done}: parameter '{bad}' holds non-finite values; training "
+                                  f"diverged (the last good checkpoint is kept); lower optim.lr or set "
+                                  f"optim.grad_clip")
         if self.rank == 0:
             save_checkpoint(self.run_dir, step=steps_done, method=self.method, optimizers=self.optimizers,
                             scaler=self.scaler, config=self.config_dict, world_size=self.world,
@@ -463,9 +471,8 @@ class Trainer:
         self.method.train()
         step = self.start_step
         window_start, window_steps = time.perf_counter(), 0
-        signals = StopSignals()
+        signals = StopSignals().install()
         try:
-            signals.__enter__()
             while step < total:
                 if stop_after is not None and step >= stop_after:
                     return self.run_dir
@@ -501,7 +508,7 @@ class Trainer:
                 self.save(step)
             raise
         finally:
-            signals.__exit__()
+            signals.restore()
             if bar is not None:
                 bar.close()
             if logger is not None:

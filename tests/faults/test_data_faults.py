@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from conftest import one_line, train_args
+from fault_helpers import one_line, train_args
 
 from synthssl.dataset.errors import ShardFormatError
 from synthssl.dataset.reader import Shard

@@ -8,7 +8,7 @@ import signal
 import socket
 
 import pytest
-from conftest import child_pids, cli, cmdline, one_line, start_cli, wait_for
+from fault_helpers import child_pids, cli, cmdline, one_line, start_cli, wait_for
 
 from synthssl.dataset.validate import validate_directory
 
@@ -168,6 +168,9 @@ def test_an_unwritable_output_folder_and_a_broken_manifest_are_one_line(tmp_path
     assert main(["validate", str(out)]) == 1
     line = one_line(capsys.readouterr().err)
     assert "manifest.json: not valid JSON" in line and "--fix-manifest" not in line and "--resume" in line, line
+    assert main(_render(out, "--resume", scenes=2)) == 0  # as the message says: the manifest is rebuilt
+    assert "kept as manifest.json.broken-" in capsys.readouterr().err
+    assert validate_directory(out, deep=True)["num_scenes"] == 2
 
 
 def test_a_junk_asset_file_is_skipped_with_a_message_about_the_file(tmp_path, caplog):

@@ -11,7 +11,7 @@ import stat
 import pytest
 import torch
 import yaml
-from conftest import one_line, train_args
+from fault_helpers import one_line, train_args
 
 from synthssl.train.cli import main
 from synthssl.train.config import load_config
@@ -192,3 +192,21 @@ def test_wandb_without_the_package_is_one_line(config_file, tiny_shards, tmp_pat
     assert _train(config_file, tiny_shards, tmp_path / "run", **{"log.wandb": "true"}) == 2
     assert "log.wandb: true needs the wandb package" in one_line(capsys.readouterr().err)
     assert not (tmp_path / "run").exists()
+
+
+def test_non_finite_weights_are_never_checkpointed(config_file, tiny_shards, tmp_path, capsys, monkeypatch):
+    real = Trainer.optimizer_step
+
+    def poisoned(self, step):
+        lr = real(self, step)
+        if step == 3:  # the last step: its loss was finite, the update is not
+            with torch.no_grad():
+                next(self.method.parameters()).fill_(float("inf"))
+        return lr
+
+    monkeypatch.setattr(Trainer, "optimizer_step", poisoned)
+    run = tmp_path / "run"
+    assert _train(config_file, tiny_shards, run) == 2
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("train-ssl: step 4: parameter '") and "non-finite" in line, line
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 2 and not (run / "export").exists()
