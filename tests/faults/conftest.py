@@ -2,21 +2,14 @@
 would be ambiguous next to the other test folders' conftest modules)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+import fault_helpers  # noqa: F401 - puts tests/ on sys.path (analytic_scene)
 import pytest
-
-TESTS = Path(__file__).resolve().parents[1]
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
+from analytic_scene import write_shards
 
 
 @pytest.fixture(scope="session")
 def tiny_shards(tmp_path_factory) -> Path:
     """12 analytic scenes (32 px, 2 views) in 3 shards, with a manifest."""
-    from analytic_scene import write_shards
-
-    d = tmp_path_factory.mktemp("fault_shards")
-    write_shards(d, num_scenes=12, shard_size=4, size=32)
-    return d
+    return Path(write_shards(tmp_path_factory.mktemp("fault_shards"), num_scenes=12, shard_size=4, size=32)[0]).parent

@@ -75,3 +75,14 @@ def train_args(shards: Path, out: Path, **extra) -> list[str]:
              "method.name": "simclr", "method.proj_hidden_dim": 32, "method.proj_dim": 16}
     items.update(extra)
     return [f"{k}={v}" for k, v in items.items()]
+
+
+def corrupt_chunk(path: Path, dataset: str, scene: int) -> None:
+    """Overwrite the stored bytes of one scene's chunk of ``dataset`` (LZF then fails to decode it)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        info = f[dataset].id.get_chunk_info_by_coord((scene,) + (0,) * (f[dataset].ndim - 1))
+    with open(path, "r+b") as fh:
+        fh.seek(info.byte_offset)
+        fh.write(b"\xff" * info.size)

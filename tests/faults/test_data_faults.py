@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from fault_helpers import one_line, train_args
+from fault_helpers import corrupt_chunk, one_line, train_args
 
 from synthssl.dataset.errors import ShardFormatError
 from synthssl.dataset.reader import Shard
@@ -17,19 +17,10 @@ from synthssl.train.cli import main
 from synthssl.train.export import load_backbone, save_backbone
 
 
-def _corrupt_chunk(path, dataset: str, scene: int) -> None:
-    """Overwrite the stored bytes of one scene's chunk (LZF then fails to decode it)."""
-    with h5py.File(path, "r") as f:
-        info = f[dataset].id.get_chunk_info_by_coord((scene,) + (0,) * (f[dataset].ndim - 1))
-    with open(path, "r+b") as fh:
-        fh.seek(info.byte_offset)
-        fh.write(b"\xff" * info.size)
-
-
 def test_a_corrupt_chunk_during_training_names_shard_and_scene(tiny_shards, tmp_path, capsys):
     shards = tmp_path / "shards"
     shutil.copytree(tiny_shards, shards)
-    _corrupt_chunk(shards / "shard-00001.h5", "rgb", 2)
+    corrupt_chunk(shards / "shard-00001.h5", "rgb", 2)
     config = tmp_path / "c.yaml"
     config.write_text("method: {name: simclr}\n")
     # data.workers=1: the error crosses the DataLoader worker boundary and still reads as one line

@@ -8,7 +8,7 @@ import signal
 import socket
 
 import pytest
-from fault_helpers import child_pids, cli, cmdline, one_line, start_cli, wait_for
+from fault_helpers import child_pids, cli, cmdline, corrupt_chunk, one_line, start_cli, wait_for
 
 from synthssl.dataset.validate import validate_directory
 
@@ -181,3 +181,19 @@ def test_a_junk_asset_file_is_skipped_with_a_message_about_the_file(tmp_path, ca
     with caplog.at_level("WARNING", logger="synthssl.render"):
         assert load_asset_mesh(str(junk), 10000) is None
     assert f"skipping asset {junk}: " in caplog.text and "charset_normalizer" not in caplog.text, caplog.text
+
+
+def test_resume_rerenders_an_undecodable_shard_instead_of_keeping_it(tmp_path, capsys):
+    from synthssl.render.cli import main
+
+    out = tmp_path / "shards"
+    assert main(_render(out)) == 0
+    corrupt_chunk(out / "shard-00001.h5", "rgb", 3)  # its last scene
+    capsys.readouterr()
+    assert main(_render(out, "--resume")) == 0
+    captured = capsys.readouterr()
+    assert "dataset 'rgb': scene 3 (scene id 7) cannot be read" in captured.err
+    assert "rendering shard-00001.h5 again" in captured.err
+    summary = json.loads(captured.out.splitlines()[-1])
+    assert summary["shards_rerendered"] == 1 and summary["shards_skipped"] == 1
+    assert validate_directory(out, deep=True)["num_scenes"] == 8

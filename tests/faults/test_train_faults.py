@@ -210,3 +210,11 @@ def test_non_finite_weights_are_never_checkpointed(config_file, tiny_shards, tmp
     line = one_line(capsys.readouterr().err)
     assert line.startswith("train-ssl: step 4: parameter '") and "non-finite" in line, line
     assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 2 and not (run / "export").exists()
+
+
+def test_an_unwritable_train_out_is_one_line(config_file, tiny_shards, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert _train(config_file, tiny_shards, blocker / "run") == 2
+    line = one_line(capsys.readouterr().err)
+    assert line == f"train-ssl: cannot create the run folder {blocker / 'run'}: Not a directory (ENOTDIR)", line
