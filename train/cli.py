@@ -79,6 +79,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     from synthssl.dataset.console import one_line, setup_logging
     from synthssl.dataset.errors import OutputWriteError, ShardFormatError
     from synthssl.train import distributed as dist_utils
+    from synthssl.train.guards import DivergenceError
 
     verbosity = -1 if args.quiet else 1 if args.verbose else 0
     log = setup_logging("train-ssl", verbosity, 0, args.log_all_ranks)
@@ -96,7 +97,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         move = check_run_folder(cfg.train.out, resume=args.resume, overwrite=args.overwrite)
         dist_utils.init_from_env()
         setup_logging("train-ssl", verbosity, dist_utils.rank(), args.log_all_ranks)  # only rank 0 prints
-        from synthssl.train.trainer import DivergenceError, Trainer, prepare
+        from synthssl.train.trainer import Trainer, prepare
 
         prepared = prepare(cfg, dist_utils.world_size())
         if move:
