@@ -15,13 +15,6 @@ for folder in (TESTS,):  # analytic_scene
         sys.path.insert(0, str(folder))
 
 
-def cli(module: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
-    """Run ``python -m synthssl.<module> ARGS`` to completion, capturing text output."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", f"synthssl.{module}", *args], capture_output=True, text=True,
-                          env=env, timeout=kwargs.pop("timeout", 300), **kwargs)
-
-
 def start_cli(module: str, *args: str) -> subprocess.Popen:
     """Start ``python -m synthssl.<module> ARGS`` in the background (text pipes)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
