@@ -3,8 +3,12 @@
 Several processes (cluster array jobs) may finish shards in the same directory at
 the same time. :func:`update_manifest` therefore rebuilds the manifest from the
 shard files present, under an exclusive ``flock`` on ``.manifest.lock``, and
-writes it atomically; checksums of files whose size and mtime did not change are
-reused instead of recomputed.
+writes it atomically.
+
+Checksums are written once, when a shard is finished (``finished=[name]``), and
+never re-blessed: an entry already in the manifest is kept as it is even when its
+file changed since, so ``validate --deep`` keeps flagging a modified shard. Only
+files the manifest does not list yet (a lost manifest) get a new entry.
 """
 
 from __future__ import annotations
@@ -13,17 +17,55 @@ import fcntl
 import hashlib
 import json
 import os
+import socket
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import h5py
 
+from .errors import ShardFormatError
 from .reader import SHARD_GLOB
 from .schema import FORMAT_NAME, FORMAT_VERSION
 
 MANIFEST_NAME = "manifest.json"
 LOCK_NAME = ".manifest.lock"
+#: Temporary files (``<name>.tmp-<host>-<pid>``) of writers that have not finished yet.
+TMP_GLOB = "*.tmp-*"
+
+
+def tmp_suffix() -> str:
+    """``.tmp-<host>-<pid>``: names the process writing a temporary file, so a later run can tell
+    a dead writer's leftover (removable) from a live one's (see `stale_tmp_files`)."""
+    return f".tmp-{socket.gethostname()}-{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def tmp_files(directory: str | os.PathLike) -> list[Path]:
+    """Every temporary file in ``directory`` (finished or dead writers never leave one behind)."""
+    return sorted(p for p in Path(directory).glob(TMP_GLOB) if p.is_file())
+
+
+def stale_tmp_files(directory: str | os.PathLike) -> list[Path]:
+    """Temporary files whose writer is gone: written on this host by a process that no longer
+    runs (or named in the older ``.tmp-<pid>`` form). Files of other hosts are never touched."""
+    host = socket.gethostname()
+    out = []
+    for p in tmp_files(directory):
+        tag = p.name.rsplit(".tmp-", 1)[1]
+        who, _, pid = tag.rpartition("-") if "-" in tag else (host, "", tag)
+        if who == host and pid.isdigit() and not _pid_alive(int(pid)):
+            out.append(p)
+    return out
 
 
 def sha256_file(path: str | os.PathLike, block: int = 1 << 20) -> str:
@@ -36,15 +78,20 @@ def sha256_file(path: str | os.PathLike, block: int = 1 << 20) -> str:
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    """Write JSON to ``path`` through a temporary file and ``os.replace``."""
+    """Write JSON to ``path`` through a temporary file and ``os.replace`` (the temp file is
+    removed when writing fails, e.g. on a full disk)."""
     path = Path(path)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh, indent=2, sort_keys=True)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    tmp = path.with_name(f"{path.name}{tmp_suffix()}")
+    try:
+        with open(tmp, "w") as fh:
+            json.dump(obj, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_manifest(directory: str | os.PathLike) -> dict[str, Any] | None:
@@ -55,7 +102,8 @@ def read_manifest(directory: str | os.PathLike) -> dict[str, Any] | None:
     try:
         return json.loads(p.read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"{p}: not valid JSON ({e}); delete it and run `render-scenes validate --fix-manifest`") from e
+        raise ShardFormatError(p, None, f"not valid JSON ({e.msg}, line {e.lineno}); run the same render-scenes "
+                               "command with --resume to rebuild it from the shards") from None
 
 
 @contextmanager
@@ -70,11 +118,9 @@ def manifest_lock(directory: str | os.PathLike) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-def shard_entry(path: Path, previous: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Manifest entry of one finished shard (reuses ``previous``'s checksum if the file is unchanged)."""
+def shard_entry(path: Path) -> dict[str, Any]:
+    """Manifest entry of one finished shard: scene range, size and SHA-256 of its bytes now."""
     st = path.stat()
-    if previous and previous.get("bytes") == st.st_size and previous.get("mtime_ns") == st.st_mtime_ns:
-        return previous
     with h5py.File(path, "r") as f:
         num = int(f.attrs["num_scenes"])
         first = int(f.attrs["first_scene"])
@@ -82,13 +128,20 @@ def shard_entry(path: Path, previous: dict[str, Any] | None = None) -> dict[str,
             "mtime_ns": st.st_mtime_ns, "sha256": sha256_file(path)}
 
 
-def update_manifest(directory: str | os.PathLike, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Rebuild ``manifest.json`` from the shards now in ``directory`` (locked, atomic). Returns it."""
+def update_manifest(directory: str | os.PathLike, extra: dict[str, Any] | None = None,
+                    finished: Iterable[str] = ()) -> dict[str, Any]:
+    """Rebuild ``manifest.json`` from the shards now in ``directory`` (locked, atomic). Returns it.
+
+    ``finished``: names of shards just (re)written, whose entries are computed anew;
+    every other listed entry is kept as it is (see the module docstring).
+    """
     directory = Path(directory)
+    finished = set(finished)
     with manifest_lock(directory):
         old = read_manifest(directory) or {}
         prev = {e["file"]: e for e in old.get("shards", [])}
-        entries = [shard_entry(p, prev.get(p.name)) for p in sorted(directory.glob(SHARD_GLOB))]
+        entries = [prev[p.name] if p.name in prev and p.name not in finished else shard_entry(p)
+                   for p in sorted(directory.glob(SHARD_GLOB))]
         manifest = {
             "format": FORMAT_NAME, "format_version": FORMAT_VERSION,
             "num_shards": len(entries), "num_scenes": sum(e["num_scenes"] for e in entries),

@@ -21,6 +21,8 @@ from .errors import ShardFormatError
 from .schema import ALL_FIELDS, FORMAT_NAME, FORMAT_VERSION, ROOT_ATTRS, VIEW_FIELDS
 
 SHARD_GLOB = "shard-*.h5"
+#: Float fields whose every value must be finite (depth 0 = no surface, normal 0 = no surface).
+_FINITE_FIELDS = ("depth", "normal")
 
 
 def _decode_attr(value: Any) -> Any:
@@ -116,11 +118,17 @@ class Shard:
         return self.num_scenes
 
     # -- reading ---------------------------------------------------------
+    def _scene(self, index: int) -> str:
+        """'scene 3 (scene id 11)': the scene's position in this shard and its global id."""
+        return f"scene {index} (scene id {int(self.scene_ids[index])})"
+
     def read_scene(self, index: int, fields: Iterable[str] | None = None) -> dict[str, Any]:
         """Scene ``index`` (0-based within this shard) as a dict of arrays.
 
         View fields come as [V, ...] arrays, per-scene fields as scalars/arrays,
         ``objects_json`` as a str. ``fields`` restricts what is read (default: all).
+        A chunk that fails to decode, or non-finite depth or normals, raise
+        ShardFormatError naming the shard, the dataset and the scene.
         """
         if not 0 <= index < self.num_scenes:
             raise IndexError(f"{self.path}: scene {index} out of range [0, {self.num_scenes})")
@@ -133,7 +141,11 @@ class Shard:
             try:
                 value = datasets[name][index]
             except (OSError, RuntimeError) as e:
-                raise ShardFormatError(self.path, f"dataset '{name}'", f"scene {index} cannot be read (corrupt chunk?): {e}") from e
+                raise ShardFormatError(self.path, f"dataset '{name}'", f"{self._scene(index)} cannot be read "
+                                       f"(corrupt chunk?): {str(e).splitlines()[0] if str(e) else e}") from None
+            if name in _FINITE_FIELDS and not np.isfinite(value).all():
+                raise ShardFormatError(self.path, f"dataset '{name}'", f"{self._scene(index)} holds non-finite "
+                                       f"values (NaN or inf); re-render this shard")
             if name == "objects_json":
                 value = value.decode("utf-8") if isinstance(value, bytes) else str(value)
             out[name] = value

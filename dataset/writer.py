@@ -7,7 +7,7 @@ Typical use::
         for scene in scenes:
             w.append(scene)
 
-Data goes to ``<name>.tmp-<pid>`` beside the target; only a successful close
+Data goes to ``<name>.tmp-<host>-<pid>`` beside the target; only a successful close
 renames it into place (``os.replace``), so a killed run never leaves a partial
 shard under the final name. Per-view datasets are chunked one scene per chunk so
 that reading a scene touches only its own chunks.
@@ -23,6 +23,7 @@ from typing import Any, Mapping
 import h5py
 import numpy as np
 
+from .manifest import tmp_suffix
 from .schema import ALL_FIELDS, FORMAT_NAME, FORMAT_VERSION, SCENE_FIELDS, VIEW_FIELDS, scene_shape
 from .version import package_version
 
@@ -68,11 +69,19 @@ class ShardWriter:
         self.path = Path(path)
         self.height, self.width, self.views, self.max_objects = int(height), int(width), int(views), int(max_objects)
         self.count = 0
-        self._tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
+        self._tmp = self.path.with_name(f"{self.path.name}{tmp_suffix()}")
         comp, level = parse_compression(compression)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = h5py.File(self._tmp, "w")
-        cap = max(int(expected_scenes or 1), 1)
+        self._file = None
+        self._attrs = dict(attrs)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = h5py.File(self._tmp, "w")
+            self._create_datasets(max(int(expected_scenes or 1), 1), comp, level)
+        except BaseException:
+            self.abort()  # e.g. a full disk: no temporary file is left behind
+            raise
+
+    def _create_datasets(self, cap: int, comp: str | None, level: int | None) -> None:
         for name, spec in ALL_FIELDS.items():
             shape = scene_shape(name, self.height, self.width, self.views, self.max_objects)
             dtype = spec.dtype if spec.dtype is not None else h5py.string_dtype("utf-8")
@@ -82,7 +91,6 @@ class ShardWriter:
                 chunks=(chunk_n, *shape),
                 compression=comp if spec.per_view else None, compression_opts=level if spec.per_view else None,
             )
-        self._attrs = dict(attrs)
 
     # -- writing ---------------------------------------------------------
     def append(self, scene: Mapping[str, Any]) -> None:
@@ -135,9 +143,13 @@ class ShardWriter:
         return self.path
 
     def abort(self) -> None:
-        """Discard everything written so far (the final path is never touched)."""
+        """Discard everything written so far (the final path is never touched). Never raises for
+        a file that can no longer be flushed (full disk): the temporary file is removed anyway."""
         if self._file is not None:
-            self._file.close()
+            try:
+                self._file.close()
+            except Exception:  # noqa: BLE001 - the data is being discarded
+                pass
             self._file = None
         self._tmp.unlink(missing_ok=True)
 
@@ -146,7 +158,11 @@ class ShardWriter:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            self.close()
+            try:
+                self.close()
+            except BaseException:
+                self.abort()
+                raise
         else:
             self.abort()
 

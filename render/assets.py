@@ -19,8 +19,8 @@ A loaded mesh is centred on its bounding-box centre with largest extent 1 (like
 from __future__ import annotations
 
 import functools
+import logging
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,13 +84,20 @@ def discover_assets(asset_dirs: list[str], bundled: bool = True, pybullet: bool 
     return entries
 
 
+log = logging.getLogger("synthssl.render")
+
+
 @functools.lru_cache(maxsize=2048)
 def load_asset_mesh(path: str, max_faces: int) -> trimesh.Trimesh | None:
     """The mesh of ``path`` as one Trimesh (scenes concatenated), unit-normalised; None if unusable."""
     try:
         loaded = trimesh.load(path, force="mesh", process=True)
     except Exception as exc:  # a broken user file must not stop a long render
-        print(f"synthssl.render: skipping asset {path}: {exc}", file=sys.stderr)
+        # trimesh sniffs undecodable bytes with an optional text-encoding detector: an ImportError
+        # here means "this file is not text", not a missing dependency of synthssl.
+        why = "not a mesh file trimesh can parse (binary junk where text was expected)" \
+            if isinstance(exc, ImportError) else f"cannot be parsed as a mesh ({str(exc).strip().splitlines()[0]})"
+        log.warning("skipping asset %s: %s", path, why)
         return None
     if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0 or len(loaded.faces) > max_faces:
         return None

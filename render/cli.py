@@ -5,7 +5,7 @@ Usage::
     render-scenes [--config X.yaml] --out DIR [--scenes N --size 128 --views 2 --seed S
                   --workers W --shard-size K --physics/--no-physics --assets DIR ...
                   --backend auto|egl|osmesa --shard-index i --num-shards n --resume
-                  --preview sheet.png] [--set dotted.key=value ...]
+                  --deep --preview sheet.png --quiet/--verbose] [--set dotted.key=value ...]
     render-scenes validate DIR [--deep]
     render-scenes preview DIR --out sheet.png [--scenes 4]
 
@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import yaml
 
-from synthssl.dataset.errors import ShardFormatError
+from synthssl.dataset.console import setup_logging
+from synthssl.dataset.errors import OutputWriteError, ShardFormatError
+from synthssl.dataset.yaml_numbers import safe_load
 
 from .config import ConfigError, load_config
 
@@ -44,9 +47,14 @@ def _render_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard-index", type=int, dest="shard_index")
     p.add_argument("--num-shards", type=int, dest="num_shards")
     p.add_argument("--compression", help="lzf | gzip | gzip:N | none")
-    p.add_argument("--resume", action="store_true", help="skip shards that are already finished")
+    p.add_argument("--resume", action="store_true", help="skip shards that are already finished (after verifying them)")
+    p.add_argument("--deep", action="store_true",
+                   help="with --resume, verify skipped shards fully (every scene and the manifest checksum)")
     p.add_argument("--preview", metavar="PNG", help="also write a contact sheet of the first scenes")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no bar on a terminal, no progress lines off one")
+    loud = p.add_mutually_exclusive_group()
+    loud.add_argument("-q", "--quiet", action="store_true", help="print warnings and errors only")
+    loud.add_argument("-v", "--verbose", action="store_true", help="print debug detail too")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key")
     return p
 
@@ -66,31 +74,38 @@ def _overrides(args: argparse.Namespace) -> dict:
         if "=" not in item:
             raise ConfigError(f"--set: expected KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
-        o[key.strip()] = yaml.safe_load(value)
+        try:
+            o[key.strip()] = safe_load(value)  # 1e-3 is a number
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {key.strip()}: cannot parse {value!r} as YAML ({exc})") from None
     return o
 
 
 def render_main(argv: list[str]) -> int:
     args = _render_parser().parse_args(argv)
+    log = setup_logging("render-scenes", -1 if args.quiet else 1 if args.verbose else 0)
     try:
         cfg = load_config(args.config, _overrides(args))
     except ConfigError as exc:
-        print(f"render-scenes: {exc}", file=sys.stderr)
+        log.error("%s", exc)
         return 2
     if not cfg.out:
-        print("render-scenes: --out DIR is required (or 'out:' in the config)", file=sys.stderr)
+        log.error("--out DIR is required (or 'out:' in the config)")
         return 2
     from .gl_compat import BackendError
-    from .pipeline import render_dataset
+    from .pipeline import RenderWorkerError, render_dataset
 
     try:
-        summary = render_dataset(cfg, resume=args.resume, progress=not args.no_progress)
+        summary = render_dataset(cfg, resume=args.resume, progress=not args.no_progress, deep=args.deep)
     except BackendError as exc:
-        print(f"render-scenes: {exc}", file=sys.stderr)
+        log.error("%s", exc)
         return 3
-    except ShardFormatError as exc:  # e.g. --out holds shards rendered with another config
-        print(f"render-scenes: {exc}", file=sys.stderr)
+    except (ConfigError, ShardFormatError, OutputWriteError) as exc:  # another render in --out, a full disk...
+        log.error("%s", exc)
         return 2
+    except RenderWorkerError as exc:  # a worker was killed (OOM killer, signal): finished shards are kept
+        log.error("%s", exc)
+        return 1
     result = summary.to_dict()
     if args.preview:
         from .preview import contact_sheet
@@ -107,13 +122,18 @@ def validate_main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     from synthssl.dataset.validate import validate_directory
 
+    from synthssl.dataset.manifest import tmp_files
+
+    leftovers = [p.name for p in tmp_files(args.directory)] if os.path.isdir(args.directory) else []
+    if leftovers:  # not part of the data; the next render-scenes run in the folder removes dead writers' ones
+        print(f"render-scenes validate: {len(leftovers)} temporary file(s): {', '.join(leftovers)}", file=sys.stderr)
     try:
         s = validate_directory(args.directory, deep=args.deep)
     except ShardFormatError as exc:
         print(f"render-scenes validate: INVALID: {exc}", file=sys.stderr)
         return 1
     print(json.dumps({"valid": True, "directory": s["directory"], "num_shards": s["num_shards"],
-                      "num_scenes": s["num_scenes"]}))
+                      "num_scenes": s["num_scenes"], "tmp_files": leftovers}))
     return 0
 
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from synthssl.dataset.yaml_numbers import safe_load
+
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("configs") / "default.yaml"
 
 
@@ -156,7 +158,7 @@ class RenderConfig:
 
         need(self.scenes >= 0, "scenes", ">= 0")
         need(8 <= self.size <= 4096, "size", "8..4096 pixels")
-        need(self.views >= 1, "views", ">= 1")
+        need(self.views >= 2, "views", ">= 2 (each scene is rendered as a pair of views, or more)")
         need(self.workers >= 1, "workers", ">= 1")
         need(self.shard_size >= 1, "shard_size", ">= 1")
         need(self.backend in ("auto", "egl", "osmesa"), "backend", "'auto', 'egl' or 'osmesa'")
@@ -271,7 +273,7 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
     """Load ``path`` (default: the embedded default.yaml), apply nested ``overrides``, validate."""
     path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = safe_load(path.read_text()) or {}  # 3e-4 is a number
     except FileNotFoundError:
         raise ConfigError(f"render config: file not found: {path}") from None
     except yaml.YAMLError as exc:

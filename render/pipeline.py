@@ -8,36 +8,49 @@ manifest is rebuilt under a file lock by :func:`~synthssl.dataset.manifest.updat
 
 Existing shards: a shard file whose header matches the plan (first scene, scene
 count, seed and every content-defining config value) is *finished*; ``resume=True``
-skips it, otherwise it is rendered again (to identical arrays). A shard rendered
-with a different content config is an error naming the file and the differing key.
+skips it after verifying it (structure and its first and last scenes; every scene
+and the manifest checksum with ``deep=True``) and renders it again when that fails,
+saying so; without ``resume`` it is rendered again (to identical arrays). A shard
+rendered with a different content config is an error naming the file and the
+differing key, and so is a folder claimed by another render (`synthssl.render.identity`)
+or a plan with fewer scenes than the folder holds. Temporary files left by dead
+writers are removed first. A failed write (full disk) is an `OutputWriteError` naming
+the file and the cause, with its temporary file removed.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing as mp
-import sys
+import signal
 import time
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from tqdm import tqdm
 
-from synthssl.dataset.errors import ShardFormatError
-from synthssl.dataset.manifest import update_manifest
-from synthssl.dataset.reader import Shard
+from synthssl.dataset.console import ProgressLine, is_tty, setup_logging
+from synthssl.dataset.errors import OutputWriteError, ShardFormatError, write_failure
+from synthssl.dataset.manifest import MANIFEST_NAME, read_manifest, sha256_file, stale_tmp_files, update_manifest
+from synthssl.dataset.reader import SHARD_GLOB, Shard
+from synthssl.dataset.validate import validate_shard
 from synthssl.dataset.writer import ShardWriter
 
 from . import gl_compat
 from .config import RenderConfig, config_from_dict
+from .identity import NON_CONTENT_KEYS, check_scene_count, claim_folder, content_config, identity_of
 from .physics import PhysicsWorld, physics_available, physics_notice
 from .renderer import SceneRenderer
 from .scene import SceneSampler
 from .scene_maps import render_scene
 
-#: Config keys that do not change what is rendered (ignored when matching existing shards).
-NON_CONTENT_KEYS = ("out", "workers", "shard_index", "num_shards", "backend", "scenes")
+log = logging.getLogger("synthssl.render")
 
 
 def shard_name(k: int) -> str:
@@ -62,10 +75,6 @@ def plan_shards(cfg: RenderConfig) -> list[ShardPlan]:
             if k % cfg.num_shards == cfg.shard_index]
 
 
-def content_config(cfg_dict: dict) -> dict:
-    return {k: v for k, v in cfg_dict.items() if k not in NON_CONTENT_KEYS}
-
-
 def existing_shard_status(path: Path, plan: ShardPlan, cfg: RenderConfig) -> bool:
     """True if ``path`` is a finished shard of this plan; False if absent/unreadable; error if it conflicts."""
     if not path.exists():
@@ -73,17 +82,88 @@ def existing_shard_status(path: Path, plan: ShardPlan, cfg: RenderConfig) -> boo
     try:
         shard = Shard(path)
     except ShardFormatError as exc:
-        print(f"synthssl.render: {exc}; rendering it again", file=sys.stderr)
+        log.warning("%s; rendering it again", exc)
         return False
+    check_same_content(shard, cfg)
     a = shard.attrs
-    theirs = a.get("render_config")
+    return int(a.get("first_scene", -1)) == plan.first_scene and int(a.get("num_scenes", -1)) == plan.num_scenes
+
+
+def check_same_content(shard: Shard, cfg: RenderConfig) -> None:
+    """ShardFormatError naming the first differing key when ``shard`` was rendered with another content config."""
+    theirs = shard.attrs.get("render_config")
     theirs = json.loads(theirs) if isinstance(theirs, str) else (theirs or {})
     mine, theirs = content_config(cfg.to_dict()), content_config(theirs)
-    diff = sorted(k for k in set(mine) | set(theirs) if json.dumps(mine.get(k), sort_keys=True) != json.dumps(theirs.get(k), sort_keys=True))
+    diff = sorted(k for k in set(mine) | set(theirs)
+                  if json.dumps(mine.get(k), sort_keys=True) != json.dumps(theirs.get(k), sort_keys=True))
     if diff:
-        raise ShardFormatError(path, "render_config", f"rendered with a different '{diff[0]}' than this run; "
+        raise ShardFormatError(shard.path, "render_config", f"rendered with a different '{diff[0]}' than this run; "
                                "use another --out directory (or delete the old shards)")
-    return int(a.get("first_scene", -1)) == plan.first_scene and int(a.get("num_scenes", -1)) == plan.num_scenes
+
+
+def folder_shards(out: Path, cfg: RenderConfig) -> dict[str, tuple[int, int]]:
+    """{file: (first scene, scenes)} of the readable shards in ``out``, each checked against ``cfg``'s content."""
+    found = {}
+    for path in sorted(out.glob(SHARD_GLOB)):
+        try:
+            shard = Shard(path)
+        except ShardFormatError:
+            continue  # unreadable: rendered again when planned
+        check_same_content(shard, cfg)
+        found[path.name] = (int(shard.attrs["first_scene"]), int(shard.attrs["num_scenes"]))
+        shard.close()
+    return found
+
+
+def verify_finished(path: Path, entry: dict | None, deep: bool) -> str | None:
+    """Why the finished shard ``path`` cannot be kept, or None: its structure and first and last scenes
+    (every scene, and the checksum ``entry`` of the manifest recorded, with ``deep``)."""
+    try:
+        summary = validate_shard(path, deep=deep)
+        if not deep and summary["num_scenes"]:
+            shard = Shard(path)
+            shard.read_scene(0)
+            shard.read_scene(summary["num_scenes"] - 1)
+            shard.close()
+    except ShardFormatError as exc:
+        return str(exc)
+    if deep and entry is not None and entry.get("sha256") != sha256_file(path):
+        return f"{path}: sha256: checksum differs from the manifest (file changed or corrupt)"
+    return None
+
+
+def remove_stale_tmp(out: Path) -> None:
+    """Remove the temporary files of writers that died in ``out`` (a full disk stays full otherwise)."""
+    stale = stale_tmp_files(out)
+    for p in stale:
+        p.unlink(missing_ok=True)
+    if stale:
+        log.warning("removed %d temporary file(s) left by dead processes: %s", len(stale),
+                    ", ".join(p.name for p in stale))
+
+
+def set_aside_broken_manifest(out: Path) -> None:
+    """Rename an unreadable manifest.json to ``manifest.json.broken-<time>``: it is rebuilt from the shards."""
+    try:
+        read_manifest(out)
+    except ShardFormatError as exc:
+        aside = out / f"{MANIFEST_NAME}.broken-{time.strftime('%Y%m%d-%H%M%S')}"
+        (out / MANIFEST_NAME).rename(aside)
+        log.warning("%s; kept as %s and rebuilt from the shards", exc.problem.split(";")[0], aside.name)
+
+
+def prepare_folder(out: Path, cfg: RenderConfig) -> None:
+    """Create ``out``, clean dead writers' leftovers and claim it for this render (see the module docstring)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        remove_stale_tmp(out)
+        set_aside_broken_manifest(out)
+        existing = folder_shards(out, cfg)  # an older folder without identity.json is checked shard by shard
+        check_scene_count(out, cfg, existing)
+        claim_folder(out, identity_of(cfg))
+    except OSError as exc:
+        raise OutputWriteError(out, write_failure(exc, out.parent if not out.exists() else out),
+                               "write into the output folder") from None
 
 
 # -- worker processes ------------------------------------------------------
@@ -91,6 +171,8 @@ _worker: dict = {}
 
 
 def _init_worker(cfg_dict: dict) -> None:
+    if mp.parent_process() is not None:  # a spawned worker: its warnings read like the parent's
+        setup_logging("render-scenes")
     cfg = config_from_dict(cfg_dict)
     physics = None
     if cfg.physics.enabled:
@@ -117,12 +199,106 @@ def _render_one(index: int) -> tuple[int, dict, dict]:
     return index, out, stats
 
 
+class RenderWorkerError(RuntimeError):
+    """A rendering worker process died (killed by the OOM killer, a signal, a crash in GL)."""
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "exited"
+    if code < 0:
+        try:
+            return f"killed by signal {-code} ({signal.Signals(-code).name})"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+class WorkerPool:
+    """Scenes rendered in spawned worker processes, returned in submission order.
+
+    Built on :class:`ProcessPoolExecutor`, which notices a worker that dies (its
+    sentinel fires) and fails every pending future with ``BrokenProcessPool``: a dead
+    worker surfaces within moments as :class:`RenderWorkerError` naming the process,
+    instead of a parent waiting forever. At most ``window`` scenes are in flight.
+    """
+
+    def __init__(self, workers: int, cfg_dict: dict, window: int | None = None):
+        self._executor = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                             initializer=_init_worker, initargs=(cfg_dict,))
+        self._window = window or 2 * workers
+        self._procs: dict[int, mp.process.BaseProcess] = {}
+
+    def _track(self) -> None:
+        self._procs.update(getattr(self._executor, "_processes", None) or {})
+
+    def dead_workers(self, wait_s: float = 2.0) -> str:
+        """'process 123 (killed by signal 9 (SIGKILL))' for the worker(s) that died, or 'a worker process'.
+
+        The executor terminates the surviving workers itself (SIGTERM) once one died, and
+        its thread may reap a process before this one looks: poll for up to ``wait_s``.
+        """
+        self._track()
+        deadline = time.monotonic() + wait_s
+        while True:
+            codes = {pid: p.exitcode for pid, p in sorted(self._procs.items()) if p.exitcode is not None}
+            first = {pid: c for pid, c in codes.items() if c != -signal.SIGTERM} or codes
+            if first or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        return ", ".join(f"process {pid} ({_describe_exit(c)})" for pid, c in first.items()) or "a worker process"
+
+    def imap(self, indices: list[int]) -> Iterator[tuple[int, dict, dict]]:
+        """Render ``indices`` in order; raises RenderWorkerError when a worker dies."""
+        pending: deque[Future] = deque()
+        todo = iter(indices)
+        for index in todo:
+            pending.append(self._executor.submit(_render_one, index))
+            self._track()
+            if len(pending) >= self._window:
+                break
+        while pending:
+            future = pending.popleft()
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                raise RenderWorkerError(f"worker {self.dead_workers()} died") from None
+            for index in todo:
+                pending.append(self._executor.submit(_render_one, index))
+                self._track()
+                break
+            yield result
+
+    def close(self) -> None:
+        """Stop the workers now (pending scenes are dropped)."""
+        self._track()
+        for p in self._procs.values():
+            if p.exitcode is None:
+                p.terminate()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _next_scene(results: Iterator[tuple[int, dict, dict]], plan: ShardPlan, summary: "RunSummary",
+                out: Path) -> tuple[int, dict, dict]:
+    """The next rendered scene; a dead worker becomes a RenderWorkerError naming the shard in progress."""
+    try:
+        return next(results)
+    except RenderWorkerError as exc:
+        raise RenderWorkerError(
+            f"{exc} while {shard_name(plan.index)} (scenes {plan.first_scene}-"
+            f"{plan.first_scene + plan.num_scenes - 1}) was being rendered; "
+            f"{summary.shards_written + summary.shards_skipped} finished shards in {out} "
+            f"are kept; run the same command with --resume to complete") from None
+
+
 @dataclass
 class RunSummary:
     out: str
     scenes_rendered: int = 0
     shards_written: int = 0
     shards_skipped: int = 0
+    shards_rerendered: int = 0
+    """finished shards that failed verification on --resume and were rendered again."""
     seconds: float = 0.0
     stage_seconds: dict = field(default_factory=dict)
     mean_overlap: float | None = None
@@ -134,15 +310,18 @@ class RunSummary:
 
     def to_dict(self) -> dict:
         return {"out": self.out, "scenes_rendered": self.scenes_rendered, "shards_written": self.shards_written,
-                "shards_skipped": self.shards_skipped, "seconds": round(self.seconds, 3),
+                "shards_skipped": self.shards_skipped, "shards_rerendered": self.shards_rerendered, "seconds": round(self.seconds, 3),
                 "scenes_per_second": round(self.scenes_per_second, 3), "mean_overlap": None if self.mean_overlap is None else round(self.mean_overlap, 4),
                 "stage_seconds_per_scene": {k: round(v / max(self.scenes_rendered, 1), 5)
                                             for k, v in self.stage_seconds.items()}}
 
 
 def render_dataset(cfg: RenderConfig, resume: bool = False, progress: bool = True,
-                   stop_after_shards: int | None = None) -> RunSummary:
+                   stop_after_shards: int | None = None, deep: bool = False) -> RunSummary:
     """Render this job's shards of ``cfg`` into ``cfg.out``; see module docstring.
+
+    ``progress``: a bar on a terminal, else one plain line per finished shard (scenes
+    done, scenes/s, ETA). ``deep``: verify skipped shards fully on ``resume``.
 
     ``stop_after_shards`` ends the run after writing that many shards (tests use it
     to simulate an interrupted run).
@@ -150,13 +329,19 @@ def render_dataset(cfg: RenderConfig, resume: bool = False, progress: bool = Tru
     if not cfg.out:
         raise ValueError("out: an output directory is required (--out DIR)")
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_folder(out, cfg)
     cfg_dict = cfg.to_dict()
     todo = []
     summary = RunSummary(out=str(out))
+    listed = {e["file"]: e for e in (read_manifest(out) or {}).get("shards", [])} if resume else {}
     for plan in plan_shards(cfg):
-        finished = existing_shard_status(out / shard_name(plan.index), plan, cfg)
-        if finished and resume:
+        path = out / shard_name(plan.index)
+        finished = existing_shard_status(path, plan, cfg)
+        problem = verify_finished(path, listed.get(path.name), deep) if finished and resume else None
+        if problem:
+            log.warning("%s; rendering %s again", problem, path.name)
+            summary.shards_rerendered += 1
+        if finished and resume and not problem:
             summary.shards_skipped += 1
         else:
             todo.append(plan)
@@ -172,42 +357,51 @@ def render_dataset(cfg: RenderConfig, resume: bool = False, progress: bool = Tru
         gl_compat.use_backend(cfg.backend)  # probe once here; spawned workers inherit PYOPENGL_PLATFORM
         pool = None
         if cfg.workers > 1 and len(indices) > 1:
-            pool = mp.get_context("spawn").Pool(min(cfg.workers, len(indices)), _init_worker, (cfg_dict,))
-            results = pool.imap(_render_one, indices, chunksize=1)
+            pool = WorkerPool(min(cfg.workers, len(indices)), cfg_dict)
+            results = pool.imap(indices)
         else:
             _init_worker(cfg_dict)
             results = map(_render_one, indices)
         category_names = _worker["sampler"].category_names if pool is None else \
             SceneSampler(cfg, None).category_names
-        bar = tqdm(total=len(indices), unit="scene", disable=not progress, desc="render-scenes", dynamic_ncols=True)
+        bar = tqdm(total=len(indices), unit="scene", disable=not (progress and is_tty()), desc="render-scenes",
+                   dynamic_ncols=True)
+        lines = ProgressLine(len(indices), unit="scene") if progress and not is_tty() else None
         try:
             for plan in todo:
                 attrs = {"seed": cfg.seed, "render_config": cfg_dict, "category_names": category_names,
                          "first_scene": plan.first_scene}
-                with ShardWriter(out / shard_name(plan.index), height=cfg.size, width=cfg.size, views=cfg.views,
-                                 max_objects=cfg.objects.max_objects, attrs=attrs, compression=cfg.compression,
-                                 expected_scenes=plan.num_scenes) as writer:
-                    for expected in plan.scenes:
-                        index, scene, stats = next(results)
-                        assert index == expected, (index, expected)
-                        t = time.perf_counter()
-                        writer.append(scene)
-                        stats["write"] = time.perf_counter() - t
-                        for k, v in stats.items():
-                            stages[k] = stages.get(k, 0.0) + float(v)
-                        overlaps.extend(np.asarray(scene["overlap"]).tolist())
-                        summary.scenes_rendered += 1
-                        bar.update(1)
-                t = time.perf_counter()
-                update_manifest(out, extra={"seed": cfg.seed, "category_names": category_names})
-                stages["write"] = stages.get("write", 0.0) + time.perf_counter() - t
+                path = out / shard_name(plan.index)
+                try:
+                    with ShardWriter(path, height=cfg.size, width=cfg.size, views=cfg.views,
+                                     max_objects=cfg.objects.max_objects, attrs=attrs, compression=cfg.compression,
+                                     expected_scenes=plan.num_scenes) as writer:
+                        for expected in plan.scenes:
+                            index, scene, stats = _next_scene(results, plan, summary, out)
+                            assert index == expected, (index, expected)
+                            t = time.perf_counter()
+                            writer.append(scene)
+                            stats["write"] = time.perf_counter() - t
+                            for k, v in stats.items():
+                                stages[k] = stages.get(k, 0.0) + float(v)
+                            overlaps.extend(np.asarray(scene["overlap"]).tolist())
+                            summary.scenes_rendered += 1
+                            bar.update(1)
+                    t = time.perf_counter()
+                    path = out / "manifest.json"
+                    update_manifest(out, extra={"seed": cfg.seed, "category_names": category_names},
+                                    finished=[shard_name(plan.index)])  # its checksum, written once
+                    stages["write"] = stages.get("write", 0.0) + time.perf_counter() - t
+                except OSError as exc:  # full disk, quota, I/O error: the temporary file is already removed
+                    raise OutputWriteError(path, write_failure(exc, out)) from None
                 summary.shards_written += 1
+                if lines is not None:
+                    log.info("%s", lines.line(summary.scenes_rendered, f"({shard_name(plan.index)} written)"))
         finally:
             bar.close()
             if pool is not None:
-                pool.terminate()
-                pool.join()
-    elif not (out / "manifest.json").exists() and any(out.glob("shard-*.h5")):
+                pool.close()
+    elif not (out / "manifest.json").exists() and any(out.glob(SHARD_GLOB)):
         update_manifest(out)  # everything was finished but the manifest was lost: rebuild it
     summary.seconds = time.perf_counter() - start
     summary.stage_seconds = stages
@@ -215,4 +409,5 @@ def render_dataset(cfg: RenderConfig, resume: bool = False, progress: bool = Tru
     return summary
 
 
-__all__ = ["render_dataset", "plan_shards", "ShardPlan", "RunSummary", "shard_name", "existing_shard_status"]
+__all__ = ["render_dataset", "RenderWorkerError", "WorkerPool", "plan_shards", "ShardPlan", "RunSummary", "shard_name",
+           "existing_shard_status", "verify_finished", "prepare_folder", "NON_CONTENT_KEYS", "content_config"]

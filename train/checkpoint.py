@@ -4,7 +4,10 @@ Contents: ``step`` (optimiser steps done), ``method`` (state_dict: backbone, hea
 buffers such as queues; a tensor reachable under several names -- e.g. the backbone
 and ``features.resnet`` -- is stored once, under its first name), ``optimizers`` (name -> state_dict; "main" plus each
 `ExtraOptimizer`), ``scaler`` (GradScaler state or None), ``config`` (resolved, plain
-dict), ``world_size``. Random state needs no saving: every step re-seeds from
+dict), ``world_size``, ``shards`` (fingerprint of each shard trained on: a resume on
+replaced shards is refused) and ``divergence_reference`` (early loss values of
+`synthssl.train.guards.DivergenceGuard`). Only tensors and plain Python values, so it
+loads with ``weights_only=True``. Random state needs no saving: every step re-seeds from
 (seed, rank, step), and the data position is a function of the step
 (`ResumableSampler`), so ``--resume`` replays exactly what an uninterrupted run does.
 """
@@ -48,8 +51,14 @@ def load_method_state(module: torch.nn.Module, state: dict[str, torch.Tensor]) -
 
 def save_checkpoint(run_dir: str | Path, *, step: int, method: torch.nn.Module,
                     optimizers: dict[str, torch.optim.Optimizer], scaler: Any, config: dict,
-                    world_size: int) -> Path:
-    """Write <run_dir>/checkpoint.pt atomically; returns its path."""
+                    world_size: int, extra: dict | None = None) -> Path:
+    """Write <run_dir>/checkpoint.pt atomically; returns its path.
+
+    ``extra``: further plain-typed entries (the trainer's shard fingerprints and
+    divergence reference). A write that fails (full disk, no permission) raises
+    OutputWriteError naming the file and the cause; the temporary file is removed
+    and an earlier checkpoint stays as it was.
+    """
     path = Path(run_dir) / CHECKPOINT_NAME
     state = {
         "step": int(step),
@@ -58,6 +67,7 @@ def save_checkpoint(run_dir: str | Path, *, step: int, method: torch.nn.Module,
         "scaler": scaler.state_dict() if scaler is not None else None,
         "config": config,
         "world_size": int(world_size),
+        **(extra or {}),
     }
     atomic_torch_save(state, path)
     return path

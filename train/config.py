@@ -14,7 +14,6 @@ and says what was expected.
 from __future__ import annotations
 
 import dataclasses
-import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
 import yaml
+
+from synthssl.dataset.yaml_numbers import safe_load
 
 
 class ConfigError(ValueError):
@@ -103,6 +104,9 @@ class TrainConfig:
     compile: bool = opt(False, "torch.compile the method")
     checkpoint_every: int = opt(500, "write <out>/checkpoint.pt every N steps (and at the end); 0 = end only")
     export: bool = opt(True, "export the backbone to <out>/export at the end")
+    divergence_factor: float = opt(1000.0, "stop (exit 2) when a loss term exceeds this many times its median over "
+                                           "the first divergence_window logged steps (0 = only non-finite losses stop)")
+    divergence_window: int = opt(5, "logged steps whose median is the reference of divergence_factor")
 
 
 @dataclass
@@ -110,7 +114,9 @@ class LogConfig:
     """``log:`` metrics.jsonl / TensorBoard / progress bar."""
     every: int = opt(10, "log metrics every N steps")
     tensorboard: bool = opt(True, "write TensorBoard events to <out>/tb")
-    progress: bool = opt(True, "show a tqdm progress bar")
+    progress: bool = opt(True, "show a tqdm bar on a terminal; off a terminal, plain lines at log.every")
+    wandb: bool = opt(False, "also log to Weights & Biases (needs the wandb package; project log.wandb_project)")
+    wandb_project: str = opt("synthssl", "W&B project of log.wandb")
 
 
 @dataclass
@@ -239,9 +245,6 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
-_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-
-
 def apply_override(tree: dict, item: str) -> None:
     """Apply one ``dotted.key=value`` (value parsed as YAML) to a nested dict, in place."""
     if "=" not in item:
@@ -251,11 +254,9 @@ def apply_override(tree: dict, item: str) -> None:
     if not all(parts):
         raise ConfigError(f"override {item!r}: empty key segment")
     try:
-        value = yaml.safe_load(raw) if raw.strip() != "" else ""
+        value = safe_load(raw) if raw.strip() != "" else ""  # 1e-6 is a number
     except yaml.YAMLError as exc:
         raise ConfigError(f"{key}: cannot parse value {raw!r} as YAML ({exc})") from exc
-    if isinstance(value, str) and _FLOAT.fullmatch(raw.strip()):
-        value = float(raw)  # YAML 1.1 reads 1e-6 (no dot) as a string
     node = tree
     for i, p in enumerate(parts[:-1]):
         child = node.get(p)
@@ -275,7 +276,7 @@ def load_raw(path: str | Path | None, overrides: list[str] = ()) -> dict:
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
         try:
-            tree = yaml.safe_load(path.read_text()) or {}
+            tree = safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
         if not isinstance(tree, dict):
@@ -287,6 +288,7 @@ def load_raw(path: str | Path | None, overrides: list[str] = ()) -> dict:
 
 def parse_config(tree: dict) -> TrainingConfig:
     """Typed config from a plain dict (method section checked by `resolve_method_config`)."""
+    tree = {k: v for k, v in tree.items() if k != "provenance"}  # what produced a run's config.yaml
     cfg = from_dict(TrainingConfig, tree)
     if "name" not in cfg.method:
         raise ConfigError("method.name: missing; set e.g. method.name=synthetic_contrast")

@@ -30,16 +30,16 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from pathlib import Path
-from typing import Any
-
 from dataclasses import dataclass
-from typing import Optional
+from pathlib import Path
+from typing import Any, Optional
 
 import torch
 import torchvision
 from torch import nn
 
+from synthssl.dataset.console import publish_mode
+from synthssl.dataset.errors import OutputWriteError, write_failure
 from synthssl.train.models.backbone import ARCHS, build_backbone
 from synthssl.train.models.property_decoder import PropertyDecoder
 
@@ -94,15 +94,21 @@ def _heads_meta(heads: HeadsExport, arch: str, small_stem: bool, mean, std) -> d
 
 
 def _atomic_write_bytes(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    """Write through a temp file (given the user's umask mode) and os.replace; a failed write
+    (full disk, no permission) raises OutputWriteError naming `path`, with the temp file removed."""
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
             write(handle)
+        publish_mode(tmp)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as exc:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, (OSError, RuntimeError)):  # torch.save reports a full disk as a RuntimeError
+            raise OutputWriteError(path, write_failure(exc, path.parent)) from exc
         raise
 
 
@@ -152,6 +158,18 @@ def save_backbone(resnet: nn.Module, directory: str | os.PathLike, *, arch: str,
     return pt
 
 
+def _state_mismatch(expected: dict, found: Any) -> str:
+    """'3 missing keys, 30 unexpected, 5 of another shape, e.g. layer1.0.conv3.weight' (for one-line errors)."""
+    if not isinstance(found, dict):
+        return f"a {type(found).__name__}, not a state_dict"
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    shape = sorted(k for k in set(expected) & set(found)
+                   if getattr(found[k], "shape", None) != getattr(expected[k], "shape", None))
+    example = (missing or unexpected or shape or ["?"])[0]
+    return f"{len(missing)} missing keys, {len(unexpected)} unexpected, {len(shape)} of another shape, e.g. {example}"
+
+
 def load_backbone(path: str | os.PathLike) -> tuple[torchvision.models.ResNet, dict]:
     """Load an export: `path` is the export directory or its backbone.pt.
 
@@ -165,13 +183,30 @@ def load_backbone(path: str | os.PathLike) -> tuple[torchvision.models.ResNet, d
         raise FileNotFoundError(f"{pt}: no exported backbone here (expected backbone.pt)")
     if not meta_path.is_file():
         raise FileNotFoundError(f"{meta_path}: missing; an export is backbone.pt + backbone.json")
-    meta = json.loads(meta_path.read_text())
-    missing = [k for k in META_KEYS if k not in meta]
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{meta_path}: not a backbone.json ({exc}); expected a JSON object with keys "
+                         f"{list(META_KEYS)}") from None
+    missing = [k for k in META_KEYS if k not in meta] if isinstance(meta, dict) else list(META_KEYS)
     if missing:
         raise ValueError(f"{meta_path}: missing keys {missing}; expected {list(META_KEYS)}")
-    resnet = build_backbone(meta["arch"], bool(meta["small_stem"]))
-    state = torch.load(pt, map_location="cpu", weights_only=True)
-    resnet.load_state_dict(state, strict=True)
+    try:
+        resnet = build_backbone(meta["arch"], bool(meta["small_stem"]))
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise ValueError(f"{meta_path}: arch {meta['arch']!r} is not a supported backbone ({exc})") from None
+    try:
+        state = torch.load(pt, map_location="cpu", weights_only=True)  # a foreign file cannot run code
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for damaged or foreign files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{pt}: cannot be read as a backbone state_dict ({first}); expected the backbone.pt "
+                         f"of a train-ssl export") from None
+    try:
+        resnet.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError, AttributeError):
+        raise ValueError(f"{pt}: does not hold {meta['arch']} weights as {meta_path.name} says "
+                         f"({_state_mismatch(resnet.state_dict(), state)}); export and backbone.json must come "
+                         f"from the same run") from None
     return resnet.eval(), meta
 
 

@@ -18,7 +18,9 @@ exactly (tests/train/test_train_resume.py).
 from __future__ import annotations
 
 import contextlib
-import math
+import logging
+import platform
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -34,14 +36,25 @@ from synthssl.train.checkpoint import load_checkpoint, load_method_state, save_c
 from synthssl.train.config import ConfigError, TrainingConfig, resolve_method_config, to_dict
 from synthssl.train.data.batch import IMAGENET_MEAN, IMAGENET_STD, ViewBatch
 from synthssl.train.data.pipeline import TrainingData, step_seed
+from synthssl.dataset.console import ProgressLine, is_tty
+from synthssl.dataset.errors import OutputWriteError
+from synthssl.dataset.version import package_version
 from synthssl.train.export import atomic_write_text, method_heads, save_backbone
+from synthssl.train.guards import (DivergenceError, DivergenceGuard, StopSignals, fingerprint_changes,
+                                   shard_fingerprints)
 from synthssl.train.methods.base import ExtraOptimizer, Method, MethodContext, StepInfo
 from synthssl.train.metrics_log import MetricsLogger
 from synthssl.train.optim import build_optimizer, lr_factor
 
 #: Config keys that may differ between a run and its ``--resume`` (nothing else may).
 RESUME_MUTABLE = ("log", "eval", "train.checkpoint_every", "train.export", "data.workers",
-                  "data.prefetch_factor", "train.compile")
+                  "data.prefetch_factor", "train.compile", "train.out", "train.divergence_factor",
+                  "train.divergence_window")
+
+#: Temporary files an interrupted run can leave in its folder (removed by the next run there).
+TMP_PATTERNS = ("*.tmp", "export/*.tmp")
+
+log = logging.getLogger("synthssl.train")
 
 
 @dataclass
@@ -116,7 +129,7 @@ def _check_ranges(cfg: TrainingConfig, world: int) -> None:
 def prepare(cfg: TrainingConfig, world: int = 1) -> Prepared:
     """Check `cfg` against data and method; build the method (CPU). Raises ConfigError."""
     from synthssl.dataset.reader import ShardCollection
-    from synthssl.train.data.photos import list_photos
+    from synthssl.train.data.photos import list_photos, photo_decodes
 
     _check_ranges(cfg, world)
     d = cfg.data
@@ -149,11 +162,19 @@ def prepare(cfg: TrainingConfig, world: int = 1) -> Prepared:
                 raise ConfigError(f"data.val_fraction: {exc}") from exc
         if len(collection) < world:
             raise ConfigError(f"data.shards: {len(collection)} scenes cannot be shared by {world} ranks")
+        train_scenes = len(collection) if d.val_fraction == 0 else \
+            len(ShardCollection(d.shards, split="train", val_fraction=d.val_fraction))
+        _check_batch_fits(d.batch_size, train_scenes, "scene pairs in data.shards (training split)")
     if d.photos:
         try:
-            list_photos(d.photos)
+            photos = list_photos(d.photos)
         except FileNotFoundError as exc:
             raise ConfigError(str(exc)) from exc
+        if not any(photo_decodes(p) for p in photos):
+            raise ConfigError(f"data.photos: none of the {len(photos)} image files under {d.photos} can be "
+                              f"decoded (corrupt or unreadable); give a folder of readable jpg/png/webp photos")
+        if d.photo_pairs:
+            _check_batch_fits(d.batch_size, len(photos), f"photos in {d.photos}")
     cls, method_cfg = resolve_method_config(cfg)
     ctx = MethodContext(arch=cfg.model.arch, small_stem=cfg.model.small_stem, image_size=d.image_size,
                         views=2, num_categories=len(categories), has_geometry=not d.photo_pairs,
@@ -171,6 +192,12 @@ def prepare(cfg: TrainingConfig, world: int = 1) -> Prepared:
         raise ConfigError(f"data.photos: {cfg.method['name']} as configured needs real photos for domain "
                           f"adaptation; set data.photos=DIR (e.g. /usr/share/backgrounds) or switch "
                           f"adaptation off (method.adversarial=none)")
+    if cfg.log.wandb:
+        try:
+            import wandb  # noqa: F401
+        except ImportError:
+            raise ConfigError("log.wandb: true needs the wandb package (pip install wandb); or set "
+                              "log.wandb=false") from None
     if cfg.eval.online_knn is not None:
         try:
             from synthssl.train.eval.online import OnlineKNN
@@ -181,6 +208,26 @@ def prepare(cfg: TrainingConfig, world: int = 1) -> Prepared:
         except (ValueError, TypeError, FileNotFoundError) as exc:
             raise ConfigError(f"eval.online_knn: {exc}") from exc
     return Prepared(cfg, method, ctx, shard_size)
+
+
+def _check_batch_fits(batch: int, available: int, what: str) -> None:
+    """A batch larger than the data would repeat items inside one batch: refuse it."""
+    if batch > available:
+        raise ConfigError(f"data.batch_size: {batch} per step but only {available} {what}; a batch would "
+                          f"repeat items; set data.batch_size <= {available} or add data")
+
+
+def provenance(argv: Optional[list[str]], world: int) -> dict[str, Any]:
+    """What produced a run: package, git commit (when the code is a checkout), torch/CUDA, command, world size."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {"synthssl": package_version(), "git_commit": commit, "torch": str(torch.__version__),
+            "cuda": torch.version.cuda, "python": platform.python_version(),
+            "command": list(argv) if argv is not None else list(sys.argv), "world_size": int(world)}
 
 
 def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
@@ -195,8 +242,13 @@ def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
 class Trainer:
     """Trains one configured method; see the module docstring. Rank/world come from torch.distributed."""
 
-    def __init__(self, cfg: TrainingConfig, *, resume: bool = False, prepared: Optional[Prepared] = None):
+    def __init__(self, cfg: TrainingConfig, *, resume: bool = False, prepared: Optional[Prepared] = None,
+                 argv: Optional[list[str]] = None):
         self.rank, self.world = dist_utils.rank(), dist_utils.world_size()
+        self.argv = argv
+        self.stopped_by: Optional[str] = None
+        """the signal's name when SIGTERM/SIGUSR1 stopped `run` early (after a checkpoint)."""
+        self.steps_done = 0
         self.cfg = cfg
         self.device = resolve_device(cfg.train.device)
         self.amp_dtype = resolve_precision(cfg.train.precision, self.device)
@@ -229,8 +281,11 @@ class Trainer:
         self.base_lrs = {name: [g["lr"] for g in o.param_groups] for name, o in self.optimizers.items()}
         self.scaler = (torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None)
         self.start_step = 0
+        self.shards = shard_fingerprints(cfg.data.shards) if cfg.data.shards and not cfg.data.photo_pairs else {}
+        self.guard = DivergenceGuard(cfg.train.divergence_factor, cfg.train.divergence_window)
         if resume:
             self._load(load_checkpoint(self.run_dir, map_location=self.device))
+        self.steps_done = self.start_step
         self.config_dict = to_dict(cfg)
         needs = method.data_needs()
         self.data = TrainingData(cfg, needs_real=needs.real, rank=self.rank, world=self.world,
@@ -246,6 +301,14 @@ class Trainer:
         if diffs:
             raise ConfigError(f"--resume: the config differs from the checkpoint's in {diffs}; resume with "
                               f"the run's own config ({self.run_dir / 'config.yaml'})")
+        if "shards" not in state:
+            log.warning("%s was written before shard fingerprints were recorded: the shards are not checked "
+                        "on this resume", self.run_dir / "checkpoint.pt")
+        changed = fingerprint_changes(state.get("shards", self.shards), self.shards)
+        if changed:
+            raise ConfigError(f"--resume: the shards differ from those the checkpoint trained on ({changed[0]}"
+                              f"{f' and {len(changed) - 1} more' if len(changed) > 1 else ''}: replaced, added or "
+                              f"removed); resume on the original shards or start a new run")
         if state["world_size"] != self.world:
             raise ConfigError(f"--resume: the checkpoint was written with {state['world_size']} ranks, this run "
                               f"has {self.world}; resume with the same number of processes")
@@ -255,12 +318,23 @@ class Trainer:
         if self.scaler is not None and state["scaler"] is not None:
             self.scaler.load_state_dict(state["scaler"])
         self.start_step = int(state["step"])
+        self.guard = DivergenceGuard(self.cfg.train.divergence_factor, self.cfg.train.divergence_window,
+                                     state.get("divergence_reference"))
 
     def save(self, steps_done: int) -> None:
-        """Checkpoint after `steps_done` steps (rank 0 writes; all ranks wait)."""
+        """Checkpoint after `steps_done` steps (rank 0 writes; all ranks wait). Weights that are no
+        longer finite are never saved over the last good checkpoint (DivergenceError)."""
+        named = list(self.method.named_parameters())
+        finite = torch.stack([torch.isfinite(p).all() for _, p in named]).cpu()  # one device sync
+        if not bool(finite.all()):
+            bad = named[int((~finite).nonzero()[0])][0]
+            raise DivergenceError(f"step {steps_done}: parameter '{bad}' holds non-finite values; training "
+                                  f"diverged (the last good checkpoint is kept); lower optim.lr or set "
+                                  f"optim.grad_clip")
         if self.rank == 0:
             save_checkpoint(self.run_dir, step=steps_done, method=self.method, optimizers=self.optimizers,
-                            scaler=self.scaler, config=self.config_dict, world_size=self.world)
+                            scaler=self.scaler, config=self.config_dict, world_size=self.world,
+                            extra={"shards": self.shards, "divergence_reference": self.guard.state()})
         if dist_utils.is_distributed():
             torch.distributed.barrier()
 
@@ -345,9 +419,25 @@ class Trainer:
         return {f"knn/{k}": float(v) for k, v in results.items()}
 
     def _write_config(self) -> None:
+        """config.yaml: the resolved config plus a ``provenance`` section (ignored when it is loaded)."""
         if self.rank == 0:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(yaml.safe_dump(self.config_dict, sort_keys=False), self.run_dir / "config.yaml")
+            try:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OutputWriteError(self.run_dir, exc, "create the run folder") from None
+            self._remove_leftovers()
+            text = yaml.safe_dump(self.config_dict, sort_keys=False)
+            text += yaml.safe_dump({"provenance": provenance(self.argv, self.world)}, sort_keys=False)
+            atomic_write_text(text, self.run_dir / "config.yaml")
+
+    def _remove_leftovers(self) -> None:
+        """Remove temporary files of an interrupted run in this folder (only this run writes here)."""
+        leftovers = sorted(p for pattern in TMP_PATTERNS for p in self.run_dir.glob(pattern) if p.is_file())
+        for p in leftovers:
+            p.unlink(missing_ok=True)
+        if leftovers:
+            log.info("removed %d temporary file(s) left by an interrupted run: %s", len(leftovers),
+                     ", ".join(p.name for p in leftovers))
 
     def export(self, steps_done: int) -> Optional[Path]:
         """Write the backbone export (+ the property heads, if any) (rank 0) to <out>/export; returns backbone.pt."""
@@ -368,9 +458,11 @@ class Trainer:
         total = cfg.train.steps
         self._write_config()
         logger = MetricsLogger(self.run_dir, cfg.log.tensorboard,
-                               resume_step=self.start_step if self._resume else None) if self.rank == 0 else None
+                               resume_step=self.start_step if self._resume else None,
+                               wandb_config=self.config_dict if cfg.log.wandb else None) if self.rank == 0 else None
         bar = None
-        if self.rank == 0 and cfg.log.progress:
+        progress = ProgressLine(total, self.start_step, unit="step")
+        if self.rank == 0 and cfg.log.progress and is_tty():  # off a terminal: plain lines at log.every
             from tqdm import tqdm
 
             bar = tqdm(total=total, initial=self.start_step, desc=f"train {cfg.method['name']}", unit="step",
@@ -379,31 +471,44 @@ class Trainer:
         self.method.train()
         step = self.start_step
         window_start, window_steps = time.perf_counter(), 0
+        signals = StopSignals().install()
         try:
             while step < total:
                 if stop_after is not None and step >= stop_after:
                     return self.run_dir
                 terms, lr = self.fit_step(step)
                 step += 1
+                self.steps_done = step
                 window_steps += 1
                 if bar is not None:
                     bar.update(1)
                 last = step == total
-                if step % cfg.log.every == 0 or last:
-                    self._log(logger, bar, step, terms, lr, window_start, window_steps, images_per_step)
+                logged = step % cfg.log.every == 0 or last
+                checkpoint = last or bool(cfg.train.checkpoint_every and step % cfg.train.checkpoint_every == 0)
+                stop = self._stop_requested(signals)
+                if logged or checkpoint or stop:
+                    record = self._reduce(terms)
+                    self.guard.check(step, {k: v for k, v in record.items() if k != "photos_skipped"})
+                if logged:
+                    self._log(logger, bar, progress, step, record, lr, window_start, window_steps,
+                              images_per_step)
                     window_start, window_steps = time.perf_counter(), 0
                 if cfg.eval.online_knn is not None and step % cfg.eval.every_steps == 0:
                     knn = self._online_knn()
                     if logger is not None and knn:
                         logger.log(step, knn)
-                if last or (cfg.train.checkpoint_every and step % cfg.train.checkpoint_every == 0):
+                if checkpoint or stop:
                     self.save(step)
+                if stop and not last:
+                    self.stopped_by = stop
+                    return self.run_dir
         except KeyboardInterrupt:
             # Between steps the state is consistent: keep what was done.
             if step > self.start_step:
                 self.save(step)
             raise
         finally:
+            signals.restore()
             if bar is not None:
                 bar.close()
             if logger is not None:
@@ -412,26 +517,44 @@ class Trainer:
             self.export(step)
         return self.run_dir
 
-    def _log(self, logger: Optional[MetricsLogger], bar: Any, step: int, terms: dict[str, Tensor], lr: float,
-             window_start: float, window_steps: int, images_per_step: int) -> None:
+    def _stop_requested(self, signals: StopSignals) -> Optional[str]:
+        """The name of a stop signal received by any rank since the last step, else None."""
+        received = signals.received
+        if dist_utils.is_distributed():  # every rank stops at the same step
+            flag = torch.tensor([1.0 if received else 0.0], device=self.device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            if flag.item() > 0:
+                return received or "SIGTERM"
+        return received
+
+    def _reduce(self, terms: dict[str, Tensor]) -> dict[str, float]:
+        """The step's loss terms averaged over ranks, plus ``photos_skipped`` (summed over ranks)."""
         keys = sorted(terms)
         device = terms["loss"].device
         values = torch.stack([terms[k].to(device, torch.float32).reshape(()) for k in keys])
         skipped = torch.tensor([float(self.photos_skipped)], device=values.device)
         values = dist_utils.all_reduce_mean(torch.cat([values, skipped])).cpu().tolist()
         record = dict(zip(keys, values[:-1]))
-        if not math.isfinite(record["loss"]):
-            raise FloatingPointError(f"step {step}: the loss is {record['loss']} ({record}); lower optim.lr "
-                                     f"or set optim.grad_clip")
+        record["photos_skipped"] = values[-1] * self.world
+        return record
+
+    def _log(self, logger: Optional[MetricsLogger], bar: Any, progress: ProgressLine, step: int,
+             reduced: dict[str, float], lr: float, window_start: float, window_steps: int,
+             images_per_step: int) -> None:
+        """metrics.jsonl + TensorBoard, and the bar (terminal) or one plain progress line (rank 0)."""
         elapsed = max(time.perf_counter() - window_start, 1e-9)
+        record = dict(reduced)
         record["lr"] = lr
         record["images_per_s"] = window_steps * images_per_step / elapsed
-        record["photos_skipped"] = values[-1] * self.world
-        if logger is not None:
-            logger.log(step, record)
-            if record["photos_skipped"] > self._skipped_reported:
-                print(f"train-ssl: step {step}: {record['photos_skipped']:.0f} unreadable photo reads skipped so far "
-                      f"under {self.cfg.data.photos} (see photos_skipped in metrics.jsonl)", file=sys.stderr)
-                self._skipped_reported = record["photos_skipped"]
+        if logger is None:
+            return
+        logger.log(step, record)
+        if record["photos_skipped"] > self._skipped_reported:
+            log.warning("step %d: %.0f unreadable photo reads skipped so far under %s (see photos_skipped in "
+                        "metrics.jsonl)", step, record["photos_skipped"], self.cfg.data.photos)
+            self._skipped_reported = record["photos_skipped"]
         if bar is not None:
             bar.set_postfix(loss=f"{record['loss']:.4f}", img_s=f"{record['images_per_s']:.0f}")
+            return
+        terms = "  ".join(f"{k} {v:.4g}" for k, v in sorted(reduced.items()) if k != "photos_skipped")
+        log.info("%s", progress.line(step, f"{terms}  {record['images_per_s']:.3g} images/s"))

@@ -38,6 +38,14 @@ def list_photos(root: str | os.PathLike, key: str = "data.photos") -> list[Path]
     return files
 
 
+def photo_decodes(path: Path) -> bool:
+    """True when ``path`` can be read and decoded as an image (a cheap reduced-size decode)."""
+    try:
+        return cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_8) is not None
+    except cv2.error:
+        return False
+
+
 def short_side_resize(image: np.ndarray, size: int) -> np.ndarray:
     """Resize `image` [h,w,3] so that min(h, w) == size (aspect kept)."""
     h, w = image.shape[:2]

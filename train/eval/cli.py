@@ -24,7 +24,7 @@ from synthssl.train.eval.backbones import EvalBackbone, load_eval_backbone, rand
 from synthssl.train.eval.benchmarks import load_benchmark
 from synthssl.train.eval.config import EvalConfig, load_eval_config
 from synthssl.train.config import to_dict
-from synthssl.train.eval.dense_data import DenseViews, load_dense_views
+from synthssl.train.eval.dense_data import DenseViews, dense_shortfall, load_dense_views
 from synthssl.train.eval.dense_probe import DenseProbeResult, run_dense_probes
 from synthssl.train.eval.drawing import line_chart, write_png
 from synthssl.train.eval.feature_cache import FeatureCache, backbone_fingerprint
@@ -197,6 +197,10 @@ def evaluate(args: argparse.Namespace) -> dict:
         results["dense"] = {"head": dc.head, "num_train_views": len(train_v), "num_test_views": len(test_v),
                             "categories": categories,
                             "metrics": {n: r.metrics for n, r in dense_results.items()}}
+        shortfall = dense_shortfall(train_v, test_v, dc.train_scenes, dc.test_scenes)
+        if shortfall:
+            results["dense"]["shortfall"] = shortfall
+            print(f"train-ssl eval: warning: {shortfall}", file=sys.stderr)
         figures += _dense_figures(dense_results, test_v, config, out, device)
         _log(f"dense probes: done in {time.perf_counter() - t0:.1f} s")
 

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from synthssl.dataset.reader import ShardCollection
 
-__all__ = ["DenseViews", "load_dense_views", "DENSE_FIELDS"]
+__all__ = ["DenseViews", "load_dense_views", "dense_shortfall", "DENSE_FIELDS"]
 
 DENSE_FIELDS = ("rgb", "depth", "normal", "contour", "category")
 
@@ -60,6 +60,16 @@ def _gather(collection: ShardCollection, indices: np.ndarray, desc: str) -> Dens
         category=np.concatenate(parts["category"]).astype(np.int64),
         scene_ids=np.concatenate(ids),
     )
+
+
+def dense_shortfall(train: DenseViews, test: DenseViews, train_scenes: int, test_scenes: int) -> str | None:
+    """A note for the report when the held-out shards held fewer scenes than the probes asked for, else None."""
+    got_train, got_test = len(np.unique(train.scene_ids)), len(np.unique(test.scene_ids))
+    if got_train >= train_scenes and got_test >= test_scenes:
+        return None
+    return (f"the held-out shards gave {got_train} probe-train and {got_test} probe-test scenes, fewer than the "
+            f"{train_scenes} and {test_scenes} asked for (dense.train_scenes, dense.test_scenes): these dense "
+            f"results rest on less data than configured")
 
 
 def load_dense_views(paths: Sequence[str | PathLike], *, train_scenes: int, test_scenes: int, seed: int = 0,

@@ -15,6 +15,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from synthssl.dataset.console import publish_mode
+
 __all__ = ["PALETTE", "write_png", "put_text", "line_chart", "bar_chart", "scatter_chart", "panel_grid",
            "colorize", "nice_ticks", "label_image"]
 
@@ -38,6 +40,7 @@ def write_png(path: str | Path, rgb: np.ndarray) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(buf.tobytes())
+        publish_mode(tmp)  # the user's umask, not mkstemp's 0600
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

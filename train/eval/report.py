@@ -77,6 +77,7 @@ def markdown_report(results: dict) -> str:
         lines += ["", "## Dense probes on held-out rendered views (frozen backbone)", "",
                   f"{dense['head']} head trained on {dense['num_train_views']} views, tested on "
                   f"{dense['num_test_views']} views. ↓ lower is better, ↑ higher is better.", "",
+                  *([f"**Note:** {dense['shortfall']}.", ""] if dense.get("shortfall") else []),
                   "| metric | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
         for task, metric, label, higher in DENSE_ROWS:
             vals = [dense["metrics"][n][task][metric] for n in names]

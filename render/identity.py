@@ -1,0 +1,110 @@
+"""The render identity of an output folder: one folder, one render.
+
+A folder of shards belongs to the render that created it: its seed, image size,
+views, asset set, shard format version and the hash of every content-defining config
+value (`identity_of`). The first render into a folder claims it by creating
+``identity.json`` atomically and exclusively (written to a temporary file, then
+``os.link``, which fails when the name exists), so of two renders that start at the
+same moment with different identities, exactly one proceeds and the other is refused
+(`claim_folder`, :class:`FolderConflict`, exit 2). Renders with the same identity --
+array jobs, ``--resume`` -- share the folder.
+
+`check_scene_count` refuses a render that plans fewer scenes than the folder already
+holds: re-planning the last shard would drop the scenes beyond the new count.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from synthssl.dataset.errors import ShardFormatError
+from synthssl.dataset.manifest import tmp_suffix
+from synthssl.dataset.schema import FORMAT_VERSION
+
+from .assets import discover_assets
+from .config import ConfigError, RenderConfig
+
+IDENTITY_NAME = "identity.json"
+#: The identity's keys, in the order a conflict is reported (the config hash, covering all, last).
+IDENTITY_KEYS = ("seed", "size", "views", "format_version", "assets_sha256", "config_sha256")
+#: Config keys that do not change what is rendered (ignored when matching a folder's render).
+NON_CONTENT_KEYS = ("out", "workers", "shard_index", "num_shards", "backend", "scenes")
+
+
+class FolderConflict(ShardFormatError):
+    """The output folder holds another render (other identity, or more scenes than planned)."""
+
+
+def content_config(cfg_dict: dict) -> dict:
+    """The config values that define what is rendered."""
+    return {k: v for k, v in cfg_dict.items() if k not in NON_CONTENT_KEYS}
+
+
+def asset_fingerprint(cfg: RenderConfig) -> str:
+    """SHA-256 over the asset set (source, category, file name, size of every mesh); ConfigError when
+    an asset folder is missing or holds no meshes."""
+    o = cfg.objects
+    try:
+        entries = discover_assets(o.asset_dirs, o.bundled_assets, o.pybullet_assets)
+    except FileNotFoundError as exc:
+        raise ConfigError(str(exc)) from None
+    h = hashlib.sha256()
+    for e in entries:
+        h.update(f"{e.source}\0{e.category}\0{Path(e.path).name}\0{os.path.getsize(e.path)}\n".encode())
+    return h.hexdigest()
+
+
+def identity_of(cfg: RenderConfig) -> dict[str, Any]:
+    """The identity of the render ``cfg`` describes (see the module docstring)."""
+    content = json.dumps(content_config(cfg.to_dict()), sort_keys=True)
+    return {"seed": cfg.seed, "size": cfg.size, "views": cfg.views, "format_version": FORMAT_VERSION,
+            "assets_sha256": asset_fingerprint(cfg) if cfg.objects.source_weights.get("asset", 0) > 0 else None,
+            "config_sha256": hashlib.sha256(content.encode()).hexdigest()}
+
+
+def claim_folder(out: Path, identity: dict[str, Any]) -> bool:
+    """Create ``out/identity.json`` exclusively, or check that it holds ``identity``.
+
+    Returns True when this call created it. Raises FolderConflict naming the first
+    differing key when the folder belongs to another render.
+    """
+    path = out / IDENTITY_NAME
+    tmp = out / f"{IDENTITY_NAME}{tmp_suffix()}"
+    tmp.write_text(json.dumps(identity, indent=2, sort_keys=True) + "\n")
+    try:
+        os.link(tmp, path)  # atomic and exclusive: fails if another render claimed the folder first
+        return True
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    try:
+        theirs = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise FolderConflict(path, None, f"unreadable ({exc}); this folder's render identity is unknown; "
+                             "use another --out") from None
+    named_first = [k for k in IDENTITY_KEYS if k in identity or k in theirs]
+    for key in named_first + sorted((set(identity) | set(theirs)) - set(IDENTITY_KEYS)):
+        if theirs.get(key) != identity.get(key):
+            raise FolderConflict(path, key, f"this folder holds a render with {key}={theirs.get(key)!r}, this run "
+                                 f"has {identity.get(key)!r}; use another --out (renders never mix in one folder)")
+    return False
+
+
+def check_scene_count(out: Path, cfg: RenderConfig, shard_scenes: dict[str, tuple[int, int]]) -> None:
+    """Refuse a plan with fewer scenes than the folder's shards hold (``{file: (first, count)}``)."""
+    if not shard_scenes:
+        return
+    name, (first, count) = max(shard_scenes.items(), key=lambda kv: kv[1][0] + kv[1][1])
+    held = first + count
+    if held > cfg.scenes:
+        raise FolderConflict(out, "scenes", f"--scenes {cfg.scenes}: this folder already holds scenes up to "
+                             f"{held - 1} (in {name}); pass --scenes {held} or more to keep them all, or use "
+                             f"another --out (nothing was changed)")
+
+
+__all__ = ["IDENTITY_NAME", "NON_CONTENT_KEYS", "FolderConflict", "content_config", "identity_of",
+           "claim_folder", "check_scene_count", "asset_fingerprint"]

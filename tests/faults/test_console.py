@@ -1,0 +1,49 @@
+"""Console helpers (issue 11): only rank 0 prints; plain progress lines; umask modes."""
+from __future__ import annotations
+
+import io
+import logging
+import os
+import stat
+
+from synthssl.dataset.console import ProgressLine, format_eta, one_line, publish_mode, setup_logging
+
+
+def test_only_rank_0_prints_unless_all_ranks_are_asked_for():
+    for rank, all_ranks, expected in [(0, False, "prog: hello\n"), (1, False, ""), (1, True, "prog: [rank 1] hello\n")]:
+        stream = io.StringIO()
+        setup_logging("prog", 0, rank, all_ranks, stream=stream)
+        logging.getLogger("synthssl.train").info("hello")
+        assert stream.getvalue() == expected
+    stream = io.StringIO()
+    setup_logging("prog", -1, 0, stream=stream)  # --quiet
+    logging.getLogger("synthssl.render").info("progress")
+    logging.getLogger("synthssl.render").warning("careful")
+    assert stream.getvalue() == "prog: careful\n"
+    setup_logging("test")
+
+
+def test_progress_line_and_eta():
+    line = ProgressLine(40, 10, unit="scene").line(20, "(shard-00001.h5 written)")
+    assert line.startswith("scene 20/40  (shard-00001.h5 written)  ") and " scenes/s  ETA " in line
+    assert format_eta(3725) == "1:02:05" and format_eta(float("inf")) == "?"
+
+
+def test_one_line_takes_the_error_of_a_worker_traceback():
+    exc = ValueError("Caught ShardFormatError in DataLoader worker process 0.\nTraceback...\n  File x\n"
+                     "synthssl.dataset.errors.ShardFormatError: a.h5: dataset 'rgb': scene 2 cannot be read\n")
+    assert one_line(exc) == "a.h5: dataset 'rgb': scene 2 cannot be read"
+    assert one_line(ValueError("step 3: loss term 'loss' is nan; lower optim.lr")) == \
+        "step 3: loss term 'loss' is nan; lower optim.lr"
+
+
+def test_publish_mode_applies_the_umask(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"")
+    os.chmod(path, 0o600)
+    old = os.umask(0o027)
+    try:
+        publish_mode(path)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
