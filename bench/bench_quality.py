@@ -48,6 +48,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
+from bench_runs import SettingsMismatch, finished_export, train_run  # noqa: E402
 from quality_report import ARMS_ORDER, METRICS, compare_arms, quality_chart, quality_markdown  # noqa: E402
 
 
@@ -186,40 +187,21 @@ def train_overrides(arm: str, seed: int, budget: Budget, shards: Path, run: Path
     return o + [item.format(**recipe) for item in ARMS[arm][1]]  # the arm's own overrides come last
 
 
-def finished_export(run: Path, steps: int) -> bool:
-    meta = run / "export" / "backbone.json"
-    return meta.is_file() and json.loads(meta.read_text()).get("steps") == steps
-
-
 def train_arm(arm: str, seed: int, budget: Budget, shards: Path, run: Path, extra: list[str]) -> float:
-    """Train (or resume, or reuse) one arm; returns its training wall time in seconds (all attempts)."""
-    timing = run / "train_seconds.json"
-    spent = json.loads(timing.read_text())["seconds"] if timing.is_file() else 0.0
-    cmd = [sys.executable, "-m", "synthssl.train.cli", str(ROOT / "train/configs" / ARMS[arm][0]),
-           *train_overrides(arm, seed, budget, shards, run), *extra]
-    # What this run was trained with: a re-run with other settings into the same --out is refused,
-    # never mixed in.
-    recipe = run / "bench_train.json"
-    settings = [ARMS[arm][0]] + [a for a in cmd[4:] if not a.startswith(("train.out=", "data.shards="))]
-    if recipe.is_file() and json.loads(recipe.read_text())["settings"] != settings:
-        fail(f"{run} was trained with other settings ({recipe}); give a new --out for these")
-    if finished_export(run, budget.steps):
-        return spent
-    run.mkdir(parents=True, exist_ok=True)
-    recipe.write_text(json.dumps({"settings": settings}, indent=1) + "\n")
-    if (run / "checkpoint.pt").is_file():
-        cmd.append("--resume")
+    """Train (or resume, or reuse) one arm; returns its training wall time in seconds (all attempts).
+    A run made with other settings into the same --out is refused, never mixed in."""
+    from synthssl.train.config import ConfigError
+
     env = dict(os.environ)
     if budget.threads > 0:
         env["OMP_NUM_THREADS"] = str(budget.threads)
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-    spent += time.perf_counter() - t0
-    timing.write_text(json.dumps({"seconds": spent}) + "\n")
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
-        raise SystemExit(f"bench_quality: training {run} failed (exit {proc.returncode}):\n{tail}")
-    return spent
+    overrides = [*train_overrides(arm, seed, budget, shards, run), *extra]
+    try:
+        return train_run(ROOT / "train/configs" / ARMS[arm][0], overrides, run, budget.steps, env=env)
+    except (SettingsMismatch, ConfigError) as exc:
+        fail(f"{exc}; give a new --out for these settings" if isinstance(exc, SettingsMismatch) else str(exc))
+    except RuntimeError as exc:
+        raise SystemExit(f"bench_quality: {exc}") from None
 
 
 def random_export(run: Path, seed: int, budget: Budget) -> None:

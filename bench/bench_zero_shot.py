@@ -25,16 +25,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_runs import SettingsMismatch, train_run  # noqa: E402
+
 RECIPE = ROOT / "train" / "configs" / "demo.yaml"
 ARMS = {"adapted": [], "no_adaptation": ["method.adversarial=none"]}
 METRICS = ("abs_rel", "delta1", "spearman")
@@ -60,28 +61,14 @@ def train_overrides(args: argparse.Namespace, arm: str, seed: int, run: Path) ->
 
 def train(args: argparse.Namespace, arm: str, seed: int, run: Path) -> float:
     """Train (reuse, or resume) one run; returns its training seconds over all attempts."""
-    overrides = train_overrides(args, arm, seed, run)
-    settings = [o for o in overrides if not o.startswith("train.out=")]
-    recipe, timing = run / "bench_zero_shot.json", run / "train_seconds.json"
-    if recipe.is_file() and json.loads(recipe.read_text())["settings"] != settings:
-        fail(f"{run} was trained with other settings ({recipe}); give a new --out for these")
-    spent = json.loads(timing.read_text())["seconds"] if timing.is_file() else 0.0
-    meta = run / "export" / "backbone.json"
-    if meta.is_file() and json.loads(meta.read_text()).get("steps") == args.steps:
-        return spent
-    run.mkdir(parents=True, exist_ok=True)
-    recipe.write_text(json.dumps({"settings": settings}, indent=1) + "\n")
-    cmd = [sys.executable, "-m", "synthssl.train.cli", str(RECIPE), *overrides]
-    if (run / "checkpoint.pt").is_file():
-        cmd.append("--resume")
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
-    spent += time.perf_counter() - t0
-    timing.write_text(json.dumps({"seconds": spent}) + "\n")
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
-        raise SystemExit(f"bench_zero_shot: training {run} failed (exit {proc.returncode}):\n{tail}")
-    return spent
+    from synthssl.train.config import ConfigError
+
+    try:
+        return train_run(RECIPE, train_overrides(args, arm, seed, run), run, args.steps)
+    except (SettingsMismatch, ConfigError) as exc:
+        fail(f"{exc}; give a new --out for these settings" if isinstance(exc, SettingsMismatch) else str(exc))
+    except RuntimeError as exc:
+        raise SystemExit(f"bench_zero_shot: {exc}") from None
 
 
 def summarise(per_seed: list[dict]) -> dict:

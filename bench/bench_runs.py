@@ -1,0 +1,84 @@
+"""Training runs for the benchmarks: reuse what is finished, resume what is not, never mix.
+
+`train_run` runs ``train-ssl CONFIG overrides...`` in a subprocess into ``run/``:
+
+- a finished run (``export/backbone.json`` with the requested steps) whose recorded
+  settings equal today's is reused;
+- an unfinished one (``checkpoint.pt``) is resumed;
+- a run recorded with other settings -- other options, or a shipped config or a method
+  default that changed since -- raises `SettingsMismatch`: the caller refuses it
+  (one line, exit 2) rather than mix it into a new result.
+
+The settings are the fully resolved training config (`resolved_settings`: every
+section and the method's typed options with their defaults), without the run's own
+paths; they are recorded in ``run/bench_train.json`` before training starts. Training
+seconds over all attempts accumulate in ``run/train_seconds.json``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+SETTINGS_FILE = "bench_train.json"
+SECONDS_FILE = "train_seconds.json"
+
+
+class SettingsMismatch(ValueError):
+    """``run/`` holds a run trained with other settings (the message names the run)."""
+
+
+def resolved_settings(config: Path, overrides: list[str]) -> dict:
+    """The resolved config of ``config`` + ``overrides`` minus ``data.shards`` and
+    ``train.out``. Raises `synthssl.train.config.ConfigError` on a bad key or value."""
+    from synthssl.train.config import load_config, resolve_method_config, to_dict
+
+    cfg = load_config(config, overrides)
+    _, method = resolve_method_config(cfg)
+    tree = to_dict(cfg)
+    tree["method"] = {"name": cfg.method["name"], **to_dict(method)}
+    tree["data"].pop("shards")
+    tree["train"].pop("out")
+    return tree
+
+
+def finished_export(run: Path, steps: int) -> bool:
+    """Whether ``run/export`` holds a backbone trained for exactly ``steps`` steps."""
+    meta = run / "export" / "backbone.json"
+    return meta.is_file() and json.loads(meta.read_text()).get("steps") == steps
+
+
+def train_run(config: Path, overrides: list[str], run: Path, steps: int, *,
+              env: Optional[dict[str, str]] = None) -> float:
+    """Train (reuse, or resume) one run; returns its training seconds over all attempts.
+
+    Raises `SettingsMismatch` for a run made with other settings, `ConfigError` for bad
+    overrides and `RuntimeError` (last stderr lines) when training fails.
+    """
+    record, timing = run / SETTINGS_FILE, run / SECONDS_FILE
+    settings = resolved_settings(config, overrides)
+    known = json.loads(record.read_text())["settings"] if record.is_file() else None
+    if known != settings and (known is not None or finished_export(run, steps)):
+        raise SettingsMismatch(f"{run} was trained with other settings "
+                               f"({record if known is not None else 'not recorded'})")
+    spent = json.loads(timing.read_text())["seconds"] if timing.is_file() else 0.0
+    if finished_export(run, steps):
+        return spent
+    run.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"settings": settings}, indent=1) + "\n")
+    cmd = [sys.executable, "-m", "synthssl.train.cli", str(config), *overrides]
+    if (run / "checkpoint.pt").is_file():
+        cmd.append("--resume")
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          env=env if env is not None else dict(os.environ))
+    spent += time.perf_counter() - t0
+    timing.write_text(json.dumps({"seconds": spent}) + "\n")
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+        raise RuntimeError(f"training {run} failed (exit {proc.returncode}):\n{tail}")
+    return spent

@@ -1,0 +1,56 @@
+"""bench/bench_runs.py: a benchmark reuses a finished run only when its fully resolved settings
+(method defaults included) are today's; anything else is refused, never mixed in."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_runs import SETTINGS_FILE, SettingsMismatch, resolved_settings, train_run  # noqa: E402
+
+from synthssl.train.config import ConfigError  # noqa: E402
+
+CONFIG = ROOT / "train/configs/synthetic_contrast.yaml"
+OVERRIDES = ["train.steps=3", "data.shards=[/nowhere]"]
+
+
+def _finished(run: Path, steps: int, settings: dict | None) -> None:
+    (run / "export").mkdir(parents=True)
+    (run / "export/backbone.json").write_text(json.dumps({"steps": steps}))
+    (run / "train_seconds.json").write_text(json.dumps({"seconds": 12.5}))
+    if settings is not None:
+        (run / SETTINGS_FILE).write_text(json.dumps({"settings": settings}))
+
+
+def test_settings_hold_method_defaults_and_leave_out_the_paths():
+    s = resolved_settings(CONFIG, OVERRIDES)
+    assert s["method"]["name"] == "synthetic_contrast"
+    assert "proj_layers" in s["method"] and "depth_weight" in s["method"]  # defaults not written in the YAML
+    assert "shards" not in s["data"] and "out" not in s["train"]
+    assert resolved_settings(CONFIG, OVERRIDES + ["data.shards=[/elsewhere]"]) == s
+    assert resolved_settings(CONFIG, OVERRIDES + ["method.proj_layers=3"]) != s
+    with pytest.raises(ConfigError):
+        resolved_settings(CONFIG, OVERRIDES + ["method.no_such_key=1"])
+
+
+def test_a_finished_run_is_reused_only_with_the_same_settings(tmp_path):
+    same = tmp_path / "same"
+    _finished(same, 3, resolved_settings(CONFIG, OVERRIDES))
+    assert train_run(CONFIG, OVERRIDES, same, 3) == 12.5  # reused: nothing is trained (no data here)
+
+    changed = tmp_path / "changed"  # e.g. a shipped default changed since it was trained
+    old = resolved_settings(CONFIG, OVERRIDES)
+    old["method"]["temperature"] = 0.5
+    _finished(changed, 3, old)
+    with pytest.raises(SettingsMismatch, match="other settings"):
+        train_run(CONFIG, OVERRIDES, changed, 3)
+
+    unrecorded = tmp_path / "unrecorded"  # a finished run whose settings nobody wrote down
+    _finished(unrecorded, 3, None)
+    with pytest.raises(SettingsMismatch, match="not recorded"):
+        train_run(CONFIG, OVERRIDES, unrecorded, 3)
