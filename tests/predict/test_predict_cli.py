@@ -112,7 +112,7 @@ def test_read_rgb_grayscale_rgba_and_16_bit(tmp_path):
     bgra[:, :2, 3] = 255
     cv2.imwrite(str(tmp_path / "a.png"), bgra)
     rgb = read_rgb(tmp_path / "a.png")
-    assert (rgb[:, :2] == (0, 0, 200)).all() and (rgb[:, 2:] == 255).all()
+    assert (rgb[:, :2] == (0, 0, 200)).all() and (rgb[:, 2:] == 128).all()  # transparent: mid-grey
     cv2.imwrite(str(tmp_path / "w.png"), np.full((3, 3, 3), 65535, np.uint16))
     assert (read_rgb(tmp_path / "w.png") == 255).all()
     (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff garbage")

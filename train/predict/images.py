@@ -1,7 +1,8 @@
 """Input images of ``train-ssl predict``: listing, decoding, output names.
 
 Any decodable jpg/jpeg/png/webp becomes uint8 RGB [H, W, 3]:
-grayscale is replicated to 3 channels; an alpha channel is composited over white;
+grayscale is replicated to 3 channels; an alpha channel is composited over mid-grey
+(128: light and dark content on a transparent background both stay visible);
 16-bit images are scaled to 8 bits (x / 257). JPEGs are decoded with their EXIF
 orientation applied. A file that OpenCV cannot decode gives ``None`` (the caller
 skips it), never an exception.
@@ -36,10 +37,14 @@ def list_inputs(path: str | Path) -> tuple[list[Path], Path]:
     return list_photos(path, key="--images"), path
 
 
-def _composite_over_white(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """color uint8 [H, W, C], alpha uint8 [H, W] -> uint8 color over a white background."""
+#: The background that transparent pixels are composited over (uint8, every channel).
+BACKGROUND = 128
+
+
+def _composite(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """color uint8 [H, W, C], alpha uint8 [H, W] -> uint8 color over a `BACKGROUND` grey."""
     a = alpha.astype(np.float32)[..., None] / 255.0
-    return (color.astype(np.float32) * a + 255.0 * (1.0 - a)).round().astype(np.uint8)
+    return (color.astype(np.float32) * a + float(BACKGROUND) * (1.0 - a)).round().astype(np.uint8)
 
 
 def read_rgb(path: str | Path) -> Optional[np.ndarray]:
@@ -62,9 +67,9 @@ def read_rgb(path: str | Path) -> Optional[np.ndarray]:
     if img.ndim == 2:
         return np.repeat(img[..., None], 3, axis=2)
     if img.shape[2] == 2:  # gray + alpha
-        return np.repeat(_composite_over_white(img[..., :1], img[..., 1]), 3, axis=2)
+        return np.repeat(_composite(img[..., :1], img[..., 1]), 3, axis=2)
     if img.shape[2] == 4:
-        img = _composite_over_white(img[..., :3], img[..., 3])
+        img = _composite(img[..., :3], img[..., 3])
     return np.ascontiguousarray(img[..., 2::-1])
 
 
