@@ -6,6 +6,8 @@
   unless ``all_ranks`` (then each line says its rank).
 - `ProgressLine`: off a terminal (CI, SLURM logs), progress is one plain line per
   report -- done/total, rate, ETA -- instead of ``\\r`` bar updates.
+- `progress(items, desc)`: iterate with a tqdm bar on a terminal, or with about ten
+  plain `ProgressLine` lines on stderr elsewhere.
 - `publish_mode(path)`: give a freshly written temporary file the mode the user's
   umask implies (``mkstemp`` creates 0600) before it is renamed into place.
 - `one_line(exc)`: the last non-empty line of an exception's message (errors
@@ -16,10 +18,13 @@ NumPy-free and torch-free.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import time
-from typing import Optional, TextIO
+from typing import Iterator, Optional, Sequence, TextIO, TypeVar
+
+T = TypeVar("T")
 
 LOGGER_NAME = "synthssl"
 
@@ -82,6 +87,28 @@ class ProgressLine:
         parts = [f"{self.unit} {done}/{self.total}"] + ([extra] if extra else [])
         parts += [f"{rate:.3g} {self.unit}s/s", f"ETA {format_eta(eta)}"]
         return "  ".join(parts)
+
+
+def progress(items: Sequence[T], desc: Optional[str], unit: str = "batch", lines: int = 10,
+             stream: Optional[TextIO] = None) -> Iterator[T]:
+    """Iterate over ``items``; ``desc`` None: silently. On a terminal a tqdm bar; elsewhere about
+    ``lines`` plain lines ``'desc: batch 12/40  3.1 batchs/s  ETA 0:00:09'``, each printed once
+    the item before it has been processed."""
+    stream = stream if stream is not None else sys.stderr
+    if desc is None:
+        yield from items
+        return
+    if is_tty(stream):
+        from tqdm import tqdm
+
+        yield from tqdm(items, desc=desc, leave=False, file=stream)
+        return
+    total = len(items)
+    every, report = max(1, math.ceil(total / max(lines, 1))), ProgressLine(total, unit=unit)
+    for i, item in enumerate(items, 1):
+        yield item
+        if i % every == 0 or i == total:
+            print(f"{desc}: {report.line(i)}", file=stream, flush=True)
 
 
 def user_file_mode() -> int:

@@ -6,7 +6,7 @@ import logging
 import os
 import stat
 
-from synthssl.dataset.console import ProgressLine, format_eta, one_line, publish_mode, setup_logging
+from synthssl.dataset.console import ProgressLine, format_eta, one_line, progress, publish_mode, setup_logging
 
 
 def test_only_rank_0_prints_unless_all_ranks_are_asked_for():
@@ -47,3 +47,15 @@ def test_publish_mode_applies_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_progress_off_a_terminal_is_a_few_plain_lines_after_the_work():
+    stream, seen = io.StringIO(), []
+    for i in progress(range(25), "features x", stream=stream):
+        seen.append(i)
+        assert stream.getvalue().count("\n") == (len(seen) - 1) // 3  # a line only after its items ran
+    lines = stream.getvalue().splitlines()
+    assert seen == list(range(25)) and "\r" not in stream.getvalue()
+    assert len(lines) == 9 and lines[-1].startswith("features x: batch 25/25  ")  # every 3rd item, and the last
+    quiet = io.StringIO()
+    assert list(progress([1, 2], None, stream=quiet)) == [1, 2] and quiet.getvalue() == ""

@@ -17,7 +17,6 @@ Protocol (fixed, deterministic on CPU):
 """
 from __future__ import annotations
 
-import sys
 
 import math
 from dataclasses import dataclass
@@ -28,8 +27,8 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from torch import nn
-from tqdm import tqdm
 
+from synthssl.dataset.console import progress as console_progress
 from synthssl.train.eval.dense_data import DenseViews
 from synthssl.train.eval.dense_features import DenseFeatures
 from synthssl.train.eval.dense_heads import DenseHeads, dense_probe_losses
@@ -190,7 +189,7 @@ def _train_heads(probe: DenseProbe, train: DenseViews, train_raw: torch.Tensor, 
     generator = torch.Generator().manual_seed(config.seed)
     probe.heads.train()
     history = []
-    for _ in tqdm(range(config.steps), desc=progress, leave=False, disable=progress is None or not sys.stderr.isatty()):
+    for _ in console_progress(range(config.steps), progress, unit="step"):
         idx = torch.randint(len(train), (min(config.batch_size, len(train)),), generator=generator).numpy()
         outputs = probe.head_outputs(train_raw[idx].to(device))
         losses = dense_probe_losses(outputs, *_targets(train, idx, device), contour_pos_weight=pos_weight)

@@ -7,8 +7,6 @@ global average of the last ResNet stage (c5), i.e. what the ResNet feeds its fc 
 """
 from __future__ import annotations
 
-import sys
-
 from typing import Sequence
 
 import numpy as np
@@ -16,8 +14,8 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from torch import nn
-from tqdm import tqdm
 
+from synthssl.dataset.console import progress as console_progress
 from synthssl.train.models.backbone import ResNetFeatures, pooled
 
 __all__ = ["preprocess_images", "pooled_features", "extract_features"]
@@ -64,14 +62,14 @@ def extract_features(backbone: nn.Module, images: np.ndarray, *, image_size: int
     """float32 [N, D] (on CPU) features of uint8 images [N, H, W, 1|3].
 
     The backbone is put in eval mode for the extraction and its previous mode restored.
-    ``progress``: tqdm description, or None for no bar.
+    ``progress``: label of the progress bar or lines (`synthssl.dataset.console.progress`), None for none.
     """
     was_training = backbone.training
     backbone.eval()
     try:
         chunks = []
         starts = range(0, images.shape[0], batch_size)
-        for start in tqdm(starts, desc=progress, leave=False, disable=progress is None or not sys.stderr.isatty()):
+        for start in console_progress(starts, progress):
             x = preprocess_images(images[start:start + batch_size], image_size, mean, std).to(device)
             chunks.append(pooled_features(backbone, x).float().cpu())
         if not chunks:
