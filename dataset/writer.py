@@ -7,9 +7,12 @@ Typical use::
         for scene in scenes:
             w.append(scene)
 
-Data goes to ``<name>.tmp-<host>-<pid>`` beside the target; only a successful close
-renames it into place (``os.replace``), so a killed run never leaves a partial
-shard under the final name. Per-view datasets are chunked one scene per chunk so
+The shard is built in memory (HDF5's core driver, no backing store) and written out
+only by `close`: its bytes go to ``<name>.tmp-<host>-<pid>`` beside the target with
+plain file writes, are fsynced, and the file is renamed into place (``os.replace``).
+So a killed run never leaves a partial shard under the final name, and a full disk
+is a plain ``OSError`` from one write (the temporary file is then removed), never an
+error inside the HDF5 library while it flushes (which can crash the process). Per-view datasets are chunked one scene per chunk so
 that reading a scene touches only its own chunks.
 """
 
@@ -75,7 +78,7 @@ class ShardWriter:
         self._attrs = dict(attrs)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = h5py.File(self._tmp, "w")
+            self._file = h5py.File(self._tmp.name, "w", driver="core", backing_store=False)
             self._create_datasets(max(int(expected_scenes or 1), 1), comp, level)
         except BaseException:
             self.abort()  # e.g. a full disk: no temporary file is left behind
@@ -135,11 +138,18 @@ class ShardWriter:
                 v = json.dumps(v, sort_keys=True)
             a[k] = v
         self._file.flush()
+        image = self._file.id.get_file_image()
         self._file.close()
         self._file = None
-        with open(self._tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(self._tmp, self.path)
+        try:
+            with open(self._tmp, "wb") as fh:
+                fh.write(image)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self._tmp.unlink(missing_ok=True)
+            raise
         return self.path
 
     def abort(self) -> None:
