@@ -7,15 +7,13 @@ of a scene becomes one image.
 """
 from __future__ import annotations
 
-import sys
-
 from dataclasses import dataclass
 from os import PathLike
 from typing import Sequence
 
 import numpy as np
-from tqdm import tqdm
 
+from synthssl.dataset.console import progress as console_progress
 from synthssl.dataset.reader import ShardCollection
 
 __all__ = ["DenseViews", "load_dense_views", "dense_shortfall", "DENSE_FIELDS"]
@@ -47,7 +45,7 @@ def _gather(collection: ShardCollection, indices: np.ndarray, desc: str) -> Dens
     parts: dict[str, list[np.ndarray]] = {k: [] for k in DENSE_FIELDS}
     ids = []
     scene_ids = collection.scene_ids
-    for i in tqdm(indices.tolist(), desc=desc, leave=False, disable=not sys.stderr.isatty()):
+    for i in console_progress(indices.tolist(), desc, unit="scene"):
         scene = collection[i]
         for k in DENSE_FIELDS:
             parts[k].append(np.asarray(scene[k]))

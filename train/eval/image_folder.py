@@ -10,14 +10,12 @@ Images are decoded with OpenCV, converted to RGB, resized so that the shorter si
 """
 from __future__ import annotations
 
-import sys
-
 from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
+from synthssl.dataset.console import progress as console_progress
 from synthssl.train.eval.labeled_images import LabeledImages
 
 __all__ = ["IMAGE_EXTENSIONS", "load_image_folder", "list_images", "read_rgb_square"]
@@ -86,7 +84,7 @@ def load_image_folder(
             items += [(p, label) for i, p in enumerate(paths) if (i in test_idx) == (split == "test")]
     if not items:
         raise ValueError(f"image folder {root}: split {split!r} is empty")
-    images = np.stack([read_rgb_square(p, size) for p, _ in tqdm(items, desc=f"reading {root.name}/{split}", leave=False,
-                                                                     disable=not sys.stderr.isatty())])
+    images = np.stack([read_rgb_square(p, size)
+                       for p, _ in console_progress(items, f"reading {root.name}/{split}", unit="image")])
     labels = np.array([label for _, label in items], dtype=np.int64)
     return LabeledImages(images, labels, class_names, name=f"image-folder:{root.name}/{split}")
