@@ -1,8 +1,8 @@
 """Mesh assets from folders: discovery, asset classes (categories) and cached loading.
 
-Sources, in this order: the repository's ``assets/`` folder, user folders
-(``objects.asset_dirs``), and pybullet_data's ``random_urdfs`` meshes when pybullet is
-installed. Mesh files: .obj .glb .gltf .ply .stl (searched recursively, sorted, so the
+Sources, in this order: the shipped ``assets/`` folder (:data:`BUNDLED_ASSETS`), user
+folders (``objects.asset_dirs``), and pybullet_data's ``random_urdfs`` meshes when pybullet
+is installed. Mesh files: .obj .glb .gltf .ply .stl (searched recursively, sorted, so the
 list is identical on every machine holding the same files).
 
 Asset class (the object's category name):
@@ -28,7 +28,15 @@ import numpy as np
 import trimesh
 
 MESH_SUFFIXES = (".obj", ".glb", ".gltf", ".ply", ".stl")
+#: The shipped meshes. They sit next to this package in every install: ``<repo>/assets`` beside
+#: ``<repo>/render`` in a checkout or editable install, ``synthssl/assets`` beside
+#: ``synthssl/render`` in a wheel (the package data of ``synthssl.assets``, pyproject.toml), so a
+#: wheel draws from the same files and categories as a checkout.
 BUNDLED_ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+class MissingBundledAssets(FileNotFoundError):
+    """``objects.bundled_assets`` is on but this install has no shipped assets/ folder."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,9 @@ class AssetEntry:
     category: str
     source: str
     """'bundled' | 'user' | 'pybullet'."""
+    name: str
+    """how shard metadata names the mesh: its POSIX path relative to the bundled assets/ folder
+    or to pybullet_data (the same on every install), the absolute path for a user folder's."""
 
 
 def pybullet_mesh_dir() -> Path | None:
@@ -49,6 +60,17 @@ def pybullet_mesh_dir() -> Path | None:
         return None
     d = Path(pybullet_data.getDataPath()) / "random_urdfs"
     return d if d.is_dir() else None
+
+
+def bundled_asset_files() -> list[Path]:
+    """The shipped mesh files, sorted; MissingBundledAssets when the folder is absent or empty (an
+    install without its package data would otherwise draw from fewer categories, unnoticed)."""
+    files = _mesh_files(BUNDLED_ASSETS) if BUNDLED_ASSETS.is_dir() else []
+    if not files:
+        raise MissingBundledAssets(f"objects.bundled_assets: this synthssl install has no shipped meshes in "
+                                   f"{BUNDLED_ASSETS}; reinstall synthssl (its wheel ships them), or set "
+                                   f"objects.bundled_assets=false")
+    return files
 
 
 def asset_class(root: Path, path: Path) -> str:
@@ -67,8 +89,9 @@ def _mesh_files(root: Path) -> list[Path]:
 def discover_assets(asset_dirs: list[str], bundled: bool = True, pybullet: bool = True) -> list[AssetEntry]:
     """All mesh assets of the configured sources, in a deterministic order."""
     entries: list[AssetEntry] = []
-    if bundled and BUNDLED_ASSETS.is_dir():
-        entries += [AssetEntry(str(p), asset_class(BUNDLED_ASSETS, p), "bundled") for p in _mesh_files(BUNDLED_ASSETS)]
+    if bundled:
+        entries += [AssetEntry(str(p), asset_class(BUNDLED_ASSETS, p), "bundled", p.relative_to(BUNDLED_ASSETS).as_posix())
+                    for p in bundled_asset_files()]
     for d in asset_dirs:
         root = Path(d).expanduser()
         if not root.is_dir():
@@ -76,11 +99,12 @@ def discover_assets(asset_dirs: list[str], bundled: bool = True, pybullet: bool 
         files = _mesh_files(root)
         if not files:
             raise FileNotFoundError(f"objects.asset_dirs: {root} holds no {'/'.join(MESH_SUFFIXES)} files")
-        entries += [AssetEntry(str(p), asset_class(root, p), "user") for p in files]
+        entries += [AssetEntry(str(p), asset_class(root, p), "user", str(p)) for p in files]
     if pybullet:
         d = pybullet_mesh_dir()
         if d is not None:
-            entries += [AssetEntry(str(p), "random_urdf", "pybullet") for p in sorted(d.glob("*/*.obj"))]
+            entries += [AssetEntry(str(p), "random_urdf", "pybullet", p.relative_to(d.parent).as_posix())
+                        for p in sorted(d.glob("*/*.obj"))]
     return entries
 
 
@@ -112,4 +136,4 @@ def load_asset_mesh(path: str, max_faces: int) -> trimesh.Trimesh | None:
 
 
 __all__ = ["AssetEntry", "discover_assets", "load_asset_mesh", "asset_class", "pybullet_mesh_dir",
-           "MESH_SUFFIXES", "BUNDLED_ASSETS"]
+           "bundled_asset_files", "MissingBundledAssets", "MESH_SUFFIXES", "BUNDLED_ASSETS"]

@@ -24,6 +24,7 @@ import yaml
 
 from synthssl.dataset.console import setup_logging
 from synthssl.dataset.errors import OutputWriteError, ShardFormatError
+from synthssl.dataset.extras import require_extra
 from synthssl.dataset.yaml_numbers import safe_load
 
 from .config import ConfigError, load_config
@@ -153,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "validate":
         return validate_main(argv[1:])
+    require_extra("render", "render-scenes")  # validate (above) works from a plain install; the rest renders
     if argv and argv[0] == "preview":
         return preview_main(argv[1:])
     if argv and argv[0] == "render":

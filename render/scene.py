@@ -107,7 +107,7 @@ class SceneSampler:
                 entry = self.assets[int(rng.integers(len(self.assets)))]
                 mesh = load_asset_mesh(entry.path, o.max_faces)
                 if mesh is not None:
-                    return mesh, entry.category, f"asset:{entry.source}:{entry.path}", True
+                    return mesh, entry.category, f"asset:{entry.source}:{entry.name}", True
             source = "primitive" if o.primitives else "procedural"
         table = shapes.PRIMITIVES if source == "primitive" else shapes.PROCEDURAL
         names = o.primitives if source == "primitive" else o.procedural

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything synthssl needs into ./.venv; safe to re-run (skips what is done).
 #   - Debian packages: headless GL (Mesa EGL + OSMesa), Fashion-MNIST, sample photos.
-#   - A Python 3.11 virtual environment with torch, torchvision and synthssl (editable).
+#   - A Python 3.11 virtual environment with torch, torchvision and synthssl[all,test] (editable).
 # Sourced by scripts/demo.sh and scripts/test.sh; run directly to only install.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -84,7 +84,8 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip
   # torch/torchvision pinned to a release pair that imports together.
   "$VENV/bin/python" -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
-  "$VENV/bin/python" -m pip install -q -e "$ROOT[test]"
+  # [all]: rendering and training (a plain install is the shard format only; README "Installing")
+  "$VENV/bin/python" -m pip install -q -e "$ROOT[all,test]"
   # pyrender 0.1.45 pins PyOpenGL 3.1.0, whose OSMesa binding is broken; 3.1.10 works
   # with pyrender's EGL and OSMesa paths (see render/gl_compat.py).
   "$VENV/bin/python" -m pip install -q --no-deps "PyOpenGL==3.1.10"

@@ -11,6 +11,7 @@ import argparse
 import sys
 from typing import Optional
 
+from synthssl.dataset.extras import require_extra
 from synthssl.train.config import ConfigError, help_lines, load_config
 
 _EPILOG_HEAD = """Options (set in the YAML file or as dotted overrides, e.g. optim.lr=0.1):
@@ -71,6 +72,7 @@ def _run_overrides(args: argparse.Namespace) -> list[str]:
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point of ``train-ssl``; returns the exit code (2 = config error, 130 = interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    require_extra("train", "train-ssl")
     if argv and argv[0] == "eval":
         from synthssl.train.eval.cli import main as eval_main
 
