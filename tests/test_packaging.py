@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tomllib
@@ -32,3 +33,37 @@ def test_render_and_dataset_never_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False", "render/ or dataset/ imported torch"
+
+
+#: Import name of each distribution the extras require (pyproject.toml -> dataset/extras.py).
+IMPORT_NAMES = {"opencv-python-headless": "cv2", "pyyaml": "yaml"}
+
+
+def _dist_name(requirement: str) -> str:
+    return re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0].lower()
+
+
+def test_extra_guards_match_pyproject_extras():
+    """require_extra() checks exactly the modules of each extra's required distributions (those with
+    an environment marker, like pybullet, are optional), and [all] is render + train."""
+    from synthssl.dataset.extras import EXTRA_MODULES
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert extras["all"] == ["synthssl[render,train]"]
+    for extra, modules in EXTRA_MODULES.items():
+        required = {_dist_name(r) for r in extras[extra] if ";" not in r}
+        assert sorted(IMPORT_NAMES.get(d, d) for d in required) == sorted(modules), extra
+    assert set(EXTRA_MODULES) == {"render", "train"}
+
+
+def test_plain_dependencies_are_what_dataset_imports():
+    """Every third-party module dataset/ imports is a plain dependency (a plain install runs it);
+    tests/test_wheel_install.py runs it in a venv holding only those."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    plain = {IMPORT_NAMES.get(d, d) for d in map(_dist_name, project["dependencies"])}
+    imported = set()
+    for path in (ROOT / "dataset").rglob("*.py"):
+        for m in re.finditer(r"^\s*(?:import|from)\s+([A-Za-z_]\w*)", path.read_text(), re.M):
+            imported.add(m.group(1))
+    third_party = {m for m in imported if m not in sys.stdlib_module_names and m not in ("synthssl", "__future__")}
+    assert third_party - {"tqdm"} == plain, "dataset/ imports must be plain dependencies (tqdm: only on a TTY)"
