@@ -67,3 +67,14 @@ def test_plain_dependencies_are_what_dataset_imports():
             imported.add(m.group(1))
     third_party = {m for m in imported if m not in sys.stdlib_module_names and m not in ("synthssl", "__future__")}
     assert third_party - {"tqdm"} == plain, "dataset/ imports must be plain dependencies (tqdm: only on a TTY)"
+
+
+def test_an_install_without_its_assets_is_refused_not_rendered_with_fewer_categories(tmp_path, monkeypatch, capsys):
+    from synthssl.render import assets
+    from synthssl.render.cli import main
+
+    monkeypatch.setattr(assets, "BUNDLED_ASSETS", tmp_path / "site-packages" / "synthssl" / "assets")
+    assert main(["--out", str(tmp_path / "out"), "--scenes", "1", "--size", "16", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "objects.bundled_assets" in err[0] and "no shipped meshes" in err[0], err
+    assert not list((tmp_path / "out").glob("*.h5"))
