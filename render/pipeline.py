@@ -350,7 +350,7 @@ class WorkerPool:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _in_process(plans: list[ShardPlan], on_scene) -> Iterator[ShardResult]:
+def _write_in_this_process(plans: list[ShardPlan], on_scene) -> Iterator[ShardResult]:
     """Write ``plans``' shards one after the other in this process (one worker)."""
     for plan in plans:
         try:
@@ -371,6 +371,9 @@ class RunSummary:
     stage_seconds: dict = field(default_factory=dict)
     mean_overlap: float | None = None
     """mean overlap of the scenes rendered in this run; None when none were rendered."""
+    shards_done: list = field(default_factory=list)
+    """(seconds since the rendering started, scenes) of each shard written, in finishing order
+    (the benchmark's steady-state rate; not part of `to_dict`)."""
 
     @property
     def scenes_per_second(self) -> float:
@@ -413,11 +416,15 @@ def _manifest_entry(out: Path, path: Path) -> dict | None:
 
 
 def render_dataset(cfg: RenderConfig, resume: bool = False, progress: bool = True,
-                   stop_after_shards: int | None = None, deep: bool = False) -> RunSummary:
+                   stop_after_shards: int | None = None, deep: bool = False,
+                   in_process: bool | None = None) -> RunSummary:
     """Render this job's shards of ``cfg`` into ``cfg.out``; see module docstring.
 
     ``progress``: a bar on a terminal, else one plain line per finished shard (scenes
     done, scenes/s, ETA). ``deep``: verify skipped shards fully on ``resume``.
+    ``in_process``: render in this process (True) or in ``cfg.workers`` spawned workers
+    (False); default: in this process when one worker or one shard is enough. The
+    benchmark spawns even one worker, so that 1 and N workers pay the same start-up.
 
     ``stop_after_shards`` ends the run after writing that many shards (tests use it
     to simulate an interrupted run).
@@ -444,11 +451,12 @@ def render_dataset(cfg: RenderConfig, resume: bool = False, progress: bool = Tru
         bar = tqdm(total=scenes, unit="scene", disable=not (progress and is_tty()), desc="render-scenes",
                    dynamic_ncols=True)
         lines = ProgressLine(scenes, unit="scene") if progress and not is_tty() else None
-        pool = WorkerPool(min(cfg.workers, len(todo)), cfg_dict, provenance) if cfg.workers > 1 and len(todo) > 1 \
-            else None
+        if in_process is None:
+            in_process = cfg.workers == 1 or len(todo) == 1
+        pool = None if in_process else WorkerPool(min(cfg.workers, len(todo)), cfg_dict, provenance)
         if pool is None:
             _init_worker(cfg_dict, provenance)
-        results = pool.run(todo) if pool is not None else _in_process(todo, lambda: bar.update(1))
+        results = pool.run(todo) if pool is not None else _write_in_this_process(todo, lambda: bar.update(1))
         ok = False
         try:
             for result in results:
@@ -457,6 +465,7 @@ def render_dataset(cfg: RenderConfig, resume: bool = False, progress: bool = Tru
                 overlaps.extend(result.overlaps)
                 summary.scenes_rendered += result.num_scenes
                 summary.shards_written += 1
+                summary.shards_done.append((time.perf_counter() - start, result.num_scenes))
                 if pool is not None:
                     bar.update(result.num_scenes)
                 if lines is not None:

@@ -181,3 +181,21 @@ def test_h5dump_reads_a_default_shard_without_h5py(tmp_path):
     header = subprocess.run(["h5dump", "-p", "-H", "-d", "/depth", str(path)], capture_output=True, text=True,
                             timeout=60, check=True).stdout
     assert "DEFLATE" in header and "SHUFFLE" in header
+
+
+def test_a_shard_finished_by_another_job_during_a_merge_is_listed(tmp_path, monkeypatch):
+    import synthssl.dataset.manifest as manifest
+
+    _finish_one(tmp_path, 0, 0)
+    real = manifest.write_json_atomic
+    other_job = []
+
+    def write_then_other_job_finishes(path, obj):
+        real(path, obj)
+        if Path(path).name == "manifest.json" and not other_job:  # another machine, between listing and end
+            other_job.append(_finish_one(tmp_path, 1, 2))
+
+    monkeypatch.setattr(manifest, "write_json_atomic", write_then_other_job_finishes)
+    m = index_folder(tmp_path)
+    assert [e["file"] for e in m["shards"]] == ["shard-00000.h5", "shard-00001.h5"]
+    assert read_manifest(tmp_path) == m and m["num_scenes"] == 4
