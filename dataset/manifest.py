@@ -29,6 +29,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import socket
 from contextlib import contextmanager
@@ -40,6 +41,8 @@ import h5py
 from .errors import ShardFormatError
 from .reader import SHARD_GLOB
 from .schema import FORMAT_NAME, FORMAT_VERSION, categories_sha256
+
+log = logging.getLogger("synthssl.dataset")
 
 MANIFEST_NAME = "manifest.json"
 LOCK_NAME = ".manifest.lock"
@@ -252,7 +255,12 @@ def _merge_once(directory: Path, old: dict[str, Any], extra: dict[str, Any] | No
             entry = prev.get(rel)
             if not (entry and "compat" in entry and entry.get("bytes") == st.st_size
                     and entry.get("mtime_ns") == st.st_mtime_ns):
-                entry = entry_from_file(directory, path)
+                try:
+                    entry = entry_from_file(directory, path)
+                except (OSError, KeyError, ValueError) as exc:  # not a finished shard: validate flags it
+                    log.warning("%s: not listed in %s: cannot be read as a shard (%s); render it again with "
+                                "--resume", path, MANIFEST_NAME, str(exc).splitlines()[0] if str(exc) else exc)
+                    continue
             write_sidecar(path, entry)
         entries.append(entry)
     manifest = {

@@ -144,6 +144,7 @@ def index_main(argv: list[str]) -> int:
                                 "DIR/manifest.json (after array jobs, or a killed run).")
     p.add_argument("directory")
     args = p.parse_args(argv)
+    setup_logging("render-scenes")
     from synthssl.dataset.manifest import index_folder, shard_files
 
     if not os.path.isdir(args.directory):

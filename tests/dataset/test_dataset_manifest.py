@@ -199,3 +199,13 @@ def test_a_shard_finished_by_another_job_during_a_merge_is_listed(tmp_path, monk
     m = index_folder(tmp_path)
     assert [e["file"] for e in m["shards"]] == ["shard-00000.h5", "shard-00001.h5"]
     assert read_manifest(tmp_path) == m and m["num_scenes"] == 4
+
+
+def test_an_unreadable_shard_without_sidecar_is_left_out_with_a_warning(tmp_path, caplog):
+    write_shards(tmp_path, num_scenes=4, shard_size=2, size=16)
+    (tmp_path / "shard-00002.h5").write_bytes(b"\x89HDF not really")
+    with caplog.at_level("WARNING", logger="synthssl.dataset"):
+        m = index_folder(tmp_path)
+    assert [e["file"] for e in m["shards"]] == ["shard-00000.h5", "shard-00001.h5"]
+    assert "shard-00002.h5: not listed in manifest.json: cannot be read as a shard" in caplog.text
+    assert not (tmp_path / "shard-00002.json").exists()
