@@ -42,6 +42,16 @@ TIME_STAGES = ("build", "physics", "gl_build", "geometry_passes", "color_passes"
 SHARDS_PER_WORKER = 4
 
 
+def steady_rate(shards_done: list[tuple[float, int]], workers: int) -> float | None:
+    """Scenes per second once every worker has started: the scenes of the shards finished after the
+    first ``workers`` ones, over the time from the ``workers``-th to the last finish. ``shards_done``:
+    (seconds since the start, scenes) per shard. None with too few shards."""
+    done = sorted(shards_done)
+    if len(done) <= workers or done[-1][0] <= done[workers - 1][0]:
+        return None
+    return sum(k for _, k in done[workers:]) / (done[-1][0] - done[workers - 1][0])
+
+
 def run(out: str, scenes: int, size: int, backend: str, workers: int, compression: str, seed: int = 0) -> dict:
     """Render ``scenes`` with ``workers`` spawned workers; wall and CPU rates and per-stage costs."""
     cfg = config_from_dict({"out": out, "scenes": scenes, "size": size, "views": 2, "seed": seed, "workers": workers,
@@ -52,12 +62,10 @@ def run(out: str, scenes: int, size: int, backend: str, workers: int, compressio
     wall = time.perf_counter() - t
     cpu = time.process_time() - c0 + _children_cpu() - k0  # all threads (llvmpipe's too) and reaped workers
     stages = s.to_dict()["stage_seconds_per_scene"]
-    done = sorted(s.shards_done)  # (seconds since start, scenes), one per shard
-    steady_scenes = sum(k for _, k in done[workers:])
-    steady_s = done[-1][0] - done[workers - 1][0] if len(done) > workers else 0.0
+    steady = steady_rate(s.shards_done, workers)
     worker_s = sum(stages.get(k, 0.0) for k in TIME_STAGES)
     return {"workers": workers, "scenes": scenes, "shard_size": cfg.shard_size, "seconds": round(wall, 3),
-            "pairs_per_second": round(steady_scenes / steady_s, 3) if steady_s > 0 else None,
+            "pairs_per_second": round(steady, 3) if steady is not None else None,
             "pairs_per_second_wall": round(scenes / wall, 3), "cpu_seconds": round(cpu, 3),
             "pairs_per_cpu_second": round(scenes / cpu, 3), "mean_overlap": s.to_dict()["mean_overlap"],
             "write_ms_per_scene": round(1000 * stages.get("write", 0.0), 2),

@@ -245,3 +245,24 @@ def test_no_working_backend_names_the_packages(monkeypatch):
 
 def test_embedded_default_yaml_matches_the_dataclass_defaults():
     assert load_config().to_dict() == config_from_dict({}).to_dict()
+
+
+def test_large_runs_spread_shards_over_subfolders_and_resume_finds_them(tmp_path, make_config, monkeypatch):
+    import socket
+
+    import synthssl.dataset.manifest as manifest
+
+    monkeypatch.setattr(manifest, "SHARDS_PER_FOLDER", 2)  # as with 1,000 per folder, in 5 tiny shards
+    cfg = make_config(tmp_path, scenes=5, size=16, shard_size=1, physics={"enabled": False})
+    render_dataset(cfg, progress=False, stop_after_shards=3)
+    dead = tmp_path / "s0001" / f"shard-00003.h5.tmp-{socket.gethostname()}-{2 ** 22 + 7}"  # a dead writer's
+    dead.write_bytes(b"half")
+    resumed = render_dataset(cfg, resume=True, progress=False)
+    assert resumed.shards_skipped == 3 and resumed.shards_written == 2 and not dead.exists()
+    m = json.loads((tmp_path / "manifest.json").read_text())
+    files = ["s0001/shard-00002.h5", "s0001/shard-00003.h5", "s0002/shard-00004.h5", "shard-00000.h5",
+             "shard-00001.h5"]
+    assert [e["file"] for e in m["shards"]] == files and m["num_scenes"] == 5
+    assert all((tmp_path / f).with_suffix(".json").is_file() for f in files)
+    assert sorted(e["first_scene"] for e in m["shards"]) == [0, 1, 2, 3, 4]
+    assert render_dataset(cfg, resume=True, progress=False).shards_skipped == 5
