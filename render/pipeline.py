@@ -179,9 +179,20 @@ def prepare_folder(out: Path, cfg: RenderConfig) -> None:
 _worker: dict = {}
 
 
-def _init_worker(cfg_dict: dict, provenance: dict) -> None:
+def rasterizer_threads_env(workers: int) -> dict[str, str]:
+    """``LP_NUM_THREADS`` for each of ``workers`` processes: Mesa's llvmpipe (the CPU GL driver)
+    starts one rasterizer thread per CPU in every process, so N workers on N cores would run N x N
+    threads; each gets its share of the CPUs instead. Empty when the user set it (or one worker)."""
+    if workers <= 1 or "LP_NUM_THREADS" in os.environ:
+        return {}
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return {"LP_NUM_THREADS": str(max(1, cpus // workers))}
+
+
+def _init_worker(cfg_dict: dict, provenance: dict, env: dict | None = None) -> None:
     if mp.parent_process() is not None:  # a spawned worker: its warnings read like the parent's
         setup_logging("render-scenes")
+    os.environ.update(env or {})  # before this process creates its GL context
     cfg = config_from_dict(cfg_dict)
     physics = None
     if cfg.physics.enabled:
@@ -286,8 +297,8 @@ class WorkerPool:
     """
 
     def __init__(self, workers: int, cfg_dict: dict, provenance: dict, window: int | None = None):
-        self._executor = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
-                                             initializer=_init_worker, initargs=(cfg_dict, provenance))
+        self._executor = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                                             initargs=(cfg_dict, provenance, rasterizer_threads_env(workers)))
         self._workers = workers
         self._window = window or 2 * workers
         self._procs: dict[int, mp.process.BaseProcess] = {}
