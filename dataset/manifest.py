@@ -9,8 +9,8 @@ shared file per shard.
 ``manifest.json`` is merged from the sidecars (`index_folder`) when a run ends, and by
 ``render-scenes index DIR``. A merge lists the shard files, takes each one's sidecar, writes
 a missing sidecar (a run killed between the rename and the sidecar, or a shard written
-before sidecars existed; its entry then comes from the previous manifest when that still
-describes the file, else from the file), and writes the manifest through a temporary file
+before sidecars existed; its entry then comes from the previous manifest when that lists it,
+else from the file), and writes the manifest through a temporary file
 and ``os.replace``. So it is correct after a kill and under array jobs on many machines:
 no cross-machine lock is relied on; a merge only ever adds what it sees, and running
 ``index`` once after the last job has finished is authoritative. A local ``flock`` (when the
@@ -243,6 +243,20 @@ def _category_tables(directory: Path, entries: list[dict], known: dict[str, list
     return tables
 
 
+def _entry_without_sidecar(directory: Path, path: Path, listed: dict[str, Any] | None) -> dict[str, Any]:
+    """The entry of a shard that has no sidecar: the previous manifest's (its checksum is never
+    re-blessed, even when the file changed since; ``render_id``/``compat`` are added from the
+    file's attributes if that entry predates them), else one computed from the file."""
+    if listed is None:
+        return entry_from_file(directory, path)
+    if "compat" in listed:
+        return dict(listed)
+    with h5py.File(path, "r") as f:
+        attrs = dict(f.attrs)
+    fresh = shard_entry(listed["file"], attrs, listed["bytes"], listed["mtime_ns"], listed["sha256"])
+    return {**fresh, "num_scenes": listed["num_scenes"], "first_scene": listed["first_scene"]}
+
+
 def _merge_once(directory: Path, old: dict[str, Any], extra: dict[str, Any] | None) -> tuple[dict, list[Path]]:
     prev = {e["file"]: e for e in old.get("shards", [])}
     files = shard_files(directory)
@@ -251,16 +265,12 @@ def _merge_once(directory: Path, old: dict[str, Any], extra: dict[str, Any] | No
         rel = relname(directory, path)
         entry = read_sidecar(path)
         if entry is None or entry.get("file") != rel:
-            st = path.stat()
-            entry = prev.get(rel)
-            if not (entry and "compat" in entry and entry.get("bytes") == st.st_size
-                    and entry.get("mtime_ns") == st.st_mtime_ns):
-                try:
-                    entry = entry_from_file(directory, path)
-                except (OSError, KeyError, ValueError) as exc:  # not a finished shard: validate flags it
-                    log.warning("%s: not listed in %s: cannot be read as a shard (%s); render it again with "
-                                "--resume", path, MANIFEST_NAME, str(exc).splitlines()[0] if str(exc) else exc)
-                    continue
+            try:
+                entry = _entry_without_sidecar(directory, path, prev.get(rel))
+            except (OSError, KeyError, ValueError) as exc:  # not a finished shard: validate flags it
+                log.warning("%s: not listed in %s: cannot be read as a shard (%s); render it again with "
+                            "--resume", path, MANIFEST_NAME, str(exc).splitlines()[0] if str(exc) else exc)
+                continue
             write_sidecar(path, entry)
         entries.append(entry)
     manifest = {

@@ -402,11 +402,15 @@ def _shard_plans_to_do(out: Path, cfg: RenderConfig, resume: bool, deep: bool,
                        summary: "RunSummary") -> list[ShardPlan]:
     """This job's shards that are not finished (or fail verification on ``resume``)."""
     todo = []
+    listed: dict[str, dict] | None = None  # the manifest's entries, read once if a shard lacks its sidecar
     for plan in plan_shards(cfg):
         path = out / shard_relpath(plan.index)
         finished = existing_shard_status(path, plan, cfg)
-        problem = verify_finished(path, read_sidecar(path) or _manifest_entry(out, path), deep) \
-            if finished and resume else None
+        entry = read_sidecar(path) if finished and resume else None
+        if finished and resume and entry is None:
+            listed = _manifest_entries(out) if listed is None else listed
+            entry = listed.get(relname(out, path))
+        problem = verify_finished(path, entry, deep) if finished and resume else None
         if problem:
             log.warning("%s; rendering %s again", problem, relname(out, path))
             summary.shards_rerendered += 1
@@ -417,13 +421,13 @@ def _shard_plans_to_do(out: Path, cfg: RenderConfig, resume: bool, deep: bool,
     return todo
 
 
-def _manifest_entry(out: Path, path: Path) -> dict | None:
-    """The manifest's entry of ``path`` (a shard written before sidecars existed), or None."""
+def _manifest_entries(out: Path) -> dict[str, dict]:
+    """{file: entry} of ``out``'s manifest (for shards written before sidecars existed); {} if none."""
     try:
         manifest = read_manifest(out) or {}
     except ShardFormatError:
-        return None
-    return next((e for e in manifest.get("shards", []) if e.get("file") == relname(out, path)), None)
+        return {}
+    return {e.get("file"): e for e in manifest.get("shards", [])}
 
 
 def render_dataset(cfg: RenderConfig, resume: bool = False, progress: bool = True,
