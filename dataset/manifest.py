@@ -1,14 +1,27 @@
-"""``manifest.json``: the list of shards in a directory, with scene counts and checksums.
+"""``manifest.json`` and per-shard sidecars: the list of shards in a render folder.
 
-Several processes (cluster array jobs) may finish shards in the same directory at
-the same time. :func:`update_manifest` therefore rebuilds the manifest from the
-shard files present, under an exclusive ``flock`` on ``.manifest.lock``, and
-writes it atomically.
+Finishing a shard costs O(1) whatever the folder holds: the process that wrote the shard
+(renamed into place) writes its *sidecar* ``<shard without .h5>.json`` next to it,
+atomically, holding exactly that shard's manifest entry (`shard_entry`: scene range, size,
+mtime, SHA-256, ``render_id`` and ``compat``). Nothing lists the folder or rewrites a
+shared file per shard.
 
-Checksums are written once, when a shard is finished (``finished=[name]``), and
-never re-blessed: an entry already in the manifest is kept as it is even when its
-file changed since, so ``validate --deep`` keeps flagging a modified shard. Only
-files the manifest does not list yet (a lost manifest) get a new entry.
+``manifest.json`` is merged from the sidecars (`index_folder`) when a run ends, and by
+``render-scenes index DIR``. A merge lists the shard files, takes each one's sidecar, writes
+a missing sidecar (a run killed between the rename and the sidecar, or a shard written
+before sidecars existed; its entry then comes from the previous manifest when that lists it,
+else from the file), and writes the manifest through a temporary file
+and ``os.replace``. So it is correct after a kill and under array jobs on many machines:
+no cross-machine lock is relied on; a merge only ever adds what it sees, and running
+``index`` once after the last job has finished is authoritative. A local ``flock`` (when the
+filesystem supports it) only spares concurrent merges on one machine redundant work.
+
+Checksums are written once, when a shard is finished, and never re-blessed: a sidecar is
+kept as it is even when its file changed since, so ``validate --deep`` keeps flagging a
+modified shard.
+
+Shard files may sit in subfolders (`shard_relpath`); an entry's ``file`` is its path
+relative to the render folder, POSIX style.
 """
 
 from __future__ import annotations
@@ -16,17 +29,20 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import socket
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 import h5py
 
 from .errors import ShardFormatError
 from .reader import SHARD_GLOB
-from .schema import FORMAT_NAME, FORMAT_VERSION
+from .schema import FORMAT_NAME, FORMAT_VERSION, categories_sha256
+
+log = logging.getLogger("synthssl.dataset")
 
 MANIFEST_NAME = "manifest.json"
 LOCK_NAME = ".manifest.lock"
@@ -51,8 +67,10 @@ def _pid_alive(pid: int) -> bool:
 
 
 def tmp_files(directory: str | os.PathLike) -> list[Path]:
-    """Every temporary file in ``directory`` (finished or dead writers never leave one behind)."""
-    return sorted(p for p in Path(directory).glob(TMP_GLOB) if p.is_file())
+    """Every temporary file in ``directory`` and its shard subfolders (finished writers never
+    leave one behind), sorted by relative path."""
+    directory = Path(directory)
+    return sorted((p for p in directory.rglob(TMP_GLOB) if p.is_file()), key=lambda p: p.relative_to(directory).as_posix())
 
 
 def stale_tmp_files(directory: str | os.PathLike) -> list[Path]:
@@ -108,46 +126,190 @@ def read_manifest(directory: str | os.PathLike) -> dict[str, Any] | None:
 
 @contextmanager
 def manifest_lock(directory: str | os.PathLike) -> Iterator[None]:
-    """Exclusive inter-process lock for manifest updates in ``directory``."""
+    """Exclusive lock for merges on this machine (``flock`` on ``.manifest.lock``). Correctness
+    never depends on it: where ``flock`` is unsupported (some network filesystems) it is skipped."""
     lock = Path(directory) / LOCK_NAME
     with open(lock, "a") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        except OSError:  # ENOLCK and friends: merges are idempotent, go ahead unlocked
+            yield
+            return
         try:
             yield
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-def shard_entry(path: Path) -> dict[str, Any]:
-    """Manifest entry of one finished shard: scene range, size and SHA-256 of its bytes now."""
+#: Shards per subfolder: shard k < SHARDS_PER_FOLDER lives in the render folder itself (small runs
+#: stay flat), shard k >= it in ``s{k // SHARDS_PER_FOLDER:04d}/``, so no folder holds more than
+#: about 2 x SHARDS_PER_FOLDER files (shards and their sidecars). The place of a shard depends on
+#: k only, so growing a render (more --scenes) never moves a finished shard.
+SHARDS_PER_FOLDER = 1000
+
+
+def shard_relpath(k: int) -> str:
+    """Path of shard ``k`` relative to the render folder: ``shard-00012.h5`` or ``s0012/shard-12345.h5``."""
+    name = f"shard-{k:05d}.h5"
+    return name if k < SHARDS_PER_FOLDER else f"s{k // SHARDS_PER_FOLDER:04d}/{name}"
+
+
+def shard_files(directory: str | os.PathLike) -> list[Path]:
+    """Every shard file of a render folder, flat or in subfolders, sorted by relative path."""
+    directory = Path(directory)
+    return sorted((p for p in directory.rglob(SHARD_GLOB) if p.is_file()),
+                  key=lambda p: p.relative_to(directory).as_posix())
+
+
+def relname(directory: str | os.PathLike, path: str | os.PathLike) -> str:
+    """``path`` relative to ``directory``, POSIX style (a manifest entry's ``file``)."""
+    return Path(path).relative_to(directory).as_posix()
+
+
+def sidecar_path(shard_path: str | os.PathLike) -> Path:
+    """``shard-00012.h5`` -> ``shard-00012.json`` (same folder)."""
+    return Path(shard_path).with_suffix(".json")
+
+
+def _text(value: Any) -> Any:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def shard_entry(file: str, attrs: Mapping[str, Any], nbytes: int, mtime_ns: int, sha256: str) -> dict[str, Any]:
+    """The manifest entry of one shard from its root attributes (h5py's or the writer's own) and
+    its file's size (bytes), mtime (ns) and SHA-256 (hex). Missing provenance (shards written
+    before it existed) reads as ""."""
+    names = _text(attrs["category_names"])
+    names = json.loads(names) if isinstance(names, str) else list(names)
+    compat = {"format_version": int(attrs["format_version"]), "height": int(attrs["height"]),
+              "width": int(attrs["width"]), "views": int(attrs["views"]),
+              "categories_sha256": categories_sha256(names),
+              "assets_sha256": str(_text(attrs.get("assets_sha256", ""))),
+              "package_version": str(_text(attrs.get("package_version", ""))),
+              "config_hash": str(_text(attrs.get("config_hash", "")))}
+    return {"file": file, "num_scenes": int(attrs["num_scenes"]), "first_scene": int(attrs["first_scene"]),
+            "bytes": int(nbytes), "mtime_ns": int(mtime_ns), "sha256": sha256,
+            "render_id": str(_text(attrs.get("render_id", ""))), "compat": compat}
+
+
+def entry_from_file(directory: Path, path: Path) -> dict[str, Any]:
+    """A shard's manifest entry computed from the file itself (opens it and hashes its bytes)."""
     st = path.stat()
     with h5py.File(path, "r") as f:
-        num = int(f.attrs["num_scenes"])
-        first = int(f.attrs["first_scene"])
-    return {"file": path.name, "num_scenes": num, "first_scene": first, "bytes": st.st_size,
-            "mtime_ns": st.st_mtime_ns, "sha256": sha256_file(path)}
+        attrs = dict(f.attrs)
+    return shard_entry(relname(directory, path), attrs, st.st_size, st.st_mtime_ns, sha256_file(path))
+
+
+def record_finished(directory: str | os.PathLike, path: str | os.PathLike, root_attrs: Mapping[str, Any],
+                    sha256: str) -> dict[str, Any]:
+    """Write the sidecar of the shard just renamed into place at ``path`` (its root attributes and
+    SHA-256 as the writer produced them). O(1): one stat and one small file, nothing listed or
+    re-read whatever the folder holds. Returns the entry."""
+    st = os.stat(path)
+    entry = shard_entry(relname(directory, path), root_attrs, st.st_size, st.st_mtime_ns, sha256)
+    write_sidecar(path, entry)
+    return entry
+
+
+def read_sidecar(shard_path: str | os.PathLike) -> dict[str, Any] | None:
+    """The sidecar entry of a shard, or None when it is missing or unreadable."""
+    try:
+        entry = json.loads(sidecar_path(shard_path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return entry if isinstance(entry, dict) and "sha256" in entry and "compat" in entry else None
+
+
+def write_sidecar(shard_path: str | os.PathLike, entry: dict[str, Any]) -> Path:
+    """Write a shard's sidecar atomically (after the shard itself is in place). Returns its path."""
+    path = sidecar_path(shard_path)
+    write_json_atomic(path, entry)
+    return path
+
+
+def _category_tables(directory: Path, entries: list[dict], known: dict[str, list[str]]) -> dict[str, list[str]]:
+    """{categories_sha256: names} for the entries' tables: from ``known`` (the previous manifest),
+    else read from one shard per table."""
+    tables: dict[str, list[str]] = {}
+    for e in entries:
+        key = e["compat"]["categories_sha256"]
+        if key in tables:
+            continue
+        if key in known and categories_sha256(known[key]) == key:
+            tables[key] = list(known[key])
+            continue
+        with h5py.File(directory / e["file"], "r") as f:
+            tables[key] = list(json.loads(_text(f.attrs["category_names"])))
+    return tables
+
+
+def _entry_without_sidecar(directory: Path, path: Path, listed: dict[str, Any] | None) -> dict[str, Any]:
+    """The entry of a shard that has no sidecar: the previous manifest's (its checksum is never
+    re-blessed, even when the file changed since; ``render_id``/``compat`` are added from the
+    file's attributes if that entry predates them), else one computed from the file."""
+    if listed is None:
+        return entry_from_file(directory, path)
+    if "compat" in listed:
+        return dict(listed)
+    with h5py.File(path, "r") as f:
+        attrs = dict(f.attrs)
+    fresh = shard_entry(listed["file"], attrs, listed["bytes"], listed["mtime_ns"], listed["sha256"])
+    return {**fresh, "num_scenes": listed["num_scenes"], "first_scene": listed["first_scene"]}
+
+
+def _merge_once(directory: Path, old: dict[str, Any], extra: dict[str, Any] | None) -> tuple[dict, list[Path]]:
+    prev = {e["file"]: e for e in old.get("shards", [])}
+    files = shard_files(directory)
+    entries = []
+    for path in files:
+        rel = relname(directory, path)
+        entry = read_sidecar(path)
+        if entry is None or entry.get("file") != rel:
+            try:
+                entry = _entry_without_sidecar(directory, path, prev.get(rel))
+            except (OSError, KeyError, ValueError) as exc:  # not a finished shard: validate flags it
+                log.warning("%s: not listed in %s: cannot be read as a shard (%s); render it again with "
+                            "--resume", path, MANIFEST_NAME, str(exc).splitlines()[0] if str(exc) else exc)
+                continue
+            write_sidecar(path, entry)
+        entries.append(entry)
+    manifest = {
+        **{k: v for k, v in old.items() if k not in ("num_shards", "num_scenes", "shards", "category_tables")},
+        "format": FORMAT_NAME, "format_version": FORMAT_VERSION,
+        "num_shards": len(entries), "num_scenes": sum(e["num_scenes"] for e in entries),
+        "category_tables": _category_tables(directory, entries, old.get("category_tables", {})),
+        "shards": entries,
+        **(extra or {}),
+    }
+    return manifest, files
+
+
+def index_folder(directory: str | os.PathLike, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Merge the sidecars of ``directory`` into ``manifest.json`` (atomic). Returns the manifest.
+
+    See the module docstring. ``extra``: top-level keys to add (e.g. ``seed``). An unreadable
+    manifest is treated as absent (its sidecars hold everything). Repeats the merge while shards
+    appeared during it (another job finishing), at most 3 times.
+    """
+    directory = Path(directory)
+    with manifest_lock(directory):
+        for _ in range(3):
+            try:
+                old = read_manifest(directory) or {}
+            except ShardFormatError:
+                old = {}
+            manifest, files = _merge_once(directory, old, extra)
+            write_json_atomic(directory / MANIFEST_NAME, manifest)
+            if shard_files(directory) == files:
+                break
+    return manifest
 
 
 def update_manifest(directory: str | os.PathLike, extra: dict[str, Any] | None = None,
                     finished: Iterable[str] = ()) -> dict[str, Any]:
-    """Rebuild ``manifest.json`` from the shards now in ``directory`` (locked, atomic). Returns it.
-
-    ``finished``: names of shards just (re)written, whose entries are computed anew;
-    every other listed entry is kept as it is (see the module docstring).
-    """
+    """Record the shards ``finished`` (relative paths, just written: their sidecars are written
+    from the files) and merge the folder's manifest (`index_folder`). Returns it."""
     directory = Path(directory)
-    finished = set(finished)
-    with manifest_lock(directory):
-        old = read_manifest(directory) or {}
-        prev = {e["file"]: e for e in old.get("shards", [])}
-        entries = [prev[p.name] if p.name in prev and p.name not in finished else shard_entry(p)
-                   for p in sorted(directory.glob(SHARD_GLOB))]
-        manifest = {
-            "format": FORMAT_NAME, "format_version": FORMAT_VERSION,
-            "num_shards": len(entries), "num_scenes": sum(e["num_scenes"] for e in entries),
-            "shards": entries,
-            **{k: v for k, v in old.items() if k not in ("format", "format_version", "num_shards", "num_scenes", "shards")},
-            **(extra or {}),
-        }
-        write_json_atomic(directory / MANIFEST_NAME, manifest)
-        return manifest
+    for rel in finished:
+        write_sidecar(directory / rel, entry_from_file(directory, directory / rel))
+    return index_folder(directory, extra)

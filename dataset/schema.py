@@ -21,6 +21,8 @@ docs/shard-format.md):
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Callable
 
@@ -40,6 +42,20 @@ ROOT_ATTRS = (
     "format", "format_version", "height", "width", "views", "max_objects", "seed",
     "package_version", "render_config", "category_names", "first_scene", "num_scenes",
 )
+
+#: Provenance root attributes of every shard written since they were introduced (all strings):
+#: ``render_id`` (16 hex; the same for every shard of one render, array jobs included),
+#: ``config_hash`` (64 hex, sha256 of the canonical content config), ``asset_names`` (JSON list
+#: of the mesh assets in use, ``source/relative/path``), ``assets_sha256`` (64 hex, over those
+#: names and the files' bytes). Older shards lack them; readers take a missing ``render_id`` as
+#: "" (legacy). ``package_version`` is in `ROOT_ATTRS`.
+PROVENANCE_ATTRS = ("render_id", "config_hash", "asset_names", "assets_sha256")
+
+
+def categories_sha256(names: list[str]) -> str:
+    """Hex sha256 of ``json.dumps(names)``: names one category table (``category_names`` exactly
+    as stored in the shard attribute, decoded from its JSON)."""
+    return hashlib.sha256(json.dumps(list(names)).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,10 @@ that reading a scene touches only its own chunks.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -36,17 +38,33 @@ CALLER_ATTRS = ("seed", "render_config", "category_names", "first_scene")
 _SCENE_FIELD_CHUNK = 256  # small per-scene arrays: many scenes per chunk
 
 
-def parse_compression(spec: str | None) -> tuple[str | None, int | None]:
-    """'lzf' | 'gzip' | 'gzip:N' (N = 0..9) | 'none' -> (h5py compression, level)."""
+#: The default: deflate with the shuffle filter, which every HDF5 reader decodes (h5dump, the C,
+#: Java, Julia, MATLAB libraries); level chosen by measurement (docs/shard-format.md).
+DEFAULT_COMPRESSION = "gzip"
+DEFAULT_GZIP_LEVEL = 1
+
+
+@dataclass(frozen=True)
+class Compression:
+    """HDF5 filters of the per-view datasets: ``codec`` None | 'gzip' | 'lzf', ``level`` for gzip,
+    ``shuffle`` (byte-shuffle before deflate: multi-byte fields such as depth compress better)."""
+
+    codec: str | None
+    level: int | None
+    shuffle: bool
+
+
+def parse_compression(spec: str | None) -> Compression:
+    """'gzip' | 'gzip:N' (N = 0..9; deflate + shuffle) | 'lzf' (h5py only) | 'none' -> Compression."""
     if spec in (None, "none", ""):
-        return None, None
+        return Compression(None, None, False)
     if spec == "lzf":
-        return "lzf", None
+        return Compression("lzf", None, False)
     if spec == "gzip":
-        return "gzip", 4
+        return Compression("gzip", DEFAULT_GZIP_LEVEL, True)
     if spec.startswith("gzip:") and spec[5:].isdigit() and 0 <= int(spec[5:]) <= 9:
-        return "gzip", int(spec[5:])
-    raise ValueError(f"compression: expected 'lzf', 'gzip', 'gzip:0'..'gzip:9' or 'none', got {spec!r}")
+        return Compression("gzip", int(spec[5:]), True)
+    raise ValueError(f"compression: expected 'gzip', 'gzip:0'..'gzip:9', 'lzf' or 'none', got {spec!r}")
 
 
 class ShardWriter:
@@ -58,13 +76,17 @@ class ShardWriter:
         max_objects: capacity M of the per-scene object arrays.
         attrs: root attributes; must hold ``seed``, ``render_config`` (dict or JSON
             string), ``category_names`` (list of str) and ``first_scene`` (int).
-        compression: 'lzf' (default), 'gzip', 'gzip:N' or 'none'.
+        compression: 'gzip' (default: deflate + shuffle), 'gzip:N', 'lzf' or 'none'.
         expected_scenes: optional number of scenes to pre-allocate.
+
+    After `close`: ``nbytes`` and ``sha256`` describe the file written (hashed from memory,
+    so finishing a shard never reads it back), ``root_attrs`` holds the root attributes as
+    written. ``tmp_path`` is the temporary name used.
     """
 
     def __init__(
         self, path: str | os.PathLike, *, height: int, width: int, views: int, max_objects: int,
-        attrs: Mapping[str, Any], compression: str | None = "lzf", expected_scenes: int | None = None,
+        attrs: Mapping[str, Any], compression: str | None = DEFAULT_COMPRESSION, expected_scenes: int | None = None,
     ):
         missing = [k for k in CALLER_ATTRS if k not in attrs]
         if missing:
@@ -73,18 +95,25 @@ class ShardWriter:
         self.height, self.width, self.views, self.max_objects = int(height), int(width), int(views), int(max_objects)
         self.count = 0
         self._tmp = self.path.with_name(f"{self.path.name}{tmp_suffix()}")
-        comp, level = parse_compression(compression)
+        self.nbytes: int | None = None
+        self.sha256: str | None = None
+        self.root_attrs: dict[str, Any] = {}
+        comp = parse_compression(compression)
         self._file = None
         self._attrs = dict(attrs)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = h5py.File(self._tmp.name, "w", driver="core", backing_store=False)
-            self._create_datasets(max(int(expected_scenes or 1), 1), comp, level)
+            self._create_datasets(max(int(expected_scenes or 1), 1), comp)
         except BaseException:
             self.abort()  # e.g. a full disk: no temporary file is left behind
             raise
 
-    def _create_datasets(self, cap: int, comp: str | None, level: int | None) -> None:
+    @property
+    def tmp_path(self) -> Path:
+        return self._tmp
+
+    def _create_datasets(self, cap: int, comp: Compression) -> None:
         for name, spec in ALL_FIELDS.items():
             shape = scene_shape(name, self.height, self.width, self.views, self.max_objects)
             dtype = spec.dtype if spec.dtype is not None else h5py.string_dtype("utf-8")
@@ -92,7 +121,9 @@ class ShardWriter:
             self._file.create_dataset(
                 name, shape=(cap, *shape), maxshape=(None, *shape), dtype=dtype,
                 chunks=(chunk_n, *shape),
-                compression=comp if spec.per_view else None, compression_opts=level if spec.per_view else None,
+                compression=comp.codec if spec.per_view else None,
+                compression_opts=comp.level if spec.per_view else None,
+                shuffle=comp.shuffle and spec.per_view,
             )
 
     # -- writing ---------------------------------------------------------
@@ -134,13 +165,15 @@ class ShardWriter:
         a["num_scenes"] = self.count
         a["package_version"] = package_version()
         for k, v in self._attrs.items():
-            if k in ("render_config", "category_names") and not isinstance(v, str):
+            if isinstance(v, (dict, list, tuple)):  # render_config, category_names, asset_names
                 v = json.dumps(v, sort_keys=True)
             a[k] = v
+        self.root_attrs = {k: a[k] for k in a}
         self._file.flush()
         image = self._file.id.get_file_image()
         self._file.close()
         self._file = None
+        self.nbytes, self.sha256 = len(image), hashlib.sha256(image).hexdigest()
         try:
             with open(self._tmp, "wb") as fh:
                 fh.write(image)
@@ -177,4 +210,4 @@ class ShardWriter:
             self.abort()
 
 
-__all__ = ["ShardWriter", "parse_compression", "SCENE_FIELDS", "VIEW_FIELDS"]
+__all__ = ["ShardWriter", "Compression", "parse_compression", "DEFAULT_COMPRESSION", "SCENE_FIELDS", "VIEW_FIELDS"]

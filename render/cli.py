@@ -7,6 +7,7 @@ Usage::
                   --backend auto|egl|osmesa --shard-index i --num-shards n --resume
                   --deep --preview sheet.png --quiet/--verbose] [--set dotted.key=value ...]
     render-scenes validate DIR [--deep]
+    render-scenes index DIR
     render-scenes preview DIR --out sheet.png [--scenes 4]
 
 Flags override the YAML config (default: the embedded render/configs/default.yaml);
@@ -32,7 +33,7 @@ from .config import ConfigError, load_config
 
 def _render_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="render-scenes", description="Render random 3D scenes into view-pair HDF5 shards "
-                                "(subcommands: 'validate DIR', 'preview DIR --out sheet.png').")
+                                "(subcommands: 'validate DIR', 'index DIR', 'preview DIR --out sheet.png').")
     p.add_argument("--config", help="YAML render config (default: the embedded default.yaml)")
     p.add_argument("--out", help="output directory for shard-*.h5 and manifest.json")
     p.add_argument("--scenes", type=int)
@@ -47,7 +48,7 @@ def _render_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("auto", "egl", "osmesa"))
     p.add_argument("--shard-index", type=int, dest="shard_index")
     p.add_argument("--num-shards", type=int, dest="num_shards")
-    p.add_argument("--compression", help="lzf | gzip | gzip:N | none")
+    p.add_argument("--compression", help="gzip (default: deflate + shuffle, any HDF5 reader) | gzip:N | lzf | none")
     p.add_argument("--resume", action="store_true", help="skip shards that are already finished (after verifying them)")
     p.add_argument("--deep", action="store_true",
                    help="with --resume, verify skipped shards fully (every scene and the manifest checksum)")
@@ -138,6 +139,32 @@ def validate_main(argv: list[str]) -> int:
     return 0
 
 
+def index_main(argv: list[str]) -> int:
+    """Merge the per-shard sidecars of DIR into manifest.json (after a kill, or array jobs)."""
+    p = argparse.ArgumentParser(prog="render-scenes index", description="Merge the shards' sidecar records into "
+                                "DIR/manifest.json (after array jobs, or a killed run).")
+    p.add_argument("directory")
+    args = p.parse_args(argv)
+    setup_logging("render-scenes")
+    from synthssl.dataset.manifest import index_folder, shard_files
+
+    if not os.path.isdir(args.directory):
+        print(f"render-scenes index: {args.directory}: not a directory", file=sys.stderr)
+        return 2
+    if not shard_files(args.directory):
+        print(f"render-scenes index: {args.directory}: no shard-*.h5 files (in it or its subfolders)", file=sys.stderr)
+        return 2
+    try:
+        m = index_folder(args.directory)
+    except OSError as exc:
+        print(f"render-scenes index: {OutputWriteError(os.path.join(args.directory, 'manifest.json'), exc)}",
+              file=sys.stderr)
+        return 2
+    print(json.dumps({"directory": args.directory, "num_shards": m["num_shards"], "num_scenes": m["num_scenes"],
+                      "category_tables": len(m["category_tables"])}))
+    return 0
+
+
 def preview_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="render-scenes preview", description="PNG contact sheet of a shard directory.")
     p.add_argument("directory")
@@ -154,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "validate":
         return validate_main(argv[1:])
-    require_extra("render", "render-scenes")  # validate (above) works from a plain install; the rest renders
+    if argv and argv[0] == "index":
+        return index_main(argv[1:])
+    require_extra("render", "render-scenes")  # validate and index (above) work from a plain install; the rest renders
     if argv and argv[0] == "preview":
         return preview_main(argv[1:])
     if argv and argv[0] == "render":

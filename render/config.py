@@ -139,7 +139,8 @@ class RenderConfig:
     seed: int = 0
     workers: int = 1
     shard_size: int = 64
-    compression: str = "lzf"
+    compression: str = "gzip"
+    """'gzip' (deflate + shuffle, level 1; any HDF5 reader decodes it) | 'gzip:N' | 'lzf' (h5py only) | 'none'."""
     backend: str = "auto"
     """'auto' | 'egl' | 'osmesa'."""
     shard_index: int = 0

@@ -14,6 +14,7 @@ APT_PACKAGES=(
   libglu1-mesa                      # pyrender imports its viewer, which needs libGLU
   dataset-fashion-mnist             # the default real labeled benchmark (IDX files)
   mate-backgrounds                  # a few dozen real photos for the demo's domain adaptation
+  hdf5-tools                        # h5dump: the interop test reads a shard without h5py
 )
 # unpack_from_deb PACKAGE DIR PATH...: copy the files PATH... (paths inside the package,
 # globs allowed) of the Debian package PACKAGE into DIR, without installing the package.

@@ -134,7 +134,7 @@ def test_a_full_disk_is_one_line_leaves_no_tmp_and_resume_completes(tmp_path, ca
     line = one_line(capsys.readouterr().err)
     assert line == f"render-scenes: cannot write {out / 'shard-00001.h5'}: No space left on device (ENOSPC)", line
     assert sorted(p.name for p in out.iterdir()) == [".manifest.lock", "identity.json", "manifest.json",
-                                                     "shard-00000.h5"]
+                                                     "shard-00000.h5", "shard-00000.json"]  # + its sidecar
     monkeypatch.setattr(ShardWriter, "append", real)
     assert main(_render(out, "--resume")) == 0
     assert validate_directory(out, deep=True)["num_scenes"] == 8

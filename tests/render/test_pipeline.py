@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -37,6 +38,8 @@ def test_same_scenes_whatever_workers_and_shard_size(tmp_path, make_config):
     render_dataset(make_config(tmp_path / "b", scenes=3, size=32, shard_size=2, workers=2), progress=False)
     _assert_same(_by_id(tmp_path / "a"), _by_id(tmp_path / "b"))
     assert len(list((tmp_path / "b").glob("shard-*.h5"))) == 2
+    ids = {json.loads(p.read_text())["render_id"] for d in "ab" for p in (tmp_path / d).glob("shard-*.json")}
+    assert len(ids) == 1  # workers and shard size do not change the render's id
 
 
 def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, make_config):
@@ -63,8 +66,52 @@ def test_array_jobs_split_shards_and_conflicting_config_is_refused(tmp_path, mak
         render_dataset(make_config(tmp_path, scenes=3, size=32, shard_size=1, shard_index=i, num_shards=2),
                        progress=False)
     assert sorted(_by_id(tmp_path)) == [0, 1, 2]
+    manifest = json.loads((tmp_path / "manifest.json").read_text())  # merged by the last job from 3 sidecars
+    assert [e["file"] for e in manifest["shards"]] == ["shard-00000.h5", "shard-00001.h5", "shard-00002.h5"]
+    import h5py
+
+    from synthssl.dataset.schema import categories_sha256
+    from synthssl.render.provenance import render_provenance
+
+    want = render_provenance(make_config(tmp_path, scenes=3, size=32, shard_size=1))
+    for entry in manifest["shards"]:
+        with h5py.File(tmp_path / entry["file"], "r") as f:
+            attrs = {k: f.attrs[k] for k in ("render_id", "config_hash", "assets_sha256", "asset_names")}
+            names = json.loads(f.attrs["category_names"])
+        assert attrs["render_id"] == want["render_id"] == entry["render_id"]  # the same on both array jobs
+        assert json.loads(attrs["asset_names"]) == want["asset_names"] and attrs["config_hash"] == want["config_hash"]
+        assert entry["compat"]["categories_sha256"] == categories_sha256(names)
+        assert entry["compat"]["assets_sha256"] == attrs["assets_sha256"] == want["assets_sha256"]
+        assert (entry["compat"]["height"], entry["compat"]["views"]) == (32, 2)
+        assert json.loads((tmp_path / entry["file"]).with_suffix(".json").read_text()) == entry
+    assert manifest["category_tables"] == {categories_sha256(names): names}
     with pytest.raises(ValueError, match="seed"):
         render_dataset(make_config(tmp_path, scenes=3, size=32, shard_size=1, seed=99), progress=False)
+
+
+def test_render_id_follows_the_content_config_and_the_asset_bytes(tmp_path):
+    from synthssl.render.provenance import render_provenance
+
+    base = {"out": str(tmp_path / "a"), "scenes": 8, "seed": 1}
+    ref = render_provenance(config_from_dict(base))
+    assert re.fullmatch(r"[0-9a-f]{16}", ref["render_id"]) and ref["config_hash"].startswith(ref["render_id"])
+    same = {"out": str(tmp_path / "b"), "scenes": 80, "workers": 2, "shard_size": 3, "compression": "lzf",
+            "shard_index": 1, "num_shards": 2, "backend": "egl"}
+    assert render_provenance(config_from_dict({**base, **same}))["render_id"] == ref["render_id"]
+    assert render_provenance(config_from_dict({**base, "seed": 2}))["render_id"] != ref["render_id"]
+    assert render_provenance(config_from_dict({**base, "size": 64}))["render_id"] != ref["render_id"]
+    meshes = tmp_path / "meshes" / "mug"
+    meshes.mkdir(parents=True)
+    trimesh.creation.box().export(meshes / "a.obj")
+    user = {**base, "objects": {"asset_dirs": [str(tmp_path / "meshes")]}}
+    first = render_provenance(config_from_dict(user))
+    assert "user/mug/a.obj" in first["asset_names"] and first["assets_sha256"] != ref["assets_sha256"]
+    trimesh.creation.box(extents=(1, 2, 3)).export(meshes / "a.obj")  # same name, other bytes
+    second = render_provenance(config_from_dict(user))
+    assert second["asset_names"] == first["asset_names"] and second["assets_sha256"] != first["assets_sha256"]
+    no_assets = render_provenance(config_from_dict({**base, "objects": {"source_weights": {"primitive": 1.0,
+                                                                                            "asset": 0.0}}}))
+    assert no_assets["asset_names"] == []
 
 
 def _lowest_points(scene):
@@ -198,3 +245,24 @@ def test_no_working_backend_names_the_packages(monkeypatch):
 
 def test_embedded_default_yaml_matches_the_dataclass_defaults():
     assert load_config().to_dict() == config_from_dict({}).to_dict()
+
+
+def test_large_runs_spread_shards_over_subfolders_and_resume_finds_them(tmp_path, make_config, monkeypatch):
+    import socket
+
+    import synthssl.dataset.manifest as manifest
+
+    monkeypatch.setattr(manifest, "SHARDS_PER_FOLDER", 2)  # as with 1,000 per folder, in 5 tiny shards
+    cfg = make_config(tmp_path, scenes=5, size=16, shard_size=1, physics={"enabled": False})
+    render_dataset(cfg, progress=False, stop_after_shards=3)
+    dead = tmp_path / "s0001" / f"shard-00003.h5.tmp-{socket.gethostname()}-{2 ** 22 + 7}"  # a dead writer's
+    dead.write_bytes(b"half")
+    resumed = render_dataset(cfg, resume=True, progress=False)
+    assert resumed.shards_skipped == 3 and resumed.shards_written == 2 and not dead.exists()
+    m = json.loads((tmp_path / "manifest.json").read_text())
+    files = ["s0001/shard-00002.h5", "s0001/shard-00003.h5", "s0002/shard-00004.h5", "shard-00000.h5",
+             "shard-00001.h5"]
+    assert [e["file"] for e in m["shards"]] == files and m["num_scenes"] == 5
+    assert all((tmp_path / f).with_suffix(".json").is_file() for f in files)
+    assert sorted(e["first_scene"] for e in m["shards"]) == [0, 1, 2, 3, 4]
+    assert render_dataset(cfg, resume=True, progress=False).shards_skipped == 5
