@@ -21,6 +21,8 @@ docs/shard-format.md):
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Callable
 
@@ -98,3 +100,9 @@ ALL_FIELDS: dict[str, FieldSpec] = {**VIEW_FIELDS, **SCENE_FIELDS}
 def scene_shape(name: str, height: int, width: int, views: int, max_objects: int) -> tuple[int, ...]:
     """Per-scene shape of dataset ``name`` for the given image size, views and object capacity."""
     return ALL_FIELDS[name].shape(height, width, views, max_objects)
+
+
+def categories_sha256(names: list[str]) -> str:
+    """Hex SHA-256 of ``json.dumps(names)``: identifies a category table (the list exactly as in the
+    shard attribute ``category_names``, index = category id)."""
+    return hashlib.sha256(json.dumps(list(names)).encode("utf-8")).hexdigest()
