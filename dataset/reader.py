@@ -154,9 +154,10 @@ class ShardCollection:
             raise ValueError(f"split: expected None, 'train' or 'val', got {split!r}")
         if not 0.0 <= val_fraction < 1.0:
             raise ValueError(f"val_fraction: expected a value in [0, 1), got {val_fraction}")
-        if not list(paths):
+        paths = list(paths)
+        if not paths:
             raise FileNotFoundError("ShardCollection: no shards given")
-        index = build_index(list(paths))
+        index = build_index(paths)
         if split is not None:
             val = is_validation_scene(index.scene_id, val_fraction)
             index = index.select(val if split == "val" else ~val)
