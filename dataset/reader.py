@@ -21,10 +21,9 @@ import numpy as np
 # First: manifest.py imports SHARD_GLOB from this module, and index.py (below) imports manifest.py.
 from .layout import SHARD_GLOB, find_shards  # isort: skip
 
-from .compat import MUST_MATCH, compat_from_attrs, render_id_from_attrs
 from .errors import OpenFilesLimitError, ShardFormatError
 from .index import ShardIndex, build_index
-from .schema import VIEW_FIELDS
+from .schema import VIEW_FIELDS, categories_sha256
 from .shard import Shard, open_files_limit
 
 #: Environment variable that sets the default of ``max_open_shards``.
@@ -107,20 +106,24 @@ class OpenShards:
         return shard
 
     def _check(self, k: int, shard: Shard) -> None:
+        """Shard ``k`` as opened against its index entry (reads 3 attributes, not all of them)."""
         index = self.index
         hint = "the shard changed since its manifest entry was written; rebuild the folder's manifest " \
                "(render-scenes index DIR) or re-render it"
         if shard.num_scenes != int(index.shard_scenes[k]):
             raise ShardFormatError(shard.path, "attribute 'num_scenes'", f"{shard.num_scenes} in the file but "
                                    f"{int(index.shard_scenes[k])} in the index; {hint}")
-        rid = render_id_from_attrs(shard.attrs)
+        rid = str(shard.attr("render_id", ""))
         if rid != index.render_of_shard(k):
             raise ShardFormatError(shard.path, "attribute 'render_id'", f"{rid!r} in the file but "
                                    f"{index.render_of_shard(k)!r} in the index; {hint}")
-        compat = compat_from_attrs(shard.attrs)
-        for key in MUST_MATCH:
-            if compat[key] != index.compat[key] and (compat[key] != "" or key != "assets_sha256"):
-                raise ShardFormatError(shard.path, f"compat '{key}'", f"{compat[key]!r} in the file but "
+        views, height, width = shard.view_shape()
+        found = {"views": views, "height": height, "width": width,
+                 "categories_sha256": categories_sha256(shard.category_names),
+                 "assets_sha256": str(shard.attr("assets_sha256", ""))}
+        for key, value in found.items():
+            if value != index.compat[key] and (value != "" or key != "assets_sha256"):
+                raise ShardFormatError(shard.path, f"compat '{key}'", f"{value!r} in the file but "
                                        f"{index.compat[key]!r} for the other shards; {hint}")
 
     def close(self) -> None:

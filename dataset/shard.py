@@ -64,7 +64,7 @@ class Shard:
         self._pid: int | None = None
         f = self._open()
         try:
-            self.attrs: dict[str, Any] = {k: _decode_attr(v) for k, v in f.attrs.items()}
+            self._attrs: dict[str, Any] | None = None  # all root attributes, decoded on first use
             self._check_header(f)
             self.num_scenes = int(f["scene_id"].shape[0])
             self.scene_ids = np.asarray(f["scene_id"][:], dtype=np.int64)
@@ -112,40 +112,60 @@ class Shard:
         return state
 
     def _check_header(self, f: h5py.File) -> None:
-        fmt = self.attrs.get("format")
+        fmt = self.attr("format")
         if fmt != FORMAT_NAME:
             raise ShardFormatError(self.path, "attribute 'format'", f"expected {FORMAT_NAME!r}, found {fmt!r}")
-        ver = self.attrs.get("format_version")
+        ver = self.attr("format_version")
         if ver != FORMAT_VERSION:
             raise ShardFormatError(self.path, "attribute 'format_version'",
                                    f"expected {FORMAT_VERSION}, found {ver!r} (re-render or upgrade synthssl)")
+        present = set(f.attrs.keys())  # names only: reading every attribute costs more than opening the file
         for k in ROOT_ATTRS:
-            if k not in self.attrs:
+            if k not in present:
                 raise ShardFormatError(self.path, f"attribute '{k}'", "missing")
+        present = set(f.keys())
         for name in ALL_FIELDS:
-            if name not in f:
+            if name not in present:
                 raise ShardFormatError(self.path, f"dataset '{name}'", "missing")
 
     # -- properties ------------------------------------------------------
     @property
+    def attrs(self) -> dict[str, Any]:
+        """Every root attribute, decoded (str / int / float)."""
+        if self._attrs is None:
+            self._attrs = {k: _decode_attr(v) for k, v in self._open().attrs.items()}
+        return self._attrs
+
+    def attr(self, name: str, default: Any = None) -> Any:
+        """One root attribute, decoded (``default`` when the shard has none), read alone."""
+        if self._attrs is not None:
+            return self._attrs.get(name, default)
+        value = self._open().attrs.get(name)
+        return default if value is None else _decode_attr(value)
+
+    def view_shape(self) -> tuple[int, int, int]:
+        """(views, height, width) of the stored images."""
+        return tuple(int(x) for x in self._dataset("rgb").shape[1:4])
+
+    @property
     def height(self) -> int:
-        return int(self.attrs["height"])
+        return int(self.attr("height"))
 
     @property
     def width(self) -> int:
-        return int(self.attrs["width"])
+        return int(self.attr("width"))
 
     @property
     def views(self) -> int:
-        return int(self.attrs["views"])
+        return int(self.attr("views"))
 
     @property
     def category_names(self) -> list[str]:
-        return list(json.loads(self.attrs["category_names"]))
+        return list(json.loads(self.attr("category_names")))
 
     @property
     def render_config(self) -> dict:
-        return dict(json.loads(self.attrs["render_config"]))
+        return dict(json.loads(self.attr("render_config")))
 
     def __len__(self) -> int:
         return self.num_scenes
