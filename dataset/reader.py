@@ -93,7 +93,7 @@ class OpenShards:
             shard = Shard(path)
         except OpenFilesLimitError:
             raise OpenFilesLimitError(path, None, f"cannot be opened: this process ran out of file handles "
-                                      f"(EMFILE; ulimit -n is {open_files_limit()}) while holding {len(self._open)} "
+                                      f"(ulimit -n is {open_files_limit()}) while holding {len(self._open)} "
                                       f"shard(s) open (max_open_shards={self.capacity}); lower max_open_shards "
                                       f"(environment variable {MAX_OPEN_ENV}) or raise ulimit -n") from None
         try:

@@ -69,6 +69,7 @@ class Shard:
             self.num_scenes = int(f["scene_id"].shape[0])
             self.scene_ids = np.asarray(f["scene_id"][:], dtype=np.int64)
         except BaseException:
+            f = None  # noqa: F841 - the traceback keeps this frame: drop its reference to the file too
             self.close()  # a rejected shard holds no file handle
             raise
 
