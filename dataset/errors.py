@@ -25,6 +25,20 @@ class ShardFormatError(ValueError):
         super().__init__(where + problem)
 
 
+class MixedShardsError(ShardFormatError):
+    """Shards that cannot be read as one data set (different category tables, asset sets, image
+    size, views or format version), or the same scenes given twice. The message names two
+    conflicting shards, e.g. ``a/shard-00000.h5 and b/shard-00003.h5 differ in categories_sha256
+    (3f2a... vs 9c01...): ...``."""
+
+
+class OpenFilesLimitError(ShardFormatError):
+    """A shard could not be opened because the process ran out of file handles (EMFILE/ENFILE).
+
+    Not a corrupt shard: the message names the ``ulimit -n`` limit and the option to lower
+    (``max_open_shards``, or the environment variable ``SYNTHSSL_MAX_OPEN_SHARDS``)."""
+
+
 class OutputWriteError(RuntimeError):
     """An output file could not be written (full disk, no permission, read-only filesystem...).
 

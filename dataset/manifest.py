@@ -39,7 +39,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import h5py
 
 from .errors import ShardFormatError
-from .reader import SHARD_GLOB
+from .layout import list_shard_files, sidecar_path
 from .schema import FORMAT_NAME, FORMAT_VERSION, categories_sha256
 
 log = logging.getLogger("synthssl.dataset")
@@ -156,19 +156,12 @@ def shard_relpath(k: int) -> str:
 
 def shard_files(directory: str | os.PathLike) -> list[Path]:
     """Every shard file of a render folder, flat or in subfolders, sorted by relative path."""
-    directory = Path(directory)
-    return sorted((p for p in directory.rglob(SHARD_GLOB) if p.is_file()),
-                  key=lambda p: p.relative_to(directory).as_posix())
+    return [Path(directory) / name for name in list_shard_files(directory)]
 
 
 def relname(directory: str | os.PathLike, path: str | os.PathLike) -> str:
     """``path`` relative to ``directory``, POSIX style (a manifest entry's ``file``)."""
     return Path(path).relative_to(directory).as_posix()
-
-
-def sidecar_path(shard_path: str | os.PathLike) -> Path:
-    """``shard-00012.h5`` -> ``shard-00012.json`` (same folder)."""
-    return Path(shard_path).with_suffix(".json")
 
 
 def _text(value: Any) -> Any:

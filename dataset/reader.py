@@ -1,155 +1,35 @@
 """Read shards into NumPy (no torch).
 
-``Shard`` opens its HDF5 file lazily and re-opens it after a fork, so one object
-can be built in a parent process and used inside DataLoader workers: every
-process gets its own handle. ``ShardCollection`` puts many shards (from any
-number of directories) behind one global scene index, with a train/val split by
-scene id that does not depend on how scenes were cut into shards.
+``ShardCollection`` puts many shards (from any number of render folders) behind one global
+scene index, with a train/val split by scene id that does not depend on how scenes were cut
+into shards. The index comes from the folders' manifests (`synthssl.dataset.index`), so
+building it opens no shard when every folder has a current manifest; shards are opened only
+when a scene of theirs is read, and at most ``max_open_shards`` stay open per process (least
+recently used closed first). A DataLoader worker or DDP rank therefore opens only the shards
+of the scenes its sampler hands it. ``Shard`` (one file) lives in `synthssl.dataset.shard`.
 """
 
 from __future__ import annotations
 
-import json
 import os
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-import h5py
 import numpy as np
 
-from .errors import ShardFormatError
-from .schema import ALL_FIELDS, FORMAT_NAME, FORMAT_VERSION, ROOT_ATTRS, VIEW_FIELDS
+# First: manifest.py imports SHARD_GLOB from this module, and index.py (below) imports manifest.py.
+from .layout import SHARD_GLOB, find_shards  # isort: skip
 
-SHARD_GLOB = "shard-*.h5"
-#: Float fields whose every value must be finite (depth 0 = no surface, normal 0 = no surface).
-_FINITE_FIELDS = ("depth", "normal")
+from .errors import OpenFilesLimitError, ShardFormatError
+from .index import ShardIndex, build_index
+from .schema import VIEW_FIELDS, categories_sha256
+from .shard import Shard, open_files_limit
 
-
-def _decode_attr(value: Any) -> Any:
-    if isinstance(value, bytes):
-        value = value.decode("utf-8")
-    if isinstance(value, np.generic):
-        value = value.item()
-    return value
-
-
-class Shard:
-    """One shard file. ``len(shard)`` scenes; ``read_scene(i)`` returns one of them.
-
-    Opening checks the format name, the version and that every dataset exists,
-    raising :class:`ShardFormatError` naming the file and field otherwise.
-    """
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self._file: h5py.File | None = None
-        self._datasets: dict[str, h5py.Dataset] = {}
-        self._pid: int | None = None
-        f = self._open()
-        self.attrs: dict[str, Any] = {k: _decode_attr(v) for k, v in f.attrs.items()}
-        self._check_header(f)
-        self.num_scenes = int(f["scene_id"].shape[0])
-        self.scene_ids = np.asarray(f["scene_id"][:], dtype=np.int64)
-
-    # -- handle management (fork-safe) -----------------------------------
-    def _open(self) -> h5py.File:
-        if self._file is None or self._pid != os.getpid():
-            if not self.path.exists():
-                raise ShardFormatError(self.path, None, "file does not exist")
-            try:
-                self._file = h5py.File(self.path, "r")
-            except OSError as e:
-                raise ShardFormatError(self.path, None, f"cannot be opened as HDF5 (truncated or corrupt?): {e}") from e
-            self._pid = os.getpid()
-            # Looking datasets up by name costs more than reading a small scene: cache them.
-            self._datasets = {name: self._file[name] for name in ALL_FIELDS if name in self._file}
-        return self._file
-
-    def close(self) -> None:
-        if self._file is not None and self._pid == os.getpid():
-            self._file.close()
-        self._file = None
-        self._datasets = {}
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_file"] = None
-        state["_datasets"] = {}
-        state["_pid"] = None
-        return state
-
-    def _check_header(self, f: h5py.File) -> None:
-        fmt = self.attrs.get("format")
-        if fmt != FORMAT_NAME:
-            raise ShardFormatError(self.path, "attribute 'format'", f"expected {FORMAT_NAME!r}, found {fmt!r}")
-        ver = self.attrs.get("format_version")
-        if ver != FORMAT_VERSION:
-            raise ShardFormatError(self.path, "attribute 'format_version'",
-                                   f"expected {FORMAT_VERSION}, found {ver!r} (re-render or upgrade synthssl)")
-        for k in ROOT_ATTRS:
-            if k not in self.attrs:
-                raise ShardFormatError(self.path, f"attribute '{k}'", "missing")
-        for name in ALL_FIELDS:
-            if name not in f:
-                raise ShardFormatError(self.path, f"dataset '{name}'", "missing")
-
-    # -- properties ------------------------------------------------------
-    @property
-    def height(self) -> int:
-        return int(self.attrs["height"])
-
-    @property
-    def width(self) -> int:
-        return int(self.attrs["width"])
-
-    @property
-    def views(self) -> int:
-        return int(self.attrs["views"])
-
-    @property
-    def category_names(self) -> list[str]:
-        return list(json.loads(self.attrs["category_names"]))
-
-    @property
-    def render_config(self) -> dict:
-        return dict(json.loads(self.attrs["render_config"]))
-
-    def __len__(self) -> int:
-        return self.num_scenes
-
-    # -- reading ---------------------------------------------------------
-    def _scene(self, index: int) -> str:
-        """'scene 3 (scene id 11)': the scene's position in this shard and its global id."""
-        return f"scene {index} (scene id {int(self.scene_ids[index])})"
-
-    def read_scene(self, index: int, fields: Iterable[str] | None = None) -> dict[str, Any]:
-        """Scene ``index`` (0-based within this shard) as a dict of arrays.
-
-        View fields come as [V, ...] arrays, per-scene fields as scalars/arrays,
-        ``objects_json`` as a str. ``fields`` restricts what is read (default: all).
-        A chunk that fails to decode, or non-finite depth or normals, raise
-        ShardFormatError naming the shard, the dataset and the scene.
-        """
-        if not 0 <= index < self.num_scenes:
-            raise IndexError(f"{self.path}: scene {index} out of range [0, {self.num_scenes})")
-        self._open()
-        datasets = self._datasets
-        out: dict[str, Any] = {}
-        for name in fields if fields is not None else ALL_FIELDS:
-            if name not in ALL_FIELDS:
-                raise KeyError(f"unknown field {name!r}; known: {sorted(ALL_FIELDS)}")
-            try:
-                value = datasets[name][index]
-            except (OSError, RuntimeError) as e:
-                raise ShardFormatError(self.path, f"dataset '{name}'", f"{self._scene(index)} cannot be read "
-                                       f"(corrupt chunk?): {str(e).splitlines()[0] if str(e) else e}") from None
-            if name in _FINITE_FIELDS and not np.isfinite(value).all():
-                raise ShardFormatError(self.path, f"dataset '{name}'", f"{self._scene(index)} holds non-finite "
-                                       f"values (NaN or inf); re-render this shard")
-            if name == "objects_json":
-                value = value.decode("utf-8") if isinstance(value, bytes) else str(value)
-            out[name] = value
-        return out
+#: Environment variable that sets the default of ``max_open_shards``.
+MAX_OPEN_ENV = "SYNTHSSL_MAX_OPEN_SHARDS"
+#: Ceiling of the default ``max_open_shards`` (HDF5 keeps a chunk cache per open file).
+MAX_OPEN_CEILING = 128
 
 
 def _hash_unit(scene_ids: np.ndarray, salt: int = 0x5EED) -> np.ndarray:
@@ -167,98 +47,202 @@ def is_validation_scene(scene_ids: np.ndarray, val_fraction: float) -> np.ndarra
     return _hash_unit(np.asarray(scene_ids, dtype=np.int64)) < val_fraction
 
 
-def find_shards(paths: Sequence[str | os.PathLike]) -> list[Path]:
-    """Expand directories (``shard-*.h5`` inside) and files into a sorted list of shard paths."""
-    out: list[Path] = []
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            found = sorted(p.glob(SHARD_GLOB))
-            if not found:
-                raise FileNotFoundError(f"{p}: no {SHARD_GLOB} files in this directory (render some with render-scenes)")
-            out.extend(found)
-        elif p.is_file():
-            out.append(p)
-        else:
-            raise FileNotFoundError(f"{p}: no such shard file or directory")
-    return out
+def default_max_open_shards() -> int:
+    """``$SYNTHSSL_MAX_OPEN_SHARDS`` when set, else an eighth of ``ulimit -n`` (at most 128, at least 1):
+    the rest of the handles stay free for DataLoader pipes, sockets, logs and checkpoints."""
+    env = os.environ.get(MAX_OPEN_ENV, "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"{MAX_OPEN_ENV}: expected a whole number >= 1, got {env!r}")
+        return int(env)
+    limit = open_files_limit()
+    return MAX_OPEN_CEILING if limit < 0 else max(1, min(MAX_OPEN_CEILING, limit // 8))
+
+
+class OpenShards:
+    """At most ``capacity`` open `Shard` objects of one `ShardIndex`, least recently used closed first.
+
+    Handles belong to the process that opened them: after a fork the child starts with none.
+    A shard is checked against the index when it is opened (scene count, render id, compat), so
+    a shard replaced since its manifest entry was written is refused instead of misread.
+    """
+
+    def __init__(self, index: ShardIndex, capacity: int):
+        if capacity < 1:
+            raise ValueError(f"max_open_shards: expected a whole number >= 1, got {capacity}")
+        self.index, self.capacity = index, int(capacity)
+        self._open: OrderedDict[int, Shard] = OrderedDict()
+        self._pid = os.getpid()
+        self.opens = 0  # shards opened by this process so far
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def get(self, k: int) -> Shard:
+        """Shard ``k`` of the index, opened if needed."""
+        if self._pid != os.getpid():  # forked: the parent's handles are not ours to use or close
+            self._open, self._pid, self.opens = OrderedDict(), os.getpid(), 0
+        shard = self._open.get(k)
+        if shard is not None:
+            self._open.move_to_end(k)
+            return shard
+        while len(self._open) >= self.capacity:
+            self._open.popitem(last=False)[1].close()
+        path = self.index.shard_path(k)
+        try:
+            shard = Shard(path)
+        except OpenFilesLimitError:
+            raise OpenFilesLimitError(path, None, f"cannot be opened: this process ran out of file handles "
+                                      f"(ulimit -n is {open_files_limit()}) while holding {len(self._open)} "
+                                      f"shard(s) open (max_open_shards={self.capacity}); lower max_open_shards "
+                                      f"(environment variable {MAX_OPEN_ENV}) or raise ulimit -n") from None
+        try:
+            self._check(k, shard)
+        except BaseException:
+            shard.close()
+            raise
+        self.opens += 1
+        self._open[k] = shard
+        return shard
+
+    def _check(self, k: int, shard: Shard) -> None:
+        """Shard ``k`` as opened against its index entry (reads 3 attributes, not all of them)."""
+        index = self.index
+        hint = "the shard changed since its manifest entry was written; rebuild the folder's manifest " \
+               "(render-scenes index DIR) or re-render it"
+        if shard.num_scenes != int(index.shard_scenes[k]):
+            raise ShardFormatError(shard.path, "attribute 'num_scenes'", f"{shard.num_scenes} in the file but "
+                                   f"{int(index.shard_scenes[k])} in the index; {hint}")
+        rid = str(shard.attr("render_id", ""))
+        if rid != index.render_of_shard(k):
+            raise ShardFormatError(shard.path, "attribute 'render_id'", f"{rid!r} in the file but "
+                                   f"{index.render_of_shard(k)!r} in the index; {hint}")
+        views, height, width = shard.view_shape()
+        found = {"views": views, "height": height, "width": width,
+                 "categories_sha256": categories_sha256(shard.category_names),
+                 "assets_sha256": str(shard.attr("assets_sha256", ""))}
+        for key, value in found.items():
+            if value != index.compat[key] and (value != "" or key != "assets_sha256"):
+                raise ShardFormatError(shard.path, f"compat '{key}'", f"{value!r} in the file but "
+                                       f"{index.compat[key]!r} for the other shards; {hint}")
+
+    def close(self) -> None:
+        """Close every handle this process holds."""
+        if self._pid == os.getpid():
+            for shard in self._open.values():
+                shard.close()
+        self._open.clear()
 
 
 class ShardCollection:
     """All scenes of many shards behind one index.
 
     Args:
-        paths: shard directories and/or ``.h5`` files.
+        paths: render folders (flat or nested shards) and/or ``.h5`` files.
         split: None (all scenes), "train" or "val".
         val_fraction: fraction of scenes held out for "val", chosen by a hash of
             the scene id.
+        fields: the fields ``collection[i]`` reads (default: all).
+        max_open_shards: HDF5 handles kept open per process (default: `default_max_open_shards`).
 
-    ``collection[i]`` returns the scene dict of :meth:`Shard.read_scene`. All shards
-    must agree on image size and views (checked, naming the odd file).
+    ``collection[i]`` returns the scene dict of :meth:`Shard.read_scene`. Scenes are ordered by
+    (render id, scene id); a scene is identified by that pair, so renders with different seeds
+    read together, while the same scenes given twice, or shards that differ in category table,
+    asset set, image size, views or format version, raise `MixedShardsError` naming two shards.
     """
 
     def __init__(self, paths: Sequence[str | os.PathLike], split: str | None = None, val_fraction: float = 0.0,
-                 fields: Iterable[str] | None = None):
+                 fields: Iterable[str] | None = None, *, max_open_shards: int | None = None):
         if split not in (None, "train", "val"):
             raise ValueError(f"split: expected None, 'train' or 'val', got {split!r}")
         if not 0.0 <= val_fraction < 1.0:
             raise ValueError(f"val_fraction: expected a value in [0, 1), got {val_fraction}")
-        self.shards = [Shard(p) for p in find_shards(paths)]
-        if not self.shards:
+        paths = list(paths)
+        if not paths:
             raise FileNotFoundError("ShardCollection: no shards given")
-        first = self.shards[0]
-        for s in self.shards[1:]:
-            for key in ("height", "width", "views"):
-                if s.attrs[key] != first.attrs[key]:
-                    raise ShardFormatError(s.path, f"attribute '{key}'",
-                                           f"expected {first.attrs[key]} (as in {first.path}), found {s.attrs[key]}")
-        self.fields = list(fields) if fields is not None else None
-        index = []
-        for si, s in enumerate(self.shards):
-            for li, sid in enumerate(s.scene_ids):
-                index.append((si, li, int(sid)))
-        index.sort(key=lambda t: t[2])
-        ids = np.array([t[2] for t in index], dtype=np.int64)
-        if len(np.unique(ids)) != len(ids):
-            dup = ids[np.flatnonzero(np.diff(ids) == 0)[0]]
-            raise ShardFormatError(self.shards[0].path.parent, "dataset 'scene_id'",
-                                   f"scene id {dup} appears in more than one shard (the same scenes given twice?)")
+        index = build_index(paths)
         if split is not None:
-            val = is_validation_scene(ids, val_fraction)
-            keep = val if split == "val" else ~val
-            index = [t for t, k in zip(index, keep) if k]
-        self._index = index
+            val = is_validation_scene(index.scene_id, val_fraction)
+            index = index.select(val if split == "val" else ~val)
+        self.index = index
+        self.fields = list(fields) if fields is not None else None
+        self.max_open_shards = int(max_open_shards) if max_open_shards is not None else default_max_open_shards()
+        self._handles = OpenShards(index, self.max_open_shards)
+        self._attrs: dict[str, Any] | None = None
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_handles"] = None  # handles never travel to another process
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._handles = OpenShards(self.index, self.max_open_shards)
 
     @property
     def attrs(self) -> dict[str, Any]:
-        return self.shards[0].attrs
+        """Root attributes of the first shard (opened once for this)."""
+        if self._attrs is None:
+            self._attrs = dict(self._handles.get(int(self.index.scene_shard[0]) if len(self) else 0).attrs)
+        return self._attrs
 
     @property
     def category_names(self) -> list[str]:
-        return self.shards[0].category_names
+        return list(self.index.category_names)
 
     @property
     def height(self) -> int:
-        return self.shards[0].height
+        return int(self.index.compat["height"])
 
     @property
     def width(self) -> int:
-        return self.shards[0].width
+        return int(self.index.compat["width"])
 
     @property
     def views(self) -> int:
-        return self.shards[0].views
+        return int(self.index.compat["views"])
+
+    @property
+    def shard_paths(self) -> list[Path]:
+        return [self.index.shard_path(k) for k in range(self.index.num_shards)]
+
+    @property
+    def render_ids(self) -> list[str]:
+        """Render id of each scene's render ("" for shards rendered before render ids existed)."""
+        return [self.index.render_ids[int(r)] for r in self.index.shard_render[self.index.scene_shard]]
 
     @property
     def scene_ids(self) -> np.ndarray:
-        return np.array([t[2] for t in self._index], dtype=np.int64)
+        """int64 [len]: each scene's id within its render."""
+        return self.index.scene_id.astype(np.int64)
+
+    def scene_id(self, i: int) -> int:
+        """The scene id (within its render) of item ``i``."""
+        return int(self.index.scene_id[i])
+
+    @property
+    def open_shards(self) -> int:
+        """HDF5 handles this process holds now."""
+        return len(self._handles)
+
+    def close(self) -> None:
+        """Close every open shard of this process (they re-open when read again)."""
+        self._handles.close()
 
     def __len__(self) -> int:
-        return len(self._index)
+        return len(self.index)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        si, li, _ = self._index[i]
-        return self.shards[si].read_scene(li, self.fields)
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"scene {i} out of range [0, {len(self)})")
+        k, local = int(self.index.scene_shard[i]), int(self.index.scene_local[i])
+        shard = self._handles.get(k)
+        if int(shard.scene_ids[local]) != int(self.index.scene_id[i]):
+            raise ShardFormatError(shard.path, "dataset 'scene_id'", f"scene {local} has id {int(shard.scene_ids[local])} "
+                                   f"but the manifest says {int(self.index.scene_id[i])}; the shard changed since "
+                                   f"its manifest entry was written; rebuild the folder's manifest")
+        return shard.read_scene(local, self.fields)
 
 
-__all__ = ["Shard", "ShardCollection", "find_shards", "is_validation_scene", "VIEW_FIELDS"]
+__all__ = ["Shard", "ShardCollection", "OpenShards", "find_shards", "is_validation_scene", "default_max_open_shards",
+           "SHARD_GLOB", "VIEW_FIELDS"]

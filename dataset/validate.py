@@ -5,28 +5,43 @@ dataset's presence, dtype and shape; with ``deep=True`` it also reads every scen
 (catching truncated or corrupt chunks) and checks value ranges: finite
 non-negative depth, unit normals on surface pixels and zero elsewhere, binary
 contours, instance ids within capacity, finite intrinsics and rigid camera poses.
-``validate_directory`` checks a directory's manifest against its files
-(presence, scene counts and, when deep, checksums) and that scene ids are unique.
-Every problem raises :class:`ShardFormatError` naming the file and the field.
+``validate_directory`` checks a render folder's manifest against its files (flat or nested in
+subfolders: presence, scene counts, the provenance entries' render id and compat record and,
+when deep, checksums), that every shard is compatible with every other (same category table,
+asset set, image size, views and format version; `synthssl.dataset.compat`) and that no
+(render id, scene id) repeats. ``validate_directories`` does the same across several folders
+meant to be read together. Every problem raises :class:`ShardFormatError` naming the file and
+the field; incompatible shards and repeated scenes raise its subclass `MixedShardsError`
+naming two shards.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import ShardFormatError
+from .compat import COMPAT_KEYS, CompatChecker, compat_from_attrs, is_current_entry, render_id_from_attrs
+from .errors import MixedShardsError, ShardFormatError
+from .layout import SHARD_GLOB, list_shard_files
 from .manifest import MANIFEST_NAME, read_manifest, sha256_file
-from .reader import SHARD_GLOB, Shard
 from .schema import ALL_FIELDS, FIRST_OBJECT_ID, scene_shape
+from .shard import Shard
 
 
 def validate_shard(path: str | os.PathLike, deep: bool = False) -> dict[str, Any]:
     """Validate one shard file; returns a small summary dict. Raises ShardFormatError."""
     shard = Shard(path)  # header, version and dataset presence
+    try:
+        return _validate_open_shard(shard, deep)
+    finally:
+        shard.close()
+
+
+def _validate_open_shard(shard: Shard, deep: bool) -> dict[str, Any]:
+    path = shard.path
     f = shard._open()
     a = shard.attrs
     n = int(a["num_scenes"])
@@ -74,35 +89,80 @@ def _check_scene_values(shard: Shard, i: int, max_objects: int) -> None:
         raise bad("cam_to_world", "expected rigid transforms [R t; 0 0 0 1] with orthonormal R")
 
 
-def validate_directory(directory: str | os.PathLike, deep: bool = False) -> dict[str, Any]:
-    """Validate every shard of a directory and its manifest. Returns a summary dict."""
-    directory = Path(directory)
+class _Scenes:
+    """(render id, scene id) -> the first shard holding it; `add` refuses a repeat naming both shards."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[str, int], Path] = {}
+
+    def add(self, path: Path, render_id: str, scene_ids: np.ndarray) -> None:
+        for sid in scene_ids.tolist():
+            other = self.seen.setdefault((render_id, sid), path)
+            if other != path:
+                render = f"render {render_id}" if render_id else "a render without render_id"
+                raise MixedShardsError(path, "dataset 'scene_id'", f"scene {sid} of {render} also in {other} "
+                                       f"(the same scenes given twice?)")
+
+
+def _check_entry(directory: Path, name: str, entry: dict[str, Any], shard: Shard, deep: bool) -> None:
+    """The manifest entry of shard ``name`` against the file."""
+    where = directory / MANIFEST_NAME
+    if entry["num_scenes"] != shard.num_scenes:
+        raise ShardFormatError(where, f"shards[{name}].num_scenes",
+                               f"expected {shard.num_scenes} (from the file), found {entry['num_scenes']}")
+    if is_current_entry(entry):
+        if entry["render_id"] != render_id_from_attrs(shard.attrs):
+            raise ShardFormatError(where, f"shards[{name}].render_id", f"expected "
+                                   f"{render_id_from_attrs(shard.attrs)!r} (from the file), found {entry['render_id']!r}")
+        compat = compat_from_attrs(shard.attrs)
+        for key in COMPAT_KEYS:
+            if entry["compat"][key] != compat[key]:
+                raise ShardFormatError(where, f"shards[{name}].compat.{key}",
+                                       f"expected {compat[key]!r} (from the file), found {entry['compat'][key]!r}")
+    if deep and entry.get("sha256") != sha256_file(shard.path):
+        raise ShardFormatError(shard.path, "sha256", "checksum differs from the manifest (file changed or corrupt)")
+
+
+def _validate_folder(directory: Path, deep: bool, checker: CompatChecker, scenes: _Scenes) -> dict[str, Any]:
     if not directory.is_dir():
         raise ShardFormatError(directory, None, "not a directory")
-    files = sorted(directory.glob(SHARD_GLOB))
-    if not files:
-        raise ShardFormatError(directory, None, f"no {SHARD_GLOB} files")
+    names = list_shard_files(directory)
+    if not names:
+        raise ShardFormatError(directory, None, f"no {SHARD_GLOB} files (in it or its subfolders)")
     manifest = read_manifest(directory)
     if manifest is None:
         raise ShardFormatError(directory / MANIFEST_NAME, None, "missing (render-scenes writes it after each shard)")
     listed = {e["file"]: e for e in manifest.get("shards", [])}
     summaries = []
-    seen: dict[int, Path] = {}
-    for fp in files:
-        summaries.append(validate_shard(fp, deep=deep))
-        entry = listed.get(fp.name)
-        if entry is None:
-            raise ShardFormatError(directory / MANIFEST_NAME, f"shards[{fp.name}]", "shard file not listed in the manifest")
-        if entry["num_scenes"] != summaries[-1]["num_scenes"]:
-            raise ShardFormatError(directory / MANIFEST_NAME, f"shards[{fp.name}].num_scenes",
-                                   f"expected {summaries[-1]['num_scenes']} (from the file), found {entry['num_scenes']}")
-        if deep and entry.get("sha256") != sha256_file(fp):
-            raise ShardFormatError(fp, "sha256", "checksum differs from the manifest (file changed or corrupt)")
-        for sid in Shard(fp).scene_ids:
-            if int(sid) in seen:
-                raise ShardFormatError(fp, "dataset 'scene_id'", f"scene {int(sid)} also in {seen[int(sid)]}")
-            seen[int(sid)] = fp
+    num_scenes = 0
+    for name in names:
+        fp = directory / name
+        shard = Shard(fp)
+        try:
+            summaries.append(_validate_open_shard(shard, deep))
+            entry = listed.get(name)
+            if entry is None:
+                raise ShardFormatError(directory / MANIFEST_NAME, f"shards[{name}]",
+                                       "shard file not listed in the manifest")
+            _check_entry(directory, name, entry, shard, deep)
+            checker.add(fp, compat_from_attrs(shard.attrs))
+            scenes.add(fp, render_id_from_attrs(shard.attrs), shard.scene_ids)
+        finally:
+            shard.close()
+        num_scenes += summaries[-1]["num_scenes"]
     for name in listed:
         if not (directory / name).exists():
             raise ShardFormatError(directory / name, None, "listed in the manifest but missing")
-    return {"directory": str(directory), "num_shards": len(files), "num_scenes": len(seen), "shards": summaries}
+    return {"directory": str(directory), "num_shards": len(names), "num_scenes": num_scenes, "shards": summaries}
+
+
+def validate_directory(directory: str | os.PathLike, deep: bool = False) -> dict[str, Any]:
+    """Validate every shard of a render folder and its manifest. Returns a summary dict."""
+    return _validate_folder(Path(directory), deep, CompatChecker(), _Scenes())
+
+
+def validate_directories(directories: Sequence[str | os.PathLike], deep: bool = False) -> list[dict[str, Any]]:
+    """Validate several render folders meant to be read together: each as `validate_directory`,
+    and every shard compatible with every other, no scene twice across them. One summary each."""
+    checker, scenes = CompatChecker(), _Scenes()
+    return [_validate_folder(Path(d), deep, checker, scenes) for d in directories]

@@ -6,7 +6,7 @@ Usage::
                   --workers W --shard-size K --physics/--no-physics --assets DIR ...
                   --backend auto|egl|osmesa --shard-index i --num-shards n --resume
                   --deep --preview sheet.png --quiet/--verbose] [--set dotted.key=value ...]
-    render-scenes validate DIR [--deep]
+    render-scenes validate DIR [DIR...] [--deep]
     render-scenes index DIR
     render-scenes preview DIR --out sheet.png [--scenes 4]
 
@@ -118,24 +118,30 @@ def render_main(argv: list[str]) -> int:
 
 
 def validate_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="render-scenes validate", description="Check shards against the format.")
-    p.add_argument("directory")
+    p = argparse.ArgumentParser(prog="render-scenes validate", description="Check shards against the format "
+                                "(several folders: also that they can be read together).")
+    p.add_argument("directory", nargs="+", help="render folder(s)")
     p.add_argument("--deep", action="store_true", help="read every scene, check values and checksums")
     args = p.parse_args(argv)
-    from synthssl.dataset.validate import validate_directory
-
+    from synthssl.dataset.errors import MixedShardsError
     from synthssl.dataset.manifest import tmp_files
+    from synthssl.dataset.validate import validate_directories
 
-    leftovers = [p.name for p in tmp_files(args.directory)] if os.path.isdir(args.directory) else []
+    leftovers = [p.name for d in args.directory if os.path.isdir(d) for p in tmp_files(d)]
     if leftovers:  # not part of the data; the next render-scenes run in the folder removes dead writers' ones
         print(f"render-scenes validate: {len(leftovers)} temporary file(s): {', '.join(leftovers)}", file=sys.stderr)
     try:
-        s = validate_directory(args.directory, deep=args.deep)
+        summaries = validate_directories(args.directory, deep=args.deep)
+    except MixedShardsError as exc:  # shards that cannot be read together: a usage mistake (exit 2)
+        print(f"render-scenes validate: INVALID: {exc}", file=sys.stderr)
+        return 2
     except ShardFormatError as exc:
         print(f"render-scenes validate: INVALID: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps({"valid": True, "directory": s["directory"], "num_shards": s["num_shards"],
-                      "num_scenes": s["num_scenes"], "tmp_files": leftovers}))
+    where = {"directory": summaries[0]["directory"]} if len(summaries) == 1 else \
+        {"directories": [s["directory"] for s in summaries]}
+    print(json.dumps({"valid": True, **where, "num_shards": sum(s["num_shards"] for s in summaries),
+                      "num_scenes": sum(s["num_scenes"] for s in summaries), "tmp_files": leftovers}))
     return 0
 
 

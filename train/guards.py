@@ -16,7 +16,6 @@ import os
 import signal
 import statistics
 import threading
-from pathlib import Path
 from typing import Optional, Sequence
 
 #: Magnitudes below this count as this much when comparing with the early median.
@@ -87,27 +86,26 @@ class StopSignals:
 
 
 def shard_fingerprints(paths: Sequence[str | os.PathLike]) -> dict[str, str]:
-    """{shard file: 'N scenes from F, B bytes, sha256 H'} for every shard under ``paths``.
+    """{shard file: 'B bytes, sha256 H'} for every shard under ``paths`` (flat or nested folders).
 
-    The checksum comes from the folder's manifest.json (written once when the shard
-    was finished); without one, scene count and size identify the file.
+    The checksum comes from the render folder's manifest.json (written once when the shard
+    was finished; entries are named by their path relative to that folder); without one, the
+    size identifies the file.
     """
+    from synthssl.dataset.layout import find_shard_roots
     from synthssl.dataset.manifest import read_manifest
-    from synthssl.dataset.reader import find_shards
 
     out: dict[str, str] = {}
-    manifests: dict[Path, dict] = {}
-    for shard in find_shards(list(paths)):
-        folder = shard.parent
-        if folder not in manifests:
-            try:
-                manifest = read_manifest(folder) or {}
-            except ValueError:
-                manifest = {}
-            manifests[folder] = {e["file"]: e for e in manifest.get("shards", [])}
-        entry = manifests[folder].get(shard.name, {})
-        digest = entry.get("sha256", "unknown")
-        out[str(shard)] = f"{shard.stat().st_size} bytes, sha256 {digest}"
+    for root, names in find_shard_roots(list(paths)):
+        try:
+            manifest = read_manifest(root) or {}
+        except ValueError:
+            manifest = {}
+        listed = {e.get("file"): e for e in manifest.get("shards", []) if isinstance(e, dict)}
+        for name in names:
+            shard = root / name
+            digest = listed.get(name, {}).get("sha256", "unknown")
+            out[str(shard)] = f"{shard.stat().st_size} bytes, sha256 {digest}"
     return out
 
 

@@ -58,9 +58,9 @@ def test_two_renders_with_different_seeds_started_together_do_not_mix(tmp_path):
     assert "identity.json: seed: this folder holds a render with seed=" in line and "another --out" in line, line
     winner_seed = 3 if results[0][0] == 0 else 4
     assert validate_directory(out, deep=True)["num_scenes"] == 8
-    from synthssl.dataset.reader import ShardCollection
+    from synthssl.dataset.reader import Shard, ShardCollection
 
-    assert {int(s.attrs["seed"]) for s in ShardCollection([out]).shards} == {winner_seed}
+    assert {int(Shard(p).attrs["seed"]) for p in ShardCollection([out]).shard_paths} == {winner_seed}
 
 
 def test_resume_with_fewer_scenes_is_refused_and_drops_nothing(tmp_path, capsys):

@@ -4,7 +4,9 @@ Each item is one scene with all its views, as NumPy arrays in (nearly) stored dt
 -- the DataLoader workers only read HDF5 chunks and collate; every float conversion
 and augmentation happens batched on the training device
 (`synthssl.train.data.augment`). Each worker opens its own HDF5 handles lazily (the
-dataset's `Shard` objects re-open after fork) and reads one scene's chunks per item.
+collection keeps a bounded set of handles per process, none inherited across a fork), opening only
+the shards of the scenes its sampler hands it, and reads one scene's chunks per item. The index
+is NumPy arrays, which forked workers share instead of copying.
 
 Item (keys -> arrays; V views, H x W shard resolution; only the requested ``fields``
 besides ``rgb`` and ``scene_id``):
@@ -42,7 +44,11 @@ class SceneDataset(Dataset):
         if len(self.collection) == 0:
             raise ValueError(f"data.shards: split {split!r} of {list(map(str, paths))} holds no scenes "
                              f"(val_fraction={val_fraction})")
-        self.scene_ids = self.collection.scene_ids  # int64 [len]: global scene index of each item
+
+    @property
+    def scene_ids(self) -> np.ndarray:
+        """int64 [len]: each item's scene id within its render (the pair (render id, scene id) is unique)."""
+        return self.collection.scene_ids
 
     @property
     def height(self) -> int:
@@ -67,5 +73,5 @@ class SceneDataset(Dataset):
         index = key[0] if isinstance(key, tuple) else key
         scene = self.collection[index]
         item = {k: (scene[k].astype(np.int16) if k in _AS_INT16 else scene[k]) for k in self.fields}
-        item["scene_id"] = np.int64(self.scene_ids[index])
+        item["scene_id"] = np.int64(self.collection.scene_id(index))
         return item
