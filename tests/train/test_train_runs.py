@@ -49,7 +49,7 @@ def test_losses_fall_and_export_loads_into_torchvision(shard_dir, photo_dir, tmp
     plain = torchvision.models.resnet18()
     plain.load_state_dict(torch.load(out / "export" / "backbone.pt"), strict=True)
     ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
-    torch.testing.assert_close(plain.conv1.weight, ckpt["method"]["backbone.conv1.weight"])
+    torch.testing.assert_close(plain.conv1.weight, ckpt["method"]["encoder.trunk.conv1.weight"])
     assert (out / "config.yaml").is_file()
 
 
