@@ -184,6 +184,8 @@ def test_timm_arch_errors_name_the_key():
         build_encoder("timm:no_such_net")
     with pytest.raises(ValueError, match="model.small_stem"):
         build_encoder("timm:resnet18d", small_stem=True)
+    with pytest.raises(ValueError, match="not increasing"):            # a ViT: no strided levels
+        build_encoder("timm:vit_tiny_patch16_224")
 
 
 def test_timm_export_loads_back_and_into_timm_itself(tmp_path):

@@ -45,11 +45,12 @@ def build_timm_backbone(name: str, small_stem: bool = False, out_indices: tuple[
 
     out_indices: the feature levels to keep (from backbone.json when loading an export);
     None = the model's last four. ValueError naming ``model.arch`` for an unknown name, a
-    model without four feature levels, or ``small_stem``.
+    model without four feature levels or whose levels do not get coarser (ViTs), or
+    ``small_stem``.
     """
     if small_stem:
         raise ValueError(f"model.small_stem: only torchvision ResNets have the small stem, not timm:{name}; "
-                         f"set model.small_stem=false (and data.image_size >= 64)")
+                         f"set model.small_stem=false")
     timm = _import_timm()
     if out_indices is None:
         try:
@@ -63,6 +64,10 @@ def build_timm_backbone(name: str, small_stem: bool = False, out_indices: tuple[
         if levels < LEVELS:
             raise ValueError(f"model.arch: timm:{name} has {levels} feature levels; {LEVELS} are needed")
         out_indices = tuple(probe.feature_info.out_indices[-LEVELS:])
+        strides = [int(r) for r in probe.feature_info.reduction()[-LEVELS:]]
+        if any(b <= a for a, b in zip(strides, strides[1:])):
+            raise ValueError(f"model.arch: timm:{name}'s feature levels end with strides {strides}, not "
+                             f"increasing (a ViT?); only CNNs with four strided levels are supported")
     try:
         return timm.create_model(name, pretrained=False, features_only=True, out_indices=tuple(out_indices))
     except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
