@@ -19,6 +19,7 @@ import torch
 from synthssl.train.export import load_encoder
 from synthssl.train.models.backbone import build_backbone
 from synthssl.train.models.encoder import Encoder, build_encoder
+from synthssl.train.models.timm_backbone import build_timm_backbone, timm_name
 
 __all__ = ["EvalBackbone", "load_eval_backbone", "random_backbone", "infer_arch", "unique_name"]
 
@@ -95,8 +96,6 @@ def random_backbone(reference_meta: dict, seed: int, name: str = "random") -> Ev
     torch.manual_seed(seed)
     arch = reference_meta["arch"]
     if "timm" in reference_meta:
-        from synthssl.train.models.timm_backbone import build_timm_backbone, timm_name
-
         encoder = Encoder(build_timm_backbone(timm_name(arch), False,
                                               tuple(int(i) for i in reference_meta["timm"]["out_indices"])))
     else:
