@@ -257,16 +257,16 @@ class Evaluator:
         from synthssl.train.eval.image_probe import ImageProbeConfig, run_image_probes
 
         b = load_eval_backbone(export, export.parent.name)
-        b.resnet.to(self.device)
+        b.encoder.to(self.device)
         metrics: dict[str, float] = {}
         for task, (train, test, n_train, n_test) in self.tasks.items():
             cfg = ImageProbeConfig(train_size=n_train, test_size=n_test, seeds=(0,), knn_k=(20,))
-            res = run_image_probes(b.resnet, train, test, image_size=self.budget.image_size, mean=b.meta["mean"],
+            res = run_image_probes(b.encoder, train, test, image_size=self.budget.image_size, mean=b.meta["mean"],
                                    std=b.meta["std"], config=cfg, device=self.device, cache=self.cache)
             metrics[f"{task}_knn"] = res.metrics["knn_k20"]["mean"]
             metrics[f"{task}_linear"] = res.metrics["linear"]["mean"]
         train_v, test_v, categories = self.dense
-        dense = run_dense_probes(b.resnet, train_v, test_v, len(categories), mean=b.meta["mean"], std=b.meta["std"],
+        dense = run_dense_probes(b.encoder, train_v, test_v, len(categories), mean=b.meta["mean"], std=b.meta["std"],
                                  config=DenseProbeConfig(steps=self.budget.dense_steps), device=self.device)
         m = dense.metrics
         metrics.update(depth_absrel=m["depth"]["abs_rel"], normal_deg=m["normal"]["mean_angle"],

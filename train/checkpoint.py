@@ -1,8 +1,9 @@
 """Training checkpoints: one file ``<run>/checkpoint.pt``, written atomically.
 
-Contents: ``step`` (optimiser steps done), ``method`` (state_dict: backbone, heads,
-buffers such as queues; a tensor reachable under several names -- e.g. the backbone
-and ``features.resnet`` -- is stored once, under its first name), ``optimizers`` (name -> state_dict; "main" plus each
+Contents: ``step`` (optimiser steps done), ``method`` (state_dict: encoder, heads,
+buffers such as queues; every tensor under one name, the encoder's as
+``encoder.trunk.*``; checkpoints of earlier versions, with ``backbone.*`` keys, still
+load: `upgrade_legacy_keys`), ``optimizers`` (name -> state_dict; "main" plus each
 `ExtraOptimizer`), ``scaler`` (GradScaler state or None), ``config`` (resolved, plain
 dict), ``world_size``, ``shards`` (fingerprint of each shard trained on: a resume on
 replaced shards is refused) and ``divergence_reference`` (early loss values of
@@ -24,29 +25,37 @@ from synthssl.train.export import atomic_torch_save
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
-def unique_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """``module.state_dict()`` without the duplicate names of shared tensors."""
-    seen: set[int] = set()
-    out = {}
-    for name, value in module.state_dict(keep_vars=True).items():
-        if id(value) in seen:
-            continue
-        seen.add(id(value))
-        out[name] = value.detach()
+#: Key prefixes of checkpoints written before methods had one `Encoder` (``self.backbone`` plus
+#: its alias ``self.features.resnet``; ``key_``/``target_`` for momentum copies) -> today's.
+LEGACY_PREFIXES: tuple[tuple[str, str], ...] = tuple(
+    (f"{role}{old}", f"{role}encoder.trunk.")
+    for role in ("", "key_", "target_") for old in ("backbone.", "features.resnet.")
+)
+
+
+def upgrade_legacy_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A method state_dict with pre-`Encoder` keys renamed (``backbone.conv1.weight`` ->
+    ``encoder.trunk.conv1.weight``, ``key_backbone.*`` -> ``key_encoder.trunk.*``, ...); an
+    alias (``features.resnet.*``) of a key already present is dropped. Other keys are unchanged."""
+    out: dict[str, torch.Tensor] = {}
+    for name, value in state.items():
+        for old, new in LEGACY_PREFIXES:
+            if name.startswith(old):
+                name = new + name[len(old):]
+                break
+        out.setdefault(name, value)
     return out
 
 
 def load_method_state(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Load a `unique_state_dict`; every key the module expects must be present or an alias
-    of a loaded tensor (else RuntimeError naming the missing keys)."""
-    result = module.load_state_dict(state, strict=False)
+    """Load a checkpoint's ``method`` state_dict strictly, old key layouts included
+    (`upgrade_legacy_keys`); RuntimeError naming the missing/unexpected keys otherwise."""
+    result = module.load_state_dict(upgrade_legacy_keys(state), strict=False)
     if result.unexpected_keys:
         raise RuntimeError(f"checkpoint: unexpected keys {result.unexpected_keys[:8]}")
-    current = module.state_dict(keep_vars=True)
-    loaded = {id(v) for k, v in current.items() if k in state}
-    missing = [k for k in result.missing_keys if id(current[k]) not in loaded]
-    if missing:
-        raise RuntimeError(f"checkpoint: missing keys {missing[:8]} (a checkpoint of another method/config?)")
+    if result.missing_keys:
+        raise RuntimeError(f"checkpoint: missing keys {result.missing_keys[:8]} (a checkpoint of another "
+                           f"method/config?)")
 
 
 def save_checkpoint(run_dir: str | Path, *, step: int, method: torch.nn.Module,
@@ -62,7 +71,7 @@ def save_checkpoint(run_dir: str | Path, *, step: int, method: torch.nn.Module,
     path = Path(run_dir) / CHECKPOINT_NAME
     state = {
         "step": int(step),
-        "method": unique_state_dict(method),
+        "method": {k: v.detach() for k, v in method.state_dict().items()},
         "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
         "scaler": scaler.state_dict() if scaler is not None else None,
         "config": config,

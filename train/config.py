@@ -69,13 +69,29 @@ class AugmentConfig:
     blur_sigma: list[float] = opt([0.1, 2.0], "Gaussian blur sigma range, in output pixels at 224 px (scaled with image_size)")
 
 
+#: ``model.arch`` values of the torchvision family (`synthssl.train.models.backbone.ARCHS`).
+TORCHVISION_ARCHS = ("resnet18", "resnet34", "resnet50")
+
+
 @dataclass
 class ModelConfig:
     """``model:`` the backbone."""
-    arch: Literal["resnet18", "resnet34", "resnet50"] = opt("resnet18", "torchvision backbone")
-    small_stem: bool = opt(False, "CIFAR-style stem (conv1 stride 1, no max-pool) for 32-96 px inputs")
+    arch: str = opt("resnet18", "backbone: resnet18 | resnet34 | resnet50 (torchvision), or timm:NAME for a timm "
+                                "CNN in features_only mode, random init (e.g. timm:convnext_atto, timm:resnet18d)")
+    small_stem: bool = opt(False, "CIFAR-style stem (conv1 stride 1, no max-pool) for 32-96 px inputs "
+                                  "(torchvision ResNets only)")
     channels_last: bool = opt(True, "run the model in channels_last memory format")
     sync_bn: bool = opt(True, "with several ranks, BatchNorm statistics over the global batch")
+
+    def __post_init__(self) -> None:
+        timm = isinstance(self.arch, str) and self.arch.startswith("timm:")
+        if not timm and self.arch not in TORCHVISION_ARCHS:
+            raise ConfigError(f"model.arch: expected one of {list(TORCHVISION_ARCHS)} or timm:NAME, got {self.arch!r}")
+        if timm and not self.arch[len("timm:"):]:
+            raise ConfigError("model.arch: timm: needs a model name, e.g. timm:convnext_atto")
+        if timm and self.small_stem:
+            raise ConfigError(f"model.small_stem: only torchvision ResNets have the small stem, not {self.arch}; "
+                              f"set model.small_stem=false")
 
 
 @dataclass

@@ -111,6 +111,26 @@ def all_reduce_mean(x: Tensor) -> Tensor:
     return y / world_size()
 
 
+def global_mean(values: Tensor, counted: Tensor) -> Tensor:
+    """Mean of ``values[counted]`` over the *global* batch, scaled for rank-averaged gradients.
+
+    When ranks count different numbers of terms (e.g. pixels that have a positive), the
+    average of per-rank means is not the mean of the whole batch. This returns
+    ``local_sum * world / global_count``; averaging it (and its gradient) over ranks, as
+    the trainer does, gives exactly ``global_sum / global_count``.
+
+    values: float [N] per-term losses on this rank; counted: bool [N]. Returns a scalar
+    (0 with a graph when no rank counts any term).
+    """
+    local_sum = torch.where(counted, values, torch.zeros_like(values)).sum()
+    count = counted.sum().to(values.dtype)
+    if is_distributed():
+        count = count.clone()
+        dist.all_reduce(count, op=dist.ReduceOp.SUM)
+    # No rank counted anything -> local_sum is 0 and so is the result (graph kept).
+    return local_sum * world_size() / count.clamp_min(1.0)
+
+
 @torch.no_grad()
 def all_reduce_gradients(params: list[nn.Parameter], bucket_numel: int = 1 << 24) -> None:
     """Average ``p.grad`` over ranks, in flattened buckets.

@@ -1,12 +1,18 @@
 """Backbone export format (a shared contract; keep stable).
 
-``<dir>/backbone.pt``: the plain torchvision ResNet ``state_dict`` (all keys, fc
-included as initialised; tensors on CPU, fp32), loadable with ``strict=True`` into
-``torchvision.models.resnet18()`` / ``resnet50()``.
+``<dir>/backbone.pt``: the encoder trunk's plain ``state_dict`` (tensors on CPU, fp32):
+for a torchvision ResNet all keys (fc included as initialised), loadable with
+``strict=True`` into ``torchvision.models.resnet18()`` / ``resnet50()``; for
+``model.arch: timm:NAME`` the timm ``features_only`` model's, loadable with
+``strict=True`` into ``timm.create_model(NAME, pretrained=False, features_only=True,
+out_indices=OUT_INDICES)`` as ``backbone.json["timm"]`` says.
 ``<dir>/backbone.json``: ``{"arch", "small_stem", "image_size", "mean", "std",
 "method", "steps", "heads"}`` -- small_stem tells loaders to apply the stem change of
 `synthssl.train.models.backbone.build_backbone` (the weights load either way);
-mean/std are the input normalisation (RGB in [0,1] -> (x - mean) / std).
+mean/std are the input normalisation (RGB in [0,1] -> (x - mean) / std). timm exports
+add ``"timm": {"name", "features_only": true, "out_indices", "channels", "strides",
+"timm_version"}`` (arch is ``"timm:NAME"``); torchvision exports are unchanged.
+`load_backbone` returns the trunk of either kind, `load_encoder` the `Encoder` around it.
 
 ``heads`` describes the property decoder when the method trained one (She & Xu terms
 of ``synthetic_contrast``, or ``dsc`` with ``property_weight > 0``), else ``null``:
@@ -18,10 +24,10 @@ of ``synthetic_contrast``, or ``dsc`` with ``property_weight > 0``), else ``null
      "width": 64, "levels": ["c2", "c3", "c4", "c5"], "maps": {...}, "output_stride": 4,
      "input_multiple": 32, "input": {...}, "depth": "log_metres"}
 
-``output_stride`` is the stride of the decoder's finest map (c2: 4 with the standard
-stem, 1 with the small one; outputs are upsampled bilinearly to the input size);
-``input_multiple`` the stride of c5 (inputs whose sides are multiples of it keep every
-level aligned). ``depth`` is ``log_metres`` (raw output = log depth) or ``metres``.
+``output_stride`` is the stride of the decoder's finest map (the encoder's c2: for
+ResNets 4 with the standard stem, 1 with the small one; outputs are upsampled bilinearly
+to the input size); ``input_multiple`` the stride of c5 (inputs whose sides are
+multiples of it keep every level aligned). ``depth`` is ``log_metres`` (raw output = log depth) or ``metres``.
 `load_heads` rebuilds the decoder from this alone, without the run's config.
 All files are written atomically; heads.pt is written before backbone.json.
 """
@@ -40,7 +46,9 @@ from torch import nn
 
 from synthssl.dataset.console import publish_mode
 from synthssl.dataset.errors import OutputWriteError, write_failure
-from synthssl.train.models.backbone import ARCHS, build_backbone
+from synthssl.train.models.backbone import build_backbone
+from synthssl.train.models.encoder import Encoder
+from synthssl.train.models.timm_backbone import build_timm_backbone, is_timm_arch, timm_load_spec, timm_name
 from synthssl.train.models.property_decoder import PropertyDecoder
 
 META_KEYS = ("arch", "small_stem", "image_size", "mean", "std", "method", "steps")
@@ -80,15 +88,14 @@ def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
             for k, v in module.state_dict().items()}
 
 
-def _heads_meta(heads: HeadsExport, arch: str, small_stem: bool, mean, std) -> dict:
+def _heads_meta(heads: HeadsExport, encoder: Encoder, arch: str, mean, std) -> dict:
     decoder = heads.decoder
     in_channels = [int(m.in_channels) for m in decoder.lateral]
-    if in_channels != list(ARCHS[arch]):
-        raise ValueError(f"export: decoder inputs {in_channels} do not match {arch} levels {list(ARCHS[arch])}")
-    stem = 1 if small_stem else 4
+    if in_channels != list(encoder.channels):
+        raise ValueError(f"export: decoder inputs {in_channels} do not match {arch} levels {list(encoder.channels)}")
     return {"file": HEADS_FILE, "decoder": "PropertyDecoder", "in_channels": in_channels,
             "width": int(decoder.depth.in_channels), "levels": ["c2", "c3", "c4", "c5"], "maps": HEAD_MAPS,
-            "output_stride": stem, "input_multiple": stem * 8,
+            "output_stride": int(encoder.strides[0]), "input_multiple": int(encoder.strides[-1]),
             "input": {"range": "RGB in [0, 1]", "mean": [float(m) for m in mean], "std": [float(s) for s in std]},
             "depth": heads.depth}
 
@@ -129,28 +136,35 @@ def atomic_save_npy(array, path: str | os.PathLike) -> None:
     _atomic_write_bytes(Path(path), lambda handle: np.save(handle, array))
 
 
-def save_backbone(resnet: nn.Module, directory: str | os.PathLike, *, arch: str, small_stem: bool,
+def save_backbone(encoder: nn.Module, directory: str | os.PathLike, *, arch: str, small_stem: bool,
                   image_size: int, mean: tuple[float, ...], std: tuple[float, ...], method: str,
                   steps: int, heads: Optional[HeadsExport] = None) -> Path:
     """Write backbone.pt + backbone.json (+ heads.pt when `heads`) into `directory`; returns the .pt path.
 
-    Without `heads`, backbone.json says ``"heads": null`` and a stale heads.pt is removed.
+    encoder: an `Encoder` (or a bare trunk: torchvision ResNet / timm features_only model);
+    its ``trunk`` is what backbone.pt holds. Without `heads`, backbone.json says
+    ``"heads": null`` and a stale heads.pt is removed.
     """
     directory = Path(directory)
-    state = _cpu_state(resnet)
-    reference = getattr(torchvision.models, arch)(weights=None).state_dict()
-    missing = sorted(set(reference) - set(state))
-    extra = sorted(set(state) - set(reference))
-    if missing or extra:
-        raise ValueError(f"export: backbone state_dict does not match torchvision {arch} "
-                         f"(missing {missing[:5]}, unexpected {extra[:5]})")
+    encoder = encoder if isinstance(encoder, Encoder) else Encoder(encoder)
+    state = _cpu_state(encoder.trunk)
     meta = {"arch": arch, "small_stem": bool(small_stem), "image_size": int(image_size),
             "mean": [float(m) for m in mean], "std": [float(s) for s in std],
-            "method": method, "steps": int(steps), "heads": None}
+            "method": method, "steps": int(steps)}
+    if is_timm_arch(arch):
+        meta["timm"] = timm_load_spec(timm_name(arch), encoder.trunk)
+    else:
+        reference = getattr(torchvision.models, arch)(weights=None).state_dict()
+        missing = sorted(set(reference) - set(state))
+        extra = sorted(set(state) - set(reference))
+        if missing or extra:
+            raise ValueError(f"export: backbone state_dict does not match torchvision {arch} "
+                             f"(missing {missing[:5]}, unexpected {extra[:5]})")
+    meta["heads"] = None
     pt = directory / "backbone.pt"
     atomic_torch_save(state, pt)
     if heads is not None:
-        meta["heads"] = _heads_meta(heads, arch, small_stem, mean, std)
+        meta["heads"] = _heads_meta(heads, encoder, arch, mean, std)
         atomic_torch_save(_cpu_state(heads.decoder), directory / HEADS_FILE)
     elif (directory / HEADS_FILE).exists():
         (directory / HEADS_FILE).unlink()
@@ -170,11 +184,22 @@ def _state_mismatch(expected: dict, found: Any) -> str:
     return f"{len(missing)} missing keys, {len(unexpected)} unexpected, {len(shape)} of another shape, e.g. {example}"
 
 
-def load_backbone(path: str | os.PathLike) -> tuple[torchvision.models.ResNet, dict]:
+def _build_trunk(meta: dict) -> nn.Module:
+    """The randomly initialised trunk a backbone.json describes (ValueError saying what is wrong)."""
+    if is_timm_arch(meta["arch"]):
+        spec = meta.get("timm")
+        if not isinstance(spec, dict) or not isinstance(spec.get("out_indices"), list):
+            raise ValueError("a timm arch needs a 'timm' entry with 'out_indices', as train-ssl's export writes")
+        return build_timm_backbone(timm_name(meta["arch"]), False, tuple(int(i) for i in spec["out_indices"]))
+    return build_backbone(meta["arch"], bool(meta["small_stem"]))
+
+
+def load_backbone(path: str | os.PathLike) -> tuple[nn.Module, dict]:
     """Load an export: `path` is the export directory or its backbone.pt.
 
-    Returns (resnet, meta): a torchvision ResNet with the small stem applied when meta
-    says so, weights loaded strictly, in eval mode on CPU.
+    Returns (trunk, meta): a torchvision ResNet with the small stem applied when meta
+    says so, or the timm features_only model ``meta["timm"]`` describes; weights loaded
+    strictly, in eval mode on CPU.
     """
     path = Path(path)
     pt = path / "backbone.pt" if path.is_dir() else path
@@ -192,7 +217,7 @@ def load_backbone(path: str | os.PathLike) -> tuple[torchvision.models.ResNet, d
     if missing:
         raise ValueError(f"{meta_path}: missing keys {missing}; expected {list(META_KEYS)}")
     try:
-        resnet = build_backbone(meta["arch"], bool(meta["small_stem"]))
+        resnet = _build_trunk(meta)
     except (ValueError, AttributeError, TypeError) as exc:
         raise ValueError(f"{meta_path}: arch {meta['arch']!r} is not a supported backbone ({exc})") from None
     try:
@@ -208,6 +233,12 @@ def load_backbone(path: str | os.PathLike) -> tuple[torchvision.models.ResNet, d
                          f"({_state_mismatch(resnet.state_dict(), state)}); export and backbone.json must come "
                          f"from the same run") from None
     return resnet.eval(), meta
+
+
+def load_encoder(path: str | os.PathLike) -> tuple[Encoder, dict]:
+    """`load_backbone` with the trunk wrapped in an `Encoder` (levels, channels, strides), eval mode."""
+    trunk, meta = load_backbone(path)
+    return Encoder(trunk).eval(), meta
 
 
 class NoHeadsError(ValueError):

@@ -408,7 +408,7 @@ class Trainer:
 
         results: dict[str, float] = {}
         if self.rank == 0:
-            backbone = self.method.backbone
+            backbone = self.method.encoder
             was_training = backbone.training
             backbone.eval()
             with torch.no_grad():
@@ -443,7 +443,7 @@ class Trainer:
         """Write the backbone export (+ the property heads, if any) (rank 0) to <out>/export; returns backbone.pt."""
         if self.rank != 0:
             return None
-        return save_backbone(self.method.backbone, self.run_dir / "export", arch=self.cfg.model.arch,
+        return save_backbone(self.method.encoder, self.run_dir / "export", arch=self.cfg.model.arch,
                              small_stem=self.cfg.model.small_stem, image_size=self.cfg.data.image_size,
                              mean=IMAGENET_MEAN, std=IMAGENET_STD, method=self.cfg.method["name"],
                              steps=steps_done, heads=method_heads(self.method))

@@ -15,10 +15,10 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from synthssl.train.losses.dense_neighbours import DenseNeighbours
-from synthssl.train.losses.feature_neighbours import feature_neighbours
+from synthssl.train.neighbours.dense_neighbours import DenseNeighbours
+from synthssl.train.neighbours.feature_neighbours import feature_neighbours
 from synthssl.train.losses.pixel_contrast import pixel_contrast_loss
-from synthssl.train.losses.pseudo_labels import KMeansLabeler, PrototypeLabeler
+from synthssl.train.clustering.pseudo_labels import KMeansLabeler, PrototypeLabeler
 from synthssl.train.losses.semantic_contrast import semantic_contrast_loss
 
 B, D, N = 6, 16, 9

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 import raycast
 from synthssl.train.config import AugmentConfig, ConfigError
 from synthssl.train.data.augment import augment_scenes
-from synthssl.train.losses.dense_correspondence import geometric_neighbours
-from synthssl.train.losses.dense_neighbours import DenseNeighbours, location_pixels
+from synthssl.train.neighbours.dense_correspondence import geometric_neighbours
+from synthssl.train.neighbours.dense_neighbours import DenseNeighbours, location_pixels
 from synthssl.train.methods.base import MethodContext, StepInfo
 from synthssl.train.methods.dsc import DSC, DSCConfig
 
@@ -82,7 +82,7 @@ def test_dsc_gradients_are_finite_under_bf16_autocast(small_batch, kw):
     assert torch.isfinite(out["loss"])
     grads = [p.grad for p in method.parameters() if p.grad is not None]
     assert len(grads) > 50 and all(torch.isfinite(g).all() for g in grads)
-    assert method.backbone.conv1.weight.grad.abs().sum() > 0
+    assert method.encoder.trunk.conv1.weight.grad.abs().sum() > 0
     method.after_optimizer_step(StepInfo(0, 10))
 
 
@@ -133,3 +133,37 @@ def test_each_level_falls_when_its_embeddings_are_optimised(scene_batch):
         opt.step()
     for term in ("instance", "pixel", "semantic"):
         assert history[-1][term] < 0.8 * history[0][term], (term, history[0][term], history[-1][term])
+
+
+@pytest.mark.parametrize("semantic", ["kmeans", "prototypes"])
+def test_semantic_level_is_semantic_contrast_loss_as_the_inline_code_was(semantic):
+    """DSC's L_sem comes from `semantic_contrast_loss`, with exactly the numbers of the former inline code."""
+    import copy
+
+    from synthssl.train.distributed import global_mean
+    from synthssl.train.losses.semantic_contrast import sampled_pixels
+    from synthssl.train.losses.supcon import supcon_loss
+    from synthssl.train.clustering.pseudo_labels import KMeansLabeler
+
+    method = DSC(DSCConfig(semantic_warmup_steps=0, num_clusters=4, semantic=semantic, semantic_samples=5),
+                 MethodContext(small_stem=True))
+    g = torch.Generator().manual_seed(2)
+    e = torch.randn(4, 128, 12, generator=g)                                   # [M, D, N], dense_dim 128
+    targets = torch.randn(2, 2, 128, 3, 4, generator=g)
+    labeler = copy.deepcopy(method.labeler)
+    step = StepInfo(step=3, total_steps=10)
+    torch.manual_seed(11)
+    got = method._semantic(e, targets, step)
+    # the former inline code of dsc.py
+    torch.manual_seed(11)
+    M, D, N = e.shape
+    t = targets.flatten(0, 1).flatten(2).float().transpose(1, 2).reshape(M * N, D)
+    pix, rows = sampled_pixels(e, 5)
+    if isinstance(labeler, KMeansLabeler):
+        labels, _ = labeler(t, seed=step.step)
+        expect = supcon_loss(pix, labels[rows], 0.1)
+    else:
+        labels, codes, _ = labeler(t)
+        proto = global_mean(labeler.prototype_loss(pix, codes[rows]), torch.ones(pix.shape[0], dtype=torch.bool))
+        expect = supcon_loss(pix, labels[rows], 0.1) + proto
+    assert torch.equal(got["semantic"], expect)

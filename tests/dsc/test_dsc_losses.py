@@ -7,15 +7,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from synthssl.train.losses.dense_infonce import block_positive_info_nce, multi_positive_info_nce
-from synthssl.train.losses.dense_neighbours import DenseNeighbours
-from synthssl.train.losses.feature_queue import FeatureQueue
-from synthssl.train.losses.feature_neighbours import feature_neighbours
-from synthssl.train.losses.kmeans import cluster_statistics, spherical_kmeans
-from synthssl.train.losses.momentum import ema_update, momentum_copy, momentum_schedule
+from synthssl.train.neighbours.dense_neighbours import DenseNeighbours
+from synthssl.train.momentum.feature_queue import FeatureQueue
+from synthssl.train.neighbours.feature_neighbours import feature_neighbours
+from synthssl.train.clustering.kmeans import cluster_statistics, spherical_kmeans
+from synthssl.train.momentum.momentum import ema_update, momentum_copy, momentum_schedule
 from synthssl.train.losses.pixel_contrast import pixel_contrast_loss, sample_locations
-from synthssl.train.losses.pseudo_labels import KMeansLabeler, PrototypeLabeler
-from synthssl.train.losses.queue_infonce import queue_info_nce
-from synthssl.train.losses.sinkhorn import sinkhorn
+from synthssl.train.clustering.pseudo_labels import KMeansLabeler, PrototypeLabeler
+from synthssl.train.losses.queue_infonce import queue_info_nce, symmetric_queue_info_nce
+from synthssl.train.clustering.sinkhorn import sinkhorn
 from synthssl.train.losses.supcon import supcon_loss
 
 
@@ -194,3 +194,15 @@ def test_losses_have_finite_gradients_under_bf16_autocast():
     loss.backward()
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
     assert all(torch.isfinite(p.grad).all() for p in conv.parameters())
+
+
+def test_symmetric_queue_info_nce_is_the_mean_of_both_directions():
+    """MoCo v2 and DenseCL share one symmetrised loss: 1/2 [mean nce(q1, k1) + mean nce(q2, k2)]."""
+    g = torch.Generator().manual_seed(3)
+    q1, k1, q2, k2 = (torch.randn(6, 8, generator=g) for _ in range(4))
+    n = torch.randn(10, 8, generator=g)
+    loss = symmetric_queue_info_nce(q1, k1, q2, k2, n, 0.2)
+    expect = 0.5 * (queue_info_nce(q1, k1, n, 0.2).mean() + queue_info_nce(q2, k2, n, 0.2).mean())
+    assert loss.shape == () and torch.equal(loss, expect)
+    swapped = symmetric_queue_info_nce(q1, k2, q2, k1, n, 0.2)         # the pairing matters
+    assert not torch.allclose(loss, swapped)

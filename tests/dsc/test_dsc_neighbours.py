@@ -7,10 +7,11 @@ import torch
 
 import raycast
 from synthssl.dataset import geometry
-from synthssl.train.losses.crop_neighbours import crop_neighbours
-from synthssl.train.losses.dense_correspondence import geometric_neighbours
-from synthssl.train.losses.dense_neighbours import location_pixels
-from synthssl.train.losses.feature_neighbours import feature_neighbours
+from synthssl.train.neighbours.crop_neighbours import crop_neighbours
+from synthssl.train.neighbours.dense_correspondence import geometric_neighbours
+from synthssl.train.neighbours.dense_neighbours import location_pixels
+from synthssl.train.neighbours.feature_neighbours import feature_neighbours
+from synthssl.train.neighbours.reprojection import nearest_pixel, reproject_pixels
 
 
 def _geo(b, fhw):
@@ -46,6 +47,63 @@ def test_geometric_matches_dataset_reprojection_exactly():
         expect = (rows * size + cols)[both]
         got = n.partner[i].reshape(size, size).numpy()[both]
         assert (expect == got).mean() > 0.99
+
+
+def _all_pixels(h: int, w: int) -> torch.Tensor:
+    """long [h*w, 2] (u, v) of every pixel, row-major."""
+    u, v = torch.meshgrid(torch.arange(w), torch.arange(h), indexing="xy")
+    return torch.stack([u, v], -1).reshape(-1, 2)
+
+
+def _numpy_reprojection(b, i):
+    return geometry.reproject(b["depth"][i, 0].numpy(), b["intrinsics"][i, 0].numpy(), b["cam_to_world"][i, 0].numpy(),
+                              b["depth"][i, 1].numpy(), b["intrinsics"][i, 1].numpy(), b["cam_to_world"][i, 1].numpy(),
+                              rel_tol=0.02)
+
+
+def _torch_reprojection(b, size):
+    return reproject_pixels(_all_pixels(size, size), b["depth"][:, 0], b["intrinsics"][:, 0], b["cam_to_world"][:, 0],
+                            b["depth"][:, 1], b["intrinsics"][:, 1], b["cam_to_world"][:, 1], rel_tol=0.02)
+
+
+def test_torch_reprojection_equals_dataset_geometry_on_the_same_inputs():
+    """DSC's torch reprojection is dataset/geometry.py's: same uv, same visibility, same nearest pixel."""
+    size = 24
+    b = raycast.random_pair_batch(3, size, seed=4, crop=True, flip=True, render_size=40)
+    seen = _torch_reprojection(b, size)
+    for i in range(3):
+        uv, visible = _numpy_reprojection(b, i)
+        got_uv = seen.uv[i].reshape(size, size, 2).numpy()
+        assert np.array_equal(np.isnan(got_uv), np.isnan(uv))
+        np.testing.assert_allclose(got_uv[~np.isnan(uv)], uv[~np.isnan(uv)], rtol=0, atol=1e-9)
+        assert visible.sum() > 50
+        assert np.array_equal(seen.visible[i].reshape(size, size).numpy(), visible)
+        rows, cols = geometry.nearest_pixel(uv)
+        near = seen.nearest[i].reshape(size, size, 2).numpy()
+        assert np.array_equal(near[..., 0][visible], cols[visible]) and np.array_equal(near[..., 1][visible], rows[visible])
+
+
+def test_half_pixels_round_as_numpy_rint():
+    """Points landing exactly between two pixels round half to even in torch as in NumPy (not floor(x + 0.5))."""
+    x = torch.tensor([-0.5, 0.5, 1.5, 2.5, 3.5, 2.4999, 7.0], dtype=torch.float64)
+    assert torch.equal(nearest_pixel(x), torch.from_numpy(np.rint(x.numpy())))
+    # A principal point shifted by half a pixel puts every reprojected pixel on a half-pixel.
+    size = 8
+    K = torch.tensor([[10.0, 0, 3.5], [0, 10.0, 3.5], [0, 0, 1]], dtype=torch.float64)
+    K_half = K.clone()
+    K_half[0, 2] += 0.5
+    depth = torch.ones(1, size, size)
+    depth[0, :, 5] = 2.0          # a step in view b's depth: the rounding decides what is occluded
+    eye = torch.eye(4)[None]
+    b = {"depth": torch.stack([torch.ones(1, size, size), depth], 1), "intrinsics": torch.stack([K, K_half])[None],
+         "cam_to_world": torch.stack([eye, eye], 1)}
+    seen = _torch_reprojection(b, size)
+    uv, visible = _numpy_reprojection(b, 0)
+    assert np.allclose(uv[..., 0] % 1.0, 0.5)
+    assert np.array_equal(seen.visible[0].reshape(size, size).numpy(), visible)
+    floor_rule = np.floor(uv[..., 0] + 0.5)
+    assert not np.array_equal(np.rint(uv[..., 0]), floor_rule)       # the two rules really differ here
+    assert np.array_equal(seen.nearest[0, :, 0].reshape(size, size).numpy()[visible], np.rint(uv[..., 0])[visible])
 
 
 @pytest.mark.parametrize("crop,flip", [(False, False), (True, False), (True, True)])

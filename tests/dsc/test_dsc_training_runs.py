@@ -61,3 +61,15 @@ def test_geometric_rule_on_photos_is_a_config_error(tmp_path, capsys):
                       f"data.photos={PHOTOS}", f"train.out={tmp_path}"])
     assert code == 2
     assert "geometry" in capsys.readouterr().err
+
+
+def test_dsc_trains_with_a_timm_backbone(analytic_shards, tmp_path):
+    """A timm CNN (features_only) in place of the ResNet: every level, and the synthetic terms, run."""
+    pytest.importorskip("timm")
+    out = tmp_path / "dsc_timm"
+    records = _train("dsc", out, [f"data.shards=[{analytic_shards}]", "model.arch=timm:resnet18d",
+                                  "model.small_stem=false", "data.image_size=32", "method.property_weight=1.0"])
+    assert records[1]["semantic_weight"] == 1.0 and records[1]["matched_fraction"] > 0
+    assert all(math.isfinite(records[-1][k]) for k in ("instance", "pixel", "semantic", "depth", "normal"))
+    meta = json.loads((out / "export" / "backbone.json").read_text())
+    assert meta["arch"] == "timm:resnet18d" and meta["heads"]["in_channels"] == [64, 128, 256, 512]

@@ -2,6 +2,7 @@
 import json
 
 import cv2
+import pytest
 
 from synthssl.train.eval.cli import main
 
@@ -51,3 +52,26 @@ def test_cli_reports_bad_input_clearly(eval_assets, tmp_path, capsys):
                  "--out", str(tmp_path / "r"), "--config", str(bad)])
     assert code == 2
     assert "dense" in capsys.readouterr().err and "stepz" in open(bad).read()
+
+
+def test_cli_evaluates_a_timm_export_against_its_random_init(eval_assets, tmp_path):
+    """A timm CNN export goes through every probe; the random baseline is the same timm model."""
+    pytest.importorskip("timm")
+    import torch
+
+    from synthssl.train.export import save_backbone
+    from synthssl.train.models.encoder import build_encoder
+
+    torch.manual_seed(0)
+    export = tmp_path / "timm_export"
+    save_backbone(build_encoder("timm:convnext_atto"), export, arch="timm:convnext_atto", small_stem=False,
+                  image_size=32, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), method="test", steps=1)
+    out = tmp_path / "report"
+    assert main(["--backbone", str(export), "--fashion-mnist", str(eval_assets["fmnist"]), "--shards",
+                 str(eval_assets["shards"]), "--out", str(out), "--config", str(eval_assets["config"])]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["backbones"]) == ["pretrained", "random"]
+    for name in ("pretrained", "random"):
+        assert set(results["image"]["fashion-mnist"]["metrics"][name]) == {"knn_k5", "knn_k20", "linear"}
+        assert 0 <= results["dense"]["metrics"][name]["contour"]["ods_f"] <= 1
+    assert results["backbones"]["random"]["meta"]["arch"] == "timm:convnext_atto"

@@ -11,7 +11,8 @@ from synthssl.train.data.batch import IMAGENET_MEAN, IMAGENET_STD
 from synthssl.train.export import HeadsExport, NoHeadsError, load_heads, method_heads, save_backbone
 from synthssl.train.methods.base import MethodContext
 from synthssl.train.methods.registry import method_class
-from synthssl.train.models.backbone import ResNetFeatures, build_backbone
+from synthssl.train.models.backbone import build_backbone
+from synthssl.train.models.encoder import Encoder
 from synthssl.train.models.property_decoder import PropertyDecoder
 from synthssl.train.predict.model import load_predictor
 
@@ -36,7 +37,7 @@ def test_heads_round_trip_gives_identical_outputs(tmp_path):
                   std=IMAGENET_STD, method="synthetic_contrast", steps=7, heads=HeadsExport(decoder, "log_metres"))
     x = torch.randn(2, 3, 64, 96)
     with torch.no_grad():
-        ref = decoder(ResNetFeatures(backbone)(x), size=(64, 96))
+        ref = decoder(Encoder(backbone)(x), size=(64, 96))
     predictor = load_predictor(tmp_path)
     out = predictor(x)
     assert torch.equal(out["depth"], torch.exp(ref["depth"][:, 0]))

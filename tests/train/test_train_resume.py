@@ -63,3 +63,23 @@ def test_ctrl_c_saves_the_finished_steps(shard_dir, photo_dir, tmp_path):
     Trainer(cfg, resume=True).run()
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"] == 3
     assert (tmp_path / "run" / "export" / "backbone.pt").is_file()
+
+
+def test_resume_from_a_checkpoint_of_the_old_key_layout(shard_dir, photo_dir, tmp_path):
+    """A checkpoint written before methods had one Encoder (``backbone.*`` keys) resumes to the same weights."""
+    Trainer(_cfg(shard_dir, photo_dir, tmp_path / "full")).run()
+    full = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=True)
+    killed = _cfg(shard_dir, photo_dir, tmp_path / "old")
+    Trainer(killed).run(stop_after=3)
+    path = tmp_path / "old" / "checkpoint.pt"
+    ckpt = torch.load(path, weights_only=True)
+    prefix = "encoder.trunk."
+    ckpt["method"] = {("backbone." + k[len(prefix):] if k.startswith(prefix) else k): v
+                      for k, v in ckpt["method"].items()}
+    assert "backbone.conv1.weight" in ckpt["method"] and not any(k.startswith("encoder.") for k in ckpt["method"])
+    torch.save(ckpt, path)
+    Trainer(killed, resume=True).run()
+    resumed = torch.load(path, weights_only=True)
+    assert resumed["step"] == 4 and set(resumed["method"]) == set(full["method"])
+    for name, value in full["method"].items():
+        torch.testing.assert_close(resumed["method"][name], value, rtol=1e-5, atol=1e-6, msg=name)

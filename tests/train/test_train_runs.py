@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,7 @@ def test_losses_fall_and_export_loads_into_torchvision(shard_dir, photo_dir, tmp
     plain = torchvision.models.resnet18()
     plain.load_state_dict(torch.load(out / "export" / "backbone.pt"), strict=True)
     ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
-    torch.testing.assert_close(plain.conv1.weight, ckpt["method"]["backbone.conv1.weight"])
+    torch.testing.assert_close(plain.conv1.weight, ckpt["method"]["encoder.trunk.conv1.weight"])
     assert (out / "config.yaml").is_file()
 
 
@@ -87,3 +88,23 @@ def test_online_knn_hook_logs_accuracy(shard_dir, photo_dir, tmp_path):
     Trainer(load_config(None, overrides)).run()
     knn = [r for r in _metrics(out) if "knn/top1_k5" in r]
     assert len(knn) == 1 and knn[0]["step"] == 2 and 0.0 <= knn[0]["knn/top1_k5"] <= 100.0
+
+
+def test_she_xu_trains_with_a_timm_backbone(shard_dir, photo_dir, tmp_path):
+    """She & Xu (contrast + property heads + GAN adaptation) on a timm CNN; its export predicts."""
+    pytest.importorskip("timm")
+    from synthssl.train.predict.model import load_predictor
+
+    out = tmp_path / "run"
+    Trainer(load_config(None, tiny_overrides(shard_dir, photo_dir, out, **{
+        "train.steps": 2, "model.arch": "timm:convnext_atto"}))).run()
+    rows = _metrics(out)
+    assert [r["step"] for r in rows] == [1, 2]
+    for key in ("contrast", "depth", "normal", "contour", "adv", "disc_loss"):
+        assert all(math.isfinite(r[key]) for r in rows), key
+    trunk, meta = load_backbone(out / "export")
+    assert meta["arch"] == "timm:convnext_atto" and meta["timm"]["out_indices"] == [0, 1, 2, 3]
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
+    torch.testing.assert_close(trunk.state_dict()["stem_0.weight"], ckpt["method"]["encoder.trunk.stem_0.weight"])
+    depth = load_predictor(out)(torch.zeros(1, 3, 32, 32))["depth"]
+    assert depth.shape == (1, 32, 32) and torch.isfinite(depth).all()

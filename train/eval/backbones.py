@@ -1,5 +1,8 @@
 """Backbones under evaluation: exported ones, plain torchvision state_dicts, random init.
 
+Each is held as an `Encoder` (``.encoder``: levels, channels, strides), so the probes
+work the same for torchvision ResNets and timm exports.
+
 Every evaluated backbone carries the metadata of the export format
 (:mod:`synthssl.train.export`): ``arch``, ``small_stem``, ``image_size``, ``mean``,
 ``std``, ``method``, ``steps``. A plain state_dict (no backbone.json beside it) gets
@@ -12,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torchvision
 
-from synthssl.train.export import load_backbone
+from synthssl.train.export import load_encoder
 from synthssl.train.models.backbone import build_backbone
+from synthssl.train.models.encoder import Encoder, build_encoder
+from synthssl.train.models.timm_backbone import build_timm_backbone, timm_name
 
 __all__ = ["EvalBackbone", "load_eval_backbone", "random_backbone", "infer_arch", "unique_name"]
 
@@ -24,10 +28,10 @@ _IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 
 @dataclass
 class EvalBackbone:
-    """A named frozen ResNet with its export metadata and where it came from."""
+    """A named frozen encoder with its export metadata and where it came from."""
 
     name: str
-    resnet: torchvision.models.ResNet
+    encoder: Encoder
     meta: dict
     source: str
 
@@ -62,8 +66,8 @@ def load_eval_backbone(path: str | Path, name: str, reference_meta: dict | None 
     path = Path(path)
     pt = path / "backbone.pt" if path.is_dir() else path
     if pt.with_name("backbone.json").is_file() or path.is_dir():
-        resnet, meta = load_backbone(path)
-        return EvalBackbone(name, resnet, dict(meta), str(path))
+        encoder, meta = load_encoder(path)
+        return EvalBackbone(name, encoder, dict(meta), str(path))
     if not pt.is_file():
         raise FileNotFoundError(f"{pt}: no such backbone file")
     try:
@@ -83,13 +87,18 @@ def load_eval_backbone(path: str | Path, name: str, reference_meta: dict | None 
     image_size = int(reference_meta["image_size"]) if reference_meta else 224
     meta = {"arch": arch, "small_stem": False, "image_size": image_size, **_IMAGENET,
             "method": "state_dict", "steps": 0}
-    return EvalBackbone(name, resnet.eval(), meta, str(pt))
+    return EvalBackbone(name, Encoder(resnet).eval(), meta, str(pt))
 
 
 def random_backbone(reference_meta: dict, seed: int, name: str = "random") -> EvalBackbone:
-    """Random init (``torch.manual_seed(seed)``) with the reference's arch, stem,
-    image size and normalisation."""
+    """Random init (``torch.manual_seed(seed)``) with the reference's arch (torchvision or
+    timm, same feature levels), stem, image size and normalisation."""
     torch.manual_seed(seed)
-    resnet = build_backbone(reference_meta["arch"], bool(reference_meta["small_stem"])).eval()
+    arch = reference_meta["arch"]
+    if "timm" in reference_meta:
+        encoder = Encoder(build_timm_backbone(timm_name(arch), False,
+                                              tuple(int(i) for i in reference_meta["timm"]["out_indices"])))
+    else:
+        encoder = build_encoder(arch, bool(reference_meta["small_stem"]))
     meta = {**reference_meta, "method": "random_init", "steps": 0}
-    return EvalBackbone(name, resnet, meta, f"random init (seed {seed})")
+    return EvalBackbone(name, encoder.eval(), meta, f"random init (seed {seed})")

@@ -152,11 +152,11 @@ def evaluate(args: argparse.Namespace) -> dict:
                          "--torchvision, --shards and/or --run")
     backbones = _backbones(args, config)
     results: dict = {"backbones": {b.name: {"source": b.source, "meta": b.meta,
-                                            "fingerprint": backbone_fingerprint(b.resnet)[:16]}
+                                            "fingerprint": backbone_fingerprint(b.encoder)[:16]}
                                    for b in backbones},
                      "image": {}, "figures": []}
     for b in backbones:
-        b.resnet.to(device)
+        b.encoder.to(device)
     figures: list[str] = results["figures"]
 
     cache = FeatureCache(config.cache_dir or out / "cache")
@@ -170,7 +170,7 @@ def evaluate(args: argparse.Namespace) -> dict:
         panels = {}
         for b in backbones:
             _log(f"{dataset}: image probes of {b.name}")
-            res = run_image_probes(b.resnet, train, test, image_size=int(b.meta["image_size"]), mean=b.meta["mean"],
+            res = run_image_probes(b.encoder, train, test, image_size=int(b.meta["image_size"]), mean=b.meta["mean"],
                                    std=b.meta["std"], config=config.image, device=device, cache=cache)
             block["metrics"][b.name] = res.metrics
             n = config.report.embedding_points
@@ -191,7 +191,7 @@ def evaluate(args: argparse.Namespace) -> dict:
         dense_results = {}
         for b in backbones:
             _log(f"dense probes of {b.name} ({len(train_v)} train / {len(test_v)} test views)")
-            dense_results[b.name] = run_dense_probes(b.resnet, train_v, test_v, len(categories), mean=b.meta["mean"],
+            dense_results[b.name] = run_dense_probes(b.encoder, train_v, test_v, len(categories), mean=b.meta["mean"],
                                                      std=b.meta["std"], config=dc, device=device,
                                                      progress=f"dense probe {b.name}")
         results["dense"] = {"head": dc.head, "num_train_views": len(train_v), "num_test_views": len(test_v),

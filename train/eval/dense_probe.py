@@ -25,7 +25,6 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
 
 from synthssl.dataset.console import progress as console_progress
@@ -59,13 +58,13 @@ class DenseProbeConfig:
 
 
 class DenseProbe(nn.Module):
-    """Frozen dense features -> standardisation -> task heads. The given ResNet is shared,
-    not copied, and its parameters are frozen in place (requires_grad False)."""
+    """Frozen dense features -> standardisation -> task heads. The given encoder (an `Encoder`
+    or a bare trunk) is shared, not copied, and its parameters are frozen in place (requires_grad False)."""
 
-    def __init__(self, resnet: torchvision.models.ResNet, num_categories: int, mean: Sequence[float],
+    def __init__(self, encoder: nn.Module, num_categories: int, mean: Sequence[float],
                  std: Sequence[float], config: DenseProbeConfig):
         super().__init__()
-        self.features = DenseFeatures(resnet, config.levels, config.feature_stride).eval()
+        self.features = DenseFeatures(encoder, config.levels, config.feature_stride).eval()
         for p in self.features.parameters():
             p.requires_grad_(False)
         self.heads = DenseHeads(self.features.channels, num_categories, config.head, config.hidden)
@@ -125,7 +124,7 @@ def _targets(views: DenseViews, idx: np.ndarray, device) -> tuple[torch.Tensor, 
             torch.from_numpy(views.category[idx]).to(device))
 
 
-def run_dense_probes(resnet: torchvision.models.ResNet, train: DenseViews, test: DenseViews, num_categories: int,
+def run_dense_probes(encoder: nn.Module, train: DenseViews, test: DenseViews, num_categories: int,
                      *, mean: Sequence[float], std: Sequence[float], config: DenseProbeConfig = DenseProbeConfig(),
                      device: torch.device | str = "cpu", progress: str | None = None) -> DenseProbeResult:
     """Train the heads on ``train`` views and score them on ``test`` views."""
@@ -133,7 +132,7 @@ def run_dense_probes(resnet: torchvision.models.ResNet, train: DenseViews, test:
         raise ValueError(f"dense probes: category ids reach {int(max(train.category.max(), test.category.max()))} "
                          f"but the shards name only {num_categories} categories (root attr category_names)")
     torch.manual_seed(config.seed)
-    probe = DenseProbe(resnet, num_categories, mean, std, config).to(device)
+    probe = DenseProbe(encoder, num_categories, mean, std, config).to(device)
     train_raw = probe.raw_features(train.rgb, device)
     test_raw = probe.raw_features(test.rgb, device)
     _fit_standardisation(probe, train_raw)

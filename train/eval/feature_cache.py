@@ -16,13 +16,17 @@ import torch
 from torch import nn
 
 from synthssl.train.export import atomic_torch_save
+from synthssl.train.models.encoder import Encoder
 
 __all__ = ["backbone_fingerprint", "indices_fingerprint", "FeatureCache"]
 
 
 def backbone_fingerprint(module: nn.Module) -> str:
     """SHA-256 (hex) of a module's state_dict: names, dtypes, shapes and values, plus
-    whether it uses the small ResNet stem (which changes outputs but not weights)."""
+    whether it uses the small ResNet stem (which changes outputs but not weights). An
+    `Encoder` has its trunk's fingerprint (the same as the bare backbone's)."""
+    if isinstance(module, Encoder):
+        module = module.trunk
     h = hashlib.sha256()
     for name, tensor in sorted(module.state_dict().items()):
         t = tensor.detach().cpu().contiguous().reshape(-1)

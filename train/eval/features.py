@@ -3,7 +3,7 @@
 Images go through the same preprocessing as in training: uint8 RGB (grayscale is
 replicated to 3 channels) -> float in [0, 1] -> bilinear resize (antialiased) to
 ``image_size`` x ``image_size`` -> (x - mean) / std. The feature of an image is the
-global average of the last ResNet stage (c5), i.e. what the ResNet feeds its fc layer.
+global average of the encoder's last level (c5; for a ResNet what it feeds its fc layer).
 """
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ import torchvision
 from torch import nn
 
 from synthssl.dataset.console import progress as console_progress
-from synthssl.train.models.backbone import ResNetFeatures, pooled
+from synthssl.train.models.backbone import pooled
+from synthssl.train.models.encoder import Encoder
+from synthssl.train.models.timm_backbone import is_timm_trunk
 
 __all__ = ["preprocess_images", "pooled_features", "extract_features"]
 
@@ -39,12 +41,12 @@ def preprocess_images(images: np.ndarray, image_size: int | None, mean: Sequence
 def pooled_features(backbone: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """float [N, D] global feature of normalised images [N, 3, H, W].
 
-    Accepts a torchvision ResNet (pooled c5, fc skipped), a
-    :class:`~synthssl.train.models.backbone.ResNetFeatures` or any module returning a
+    Accepts an :class:`~synthssl.train.models.encoder.Encoder` or a bare trunk (torchvision
+    ResNet, timm features_only model: pooled c5, fc skipped), or any module returning a
     feature map [N, C, h, w], a list of maps (the last is pooled) or vectors [N, D].
     """
-    if isinstance(backbone, torchvision.models.ResNet):
-        return pooled(ResNetFeatures(backbone)(x)[-1])
+    if isinstance(backbone, torchvision.models.ResNet) or is_timm_trunk(backbone):
+        backbone = Encoder(backbone)
     out = backbone(x)
     if isinstance(out, (list, tuple)):
         out = out[-1]

@@ -23,8 +23,8 @@ from torch import Tensor
 
 from synthssl.train import distributed
 from synthssl.train.losses.dense_infonce import block_positive_info_nce
-from synthssl.train.losses.dense_neighbours import DenseNeighbours
-from synthssl.train.losses.global_mean import global_mean
+from synthssl.train.neighbours.dense_neighbours import DenseNeighbours
+from synthssl.train.distributed import global_mean
 
 
 def sample_locations(candidates: Tensor, num_samples: int, generator: torch.Generator | None = None

@@ -31,14 +31,17 @@ def sampled_pixels(embeddings: Tensor, num_samples: int, generator: torch.Genera
 
 
 def semantic_contrast_loss(embeddings: Tensor, labels: Tensor, num_samples: int = 8,
-                           temperature: float = 0.1, generator: torch.Generator | None = None) -> Tensor:
-    """Scalar supervised-contrastive loss over sampled pixels.
+                           temperature: float = 0.1, generator: torch.Generator | None = None,
+                           sampled: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    """Scalar supervised-contrastive loss over sampled pixels (DSC's L_sem).
 
     embeddings: float [M, D, N] online dense embeddings (M = images x views on this rank);
     labels: long [M, N] pseudo-classes (the same numbering on every rank).
+    sampled: ``sampled_pixels(embeddings, num_samples)`` when the caller drew it already
+    (DSC's prototype loss uses the same pixels); else drawn here with ``generator``.
     """
     M, _, N = embeddings.shape
     if labels.shape != (M, N):
         raise ValueError(f"semantic_contrast_loss: labels must be [{M}, {N}], got {tuple(labels.shape)}")
-    pixels, rows = sampled_pixels(embeddings, num_samples, generator)
+    pixels, rows = sampled if sampled is not None else sampled_pixels(embeddings, num_samples, generator)
     return supcon_loss(pixels, labels.reshape(-1)[rows], temperature)

@@ -14,7 +14,7 @@ from torch import Tensor
 
 from synthssl.train import distributed
 from synthssl.train.losses.dense_infonce import multi_positive_info_nce
-from synthssl.train.losses.global_mean import global_mean
+from synthssl.train.distributed import global_mean
 
 
 def supcon_loss(embeddings: Tensor, labels: Tensor, temperature: float = 0.1,

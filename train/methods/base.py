@@ -1,10 +1,12 @@
 """The Method interface (a shared contract; keep stable).
 
-A Method is an ``nn.Module`` that owns its backbone (``self.backbone``, a torchvision
-ResNet built with `synthssl.train.models.backbone.build_backbone`) and its heads, and
-turns one `ViewBatch` into losses. The trainer owns everything else: data,
-augmentation, optimisers, precision, distributed gradient averaging, checkpoints,
-logging and export (it exports ``method.backbone``).
+A Method is an ``nn.Module`` that owns its encoder (``self.encoder``, one
+`synthssl.train.models.encoder.Encoder` built with ``build_encoder(ctx.arch,
+ctx.small_stem)``: the backbone, its multi-scale levels with their ``channels`` and
+``strides``, and the input memory layout) and its heads, and turns one `ViewBatch` into
+losses. The trainer owns everything else: data, augmentation, optimisers, precision,
+distributed gradient averaging, checkpoints, logging and export (it exports
+``method.encoder``).
 
 Writing a method::
 
@@ -17,7 +19,7 @@ Writing a method::
         def __init__(self, cfg: Config, ctx: MethodContext):
             super().__init__()
             self.cfg = cfg
-            self.backbone = build_backbone(ctx.arch, ctx.small_stem)
+            self.encoder = build_encoder(ctx.arch, ctx.small_stem)
         def forward(self, batch, step):
             ...
             return {"loss": total, "contrast": l_c}
@@ -52,6 +54,7 @@ import torch
 from torch import Tensor, nn
 
 from synthssl.train.data.batch import ViewBatch
+from synthssl.train.models.encoder import Encoder
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ class StepInfo:
 class MethodContext:
     """What the trainer tells a method when building it.
 
-    arch: "resnet18" | "resnet50"; small_stem: CIFAR-style stem for 32-96 px inputs;
+    arch: "resnet18" | "resnet34" | "resnet50" | "timm:NAME"; small_stem: CIFAR-style stem for 32-96 px inputs;
     image_size: training resolution (square, pixels); views: V (2);
     num_categories: len(category_names) of the shards (0 for photos only);
     has_geometry: batches carry depth/normal/contour/cameras;
@@ -137,7 +140,7 @@ class Method(nn.Module):
     """Base class of all training methods. See the module docstring."""
 
     Config: ClassVar[type] = _EmptyConfig
-    backbone: nn.Module
+    encoder: Encoder
 
     def forward(self, batch: ViewBatch, step: StepInfo) -> dict[str, Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")

@@ -21,10 +21,10 @@ from torch import Tensor
 from synthssl.train import distributed
 from synthssl.train.config import ConfigError
 from synthssl.train.data.batch import ViewBatch
-from synthssl.train.losses.feature_neighbours import feature_neighbours
-from synthssl.train.losses.feature_queue import FeatureQueue
-from synthssl.train.losses.momentum import momentum_copy, momentum_schedule
-from synthssl.train.losses.queue_infonce import queue_info_nce
+from synthssl.train.neighbours.feature_neighbours import feature_neighbours
+from synthssl.train.momentum.feature_queue import FeatureQueue
+from synthssl.train.momentum.momentum import momentum_copy, momentum_schedule
+from synthssl.train.losses.queue_infonce import symmetric_queue_info_nce
 from synthssl.train.methods.base import MethodContext, StepInfo
 from synthssl.train.methods.mocov2 import MoCoV2, MoCoV2Config
 from synthssl.train.models.dense_head import DenseProjectionHead
@@ -49,7 +49,7 @@ class DenseCL(MoCoV2):
 
     def __init__(self, cfg: DenseCLConfig, ctx: MethodContext):
         super().__init__(cfg, ctx)
-        self.dense_head = DenseProjectionHead(self.features.channels[-1], cfg.dense_hidden_dim, cfg.proj_dim)
+        self.dense_head = DenseProjectionHead(self.encoder.channels[-1], cfg.dense_hidden_dim, cfg.proj_dim)
         self.key_dense_head = momentum_copy(self.dense_head)
         self.dense_queue = FeatureQueue(cfg.proj_dim, cfg.queue_size)
 
@@ -67,8 +67,7 @@ class DenseCL(MoCoV2):
         key_feats, k = self.encode_keys(x)
         q, k = q.view(b, v, -1), k.view(b, v, -1)
         negatives = self.queue.queue.clone()
-        l_global = 0.5 * (queue_info_nce(q[:, 0], k[:, 1], negatives, cfg.temperature).mean()
-                          + queue_info_nce(q[:, 1], k[:, 0], negatives, cfg.temperature).mean())
+        l_global = symmetric_queue_info_nce(q[:, 0], k[:, 1], q[:, 1], k[:, 0], negatives, cfg.temperature)
         c5, key_c5 = feats[-1], key_feats[-1]
         dq = self.dense_head(c5).flatten(2)                                           # [B*V, D, N]
         with torch.no_grad():
@@ -76,14 +75,13 @@ class DenseCL(MoCoV2):
         dq, dk = dq.view(b, v, *dq.shape[1:]), dk.view(b, v, *dk.shape[1:])
         c5, key_c5 = c5.view(b, v, *c5.shape[1:]), key_c5.view(b, v, *key_c5.shape[1:])
         dense_negatives = self.dense_queue.queue.clone()
-        l_dense = 0.0
+        d = dq.shape[2]
+        pairs = []                                  # (queries of view i, their matched keys in view j) as [B*N, D]
         for i, j in ((0, 1), (1, 0)):
             match = feature_neighbours(c5[:, i].detach(), key_c5[:, j], k=1).partner          # [B, N]
             pos = torch.gather(dk[:, j], 2, match[:, None, :].expand_as(dk[:, j]))          # [B, D, N]
-            d = dq.shape[2]
-            l_dense = l_dense + 0.5 * queue_info_nce(dq[:, i].transpose(1, 2).reshape(-1, d),
-                                                     pos.transpose(1, 2).reshape(-1, d),
-                                                     dense_negatives, cfg.temperature).mean()
+            pairs += [dq[:, i].transpose(1, 2).reshape(-1, d), pos.transpose(1, 2).reshape(-1, d)]
+        l_dense = symmetric_queue_info_nce(*pairs, dense_negatives, cfg.temperature)
         if self.training:
             self.queue.enqueue(distributed.gather_no_grad(k.flatten(0, 1)))
             self.dense_queue.enqueue(distributed.gather_no_grad(F.normalize(dk.float().mean(3), dim=2).flatten(0, 1)))

@@ -40,20 +40,20 @@ from torch import Tensor
 
 from synthssl.train.config import ConfigError
 from synthssl.train.data.batch import ViewBatch
-from synthssl.train.losses.crop_neighbours import crop_neighbours
-from synthssl.train.losses.dense_correspondence import geometric_neighbours
-from synthssl.train.losses.dense_neighbours import DenseNeighbours
-from synthssl.train.losses.feature_neighbours import feature_neighbours
-from synthssl.train.losses.global_mean import global_mean
-from synthssl.train.losses.momentum import ema_update, momentum_copy
+from synthssl.train.neighbours.crop_neighbours import crop_neighbours
+from synthssl.train.neighbours.dense_correspondence import geometric_neighbours
+from synthssl.train.neighbours.dense_neighbours import DenseNeighbours
+from synthssl.train.neighbours.feature_neighbours import feature_neighbours
+from synthssl.train.distributed import global_mean
+from synthssl.train.momentum.momentum import ema_update, momentum_copy
 from synthssl.train.losses.nt_xent import nt_xent
 from synthssl.train.losses.pixel_contrast import pixel_contrast_loss
-from synthssl.train.losses.pseudo_labels import KMeansLabeler, PrototypeLabeler
-from synthssl.train.losses.semantic_contrast import sampled_pixels
-from synthssl.train.losses.supcon import supcon_loss
+from synthssl.train.clustering.pseudo_labels import KMeansLabeler, PrototypeLabeler
+from synthssl.train.losses.semantic_contrast import sampled_pixels, semantic_contrast_loss
 from synthssl.train.methods.synthetic_terms import SyntheticTerms, SyntheticTermsConfig
 from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodContext, StepInfo
-from synthssl.train.models.backbone import LEVEL_INDEX, ResNetFeatures, build_backbone, pooled, to_backbone_layout
+from synthssl.train.models.backbone import LEVEL_INDEX, pooled
+from synthssl.train.models.encoder import build_encoder
 from synthssl.train.models.dense_head import DenseProjectionHead
 from synthssl.train.models.projection import ProjectionMLP
 
@@ -134,9 +134,8 @@ class DSC(Method):
             raise ConfigError("method.neighbours: crop relates two crops of one image, but rendered pairs come "
                               "from two cameras; use geometric (or feature) on shards, crop with photo_pairs")
         self.cfg = cfg
-        self.backbone = build_backbone(ctx.arch, ctx.small_stem)
-        self.features = ResNetFeatures(self.backbone)
-        channels = self.features.channels
+        self.encoder = build_encoder(ctx.arch, ctx.small_stem)
+        channels = self.encoder.channels
         self.level = LEVEL_INDEX[cfg.dense_level]
         self.projector = ProjectionMLP(channels[-1], cfg.proj_hidden_dim, cfg.proj_dim, cfg.proj_layers)
         self.dense_head = DenseProjectionHead(channels[self.level], cfg.dense_hidden_dim, cfg.dense_dim)
@@ -146,8 +145,7 @@ class DSC(Method):
             self.labeler = PrototypeLabeler(cfg.dense_dim, cfg.num_clusters, cfg.sinkhorn_epsilon,
                                             cfg.sinkhorn_iterations, cfg.prototype_temperature)
         if cfg.target_momentum is not None:
-            self.target_backbone = momentum_copy(self.backbone)
-            self.target_features = ResNetFeatures(self.target_backbone)
+            self.target_encoder = momentum_copy(self.encoder)
             self.target_dense_head = momentum_copy(self.dense_head)
         self.synthetic = SyntheticTerms(cfg, channels, method="dsc")
 
@@ -162,7 +160,7 @@ class DSC(Method):
     @torch.no_grad()
     def after_optimizer_step(self, step: StepInfo) -> None:
         if self.cfg.target_momentum is not None:
-            ema_update(self.backbone, self.target_backbone, self.cfg.target_momentum)
+            ema_update(self.encoder, self.target_encoder, self.cfg.target_momentum)
             ema_update(self.dense_head, self.target_dense_head, self.cfg.target_momentum)
 
     # ------------------------------------------------------------------ levels
@@ -228,16 +226,19 @@ class DSC(Method):
         cfg = self.cfg
         M, D, N = e.shape
         t = _flat_locations(targets.flatten(0, 1)).transpose(1, 2).reshape(M * N, D).detach()
-        pix, rows = sampled_pixels(e, cfg.semantic_samples)                             # [M*S, D], [M*S]
+        sample = sampled_pixels(e, cfg.semantic_samples)                              # [M*S, D], [M*S]
         out: dict[str, Tensor] = {}
         if isinstance(self.labeler, KMeansLabeler):
             labels, stats = self.labeler(t, seed=step.step)
-            out["semantic"] = supcon_loss(pix, labels[rows], cfg.semantic_temperature)
+            out["semantic"] = semantic_contrast_loss(e, labels.view(M, N), cfg.semantic_samples,
+                                                     cfg.semantic_temperature, sampled=sample)
         else:
             labels, codes, stats = self.labeler(t)
+            pix, rows = sample
             out["prototype"] = global_mean(self.labeler.prototype_loss(pix, codes[rows]),
                                            torch.ones(pix.shape[0], dtype=torch.bool, device=pix.device))
-            out["semantic"] = supcon_loss(pix, labels[rows], cfg.semantic_temperature) + out["prototype"]
+            out["semantic"] = semantic_contrast_loss(e, labels.view(M, N), cfg.semantic_samples,
+                                                     cfg.semantic_temperature, sampled=sample) + out["prototype"]
         out["cluster_entropy"] = stats["entropy"]
         out["cluster_largest"] = stats["largest"]
         out["clusters_nonempty"] = stats["nonempty"]
@@ -251,14 +252,14 @@ class DSC(Method):
             raise ValueError(f"dsc: expects view pairs (V = 2), got V = {V}")
         x = self.synthetic.append_real(batch.rgb.flatten(0, 1), batch)              # [B*V (+ real),3,H,W]
         n_syn = B * V
-        feats = self.features(to_backbone_layout(x, self.backbone))
+        feats = self.encoder(x)
         z = self.projector(pooled(feats[-1][:n_syn])).view(B, V, -1)
         level = feats[self.level][:n_syn]
         dense = self.dense_head(level)
         dense = dense.view(B, V, *dense.shape[1:])
         if cfg.target_momentum is not None and self.semantic_weight(step) > 0:
             with torch.no_grad():
-                t_feats = self.target_features(to_backbone_layout(x[:n_syn], self.target_backbone))
+                t_feats = self.target_encoder(x[:n_syn])
                 targets = self.target_dense_head(t_feats[self.level]).view_as(dense)
         else:
             targets = dense.detach()

@@ -22,11 +22,12 @@ from torch import Tensor
 from synthssl.train import distributed
 from synthssl.train.config import ConfigError
 from synthssl.train.data.batch import ViewBatch
-from synthssl.train.losses.feature_queue import FeatureQueue
-from synthssl.train.losses.momentum import ema_update, momentum_copy, momentum_schedule
-from synthssl.train.losses.queue_infonce import queue_info_nce
+from synthssl.train.momentum.feature_queue import FeatureQueue
+from synthssl.train.momentum.momentum import ema_update, momentum_copy, momentum_schedule
+from synthssl.train.losses.queue_infonce import symmetric_queue_info_nce
 from synthssl.train.methods.base import Method, MethodContext, StepInfo
-from synthssl.train.models.backbone import ResNetFeatures, build_backbone, pooled, to_backbone_layout
+from synthssl.train.models.backbone import pooled
+from synthssl.train.models.encoder import build_encoder
 from synthssl.train.models.projection import ProjectionMLP
 
 
@@ -57,17 +58,15 @@ class MoCoV2(Method):
     def __init__(self, cfg: MoCoV2Config, ctx: MethodContext):
         super().__init__()
         self.cfg = cfg
-        self.backbone = build_backbone(ctx.arch, ctx.small_stem)
-        self.features = ResNetFeatures(self.backbone)
-        self.projector = ProjectionMLP(self.features.channels[-1], cfg.proj_hidden_dim, cfg.proj_dim, cfg.proj_layers)
-        self.key_backbone = momentum_copy(self.backbone)
-        self.key_features = ResNetFeatures(self.key_backbone)
+        self.encoder = build_encoder(ctx.arch, ctx.small_stem)
+        self.projector = ProjectionMLP(self.encoder.channels[-1], cfg.proj_hidden_dim, cfg.proj_dim, cfg.proj_layers)
+        self.key_encoder = momentum_copy(self.encoder)
         self.key_projector = momentum_copy(self.projector)
         self.queue = FeatureQueue(cfg.proj_dim, cfg.queue_size)
 
     def online_pairs(self) -> list[tuple[torch.nn.Module, torch.nn.Module]]:
         """(online, momentum) module pairs updated by EMA."""
-        return [(self.backbone, self.key_backbone), (self.projector, self.key_projector)]
+        return [(self.encoder, self.key_encoder), (self.projector, self.key_projector)]
 
     @torch.no_grad()
     def after_optimizer_step(self, step: StepInfo) -> None:
@@ -77,13 +76,13 @@ class MoCoV2(Method):
 
     def encode(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
         """Query features [c2..c5] and embeddings [N, proj_dim] of images x [N,3,H,W]."""
-        feats = self.features(to_backbone_layout(x, self.backbone))
+        feats = self.encoder(x)
         return feats, self.projector(pooled(feats[-1]))
 
     @torch.no_grad()
     def encode_keys(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
         """Momentum-encoder features and key embeddings of x."""
-        feats = self.key_features(to_backbone_layout(x, self.key_backbone))
+        feats = self.key_encoder(x)
         return feats, self.key_projector(pooled(feats[-1]))
 
     def forward(self, batch: ViewBatch, step: StepInfo) -> dict[str, Tensor]:
@@ -93,8 +92,7 @@ class MoCoV2(Method):
         _, k = self.encode_keys(x)
         q, k = q.view(b, v, -1), k.view(b, v, -1)
         negatives = self.queue.queue.clone()
-        loss = 0.5 * (queue_info_nce(q[:, 0], k[:, 1], negatives, self.cfg.temperature).mean()
-                       + queue_info_nce(q[:, 1], k[:, 0], negatives, self.cfg.temperature).mean())
+        loss = symmetric_queue_info_nce(q[:, 0], k[:, 1], q[:, 1], k[:, 0], negatives, self.cfg.temperature)
         if self.training:
             self.queue.enqueue(distributed.gather_no_grad(k.flatten(0, 1)))
         m = momentum_schedule(self.cfg.momentum, step.progress, self.cfg.momentum_cosine)

@@ -17,7 +17,7 @@ from torch import Tensor
 from synthssl.train.data.batch import ViewBatch
 from synthssl.train.losses.nt_xent import nt_xent
 from synthssl.train.methods.base import Method, MethodContext, StepInfo
-from synthssl.train.models.backbone import ResNetFeatures, build_backbone, pooled, to_backbone_layout
+from synthssl.train.models.encoder import build_encoder
 from synthssl.train.models.projection import ProjectionMLP
 
 
@@ -37,13 +37,12 @@ class SimCLR(Method):
     def __init__(self, cfg: SimCLRConfig, ctx: MethodContext):
         super().__init__()
         self.cfg = cfg
-        self.backbone = build_backbone(ctx.arch, ctx.small_stem)
-        self.features = ResNetFeatures(self.backbone)
-        self.projector = ProjectionMLP(self.features.channels[-1], cfg.proj_hidden_dim, cfg.proj_dim, cfg.proj_layers)
+        self.encoder = build_encoder(ctx.arch, ctx.small_stem)
+        self.projector = ProjectionMLP(self.encoder.channels[-1], cfg.proj_hidden_dim, cfg.proj_dim, cfg.proj_layers)
 
     def forward(self, batch: ViewBatch, step: StepInfo) -> dict[str, Tensor]:
         b, v = batch.rgb.shape[:2]
-        x = to_backbone_layout(batch.rgb.flatten(0, 1), self.backbone)        # [B*V,3,H,W]
-        z = self.projector(pooled(self.features(x)[-1])).view(b, v, -1)
+        x = batch.rgb.flatten(0, 1)                                           # [B*V,3,H,W]
+        z = self.projector(self.encoder.pooled(x)).view(b, v, -1)
         loss = nt_xent(z[:, 0], z[:, 1], self.cfg.temperature)
         return {"loss": loss, "contrast": loss}

@@ -34,7 +34,8 @@ from synthssl.train.data.batch import ViewBatch
 from synthssl.train.losses.nt_xent import nt_xent
 from synthssl.train.methods.synthetic_terms import SyntheticTerms, SyntheticTermsConfig
 from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodContext, StepInfo
-from synthssl.train.models.backbone import ResNetFeatures, build_backbone, pooled, to_backbone_layout
+from synthssl.train.models.backbone import pooled
+from synthssl.train.models.encoder import build_encoder
 from synthssl.train.models.projection import ProjectionMLP
 
 @dataclass
@@ -56,10 +57,9 @@ class SyntheticContrast(Method):
     def __init__(self, cfg: SyntheticContrastConfig, ctx: MethodContext):
         super().__init__()
         self.cfg = cfg
-        self.backbone = build_backbone(ctx.arch, ctx.small_stem)
-        self.features = ResNetFeatures(self.backbone)
+        self.encoder = build_encoder(ctx.arch, ctx.small_stem)
         self.use_contrast = cfg.contrast_weight > 0
-        channels = self.features.channels
+        channels = self.encoder.channels
         self.synthetic = SyntheticTerms(cfg, channels, method="synthetic_contrast")
         if not (self.use_contrast or self.synthetic.use_properties or self.synthetic.use_adversarial):
             raise ValueError("method: every objective is off; set method.contrast_weight, "
@@ -78,7 +78,7 @@ class SyntheticContrast(Method):
         cfg = self.cfg
         b, v, _, h, w = batch.rgb.shape
         x = self.synthetic.append_real(batch.rgb.flatten(0, 1), batch)  # [B*V (+ real),3,H,W], sample-major
-        feats = self.features(to_backbone_layout(x, self.backbone))
+        feats = self.encoder(x)
         n_syn = b * v
         out: dict[str, Tensor] = {}
         total = x.new_zeros((), dtype=torch.float32)

@@ -51,7 +51,7 @@ class SyntheticTermsConfig:
 class SyntheticTerms(nn.Module):
     """The property decoder and the discriminator, and the weighted synthetic-data loss.
 
-    channels: the backbone levels' channel counts (``ResNetFeatures.channels``).
+    channels: the encoder levels' channel counts (``Encoder.channels``).
     A term whose weight is 0 (or ``adversarial: none``) builds no module and costs nothing.
     """
 

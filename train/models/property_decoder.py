@@ -1,10 +1,11 @@
 """Light FPN/U-Net decoder with depth, normal and contour heads.
 
-Input: the backbone's [c2, c3, c4, c5] (see `ResNetFeatures`). Each level gets a 1x1
+Input: the encoder's [c2, c3, c4, c5] (see `Encoder`; ``in_channels`` = ``encoder.channels``). Each level gets a 1x1
 lateral conv to ``width`` channels; top-down, each coarser map is upsampled
 (bilinear) to the next finer one, added and smoothed by a 3x3 conv + BN + ReLU
-(U-Net/FPN style). The finest map (stride of c2: 1/4 of the input with the standard
-stem, full resolution with the small stem) feeds three 3x3-conv heads:
+(U-Net/FPN style). The finest map (stride of c2, ``encoder.strides[0]``: for ResNets 1/4
+of the input with the standard stem, full resolution with the small stem) feeds three
+3x3-conv heads:
 
 - ``depth``  [N,1,h,w]: raw linear output, read as log-depth (log metres) or metres
   according to the loss (`synthssl.train.losses.depth`);

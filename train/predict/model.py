@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from synthssl.train.export import load_backbone, load_heads
-from synthssl.train.models.backbone import ResNetFeatures
+from synthssl.train.export import load_encoder, load_heads
+from synthssl.train.models.encoder import Encoder
 
 __all__ = ["Predictor", "resolve_export", "load_predictor"]
 
@@ -38,11 +38,14 @@ def resolve_export(path: str | Path) -> Path:
 
 
 class Predictor(nn.Module):
-    """Backbone + property decoder of an export (see the module docstring for the outputs)."""
+    """Encoder + property decoder of an export (see the module docstring for the outputs).
+
+    backbone: an `Encoder` or a bare trunk (torchvision ResNet / timm features_only model).
+    """
 
     def __init__(self, backbone: nn.Module, decoder: nn.Module, meta: dict):
         super().__init__()
-        self.features = ResNetFeatures(backbone)
+        self.encoder = backbone if isinstance(backbone, Encoder) else Encoder(backbone)
         self.decoder = decoder
         self.meta = meta
         heads = meta["heads"]
@@ -52,7 +55,7 @@ class Predictor(nn.Module):
 
     @torch.no_grad()
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        raw = self.decoder(self.features(x), size=tuple(x.shape[-2:]))
+        raw = self.decoder(self.encoder(x), size=tuple(x.shape[-2:]))
         d = raw["depth"][:, 0].float()
         depth = torch.exp(d.clamp(-30.0, 30.0)) if self.log_depth else d.clamp_min(1e-6)
         return {"depth": depth, "normal": raw["normal"].float(), "contour": torch.sigmoid(raw["contour"][:, 0].float())}
@@ -64,6 +67,6 @@ def load_predictor(path: str | Path, device: torch.device | str = "cpu") -> Pred
     Raises `synthssl.train.export.NoHeadsError` (naming the method) for an export without heads.
     """
     export = resolve_export(path)
-    backbone, meta = load_backbone(export)
+    encoder, meta = load_encoder(export)
     decoder, _ = load_heads(export, meta)
-    return Predictor(backbone, decoder, meta).eval().to(device)
+    return Predictor(encoder, decoder, meta).eval().to(device)

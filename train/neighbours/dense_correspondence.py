@@ -19,17 +19,8 @@ import math
 import torch
 from torch import Tensor
 
-from synthssl.train.losses.dense_neighbours import DenseNeighbours, location_centres, location_pixels
-
-
-def _sample_depth(depth: Tensor, pixels: Tensor) -> Tensor:
-    """depth [B, H, W], pixels long [..., 2] (u, v) per batch or shared -> [B, ...]."""
-    B, H, W = depth.shape
-    flat = depth.reshape(B, H * W)
-    idx = pixels[..., 1] * W + pixels[..., 0]
-    if idx.dim() == 1:
-        return flat[:, idx]
-    return torch.gather(flat, 1, idx.reshape(B, -1)).reshape(idx.shape)
+from synthssl.train.neighbours.dense_neighbours import DenseNeighbours, location_centres, location_pixels
+from synthssl.train.neighbours.reprojection import reproject_pixels, sample_pixels
 
 
 @torch.no_grad()
@@ -80,36 +71,19 @@ def geometric_neighbours(
     H2, W2 = depth2.shape[1:]
     d64 = torch.float64
 
-    # 3-D points of the view-1 locations, camera-1 frame.
+    # The view-1 locations' pixels, reprojected into view 2 and occlusion-tested at the
+    # nearest view-2 pixel (the rule of dataset/geometry.py's reproject).
     pix1 = location_pixels((H1, W1), feature_hw1, device)                     # [N1, 2]
-    z1 = _sample_depth(depth1, pix1).to(d64)                                  # [B, N1]
-    homog = torch.cat([pix1.to(d64), torch.ones_like(pix1[:, :1], dtype=d64)], dim=1)  # [N1, 3]
-    K1_inv = torch.linalg.inv_ex(intrinsics1.to(d64)).inverse                        # no host sync
-    rays = torch.einsum("bij,nj->bni", K1_inv, homog)                                 # [B, N1, 3]
-    points1 = rays / rays[..., 2:3] * z1[..., None]
-
-    # Into camera 2 and onto its image.
-    R1, t1 = cam_to_world1[:, :3, :3].to(d64), cam_to_world1[:, :3, 3].to(d64)
-    R2, t2 = cam_to_world2[:, :3, :3].to(d64), cam_to_world2[:, :3, 3].to(d64)
-    world = points1 @ R1.transpose(1, 2) + t1[:, None]                                # rigid: X_w = R X + t
-    points2 = (world - t2[:, None]) @ R2                                              # R2^T (X_w - t2)
-    z2 = points2[..., 2]
-    proj = points2 @ intrinsics2.to(d64).transpose(1, 2)
-    uv2 = proj[..., :2] / proj[..., 2:3].clamp_min(1e-12)                    # [B, N1, 2]
-
-    # Occlusion test at the nearest view-2 pixel.
-    near_px = torch.floor(uv2 + 0.5)
-    inside = ((z1 > 0) & (z2 > 1e-9) & (near_px[..., 0] >= 0) & (near_px[..., 0] <= W2 - 1)
-              & (near_px[..., 1] >= 0) & (near_px[..., 1] <= H2 - 1))
-    near_px = torch.where(inside[..., None], near_px, torch.zeros_like(near_px)).long()
-    d_at = _sample_depth(depth2, near_px).to(d64)
-    visible = inside & (d_at > 0) & ((d_at - z2).abs() <= occlusion_tol * z2.clamp_min(1e-9))
+    seen = reproject_pixels(pix1, depth1, intrinsics1, cam_to_world1, depth2, intrinsics2, cam_to_world2,
+                            occlusion_tol)
+    uv2, z2, visible = seen.uv, seen.z, seen.visible                          # [B, N1, 2], [B, N1], [B, N1]
+    R1, R2 = cam_to_world1[:, :3, :3].to(d64), cam_to_world2[:, :3, :3].to(d64)
 
     # View-2 locations near the projected point, on the same surface.
     centres2 = location_centres((H2, W2), feature_hw2, device)                # [N2, 2]
     diag2 = ((H2 / feature_hw2[0]) ** 2 + (W2 / feature_hw2[1]) ** 2) ** 0.5
     dist = torch.cdist(uv2.nan_to_num(0.0), centres2[None].expand(B, -1, -1))  # [B, N1, N2]
-    zc2 = _sample_depth(depth2, location_pixels((H2, W2), feature_hw2, device)).to(d64)  # [B, N2]
+    zc2 = sample_pixels(depth2, location_pixels((H2, W2), feature_hw2, device)).to(d64)  # [B, N2]
     same_surface = (zc2[:, None, :] > 0) & ((zc2[:, None, :] - z2[..., None]).abs()
                                             <= depth_tol * z2[..., None].clamp_min(1e-9))
     mask = visible[..., None] & (dist <= radius * diag2) & same_surface

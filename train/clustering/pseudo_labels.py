@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from synthssl.train import distributed
-from synthssl.train.losses.kmeans import cluster_statistics, spherical_kmeans
-from synthssl.train.losses.sinkhorn import sinkhorn
+from synthssl.train.clustering.kmeans import cluster_statistics, spherical_kmeans
+from synthssl.train.clustering.sinkhorn import sinkhorn
 
 
 def _local_slice(x: Tensor, m: int) -> Tensor:

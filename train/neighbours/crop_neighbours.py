@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from synthssl.train.losses.dense_neighbours import DenseNeighbours
+from synthssl.train.neighbours.dense_neighbours import DenseNeighbours
 
 
 def original_image_centres(crop_boxes: Tensor, flipped: Tensor, feature_hw: tuple[int, int]) -> Tensor:

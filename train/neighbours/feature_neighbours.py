@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from synthssl.train.losses.dense_neighbours import DenseNeighbours
+from synthssl.train.neighbours.dense_neighbours import DenseNeighbours
 
 
 @torch.no_grad()

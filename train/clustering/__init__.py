@@ -1,0 +1,1 @@
+"""synthssl.train.clustering."""
