@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         "data.shards": f"[{shards}]", "data.photos": str(photos), "data.image_size": args.size,
         "data.batch_size": args.batch, "data.real_batch_size": real_batch, "data.workers": args.workers,
         "model.arch": args.arch, "model.small_stem": args.small_stem, "model.channels_last": args.channels_last,
-        "method.name": "synthetic_contrast", "method.adversarial": "gan",
+        "method.name": "synthetic_contrast", "method.synthetic.adversarial": "gan",
         "train.device": str(device), "train.precision": args.precision, "train.compile": args.compile,
         "train.steps": 10 ** 6, "train.out": str(tmp / "run"), "log.tensorboard": False, "log.progress": False,
         "optim.name": "sgd", "optim.lr": 0.01,

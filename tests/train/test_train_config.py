@@ -24,8 +24,8 @@ def test_unknown_key_and_wrong_type_name_the_key(shard_dir, photo_dir, tmp_path)
     assert "data.batch_size" in msg and "integer" in msg
     msg = _error(shard_dir, photo_dir, tmp_path, **{"method.temprature": 0.1})
     assert "method.temprature" in msg and "temperature" in msg  # lists the valid options
-    msg = _error(shard_dir, photo_dir, tmp_path, **{"method.adversarial": "wgan"})
-    assert "method.adversarial" in msg and "'gan'" in msg
+    msg = _error(shard_dir, photo_dir, tmp_path, **{"method.synthetic.adversarial": "wgan"})
+    assert "method.synthetic.adversarial" in msg and "'gan'" in msg
     assert "method.name" in _error(shard_dir, photo_dir, tmp_path, **{"method.name": "byol"})
 
 
@@ -39,13 +39,14 @@ def test_data_problems_are_caught_before_training(shard_dir, photo_dir, tmp_path
     msg = _error(shard_dir, empty, tmp_path)
     assert "data.photos" in msg and "no .jpg" in msg
     msg = _error(shard_dir, photo_dir, tmp_path, **{"data.photos": "null"})
-    assert "data.photos" in msg and "method.adversarial=none" in msg
+    assert "data.photos" in msg and "method.synthetic.adversarial=none" in msg
     msg = _error(shard_dir, photo_dir, tmp_path, **{"data.shards": "[]", "data.photo_pairs": "true"})
     assert "geometry" in msg  # property heads need rendered data
     msg = _error(shard_dir, photo_dir, tmp_path, **{"data.batch_size": 1})
     assert "data.batch_size" in msg
-    msg = _error(shard_dir, photo_dir, tmp_path, **{"method.contrast_weight": 0.0, "method.property_weight": 0.0,
-                                                    "method.adversarial": "none"})
+    msg = _error(shard_dir, photo_dir, tmp_path, **{"method.contrast_weight": 0.0,
+                                                    "method.synthetic.property_weight": 0.0,
+                                                    "method.synthetic.adversarial": "none"})
     assert "every objective is off" in msg
 
 
@@ -55,7 +56,8 @@ def test_cli_help_lists_options_and_methods(capsys):
     assert info.value.code == 0
     text = capsys.readouterr().out
     for key in ("data.shards", "data.photo_pairs", "optim.lr", "train.precision", "augment.crop_scale",
-                "method.name=synthetic_contrast", "adversarial_weight"):
+                "method.name=synthetic_contrast", "method.synthetic.adversarial_weight", "method.num_clusters",
+                "method.queue_size", "data.batch_size (int, default 32): global batch"):
         assert key in text, key
 
 
