@@ -3,8 +3,8 @@
 Three measurements on the same device, batch, resolution and precision:
 
 1. ``backbone_images_per_s``: forward + backward + SGD step of the bare torchvision
-   ResNet on random images already on the device (the ceiling; as in
-   docs/methods.md section 4), batch = 2 x batch view images.
+   ResNet on random images already on the device (the ceiling of the
+   the GPU target of a training/backbone ratio >= 0.7), batch = 2 x batch view images.
 2. ``train_images_per_s``: full training steps of ``synthetic_contrast`` with every
    objective on (contrast, depth/normal/contour, GAN adaptation against real photos),
    data read from shards by the real DataLoader, augmented on the device: exactly

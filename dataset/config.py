@@ -178,8 +178,8 @@ def _move_keys(cls: type, data: dict, key: str) -> dict:
             node[s] = child
             node = child
         if last in node:
-            raise ConfigError(f"{key + '.' if key else ''}{old}: given twice, as {old} (old place) and as {new}; "
-                              f"keep {new}")
+            at = f"{key}." if key else ""
+            raise ConfigError(f"{at}{old}: given twice, at its old place and as {at}{new}; keep {at}{new}")
         node[last] = data.pop(old)
     return data
 
@@ -200,13 +200,14 @@ def _build(cls: type, data: Any, key: str) -> Any:
         if k not in fields:
             raise ConfigError(f"{key + '.' if key else ''}{k}: unknown key; the keys of {where} are: "
                               f"{', '.join(fields)}")
-    kwargs = {k: _convert(_over_default(fields[k], v), hints[k], f"{key + '.' if key else ''}{k}",
-                          _field_meta(fields[k]))
-              for k, v in data.items()}
+    kwargs = {}
+    for k, v in data.items():
+        sub = f"{key + '.' if key else ''}{k}"
+        kwargs[k] = _convert(_over_default(fields[k], v, sub), hints[k], sub, _field_meta(fields[k]))
     return cls(**kwargs)
 
 
-def _over_default(f: dataclasses.Field, value: Any) -> Any:
+def _over_default(f: dataclasses.Field, value: Any, key: str) -> Any:
     """A partial section merged over the field's own default section (which may differ from its class's
     defaults, e.g. a method that turns a shared term off by default); other values as given."""
     if not isinstance(value, dict) or not (dataclasses.is_dataclass(f.type) or "choose" in f.metadata
@@ -217,7 +218,7 @@ def _over_default(f: dataclasses.Field, value: Any) -> Any:
         return value
     if "choose" in f.metadata and value.get("name", default.name) != default.name:
         return value  # another choice: its own class defaults
-    return merge(to_dict(default), _move_keys(type(default), value, ""))
+    return merge(to_dict(default), _move_keys(type(default), value, key))
 
 
 def _build_variant(value: Any, choose: Callable[[str], type], key: str, default_name: Optional[str]) -> Any:

@@ -26,15 +26,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from synthssl.train.eval.benchmarks import load_benchmark
 from synthssl.dataset.config import build
+from synthssl.train.data.batch import IMAGENET_MEAN, IMAGENET_STD
+from synthssl.train.eval.benchmarks import load_benchmark
 from synthssl.train.eval.features import pooled_features, preprocess_images
 from synthssl.train.eval.knn import knn_accuracy
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "OnlineKNNConfig", "OnlineKNN"]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)

@@ -40,13 +40,6 @@ def is_small_stem(resnet: torchvision.models.ResNet) -> bool:
     return tuple(resnet.conv1.stride) == (1, 1) and isinstance(resnet.maxpool, nn.Identity)
 
 
-def feature_dim(arch: str) -> int:
-    """Channels of the pooled c5 feature (512 for resnet18, 2048 for resnet50)."""
-    if arch not in ARCHS:
-        raise ValueError(f"model.arch: unknown backbone {arch!r}; choose one of {sorted(ARCHS)}")
-    return ARCHS[arch][-1]
-
-
 #: Index of each named level in ResNetFeatures' output list [c2, c3, c4, c5].
 LEVEL_INDEX = {"c2": 0, "c3": 1, "c4": 2, "c5": 3}
 
