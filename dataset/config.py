@@ -218,7 +218,20 @@ def _over_default(f: dataclasses.Field, value: Any, key: str) -> Any:
         return value
     if "choose" in f.metadata and value.get("name", default.name) != default.name:
         return value  # another choice: its own class defaults
-    return merge(to_dict(default), _move_keys(type(default), value, key))
+    return _section_over(default, _move_keys(type(default), value, key), key)
+
+
+def _section_over(default: Any, value: dict, key: str) -> dict:
+    """``value`` over the section ``default``: keys not given keep the default's values; a given nested
+    section is merged the same way; any other given value (a list, a mapping-valued option) replaces."""
+    out = {f.name: to_dict(getattr(default, f.name)) for f in dataclasses.fields(default) if f.init}
+    for k, v in value.items():
+        inner = getattr(default, k, None)
+        nested = dataclasses.is_dataclass(inner) and not isinstance(inner, type) and isinstance(v, dict)
+        same = nested and (not hasattr(inner, "name") or v.get("name", inner.name) == inner.name)
+        sub = f"{key}.{k}" if key else k
+        out[k] = _section_over(inner, _move_keys(type(inner), v, sub), sub) if same else v
+    return out
 
 
 def _build_variant(value: Any, choose: Callable[[str], type], key: str, default_name: Optional[str]) -> Any:

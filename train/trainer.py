@@ -139,8 +139,7 @@ def _open_shards(cfg: TrainingConfig, needs: DataNeeds, world: int) -> "ShardCol
         collection = ShardCollection(list(d.shards), split="train" if d.val_fraction > 0 else None,
                                      val_fraction=d.val_fraction, fields=scene_fields(needs.fields))
     except (FileNotFoundError, ValueError) as exc:
-        key = "data.val_fraction" if d.val_fraction > 0 and "split" in str(exc) else "data.shards"
-        raise ConfigError(f"{key}: {exc}") from exc
+        raise ConfigError(f"data.shards: {exc}") from exc
     size = (collection.height, collection.width)
     if d.image_size > min(size):
         raise ConfigError(f"data.image_size: {d.image_size} px cannot be cropped from shards of "

@@ -20,6 +20,7 @@ class Inner:
     """inclusive range of sizes."""
     mode: Literal["a", "b"] = "a"
     weight: float = opt(0.5, "a weight in [0, 1]")
+    shares: dict[str, float] = opt({"x": 1.0, "y": 1.0}, "a mapping-valued option")
 
     def check(self) -> None:
         need(self.size[0] <= self.size[1], "size", "low <= high")
@@ -67,8 +68,9 @@ def test_partial_sections_keep_their_own_defaults_and_errors_name_the_full_key()
     assert cfg.inner == Inner(mode="b")
     assert cfg.pick.inner == Inner(size=(2, 5), weight=0.0)  # merged over the field's default, not the class's
     assert build(Root, {"pick": {"name": "two", "count": 4}}).pick == Other(count=4)
+    assert build(Root, {"inner": {"shares": {"x": 3.0}}}).inner.shares == {"x": 3.0}  # an option: replaced whole
     for tree, message in [
-        ({"inner": {"colour": 1}}, "inner.colour: unknown key; the keys of inner are: size, mode, weight"),
+        ({"inner": {"colour": 1}}, "inner.colour: unknown key; the keys of inner are: size, mode, weight, shares"),
         ({"inner": {"size": [1, "x"]}}, "inner.size[1]: expected an integer, got 'x'"),
         ({"inner": {"mode": "c"}}, "inner.mode: expected one of ['a', 'b'], got 'c'"),
         ({"pick": {"inner": {"size": [4, 1]}}}, "pick.inner.size: expected low <= high"),
@@ -117,7 +119,8 @@ def test_overrides_and_arguments():
     tree: dict = {"inner": {"mode": "a"}}
     for item in ("inner.size=[2, 3]", "inner.weight=1e-1", "pick.name=two", "path="):
         apply_override(tree, item)
-    assert to_dict(build(Root, tree)) == {"path": "", "inner": {"size": [2, 3], "mode": "a", "weight": 0.1},
+    assert to_dict(build(Root, tree)) == {"path": "", "inner": {"size": [2, 3], "mode": "a", "weight": 0.1,
+                                                                "shares": {"x": 1.0, "y": 1.0}},
                                           "pick": {"name": "two", "count": 2}}
     with pytest.raises(ConfigError, match="inner.mode.x: inner.mode is not a section"):
         apply_override(tree, "inner.mode.x=1")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-from synthssl.dataset.config import apply_override, build, load_yaml, need
+from synthssl.dataset.config import ConfigError, apply_override, build, load_yaml, need
 from synthssl.train.config import SHIPPED_CONFIGS
 from synthssl.train.eval.dense_probe import DenseProbeConfig
 from synthssl.train.eval.image_probe import ImageProbeConfig
@@ -80,4 +80,7 @@ def load_eval_config(path: str | Path | None, overrides: Sequence[str] = ()) -> 
     tree = load_yaml(path, SHIPPED_CONFIGS) if path is not None else {}
     for item in overrides:
         apply_override(tree, item)
-    return build(EvalConfig, tree)
+    try:
+        return build(EvalConfig, tree)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}" if path is not None else str(exc)) from None

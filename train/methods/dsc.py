@@ -178,7 +178,7 @@ class DSC(Method):
             self.target_backbone = momentum_copy(self.backbone)
             self.target_features = ResNetFeatures(self.target_backbone)
             self.target_dense_head = momentum_copy(self.dense_head)
-        self.synthetic = SyntheticTerms(cfg.synthetic, channels, method="dsc")
+        self.synthetic = SyntheticTerms(cfg.synthetic, channels)
 
     # ------------------------------------------------------------------ trainer hooks
     def extra_optimizers(self) -> list[ExtraOptimizer]:

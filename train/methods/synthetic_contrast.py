@@ -84,7 +84,7 @@ class SyntheticContrast(Method):
         self.features = ResNetFeatures(self.backbone)
         self.use_contrast = cfg.contrast_weight > 0
         channels = self.features.channels
-        self.synthetic = SyntheticTerms(cfg.synthetic, channels, method="synthetic_contrast")
+        self.synthetic = SyntheticTerms(cfg.synthetic, channels)
         self.projector = ProjectionMLP(channels[-1], cfg.proj_hidden_dim, cfg.proj_dim, cfg.proj_layers) if self.use_contrast else None
 
     def extra_optimizers(self) -> list[ExtraOptimizer]:

@@ -90,10 +90,9 @@ class SyntheticTerms(nn.Module):
     A term whose weight is 0 (or ``adversarial: none``) builds no module and costs nothing.
     """
 
-    def __init__(self, cfg: SyntheticTermsConfig, channels: tuple[int, ...], method: str):
+    def __init__(self, cfg: SyntheticTermsConfig, channels: tuple[int, ...]):
         super().__init__()
         self.cfg = cfg
-        self.method = method
         self.use_properties = cfg.property_weight > 0
         self.use_adversarial = cfg.adversarial != "none" and cfg.adversarial_weight > 0
         self.decoder = PropertyDecoder(channels, cfg.decoder_width) if self.use_properties else None
