@@ -210,8 +210,7 @@ def _build(cls: type, data: Any, key: str) -> Any:
 def _over_default(f: dataclasses.Field, value: Any, key: str) -> Any:
     """A partial section merged over the field's own default section (which may differ from its class's
     defaults, e.g. a method that turns a shared term off by default); other values as given."""
-    if not isinstance(value, dict) or not (dataclasses.is_dataclass(f.type) or "choose" in f.metadata
-                                           or isinstance(f.type, str)):
+    if not isinstance(value, dict):
         return value
     default = _default(f)
     if not dataclasses.is_dataclass(default) or isinstance(default, type):
