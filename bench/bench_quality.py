@@ -4,7 +4,7 @@
     python bench/bench_quality.py --budget gpu-hour --out out/quality-gpu   # one H100/H200, about 1 h
     python bench/bench_quality.py --budget cpu --arms random,full --seeds 1 --out out/q
     python bench/bench_quality.py --budget gpu-hour --set steps=4 scenes=32 ... --out out/smoke
-    python bench/bench_quality.py --arms random,full --train-set method.property_weight=1 --out out/lever-a1
+    python bench/bench_quality.py --arms random,full --train-set method.synthetic.property_weight=1 --out out/lever-a1
 
 Arms (same backbone, resolution, batch of view pairs, optimiser steps and schedule):
 
@@ -101,12 +101,12 @@ BUDGETS: dict[str, Budget] = {
 #: arm -> (shipped config, overrides that define the arm).
 ARMS: dict[str, tuple[str, list[str]]] = {
     "simclr_photos": ("simclr_photos.yaml", ["data.shards=[]", "data.photo_pairs=true"]),
-    "contrast": ("synthetic_contrast.yaml", ["method.property_weight=0", "method.adversarial=none",
+    "contrast": ("synthetic_contrast.yaml", ["method.synthetic.property_weight=0", "method.synthetic.adversarial=none",
                                              "data.photos=null"]),
     "full": ("synthetic_contrast.yaml", []),
-    "dsc": ("dsc.yaml", ["method.property_weight=0", "method.adversarial=none", "data.photos=null"]),
+    "dsc": ("dsc.yaml", ["method.synthetic.property_weight=0", "method.synthetic.adversarial=none", "data.photos=null"]),
     # dsc.yaml switches the synthetic terms off; dsc_full gives them the She & Xu recipe's weight.
-    "dsc_full": ("dsc.yaml", ["method.property_weight={recipe_property_weight}", "method.adversarial=gan"]),
+    "dsc_full": ("dsc.yaml", ["method.synthetic.property_weight={recipe_property_weight}", "method.synthetic.adversarial=gan"]),
 }
 
 
@@ -151,12 +151,11 @@ def apply_sets(budget: Budget, items: list[str]) -> Budget:
 # ----------------------------------------------------------------------------- render
 
 def render(out: Path, scenes: int, seed: int, budget: Budget, extra: list[str]) -> Path:
-    """Render (or reuse) ``scenes`` scene pairs with the shipped render config (+ ``extra``
-    ``--set`` overrides); returns the folder."""
-    cmd = [sys.executable, "-m", "synthssl.render.cli", "--config", str(ROOT / "render/configs/default.yaml"),
-           "--out", str(out), "--scenes", str(scenes), "--size", str(budget.render_size), "--seed", str(seed),
-           "--workers", str(budget.render_workers), "--resume", "--set", f"appearance.photo_dir={budget.photos}",
-           *[f"--set={item}" for item in extra]]
+    """Render (or reuse) ``scenes`` scene pairs with the render defaults (+ ``extra`` ``key=value``
+    overrides); returns the folder."""
+    cmd = [sys.executable, "-m", "synthssl.render.cli", f"out={out}", f"scenes={scenes}",
+           f"size={budget.render_size}", f"seed={seed}", f"workers={budget.render_workers}",
+           f"appearance.photo_dir={budget.photos}", *extra, "--resume"]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if proc.returncode != 0:
@@ -307,9 +306,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                    help="override budget fields, e.g. --set steps=4 scenes=32")
     p.add_argument("--train-set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
-                   help="train-ssl overrides for every trained arm (a lever), e.g. method.property_weight=1")
+                   help="train-ssl overrides for every trained arm (a lever), e.g. method.synthetic.property_weight=1")
     p.add_argument("--render-set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
-                   help="render-scenes --set overrides (a lever), e.g. appearance.texture_weights.photo=0")
+                   help="render-scenes key=value overrides (a lever), e.g. appearance.texture_weights.photo=0")
     return p.parse_args(argv)
 
 

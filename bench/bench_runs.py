@@ -35,12 +35,9 @@ class SettingsMismatch(ValueError):
 def resolved_settings(config: Path, overrides: list[str]) -> dict:
     """The resolved config of ``config`` + ``overrides`` minus ``data.shards`` and
     ``train.out``. Raises `synthssl.train.config.ConfigError` on a bad key or value."""
-    from synthssl.train.config import load_config, resolve_method_config, to_dict
+    from synthssl.train.config import load_config, to_dict
 
-    cfg = load_config(config, overrides)
-    _, method = resolve_method_config(cfg)
-    tree = to_dict(cfg)
-    tree["method"] = {"name": cfg.method["name"], **to_dict(method)}
+    tree = to_dict(load_config(config, overrides))  # the method's options included, with their defaults
     tree["data"].pop("shards")
     tree["train"].pop("out")
     return tree

@@ -3,8 +3,8 @@
 Three measurements on the same device, batch, resolution and precision:
 
 1. ``backbone_images_per_s``: forward + backward + SGD step of the bare torchvision
-   ResNet on random images already on the device (the ceiling; as in
-   docs/methods.md section 4), batch = 2 x batch view images.
+   ResNet on random images already on the device (the ceiling of the
+   the GPU target of a training/backbone ratio >= 0.7), batch = 2 x batch view images.
 2. ``train_images_per_s``: full training steps of ``synthetic_contrast`` with every
    objective on (contrast, depth/normal/contour, GAN adaptation against real photos),
    data read from shards by the real DataLoader, augmented on the device: exactly
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         "data.shards": f"[{shards}]", "data.photos": str(photos), "data.image_size": args.size,
         "data.batch_size": args.batch, "data.real_batch_size": real_batch, "data.workers": args.workers,
         "model.arch": args.arch, "model.small_stem": args.small_stem, "model.channels_last": args.channels_last,
-        "method.name": "synthetic_contrast", "method.adversarial": "gan",
+        "method.name": "synthetic_contrast", "method.synthetic.adversarial": "gan",
         "train.device": str(device), "train.precision": args.precision, "train.compile": args.compile,
         "train.steps": 10 ** 6, "train.out": str(tmp / "run"), "log.tensorboard": False, "log.progress": False,
         "optim.name": "sgd", "optim.lr": 0.01,

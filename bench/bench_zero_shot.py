@@ -9,7 +9,7 @@ Two arms, both ``train/configs/demo.yaml`` (contrast + depth/normal/contour, 48 
 steps) on the same shards, photos, steps, seeds and schedule:
 
 - ``adapted``: the recipe as shipped (GAN feature adaptation to ``data.photos``);
-- ``no_adaptation``: the same with ``method.adversarial=none``.
+- ``no_adaptation``: the same with ``method.synthetic.adversarial=none``.
 
 Each trained run's heads (``export/heads.pt``) are scored without any training on real
 data by ``train-ssl predict --zero-shot``'s code: the Middlebury 2014 Motorcycle left
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_runs import SettingsMismatch, train_run  # noqa: E402
 
 RECIPE = ROOT / "train" / "configs" / "demo.yaml"
-ARMS = {"adapted": [], "no_adaptation": ["method.adversarial=none"]}
+ARMS = {"adapted": [], "no_adaptation": ["method.synthetic.adversarial=none"]}
 METRICS = ("abs_rel", "delta1", "spearman")
 
 

@@ -2,16 +2,17 @@
 
 Usage::
 
-    render-scenes [--config X.yaml] --out DIR [--scenes N --size 128 --views 2 --seed S
-                  --workers W --shard-size K --physics/--no-physics --assets DIR ...
-                  --backend auto|egl|osmesa --shard-index i --num-shards n --resume
-                  --deep --preview sheet.png --quiet/--verbose] [--set dotted.key=value ...]
+    render-scenes [CONFIG.yaml] key=value ... [--resume [--deep]] [--preview sheet.png] [--no-progress]
+                  [--quiet | --verbose] [--print-config]
     render-scenes validate DIR [DIR...] [--deep]
     render-scenes index DIR
     render-scenes preview DIR --out sheet.png [--scenes 4]
 
-Flags override the YAML config (default: the embedded render/configs/default.yaml);
-``--set`` overrides any key (YAML syntax for the value, e.g. ``--set camera.overlap=[0.4,0.8]``).
+CONFIG.yaml is a file (with ``base:`` includes) or a shipped config name (``demo``);
+without one the defaults of `synthssl.render.config` apply. ``key=value`` sets any key,
+the value parsed as YAML (``scenes=1000``, ``camera.overlap=[0.4,0.8]``). The flags of
+earlier versions (``--out DIR``, ``--scenes N``, ``--set k=v``, ``--config X``, ...) are
+kept as aliases of those spellings (`LEGACY_FLAGS`).
 """
 
 from __future__ import annotations
@@ -21,78 +22,96 @@ import json
 import os
 import sys
 
-import yaml
-
+from synthssl.dataset.config import help_lines, split_arguments, to_yaml
 from synthssl.dataset.console import setup_logging
 from synthssl.dataset.errors import OutputWriteError, ShardFormatError
 from synthssl.dataset.extras import require_extra
-from synthssl.dataset.yaml_numbers import safe_load
 
-from .config import ConfigError, load_config
+from .config import SHIPPED_CONFIGS, ConfigError, RenderConfig, load_config
+
+#: Flags of earlier versions -> the config key they set (``--out DIR`` is ``out=DIR``).
+LEGACY_FLAGS = {"--out": "out", "--scenes": "scenes", "--size": "size", "--views": "views", "--seed": "seed",
+                "--workers": "workers", "--shard-size": "shard_size", "--backend": "backend",
+                "--shard-index": "shard_index", "--num-shards": "num_shards", "--compression": "compression"}
+
+
+def _from_legacy_flags(argv: list[str]) -> list[str]:
+    """argv with the earlier flags rewritten to the one grammar (``--out D`` -> ``out=D``, ``--set k=v`` ->
+    ``k=v``, ``--config X`` -> ``X`` first, ``--physics`` -> ``physics.enabled=true``, ``--assets A B`` ->
+    ``objects.asset_dirs=[A, B]``)."""
+    out: list[str] = []
+    config: list[str] = []
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        flag, eq, inline = word.partition("=")
+        takes_value = flag in LEGACY_FLAGS or flag in ("--set", "--config")
+        if takes_value:
+            if eq:
+                value = inline
+            elif i + 1 < len(argv):
+                value, i = argv[i + 1], i + 1
+            else:
+                raise ConfigError(f"{flag}: expected a value (new spelling: "
+                                  f"{LEGACY_FLAGS.get(flag, 'KEY') if flag != '--config' else 'CONFIG.yaml'}=...)")
+            if flag == "--set":
+                out.append(value)
+            elif flag == "--config":
+                config.append(value)
+            else:
+                out.append(f"{LEGACY_FLAGS[flag]}={value}")
+        elif word in ("--physics", "--no-physics"):
+            out.append(f"physics.enabled={'true' if word == '--physics' else 'false'}")
+        elif word == "--assets":
+            dirs = []
+            while i + 1 < len(argv) and not argv[i + 1].startswith("-") and "=" not in argv[i + 1]:
+                dirs.append(argv[i + 1])
+                i += 1
+            out.append(f"objects.asset_dirs={json.dumps(dirs)}")
+        else:
+            out.append(word)
+        i += 1
+    return config + out
 
 
 def _render_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="render-scenes", description="Render random 3D scenes into view-pair HDF5 shards "
-                                "(subcommands: 'validate DIR', 'index DIR', 'preview DIR --out sheet.png').")
-    p.add_argument("--config", help="YAML render config (default: the embedded default.yaml)")
-    p.add_argument("--out", help="output directory for shard-*.h5 and manifest.json")
-    p.add_argument("--scenes", type=int)
-    p.add_argument("--size", type=int, help="image height = width in pixels")
-    p.add_argument("--views", type=int)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--workers", type=int, help="rendering processes (each with its own GL context)")
-    p.add_argument("--shard-size", type=int, dest="shard_size")
-    p.add_argument("--physics", action=argparse.BooleanOptionalAction, default=None,
-                   help="settle objects with pybullet (default from config)")
-    p.add_argument("--assets", nargs="+", metavar="DIR", help="extra folders of OBJ/GLB/PLY/STL meshes")
-    p.add_argument("--backend", choices=("auto", "egl", "osmesa"))
-    p.add_argument("--shard-index", type=int, dest="shard_index")
-    p.add_argument("--num-shards", type=int, dest="num_shards")
-    p.add_argument("--compression", help="gzip (default: deflate + shuffle, any HDF5 reader) | gzip:N | lzf | none")
+    p = argparse.ArgumentParser(
+        prog="render-scenes", formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="render-scenes [CONFIG.yaml] [key=value ...] [options]",
+        description="Render random 3D scenes into view-pair HDF5 shards (subcommands: 'validate DIR', 'index DIR', "
+                    "'preview DIR --out sheet.png'). CONFIG.yaml: a file or a shipped config name "
+                    f"({', '.join(sorted(p.stem for p in SHIPPED_CONFIGS.glob('*.yaml')))}); key=value sets any "
+                    "key below (value parsed as YAML, e.g. camera.overlap=[0.4,0.8]). Earlier flags (--out DIR, "
+                    "--scenes N, --set k=v, --config X, --physics, --assets DIR ...) still work as aliases.",
+        epilog="Keys (units: metres, degrees; ranges [low, high]):\n" + "\n".join(help_lines(RenderConfig)))
+    p.add_argument("words", nargs="*", metavar="CONFIG.yaml | key=value")
     p.add_argument("--resume", action="store_true", help="skip shards that are already finished (after verifying them)")
     p.add_argument("--deep", action="store_true",
                    help="with --resume, verify skipped shards fully (every scene and the manifest checksum)")
     p.add_argument("--preview", metavar="PNG", help="also write a contact sheet of the first scenes")
     p.add_argument("--no-progress", action="store_true", help="no bar on a terminal, no progress lines off one")
+    p.add_argument("--print-config", action="store_true", help="print the merged config (YAML) and exit")
     loud = p.add_mutually_exclusive_group()
     loud.add_argument("-q", "--quiet", action="store_true", help="print warnings and errors only")
     loud.add_argument("-v", "--verbose", action="store_true", help="print debug detail too")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key")
     return p
 
 
-def _overrides(args: argparse.Namespace) -> dict:
-    o = {}
-    for key in ("out", "scenes", "size", "views", "seed", "workers", "shard_size", "backend", "shard_index",
-                "num_shards", "compression"):
-        value = getattr(args, key)
-        if value is not None:
-            o[key] = value
-    if args.physics is not None:
-        o["physics.enabled"] = args.physics
-    if args.assets:
-        o["objects.asset_dirs"] = list(args.assets)
-    for item in args.set:
-        if "=" not in item:
-            raise ConfigError(f"--set: expected KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        try:
-            o[key.strip()] = safe_load(value)  # 1e-3 is a number
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"--set {key.strip()}: cannot parse {value!r} as YAML ({exc})") from None
-    return o
-
-
 def render_main(argv: list[str]) -> int:
-    args = _render_parser().parse_args(argv)
-    log = setup_logging("render-scenes", -1 if args.quiet else 1 if args.verbose else 0)
+    log = setup_logging("render-scenes", -1 if ("-q" in argv or "--quiet" in argv)
+                        else 1 if ("-v" in argv or "--verbose" in argv) else 0)
     try:
-        cfg = load_config(args.config, _overrides(args))
+        args = _render_parser().parse_intermixed_args(_from_legacy_flags(argv))
+        config, overrides = split_arguments(args.words)
+        cfg = load_config(config, overrides)
     except ConfigError as exc:
         log.error("%s", exc)
         return 2
+    if args.print_config:
+        print(to_yaml(cfg), end="")
+        return 0
     if not cfg.out:
-        log.error("--out DIR is required (or 'out:' in the config)")
+        log.error("out: required; give out=DIR (or 'out:' in the config)")
         return 2
     from .gl_compat import BackendError
     from .pipeline import RenderWorkerError, render_dataset
@@ -102,7 +121,7 @@ def render_main(argv: list[str]) -> int:
     except BackendError as exc:
         log.error("%s", exc)
         return 3
-    except (ConfigError, ShardFormatError, OutputWriteError) as exc:  # another render in --out, a full disk...
+    except (ConfigError, ShardFormatError, OutputWriteError) as exc:  # another render in out, a full disk...
         log.error("%s", exc)
         return 2
     except RenderWorkerError as exc:  # a worker was killed (OOM killer, signal): finished shards are kept

@@ -65,10 +65,6 @@ def _pose(rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:
     return T
 
 
-def _footprint_radius(mesh: trimesh.Trimesh) -> float:
-    return float(np.max(np.linalg.norm(mesh.vertices, axis=1)))
-
-
 def place_without_physics(meshes: list[trimesh.Trimesh], rng: np.random.Generator, cfg: PhysicsConfig) -> list[np.ndarray]:
     """Random orientation, lowest point on the floor, non-overlapping bounding circles inside the area.
 

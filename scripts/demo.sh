@@ -17,20 +17,20 @@ OUT="${SYNTHSSL_DEMO_OUT:-$ROOT/out/demo}"
 mkdir -p "$OUT"
 
 echo "== 1/5 render training and held-out scenes -> $OUT/shards, $OUT/heldout"
-render-scenes --out "$OUT/shards" --scenes 256 --size 64 --seed 0 --resume --preview "$OUT/preview.png"
-render-scenes --out "$OUT/heldout" --scenes 64 --size 64 --seed 1 --resume
+render-scenes demo "out=$OUT/shards" --resume --preview "$OUT/preview.png"   # render/configs/demo.yaml
+render-scenes demo "out=$OUT/heldout" scenes=64 seed=1 --resume
 render-scenes validate "$OUT/shards"
 
 echo "== 2/5 train (train/configs/demo.yaml) -> $OUT/run"
 RESUME=()
 [ -f "$OUT/run/checkpoint.pt" ] && RESUME=(--resume)
-train-ssl "$ROOT/train/configs/demo.yaml" "data.shards=[$OUT/shards]" "train.out=$OUT/run" "${RESUME[@]}"
+train-ssl demo "data.shards=[$OUT/shards]" "train.out=$OUT/run" "${RESUME[@]}"
 
 echo "== 3/5 exported backbone: $OUT/run/export/backbone.pt (torchvision state_dict), heads: $OUT/run/export/heads.pt"
 
 echo "== 4/5 evaluate against random init -> $OUT/report"
-train-ssl eval --backbone "$OUT/run/export" --fashion-mnist --photo-patches --shards "$OUT/heldout" --run "$OUT/run" \
-  --config "$ROOT/train/configs/eval.yaml" --out "$OUT/report"
+train-ssl eval eval "backbone=$OUT/run/export" "benchmarks=[fashion-mnist,photo-patches]" "shards=[$OUT/heldout]" \
+  "run=$OUT/run" "out=$OUT/report"
 
 echo "== 5/5 predict on real photos (heads.pt) -> $OUT/predict"
 train-ssl predict --run "$OUT/run" --images /usr/share/synthssl/photo-patches --zero-shot --out "$OUT/predict"

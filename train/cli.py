@@ -1,9 +1,12 @@
-"""``train-ssl``: train a method from a YAML config with dotted overrides.
+"""``train-ssl``: train a method from a YAML config with ``key=value`` overrides.
 
-    train-ssl CONFIG.yaml [dotted.key=value ...] [--resume | --overwrite] [--quiet | --verbose] [--print-config]
-    train-ssl eval ...        (dispatches to synthssl.train.eval.cli.main)
-    train-ssl predict ...     (dispatches to synthssl.train.predict.cli.main)
+    train-ssl [CONFIG.yaml] [key=value ...] [--resume | --overwrite] [--quiet | --verbose] [--print-config]
+    train-ssl eval [CONFIG.yaml] [key=value ...]   (synthssl.train.eval.cli)
+    train-ssl predict ...                          (synthssl.train.predict.cli)
     torchrun --nproc-per-node 8 -m synthssl.train.cli CONFIG.yaml ...   (DDP)
+
+CONFIG.yaml is a file (with ``base:`` includes) or a shipped config name (``simclr``,
+``configs/simclr.yaml``); values are parsed as YAML (``data.shards=[a,b]``).
 """
 from __future__ import annotations
 
@@ -12,46 +15,26 @@ import sys
 from typing import Optional
 
 from synthssl.dataset.extras import require_extra
-from synthssl.train.config import ConfigError, help_lines, load_config
-
-_EPILOG_HEAD = """Options (set in the YAML file or as dotted overrides, e.g. optim.lr=0.1):
-"""
+from synthssl.dataset.config import help_lines, split_arguments, to_yaml
+from synthssl.train.config import SHIPPED_CONFIGS, ConfigError, TrainingConfig, load_config
 
 
-def _method_help() -> list[str]:
-    import dataclasses
-
-    from synthssl.train.methods.registry import METHODS, method_class
-
-    lines = ["[method]  method.name selects one of: " + ", ".join(METHODS)]
-    for name in METHODS:
-        try:
-            cls = method_class(name)
-        except ValueError as exc:
-            lines.append(f"  {name}: not available ({exc})")
-            continue
-        opts = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(cls.Config)
-                         if f.default is not dataclasses.MISSING)
-        lines.append(f"  method.name={name}: {opts}")
-    return lines
-
-
-def build_parser(with_method_help: bool = False) -> argparse.ArgumentParser:
-    """The argparse parser; the epilog lists every config option (and each method's with --help)."""
-    epilog = _EPILOG_HEAD + "\n".join(help_lines())
-    if with_method_help:
-        epilog += "\n" + "\n".join(_method_help())
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser; ``--help`` lists every config key, each method's options included."""
+    shipped = ", ".join(sorted(p.stem for p in SHIPPED_CONFIGS.glob("*.yaml")))
     parser = argparse.ArgumentParser(
         prog="train-ssl", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Train a self-supervised backbone on rendered view pairs (synthssl). "
-                    "`train-ssl eval --help` for evaluation.",
-        epilog=epilog)
-    parser.add_argument("config", help="YAML config (see train/configs/)")
-    parser.add_argument("overrides", nargs="*", help="dotted.key=value overrides (value parsed as YAML)")
+        usage="train-ssl [CONFIG.yaml] [key=value ...] [options]",
+        description="Train a self-supervised backbone on rendered view pairs (synthssl). CONFIG.yaml: a file or a "
+                    f"shipped config name ({shipped}). `train-ssl eval --help` for evaluation.",
+        epilog="Keys (set in the YAML file or as key=value, e.g. optim.lr=0.1):\n" + "\n".join(
+            help_lines(TrainingConfig)))
+    parser.add_argument("words", nargs="*", metavar="CONFIG.yaml | key=value",
+                        help="a config file (first), then key=value overrides (value parsed as YAML)")
     parser.add_argument("--resume", action="store_true", help="continue the run in train.out from its checkpoint")
     parser.add_argument("--overwrite", action="store_true",
                         help="train.out holds a run: move it aside (<out>.replaced-<time>, never deleted), start anew")
-    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    parser.add_argument("--print-config", action="store_true", help="print the merged config (YAML) and exit")
     loud = parser.add_mutually_exclusive_group()
     loud.add_argument("-q", "--quiet", action="store_true", help="print warnings and errors only")
     loud.add_argument("-v", "--verbose", action="store_true", help="print debug detail too")
@@ -59,14 +42,14 @@ def build_parser(with_method_help: bool = False) -> argparse.ArgumentParser:
     return parser
 
 
-def _run_overrides(args: argparse.Namespace) -> list[str]:
+def _run_overrides(config: Optional[str], overrides: list[str], resume: bool) -> list[str]:
     """The overrides, plus train.out=DIR when resuming from DIR/config.yaml of a (copied) run folder."""
     from synthssl.train.run_folder import config_run_folder
 
-    folder = config_run_folder(args.config) if args.resume else None
-    if folder is None or any(o.split("=", 1)[0].strip() == "train.out" for o in args.overrides):
-        return list(args.overrides)
-    return [*args.overrides, f"train.out={folder}"]  # a copied run folder resumes in place
+    folder = config_run_folder(config) if resume and config is not None else None
+    if folder is None or any(o.split("=", 1)[0].strip() == "train.out" for o in overrides):
+        return list(overrides)
+    return [*overrides, f"train.out={folder}"]  # a copied run folder resumes in place
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -81,8 +64,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         from synthssl.train.predict.cli import main as predict_main
 
         return predict_main(argv[1:])
-    parser = build_parser(with_method_help="-h" in argv or "--help" in argv)
-    args = parser.parse_intermixed_args(argv)  # options and overrides in any order
+    args = build_parser().parse_intermixed_args(argv)  # options and overrides in any order
     from synthssl.dataset.console import one_line, setup_logging
     from synthssl.dataset.errors import OutputWriteError, ShardFormatError
     from synthssl.train import distributed as dist_utils
@@ -91,13 +73,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     verbosity = -1 if args.quiet else 1 if args.verbose else 0
     log = setup_logging("train-ssl", verbosity, 0, args.log_all_ranks)
     try:
-        cfg = load_config(args.config, _run_overrides(args))
+        config, overrides = split_arguments(args.words)
+        cfg = load_config(config, _run_overrides(config, overrides, args.resume))
         if args.print_config:
-            import yaml
-
-            from synthssl.train.config import to_dict
-
-            print(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+            print(to_yaml(cfg), end="")
             return 0
         from synthssl.train.run_folder import check_run_folder, move_aside
 

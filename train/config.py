@@ -1,39 +1,38 @@
-"""Typed training configuration: YAML file + dotted command-line overrides.
+"""Typed training configuration: YAML file (with ``base:`` includes) + ``key=value`` overrides.
 
 A run is configured by `TrainingConfig` (sections ``data``, ``augment``, ``model``,
-``method``, ``optim``, ``train``, ``log``, ``eval``). ``method`` is a mapping
-``{name: ..., <fields of that method's Config dataclass>}`` validated against the
-method's own dataclass (`synthssl.train.methods.registry`).
+``method``, ``optim``, ``train``, ``log``, ``eval``). ``method`` holds one method's
+config dataclass, chosen by ``method.name`` (`synthssl.train.methods.registry`); a
+method's options may nest (``method.synthetic.property_weight``).
 
-    cfg = load_config("demo.yaml", ["optim.lr=0.1", "data.shards=[out/a,out/b]"])
+    cfg = load_config("demo", ["optim.lr=0.1", "data.shards=[out/a,out/b]"])
 
+The file is a path or a shipped config name (``simclr``, ``configs/simclr.yaml``).
 Override values are parsed as YAML (``0.1`` -> float, ``true`` -> bool, ``[a, b]`` ->
-list, ``null`` -> None). Every error is a `ConfigError` that names the dotted key
-and says what was expected.
+list, ``null`` -> None). Built and checked by the package's one engine,
+`synthssl.dataset.config`: every error is a `ConfigError` naming the dotted key and what
+was expected; each section's ``check()`` holds its own rules. Only checks that need the
+world (number of ranks, shard contents) are left to `synthssl.train.trainer.prepare`.
 """
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Optional, Sequence
 
-import yaml
+from synthssl.dataset.config import ConfigError, apply_override, build, load_yaml, need, opt, to_dict, variant
 
-from synthssl.dataset.yaml_numbers import safe_load
+__all__ = ["ConfigError", "DataConfig", "AugmentConfig", "ModelConfig", "OptimConfig", "TrainConfig", "LogConfig",
+           "OnlineEvalConfig", "TrainingConfig", "SHIPPED_CONFIGS", "load_raw", "parse_config", "load_config",
+           "to_dict"]
+
+SHIPPED_CONFIGS = Path(__file__).with_name("configs")
+"""training configs shipped with the package, named without a path (``train-ssl simclr``)."""
 
 
-class ConfigError(ValueError):
-    """A bad configuration: the message names the key and the fix."""
-
-
-def opt(default: Any, help: str) -> Any:
-    """A dataclass field with a default and a help text (shown by ``train-ssl --help``)."""
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+def _range(values: Sequence[float], low: float, high: Optional[float] = None) -> bool:
+    """[min, max] with low < min <= max (<= high)."""
+    return len(values) == 2 and low < values[0] <= values[1] and (high is None or values[1] <= high)
 
 
 @dataclass
@@ -52,6 +51,17 @@ class DataConfig:
                           "0 = load in the main process")
     prefetch_factor: int = opt(4, "batches prefetched per worker")
 
+    def check(self) -> None:
+        need(self.batch_size >= 2, "batch_size", ">= 2 view pairs (contrastive negatives and BatchNorm need a batch)")
+        need(self.real_batch_size >= 0, "real_batch_size", ">= 0 (0 = batch_size)")
+        need(self.image_size >= 16, "image_size", ">= 16 pixels (32-96 with model.small_stem)")
+        need(0.0 <= self.val_fraction < 1.0, "val_fraction", "a fraction in [0, 1)")
+        need(self.workers >= 0, "workers", ">= 0")
+        need(self.prefetch_factor >= 1, "prefetch_factor", ">= 1")
+        need(self.photo_base_size >= 0, "photo_base_size", ">= 0 (0 = 2 x image_size)")
+        need(not (self.photo_pairs and self.shards), "shards", "[] with data.photo_pairs=true, which trains on "
+             "photos only (or data.photo_pairs=false to train on the shards)")
+
 
 @dataclass
 class AugmentConfig:
@@ -67,6 +77,13 @@ class AugmentConfig:
     grayscale_p: float = opt(0.2, "probability of converting rgb to grayscale")
     blur_p: float = opt(0.5, "probability of Gaussian blur (rgb only)")
     blur_sigma: list[float] = opt([0.1, 2.0], "Gaussian blur sigma range, in output pixels at 224 px (scaled with image_size)")
+
+    def check(self) -> None:
+        need(_range(self.crop_scale, 0.0, 1.0), "crop_scale", f"[min, max] with 0 < min <= max <= 1, got {self.crop_scale}")
+        need(_range(self.crop_ratio, 0.0), "crop_ratio", f"[min, max] with 0 < min <= max, got {self.crop_ratio}")
+        need(_range(self.blur_sigma, 0.0), "blur_sigma", f"[min, max] with 0 < min <= max, got {self.blur_sigma}")
+        for key in ("flip_p", "jitter_p", "grayscale_p", "blur_p"):
+            need(0.0 <= getattr(self, key) <= 1.0, key, "a probability in [0, 1]")
 
 
 #: ``model.arch`` values of the torchvision family (`synthssl.train.models.backbone.ARCHS`).
@@ -107,6 +124,14 @@ class OptimConfig:
     min_lr_ratio: float = opt(0.0, "cosine schedule floor as a fraction of lr")
     grad_clip: float = opt(0.0, "clip the global gradient norm of the main parameters (0 = off)")
 
+    def check(self) -> None:
+        need(self.lr > 0, "lr", "> 0")
+        need(self.weight_decay >= 0, "weight_decay", ">= 0")
+        need(len(self.betas) == 2, "betas", "two numbers")
+        need(0.0 <= self.min_lr_ratio <= 1.0, "min_lr_ratio", "a fraction in [0, 1]")
+        need(self.warmup_steps >= 0, "warmup_steps", ">= 0")
+        need(self.grad_clip >= 0, "grad_clip", ">= 0 (0 = off)")
+
 
 @dataclass
 class TrainConfig:
@@ -124,6 +149,12 @@ class TrainConfig:
                                            "the first divergence_window logged steps (0 = only non-finite losses stop)")
     divergence_window: int = opt(5, "logged steps whose median is the reference of divergence_factor")
 
+    def check(self) -> None:
+        need(self.steps >= 1, "steps", ">= 1")
+        need(self.checkpoint_every >= 0, "checkpoint_every", ">= 0 (0 = at the end only)")
+        need(self.divergence_factor >= 0, "divergence_factor", ">= 0 (0 = only non-finite losses stop)")
+        need(self.divergence_window >= 1, "divergence_window", ">= 1")
+
 
 @dataclass
 class LogConfig:
@@ -134,12 +165,21 @@ class LogConfig:
     wandb: bool = opt(False, "also log to Weights & Biases (needs the wandb package; project log.wandb_project)")
     wandb_project: str = opt("synthssl", "W&B project of log.wandb")
 
+    def check(self) -> None:
+        need(self.every >= 1, "every", ">= 1")
+
 
 @dataclass
-class EvalConfig:
-    """``eval:`` online k-NN monitor during training."""
+class OnlineEvalConfig:
+    """``eval:`` online k-NN monitor during training (``train-ssl eval`` has its own config)."""
     every_steps: int = opt(0, "run the online k-NN every N steps (0 = off)")
     online_knn: Optional[dict] = opt(None, "section passed to synthssl.train.eval.online.OnlineKNN.from_config")
+
+    def check(self) -> None:
+        if self.online_knn is not None:
+            need(self.every_steps >= 1, "every_steps", ">= 1 to run the configured eval.online_knn (or remove it)")
+        elif self.every_steps > 0:
+            need(False, "online_knn", "a section, since eval.every_steps is set")
 
 
 @dataclass
@@ -148,201 +188,41 @@ class TrainingConfig:
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    method: dict = field(default_factory=lambda: {"name": "synthetic_contrast"},
-                         metadata={"help": "method name plus that method's options"})
+    method: Any = variant(lambda: _method_config("synthetic_contrast")(), lambda name: _method_config(name),
+                          lambda: _method_names(), "the method and its options")
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
+    eval: OnlineEvalConfig = field(default_factory=OnlineEvalConfig)
 
 
-# --------------------------------------------------------------------------- parsing
+def _method_config(name: str) -> type:
+    """The config dataclass of method ``name`` (ValueError naming the choices)."""
+    from synthssl.train.methods.registry import method_class
 
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return " | ".join(repr(a) for a in typing.get_args(tp))
-    if origin in (Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
-    if origin is not None:
-        return f"{origin.__name__}[{', '.join(_type_name(a) for a in typing.get_args(tp))}]"
-    return "null" if tp is type(None) else getattr(tp, "__name__", str(tp))
+    return method_class(name).Config
 
 
-def coerce(value: Any, tp: Any, key: str) -> Any:
-    """Check `value` against type `tp` (int -> float allowed), returning the typed value."""
-    origin = typing.get_origin(tp)
-    if tp is Any:
-        return value
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, key)
-    if origin is Literal:
-        if value not in typing.get_args(tp):
-            raise ConfigError(f"{key}: expected one of {list(typing.get_args(tp))}, got {value!r}")
-        return value
-    if origin in (Union, types.UnionType):
-        errors = []
-        for arg in typing.get_args(tp):
-            try:
-                return coerce(value, arg, key)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
-    if tp is type(None):
-        if value is not None:
-            raise ConfigError(f"{key}: expected null, got {value!r}")
-        return None
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: expected a list ({_type_name(tp)}), got {value!r}")
-        args = typing.get_args(tp)
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            if len(value) != len(args):
-                raise ConfigError(f"{key}: expected {len(args)} values, got {len(value)}")
-            return tuple(coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-        inner = args[0] if args else Any
-        out = [coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
-        return tuple(out) if origin is tuple else out
-    if origin is dict or tp is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
-        return dict(value)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key}: expected true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{key}: expected a string, got {value!r}")
-        return value
-    if isinstance(tp, type) and isinstance(value, tp):
-        return value
-    raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+def _method_names() -> list[str]:
+    from synthssl.train.methods.registry import METHODS
+
+    return list(METHODS)
 
 
-def from_dict(cls: type, data: Any, prefix: str = "") -> Any:
-    """Build dataclass `cls` from a mapping, rejecting unknown keys and wrong types."""
-    if isinstance(data, cls):
-        return data
-    if data is None:
-        data = {}
-    where = prefix or "config"
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping of options, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    for k in data:
-        if k not in names:
-            raise ConfigError(f"{prefix + '.' if prefix else ''}{k}: unknown option; "
-                              f"valid options of {where}: {', '.join(names)}")
-    kwargs = {k: coerce(v, hints[k], f"{prefix + '.' if prefix else ''}{k}") for k, v in data.items()}
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
-
-
-def to_dict(obj: Any) -> Any:
-    """Dataclass (nested) -> plain dict/list values, for saving and printing."""
-    if dataclasses.is_dataclass(obj):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, (list, tuple)):
-        return [to_dict(v) for v in obj]
-    if isinstance(obj, dict):
-        return {k: to_dict(v) for k, v in obj.items()}
-    return obj
-
-
-def apply_override(tree: dict, item: str) -> None:
-    """Apply one ``dotted.key=value`` (value parsed as YAML) to a nested dict, in place."""
-    if "=" not in item:
-        raise ConfigError(f"override {item!r}: expected dotted.key=value (e.g. optim.lr=0.1)")
-    key, raw = item.split("=", 1)
-    parts = key.strip().split(".")
-    if not all(parts):
-        raise ConfigError(f"override {item!r}: empty key segment")
-    try:
-        value = safe_load(raw) if raw.strip() != "" else ""  # 1e-6 is a number
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{key}: cannot parse value {raw!r} as YAML ({exc})") from exc
-    node = tree
-    for i, p in enumerate(parts[:-1]):
-        child = node.get(p)
-        if child is None:
-            child = node[p] = {}
-        if not isinstance(child, dict):
-            raise ConfigError(f"{key}: {'.'.join(parts[:i + 1])} is not a section")
-        node = child
-    node[parts[-1]] = value
-
-
-def load_raw(path: str | Path | None, overrides: list[str] = ()) -> dict:
-    """YAML file (or {}) with overrides applied, as a plain dict."""
-    tree: dict = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        try:
-            tree = safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-        if not isinstance(tree, dict):
-            raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+def load_raw(path: str | Path | None, overrides: Sequence[str] = ()) -> dict:
+    """YAML file (a path or a shipped config name, with its ``base:`` files; or {}) with overrides applied."""
+    tree: dict = load_yaml(path, SHIPPED_CONFIGS) if path is not None else {}
     for item in overrides:
         apply_override(tree, item)
     return tree
 
 
 def parse_config(tree: dict) -> TrainingConfig:
-    """Typed config from a plain dict (method section checked by `resolve_method_config`)."""
-    tree = {k: v for k, v in tree.items() if k != "provenance"}  # what produced a run's config.yaml
-    cfg = from_dict(TrainingConfig, tree)
-    if "name" not in cfg.method:
-        raise ConfigError("method.name: missing; set e.g. method.name=synthetic_contrast")
-    return cfg
+    """The checked config from a plain dict (a run's saved config.yaml too: its ``provenance`` is ignored,
+    flat method keys of earlier versions are moved to their nested place)."""
+    return build(TrainingConfig, {k: v for k, v in tree.items() if k != "provenance"})
 
 
-def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainingConfig:
-    """Load, override and type-check a config (see module docstring)."""
+def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> TrainingConfig:
+    """Load, override, build and check a config (see the module docstring)."""
     return parse_config(load_raw(path, overrides))
-
-
-def resolve_method_config(cfg: TrainingConfig) -> tuple[type, Any]:
-    """(method class, its typed Config) for ``cfg.method``; errors name ``method.<key>``."""
-    from synthssl.train.methods.registry import method_class
-
-    section = dict(cfg.method)
-    name = section.pop("name")
-    try:
-        cls = method_class(name)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
-    return cls, from_dict(cls.Config, section, "method")
-
-
-def help_lines(cls: type = TrainingConfig, prefix: str = "") -> list[str]:
-    """One line per option: dotted key, type, default, help text."""
-    lines = []
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        key = f"{prefix}{f.name}"
-        tp = hints[f.name]
-        if f.name == "method" and cls is TrainingConfig:
-            continue  # listed per method by the CLI (`train-ssl --help`)
-        if dataclasses.is_dataclass(tp):
-            lines.append(f"[{key}]")
-            lines.extend(help_lines(tp, key + "."))
-            continue
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
-        lines.append(f"  {key} ({_type_name(tp)}, default {default!r}): {f.metadata.get('help', '')}")
-    return lines

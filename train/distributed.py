@@ -36,11 +36,6 @@ def rank() -> int:
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
-def is_main_process() -> bool:
-    """True on rank 0."""
-    return rank() == 0
-
-
 class _GatherWithGrad(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]

@@ -262,7 +262,7 @@ def load_heads(path: str | os.PathLike, meta: Optional[dict] = None) -> tuple[Pr
         why = ("it trains no depth/normal/contour heads" if "heads" in meta
                else "its export predates heads.pt (re-export it with this version)")
         raise NoHeadsError(f"{directory}: made by method {method!r}, which has no property heads to predict with "
-                           f"({why}); train synthetic_contrast, or dsc with method.property_weight>0")
+                           f"({why}); train synthetic_contrast, or dsc with method.synthetic.property_weight>0")
     pt = directory / heads["file"]
     if not pt.is_file():
         raise NoHeadsError(f"{pt}: missing, but backbone.json of method {method!r} lists heads")

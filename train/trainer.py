@@ -1,8 +1,10 @@
 """The training loop of ``train-ssl``.
 
-`prepare(cfg)` checks a config against the data and the method *before* anything
-trains (every failure is a `ConfigError` naming the key and the fix) and builds the
-method. `Trainer(cfg).run()` then trains:
+`prepare(cfg)` checks a config against what needs the world (the number of ranks, the
+shards and photos) and against the data its method's config says it needs
+(``cfg.method.data_needs()``), *before* anything trains (every failure is a
+`ConfigError` naming the key and the fix); it opens the shard collection once (handed
+to the data pipeline) and builds the method. `Trainer(cfg).run()` then trains:
 
 per step: read the step's batch (DataLoader workers only read uint8/float arrays),
 augment it on the device (`synthssl.train.data.augment`), forward the method under
@@ -25,7 +27,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import torch
 import yaml
@@ -33,7 +35,7 @@ from torch import Tensor
 
 from synthssl.train import distributed as dist_utils
 from synthssl.train.checkpoint import load_checkpoint, load_method_state, save_checkpoint
-from synthssl.train.config import ConfigError, TrainingConfig, resolve_method_config, to_dict
+from synthssl.train.config import ConfigError, TrainingConfig, parse_config, to_dict
 from synthssl.train.data.batch import IMAGENET_MEAN, IMAGENET_STD, ViewBatch
 from synthssl.train.data.pipeline import TrainingData, step_seed
 from synthssl.dataset.console import ProgressLine, is_tty
@@ -42,9 +44,12 @@ from synthssl.dataset.version import package_version
 from synthssl.train.export import atomic_write_text, method_heads, save_backbone
 from synthssl.train.guards import (DivergenceError, DivergenceGuard, StopSignals, fingerprint_changes,
                                    shard_fingerprints)
-from synthssl.train.methods.base import ExtraOptimizer, Method, MethodContext, StepInfo
+from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodContext, StepInfo
 from synthssl.train.metrics_log import MetricsLogger
 from synthssl.train.optim import build_optimizer, lr_factor
+
+if TYPE_CHECKING:
+    from synthssl.dataset.reader import ShardCollection
 
 #: Config keys that may differ between a run and its ``--resume`` (nothing else may).
 RESUME_MUTABLE = ("log", "eval", "train.checkpoint_every", "train.export", "data.workers",
@@ -59,12 +64,18 @@ log = logging.getLogger("synthssl.train")
 
 @dataclass
 class Prepared:
-    """A checked config with its built method (on CPU) and facts about the data."""
+    """A checked config with its built method (on CPU), the method's data needs and the opened data.
+
+    shard_size: (height, width) of the shards (None on photo pairs); collection: the training split
+    of data.shards, opened once and handed to the data pipeline (None on photo pairs).
+    """
 
     cfg: TrainingConfig
     method: Method
     ctx: MethodContext
     shard_size: Optional[tuple[int, int]]
+    needs: DataNeeds
+    collection: Optional["ShardCollection"] = None
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -89,82 +100,75 @@ def resolve_precision(spec: str, device: torch.device) -> Optional[torch.dtype]:
     return torch.bfloat16 if spec == "bf16" else torch.float16
 
 
-def _check_ranges(cfg: TrainingConfig, world: int) -> None:
-    d, a, o, t = cfg.data, cfg.augment, cfg.optim, cfg.train
+def _check_world(cfg: TrainingConfig, world: int) -> None:
+    """The batch sizes against the number of ranks (the sections check their own values)."""
+    d = cfg.data
     if d.batch_size % world:
         raise ConfigError(f"data.batch_size: {d.batch_size} is not divisible by the {world} ranks; "
                           f"use a multiple of {world}")
     if d.batch_size // world < 2:
         raise ConfigError(f"data.batch_size: need at least 2 view pairs per rank (got {d.batch_size} for "
                           f"{world} ranks); contrastive negatives and BatchNorm need a batch")
-    if d.real_batch_size < 0 or (d.real_batch_size and d.real_batch_size % world):
-        raise ConfigError(f"data.real_batch_size: {d.real_batch_size} must be >= 0 and divisible by {world}")
-    if d.image_size < 16:
-        raise ConfigError(f"data.image_size: {d.image_size} is too small; use >= 16 (32-96 with model.small_stem)")
-    if not 0.0 <= d.val_fraction < 1.0:
-        raise ConfigError(f"data.val_fraction: {d.val_fraction} must lie in [0, 1)")
-    if d.workers < 0 or d.prefetch_factor < 1:
-        raise ConfigError("data.workers must be >= 0 and data.prefetch_factor >= 1")
-    if len(a.crop_scale) != 2 or not 0 < a.crop_scale[0] <= a.crop_scale[1] <= 1:
-        raise ConfigError(f"augment.crop_scale: expected [min, max] with 0 < min <= max <= 1, got {a.crop_scale}")
-    if len(a.crop_ratio) != 2 or not 0 < a.crop_ratio[0] <= a.crop_ratio[1]:
-        raise ConfigError(f"augment.crop_ratio: expected [min, max] with 0 < min <= max, got {a.crop_ratio}")
-    if len(a.blur_sigma) != 2 or not 0 < a.blur_sigma[0] <= a.blur_sigma[1]:
-        raise ConfigError(f"augment.blur_sigma: expected [min, max] with 0 < min <= max, got {a.blur_sigma}")
-    for key in ("flip_p", "jitter_p", "grayscale_p", "blur_p"):
-        if not 0.0 <= getattr(a, key) <= 1.0:
-            raise ConfigError(f"augment.{key}: a probability, expected a value in [0, 1]")
-    if o.lr <= 0 or o.weight_decay < 0 or len(o.betas) != 2:
-        raise ConfigError("optim: lr must be > 0, weight_decay >= 0, betas two numbers")
-    if not 0.0 <= o.min_lr_ratio <= 1.0 or o.warmup_steps < 0 or o.grad_clip < 0:
-        raise ConfigError("optim: min_lr_ratio in [0, 1], warmup_steps >= 0, grad_clip >= 0 (0 = off)")
-    if t.steps < 1 or t.checkpoint_every < 0 or cfg.log.every < 1:
-        raise ConfigError("train.steps must be >= 1, train.checkpoint_every >= 0 and log.every >= 1")
-    if cfg.eval.online_knn is not None and cfg.eval.every_steps < 1:
-        raise ConfigError("eval.every_steps: set >= 1 to run the configured eval.online_knn (or remove it)")
-    if cfg.eval.every_steps > 0 and cfg.eval.online_knn is None:
-        raise ConfigError("eval.online_knn: eval.every_steps is set but no online_knn section is given")
+    if d.real_batch_size % world:
+        raise ConfigError(f"data.real_batch_size: {d.real_batch_size} is not divisible by the {world} ranks")
+
+
+def _check_needs(cfg: TrainingConfig, needs: DataNeeds) -> None:
+    """The data the config gives against what the configured method needs (before anything is opened)."""
+    d, name = cfg.data, cfg.method.name
+    if d.photo_pairs and not d.photos:
+        raise ConfigError("data.photos: data.photo_pairs=true trains on photos; set data.photos=DIR")
+    if not d.photo_pairs and not d.shards:
+        raise ConfigError("data.shards: no shard directories given; set data.shards=[DIR,...] "
+                          "(render them with render-scenes) or data.photo_pairs=true with data.photos=DIR")
+    if needs.geometry and d.photo_pairs:
+        raise ConfigError(f"method: {name} as configured needs rendered geometry, but data.photo_pairs=true; "
+                          f"train on data.shards or switch the geometry terms off")
+    if needs.two_crops and not d.photo_pairs:
+        raise ConfigError(f"method.neighbours: {name} as configured relates two crops of one image, but rendered "
+                          f"pairs come from two cameras; use data.photo_pairs=true (or another neighbour rule)")
+
+
+def _open_shards(cfg: TrainingConfig, needs: DataNeeds, world: int) -> "ShardCollection":
+    """The training split of data.shards, opened once (the data pipeline reads through it)."""
+    from synthssl.dataset.reader import ShardCollection
+    from synthssl.train.data.scenes import scene_fields
+
+    d = cfg.data
+    try:
+        collection = ShardCollection(list(d.shards), split="train" if d.val_fraction > 0 else None,
+                                     val_fraction=d.val_fraction, fields=scene_fields(needs.fields))
+    except (FileNotFoundError, ValueError) as exc:
+        raise ConfigError(f"data.shards: {exc}") from exc
+    size = (collection.height, collection.width)
+    if d.image_size > min(size):
+        raise ConfigError(f"data.image_size: {d.image_size} px cannot be cropped from shards of "
+                          f"{size[0]}x{size[1]} px; set data.image_size <= {min(size)} "
+                          f"or render larger images (render-scenes)")
+    if len(collection) == 0:
+        raise ConfigError(f"data.val_fraction: the training split of {list(map(str, d.shards))} holds no scenes "
+                          f"(val_fraction={d.val_fraction})")
+    if len(collection) < world:
+        raise ConfigError(f"data.shards: {len(collection)} scenes cannot be shared by {world} ranks")
+    _check_batch_fits(d.batch_size, len(collection), "scene pairs in data.shards (training split)")
+    return collection
 
 
 def prepare(cfg: TrainingConfig, world: int = 1) -> Prepared:
-    """Check `cfg` against data and method; build the method (CPU). Raises ConfigError."""
-    from synthssl.dataset.reader import ShardCollection
+    """Check `cfg` against the world, the data and the method's data needs; open the data once; build the
+    method (CPU). Raises ConfigError."""
     from synthssl.train.data.photos import list_photos, photo_decodes
+    from synthssl.train.methods.registry import method_class
 
-    _check_ranges(cfg, world)
+    _check_world(cfg, world)
+    needs = cfg.method.data_needs()  # from the config alone: nothing is built or opened yet
+    _check_needs(cfg, needs)
     d = cfg.data
-    shard_size = None
-    categories: list[str] = []
-    if d.photo_pairs:
-        if not d.photos:
-            raise ConfigError("data.photos: data.photo_pairs=true trains on photos; set data.photos=DIR")
-        if d.shards:
-            raise ConfigError("data.shards: data.photo_pairs=true trains on photos only; set data.shards=[] "
-                              "(or photo_pairs=false to train on the shards)")
-    else:
-        if not d.shards:
-            raise ConfigError("data.shards: no shard directories given; set data.shards=[DIR,...] "
-                              "(render them with render-scenes) or data.photo_pairs=true with data.photos=DIR")
-        try:
-            collection = ShardCollection(d.shards)
-        except (FileNotFoundError, ValueError) as exc:
-            raise ConfigError(f"data.shards: {exc}") from exc
-        shard_size = (collection.height, collection.width)
-        categories = collection.category_names
-        if d.image_size > min(shard_size):
-            raise ConfigError(f"data.image_size: {d.image_size} px cannot be cropped from shards of "
-                              f"{shard_size[0]}x{shard_size[1]} px; set data.image_size <= {min(shard_size)} "
-                              f"or render larger images (render-scenes)")
-        if d.val_fraction > 0:
-            try:
-                ShardCollection(d.shards, split="train", val_fraction=d.val_fraction)
-            except ValueError as exc:
-                raise ConfigError(f"data.val_fraction: {exc}") from exc
-        if len(collection) < world:
-            raise ConfigError(f"data.shards: {len(collection)} scenes cannot be shared by {world} ranks")
-        train_scenes = len(collection) if d.val_fraction == 0 else \
-            len(ShardCollection(d.shards, split="train", val_fraction=d.val_fraction))
-        _check_batch_fits(d.batch_size, train_scenes, "scene pairs in data.shards (training split)")
+    collection = None if d.photo_pairs else _open_shards(cfg, needs, world)
+    if needs.real and not d.photos:
+        raise ConfigError(f"data.photos: {cfg.method.name} as configured needs real photos for domain adaptation; "
+                          f"set data.photos=DIR (e.g. /usr/share/backgrounds) or switch adaptation off "
+                          f"(method.synthetic.adversarial=none)")
     if d.photos:
         try:
             photos = list_photos(d.photos)
@@ -175,23 +179,18 @@ def prepare(cfg: TrainingConfig, world: int = 1) -> Prepared:
                               f"decoded (corrupt or unreadable); give a folder of readable jpg/png/webp photos")
         if d.photo_pairs:
             _check_batch_fits(d.batch_size, len(photos), f"photos in {d.photos}")
-    cls, method_cfg = resolve_method_config(cfg)
+    categories = collection.category_names if collection is not None else []
     ctx = MethodContext(arch=cfg.model.arch, small_stem=cfg.model.small_stem, image_size=d.image_size,
-                        views=2, num_categories=len(categories), has_geometry=not d.photo_pairs,
-                        has_real=bool(d.photos))
+                        views=2, num_categories=len(categories))
+    try:
+        cls = method_class(cfg.method.name)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
     torch.manual_seed(step_seed(cfg.train.seed, 0, -1, "init"))  # same initial weights on every rank
     try:
-        method = cls(method_cfg, ctx)
+        method = cls(cfg.method, ctx)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"method: {exc}") from exc
-    needs = method.data_needs()
-    if needs.geometry and d.photo_pairs:
-        raise ConfigError(f"method: {cfg.method['name']} as configured needs rendered geometry, but "
-                          f"data.photo_pairs=true; train on data.shards or switch the geometry terms off")
-    if needs.real and not d.photos:
-        raise ConfigError(f"data.photos: {cfg.method['name']} as configured needs real photos for domain "
-                          f"adaptation; set data.photos=DIR (e.g. /usr/share/backgrounds) or switch "
-                          f"adaptation off (method.adversarial=none)")
     if cfg.log.wandb:
         try:
             import wandb  # noqa: F401
@@ -207,7 +206,8 @@ def prepare(cfg: TrainingConfig, world: int = 1) -> Prepared:
             OnlineKNN.from_config(cfg.eval.online_knn)  # validates the section, loads its data once
         except (ValueError, TypeError, FileNotFoundError) as exc:
             raise ConfigError(f"eval.online_knn: {exc}") from exc
-    return Prepared(cfg, method, ctx, shard_size)
+    return Prepared(cfg, method, ctx, (collection.height, collection.width) if collection is not None else None,
+                    needs, collection)
 
 
 def _check_batch_fits(batch: int, available: int, what: str) -> None:
@@ -228,6 +228,15 @@ def provenance(argv: Optional[list[str]], world: int) -> dict[str, Any]:
     return {"synthssl": package_version(), "git_commit": commit, "torch": str(torch.__version__),
             "cuda": torch.version.cuda, "python": platform.python_version(),
             "command": list(argv) if argv is not None else list(sys.argv), "world_size": int(world)}
+
+
+def _saved_config(saved: dict) -> dict:
+    """A checkpoint's config in today's layout (flat method keys of earlier versions nested), as a dict;
+    as saved when it no longer builds (then every key that differs is reported)."""
+    try:
+        return to_dict(parse_config(saved))
+    except ConfigError:
+        return saved
 
 
 def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
@@ -287,16 +296,17 @@ class Trainer:
             self._load(load_checkpoint(self.run_dir, map_location=self.device))
         self.steps_done = self.start_step
         self.config_dict = to_dict(cfg)
-        needs = method.data_needs()
+        needs = self.prepared.needs
         self.data = TrainingData(cfg, needs_real=needs.real, rank=self.rank, world=self.world,
-                                 device=self.device, start_step=self.start_step, fields=needs.fields)
+                                 device=self.device, start_step=self.start_step, fields=needs.fields,
+                                 collection=self.prepared.collection)
         self.photos_skipped = 0
         self._skipped_reported = 0.0
         self._resume = resume
 
     # ------------------------------------------------------------------ state
     def _load(self, state: dict) -> None:
-        diffs = [k for k in _differences(state["config"], to_dict(self.cfg))
+        diffs = [k for k in _differences(_saved_config(state["config"]), to_dict(self.cfg))
                  if not any(k == m or k.startswith(m + ".") for m in RESUME_MUTABLE)]
         if diffs:
             raise ConfigError(f"--resume: the config differs from the checkpoint's in {diffs}; resume with "
@@ -445,7 +455,7 @@ class Trainer:
             return None
         return save_backbone(self.method.encoder, self.run_dir / "export", arch=self.cfg.model.arch,
                              small_stem=self.cfg.model.small_stem, image_size=self.cfg.data.image_size,
-                             mean=IMAGENET_MEAN, std=IMAGENET_STD, method=self.cfg.method["name"],
+                             mean=IMAGENET_MEAN, std=IMAGENET_STD, method=self.cfg.method.name,
                              steps=steps_done, heads=method_heads(self.method))
 
     def run(self, stop_after: Optional[int] = None) -> Path:
@@ -465,7 +475,7 @@ class Trainer:
         if self.rank == 0 and cfg.log.progress and is_tty():  # off a terminal: plain lines at log.every
             from tqdm import tqdm
 
-            bar = tqdm(total=total, initial=self.start_step, desc=f"train {cfg.method['name']}", unit="step",
+            bar = tqdm(total=total, initial=self.start_step, desc=f"train {cfg.method.name}", unit="step",
                        dynamic_ncols=True)
         images_per_step = cfg.data.batch_size * 2
         self.method.train()

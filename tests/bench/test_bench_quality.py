@@ -96,6 +96,6 @@ def test_gpu_hour_preset_smoke_on_cpu_writes_everything_and_reuses_it(tmp_path):
     assert (tmp_path / "full-seed0/export/backbone.pt").stat().st_mtime_ns == mtime  # training reused
     again = json.loads(second.stdout.strip().splitlines()[-1])
     assert again["arms"]["full"]["metrics"] == results["arms"]["full"]["metrics"]  # evaluation reused
-    other = subprocess.run(cmd + ["--train-set", "method.property_weight=0.5"], capture_output=True, text=True,
+    other = subprocess.run(cmd + ["--train-set", "method.synthetic.property_weight=0.5"], capture_output=True, text=True,
                            timeout=600)
     assert other.returncode == 2 and "other settings" in other.stderr  # never mixed into the same --out

@@ -6,11 +6,12 @@ import torch
 import torch.nn.functional as F
 
 import raycast
+from synthssl.dataset.config import build
 from synthssl.train.config import AugmentConfig, ConfigError
 from synthssl.train.data.augment import augment_scenes
 from synthssl.train.neighbours.dense_correspondence import geometric_neighbours
 from synthssl.train.neighbours.dense_neighbours import DenseNeighbours, location_pixels
-from synthssl.train.methods.base import MethodContext, StepInfo
+from synthssl.train.methods.base import DataNeeds, MethodContext, StepInfo
 from synthssl.train.methods.dsc import DSC, DSCConfig
 
 FEATURE_HW = (8, 8)
@@ -42,7 +43,8 @@ def _one_hot_embeddings(b, dim=16):
 
 
 def _dsc(**kw):
-    cfg = DSCConfig(semantic_warmup_steps=0, num_clusters=8, pixel_samples=64, semantic_samples=64, **kw)
+    cfg = build(DSCConfig, dict(semantic_warmup_steps=0, num_clusters=8, pixel_samples=64, semantic_samples=64, **kw),
+                "method")
     return DSC(cfg, MethodContext(small_stem=True))
 
 
@@ -97,10 +99,19 @@ def test_semantic_term_waits_for_its_warm_up(small_batch):
 
 
 def test_config_errors_name_the_key():
-    with pytest.raises(ConfigError, match="method.num_clusters"):
-        DSCConfig(num_clusters=1)
-    with pytest.raises(ConfigError, match="method.neighbours"):
-        DSC(DSCConfig(neighbours="crop"), MethodContext(has_geometry=True))
+    with pytest.raises(ConfigError, match="method.num_clusters: expected >= 2, got 1"):
+        build(DSCConfig, {"num_clusters": 1}, "method")
+    with pytest.raises(ConfigError, match="method.synthetic.disc_lr: expected > 0"):
+        build(DSCConfig, {"synthetic": {"disc_lr": 0}}, "method")
+
+
+def test_data_needs_come_from_the_config_alone():
+    """What data DSC needs is read off its config, before any module is built."""
+    assert build(DSCConfig, {}).data_needs() == DataNeeds(geometry=True)
+    assert build(DSCConfig, {"neighbours": "crop"}).data_needs() == DataNeeds(two_crops=True)
+    assert build(DSCConfig, {"neighbours": "feature"}).data_needs() == DataNeeds()
+    needs = build(DSCConfig, {"neighbours": "feature", "synthetic": {"property_weight": 1.0, "adversarial": "gan"}})
+    assert needs.data_needs() == DataNeeds(geometry=True, real=True)
 
 
 @pytest.mark.parametrize("adversarial", ["gan", "dann"])
@@ -111,7 +122,7 @@ def test_dsc_combines_with_the_synthetic_terms(small_batch, adversarial):
     levels = out["instance"] + out["pixel"] + out["semantic"]
     synthetic = out["depth"] + out["normal"] + out["contour"] + 0.1 * out["adv"]
     assert torch.allclose(out["loss"], levels + synthetic, atol=1e-5)
-    assert method.data_needs().geometry and method.data_needs().real
+    assert method.cfg.data_needs().geometry and method.cfg.data_needs().real
     extras = method.extra_optimizers()
     assert (len(extras) == 1 and extras[0].loss_key == "disc_loss") if adversarial == "gan" else not extras
 

@@ -7,12 +7,41 @@ import pytest
 from synthssl.train.eval.cli import main
 
 
-def _run(assets, out, *extra):
-    argv = ["--backbone", str(assets["export"]), "--compare", str(assets["other"]),
-            "--fashion-mnist", str(assets["fmnist"]), "--shards", str(assets["shards"]),
-            "--run", str(assets["run"]), "--out", str(out), "--config", str(assets["config"]), *extra]
-    assert main(argv) == 0
+def _argv(assets, out):
+    """The one grammar: CONFIG.yaml key=value ..."""
+    return [str(assets["config"]), f"backbone={assets['export']}", f"compare=[{assets['other']}]",
+            f"benchmarks=[fashion-mnist:{assets['fmnist']}]", f"shards=[{assets['shards']}]", f"run={assets['run']}",
+            f"out={out}"]
+
+
+def _run(assets, out):
+    assert main(_argv(assets, out)) == 0
     return json.loads((out / "results.json").read_text())
+
+
+def test_earlier_flags_are_aliases_of_the_one_grammar(eval_assets, tmp_path, capsys):
+    old = ["--backbone", str(eval_assets["export"]), "--compare", str(eval_assets["other"]),
+           "--fashion-mnist", str(eval_assets["fmnist"]), "--shards", str(eval_assets["shards"]),
+           "--run", str(eval_assets["run"]), "--out", str(tmp_path / "a"), "--config", str(eval_assets["config"])]
+    printed = []
+    for argv in (old, _argv(eval_assets, tmp_path / "a"), ["eval_quick", "backbone=b", "out=o", "dense.steps=7"]):
+        assert main([*argv, "--print-config"]) == 0
+        printed.append(capsys.readouterr().out)
+    assert printed[0] == printed[1] and "fashion-mnist:" in printed[0]
+    assert "steps: 7" in printed[2] and "threads: 1" in printed[2]  # a shipped config named without a path
+
+
+
+def test_help_lists_every_key_with_type_default_and_help(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert info.value.code == 0
+    for line in ("backbone (str or null, default null): exported backbone", "benchmarks (list[str], default [])",
+                 "dense.steps (int, default 300): Adam steps", "image.linear.max_iter (int, default 100)"):
+        assert line in text, line
 
 
 def test_cli_writes_json_markdown_and_figures_deterministically(eval_assets, tmp_path):
@@ -48,10 +77,12 @@ def test_cli_reports_bad_input_clearly(eval_assets, tmp_path, capsys):
     assert "nothing" in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"
     bad.write_text("dense: {stepz: 3}\n")
-    code = main(["--backbone", str(eval_assets["export"]), "--shards", str(eval_assets["shards"]),
-                 "--out", str(tmp_path / "r"), "--config", str(bad)])
+    code = main([str(bad), f"backbone={eval_assets['export']}", f"shards=[{eval_assets['shards']}]",
+                 f"out={tmp_path / 'r'}"])
     assert code == 2
-    assert "dense" in capsys.readouterr().err and "stepz" in open(bad).read()
+    assert "dense.stepz: unknown key" in capsys.readouterr().err
+    assert main(["benchmarks=[fashion-mnist]"]) == 2
+    assert "backbone: required" in capsys.readouterr().err
 
 
 def test_cli_evaluates_a_timm_export_against_its_random_init(eval_assets, tmp_path):

@@ -78,7 +78,7 @@ def test_shipped_eval_yaml_documents_the_defaults():
 def test_config_errors_name_file_and_key(tmp_path):
     bad = tmp_path / "e.yaml"
     bad.write_text("image: {seeds: 3}\n")
-    with pytest.raises(ValueError, match=r"e\.yaml\.image\.seeds: expected a list"):
+    with pytest.raises(ValueError, match=r"e\.yaml: image\.seeds: expected a list"):
         load_eval_config(bad)
     bad.write_text("dense: {head: linear, steps: 1.5}\n")
     with pytest.raises(ValueError, match=r"dense\.steps: expected an integer"):

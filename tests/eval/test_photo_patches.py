@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from synthssl.train.eval.benchmarks import load_benchmark
-from synthssl.train.eval.cli import build_parser
+from synthssl.train.eval.cli import from_legacy_flags
+from synthssl.train.eval.config import load_eval_config
 from synthssl.train.eval.photo_patches import (DEFAULT_PHOTO_PATCHES_ROOT, PHOTO_PATCHES_SOURCES, PatchTaskConfig,
                                                build_patch_task, layout_patches, load_photo_patches, patch_std,
                                                resize_short_side)
@@ -118,11 +119,13 @@ def test_files_are_checked_against_the_package(tmp_path):
 
 
 def test_cli_flag_selects_the_spec():
-    args = build_parser().parse_args(["--backbone", "b", "--out", "o", "--photo-patches"])
-    assert args.photo_patches == ""
-    args = build_parser().parse_args(["--backbone", "b", "--out", "o", "--photo-patches", "/x"])
-    assert args.photo_patches == "/x"
-    assert build_parser().parse_args(["--backbone", "b", "--out", "o"]).photo_patches is None
+    def benchmarks(*argv):
+        return load_eval_config(None, from_legacy_flags(["backbone=b", "out=o", *argv])).benchmarks
+
+    assert benchmarks("--photo-patches") == ["photo-patches"]
+    assert benchmarks("--photo-patches", "/x") == ["photo-patches:/x"]
+    assert benchmarks("benchmarks=[photo-patches:/x]") == ["photo-patches:/x"]
+    assert benchmarks() == []
 
 
 def check_real_task(root: Path) -> None:

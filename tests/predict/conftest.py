@@ -25,7 +25,7 @@ def _train(shards: Path, out: Path, **extra) -> Path:
 
     overrides = tiny_overrides(shards, Path("unused"), out, **{"train.steps": 2, "data.photos": "null", **extra})
     if extra.get("method.name", "synthetic_contrast") != "synthetic_contrast":  # keep only options it has
-        overrides = [o for o in overrides if not o.startswith(("method.decoder_width", "method.disc_width"))]
+        overrides = [o for o in overrides if not o.startswith(("method.synthetic.decoder_width", "method.synthetic.disc_width"))]
     Trainer(load_config(None, overrides)).run()
     return out
 
@@ -39,7 +39,7 @@ def train_tiny():
 @pytest.fixture(scope="session")
 def heads_run(analytic_shards, tmp_path_factory) -> Path:
     """A 2-step synthetic_contrast run (property heads on, adaptation off) at 32 px."""
-    return _train(analytic_shards, tmp_path_factory.mktemp("heads_run") / "run", **{"method.adversarial": "none"})
+    return _train(analytic_shards, tmp_path_factory.mktemp("heads_run") / "run", **{"method.synthetic.adversarial": "none"})
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import bench_zero_shot  # noqa: E402
 
 TINY = ["data.image_size=32", "data.batch_size=4", "data.workers=0", "method.proj_hidden_dim=64",
-        "method.decoder_width=16", "method.disc_width=32", "model.channels_last=false"]
+        "method.synthetic.decoder_width=16", "method.synthetic.disc_width=32", "model.channels_last=false"]
 
 
 def test_both_arms_train_alike_and_are_scored(analytic_shards, few_photos, fake_middlebury, heads_run, tmp_path,
@@ -25,7 +25,7 @@ def test_both_arms_train_alike_and_are_scored(analytic_shards, few_photos, fake_
     assert set(results["arms"]) == {"adapted", "no_adaptation"} and results["size"] == 64
     for arm, adversarial in (("adapted", "gan"), ("no_adaptation", "none")):
         cfg = yaml.safe_load((tmp_path / f"{arm}-seed0" / "config.yaml").read_text())
-        assert cfg["method"]["adversarial"] == adversarial and cfg["train"]["steps"] == 2
+        assert cfg["method"]["synthetic"]["adversarial"] == adversarial and cfg["train"]["steps"] == 2
         assert cfg["data"]["image_size"] == 32
         assert 0 <= results["arms"][arm]["delta1"] <= 100 and results["arms"][arm]["abs_rel_std"] == 0.0
     diff = results["adapted_minus_no_adaptation"]["abs_rel"]

@@ -74,11 +74,13 @@ def test_run_without_heads_says_so(simclr_run):
 
 
 @pytest.mark.parametrize("name, overrides, has_heads", [
-    ("simclr", {}, False), ("synthetic_contrast", {"adversarial": "none"}, True),
-    ("synthetic_contrast", {"property_weight": 0.0, "adversarial": "none"}, False), ("dsc", {}, False)])
+    ("simclr", {}, False), ("synthetic_contrast", {"synthetic": {"adversarial": "none"}}, True),
+    ("synthetic_contrast", {"synthetic": {"property_weight": 0.0, "adversarial": "none"}}, False), ("dsc", {}, False)])
 def test_method_heads_finds_the_decoder_only_where_trained(name, overrides, has_heads):
+    from synthssl.dataset.config import build
+
     cls = method_class(name)
-    method = cls(cls.Config(**overrides), MethodContext(num_categories=4))
+    method = cls(build(cls.Config, overrides), MethodContext(num_categories=4))
     heads = method_heads(method)
     assert (heads is not None) == has_heads
     if has_heads:
@@ -100,7 +102,7 @@ def test_resuming_a_finished_run_re_exports_with_heads(analytic_shards, train_ti
     """How an export made before heads.pt existed gets its heads: ``train-ssl RUN/config.yaml --resume``."""
     from synthssl.train.cli import main as train_ssl
 
-    run = train_tiny(analytic_shards, tmp_path / "old", **{"method.adversarial": "none"})
+    run = train_tiny(analytic_shards, tmp_path / "old", **{"method.synthetic.adversarial": "none"})
     reference = {k: v.clone() for k, v in load_heads(run / "export")[0].state_dict().items()}
     meta_path = run / "export" / "backbone.json"
     meta = json.loads(meta_path.read_text())

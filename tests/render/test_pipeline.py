@@ -243,8 +243,18 @@ def test_no_working_backend_names_the_packages(monkeypatch):
     assert "libegl1" in str(info.value)
 
 
-def test_embedded_default_yaml_matches_the_dataclass_defaults():
-    assert load_config().to_dict() == config_from_dict({}).to_dict()
+def test_the_defaults_live_in_the_dataclasses_only_and_print_as_yaml(capsys):
+    """No copied default file: --print-config shows the dataclass defaults, a shipped config only its changes."""
+    from synthssl.dataset.config import to_dict
+    from synthssl.dataset.yaml_numbers import safe_load
+    from synthssl.render.config import SHIPPED_CONFIGS, RenderConfig
+
+    assert not (SHIPPED_CONFIGS / "default.yaml").exists()
+    assert load_config().to_dict() == RenderConfig().to_dict()
+    assert cli.main(["--print-config"]) == 0
+    assert safe_load(capsys.readouterr().out) == to_dict(RenderConfig())
+    demo = load_config("demo")
+    assert (demo.scenes, demo.size) == (256, 64) and demo.camera == RenderConfig().camera
 
 
 def test_large_runs_spread_shards_over_subfolders_and_resume_finds_them(tmp_path, make_config, monkeypatch):

@@ -38,7 +38,7 @@ def _gradients(shard_dir: str, photo_dir: str, out: str) -> tuple[float, dict[st
 
     cfg = load_config(None, tiny_overrides(Path(shard_dir), Path(photo_dir), Path(out),
                                            **{"data.batch_size": GLOBAL_BATCH, "data.real_batch_size": GLOBAL_BATCH,
-                                              "method.adversarial": "gan"}))
+                                              "method.synthetic.adversarial": "gan"}))
     trainer = Trainer(cfg)
     batch = _global_batch(shard_dir)
     world, rank = du.world_size(), du.rank()

@@ -13,7 +13,7 @@ from train_helpers import tiny_overrides
 def _cfg(shard_dir, photo_dir, out):
     return load_config(None, tiny_overrides(shard_dir, photo_dir, out, **{
         "train.steps": 4, "train.checkpoint_every": 2, "data.workers": 1, "optim.warmup_steps": 2,
-        "optim.grad_clip": 1.0, "method.adversarial": "gan", "augment.blur_p": 0.5}))
+        "optim.grad_clip": 1.0, "method.synthetic.adversarial": "gan", "augment.blur_p": 0.5}))
 
 
 def test_resume_matches_uninterrupted_run(shard_dir, photo_dir, tmp_path):
@@ -43,7 +43,7 @@ def test_resume_matches_uninterrupted_run(shard_dir, photo_dir, tmp_path):
 
 def test_ctrl_c_saves_the_finished_steps(shard_dir, photo_dir, tmp_path):
     cfg = load_config(None, tiny_overrides(shard_dir, photo_dir, tmp_path / "run", **{
-        "train.steps": 3, "train.checkpoint_every": 0, "method.adversarial": "none"}))
+        "train.steps": 3, "train.checkpoint_every": 0, "method.synthetic.adversarial": "none"}))
     trainer = Trainer(cfg)
     real_step = trainer.train_step
 

@@ -71,7 +71,7 @@ def test_photo_pairs_without_shards(photo_dir, tmp_path):
     out = tmp_path / "pairs"
     overrides = tiny_overrides(Path("unused"), photo_dir, out, **{
         "data.shards": "[]", "data.photo_pairs": "true", "train.steps": 2,
-        "method.property_weight": 0.0, "method.adversarial": "none"})
+        "method.synthetic.property_weight": 0.0, "method.synthetic.adversarial": "none"})
     Trainer(load_config(None, overrides)).run()
     rows = _metrics(out)
     assert rows[-1]["step"] == 2 and "contrast" in rows[-1]

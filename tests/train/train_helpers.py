@@ -11,7 +11,8 @@ def tiny_overrides(shard_dir: Path, photo_dir: Path, out: Path, **extra) -> list
         "data.batch_size": 4, "data.workers": 0, "train.steps": 4, "train.out": str(out),
         "train.device": "cpu", "log.every": 1, "log.tensorboard": "false", "log.progress": "false",
         "train.checkpoint_every": 0, "model.channels_last": "false",
-        "method.name": "synthetic_contrast", "method.proj_hidden_dim": 64, "method.decoder_width": 16, "method.disc_width": 32,
+        "method.name": "synthetic_contrast", "method.proj_hidden_dim": 64,
+        "method.synthetic.decoder_width": 16, "method.synthetic.disc_width": 32,
     }
     items.update(extra)
     return [f"{k}={v}" for k, v in items.items()]

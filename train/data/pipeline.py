@@ -1,7 +1,7 @@
 """The training data pipeline: DataLoaders (uint8 reads) -> device -> batched augmentation.
 
 `TrainingData(cfg, ...)` builds, per rank (reading only the shard ``fields`` the method
-asks for, see `DataNeeds`):
+asks for, see `DataNeeds`, through the ``collection`` the trainer opened once):
 - the view-pair stream: rendered scenes (`SceneDataset` over ``data.shards``, train
   split) or, with ``data.photo_pairs``, photos (`PhotoFolder`), each with a
   `ResumableSampler` over its own scenes/photos (disjoint per rank);
@@ -18,6 +18,7 @@ from typing import Iterator, Optional
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from synthssl.dataset.reader import ShardCollection
 from synthssl.train.config import TrainingConfig
 from synthssl.train.data.augment import augment_scenes, photo_pair_batch, real_images
 from synthssl.train.data.batch import ViewBatch
@@ -45,7 +46,7 @@ class TrainingData:
 
     def __init__(self, cfg: TrainingConfig, *, needs_real: bool, rank: int = 0, world: int = 1,
                  device: torch.device = torch.device("cpu"), start_step: int = 0,
-                 fields: Optional[tuple[str, ...]] = None):
+                 fields: Optional[tuple[str, ...]] = None, collection: Optional[ShardCollection] = None):
         d = cfg.data
         self.cfg, self.rank, self.world, self.device = cfg, rank, world, device
         self.local_batch = d.batch_size // world
@@ -60,7 +61,7 @@ class TrainingData:
             pair_set: Dataset = self.pairs
         else:
             self.scenes = SceneDataset(d.shards, split="train" if d.val_fraction > 0 else None,
-                                       val_fraction=d.val_fraction, fields=fields)
+                                       val_fraction=d.val_fraction, fields=fields, collection=collection)
             pair_set = self.scenes
         sampler = ResumableSampler(len(pair_set), seed=cfg.train.seed, rank=rank, world=world,
                                    start=start_step * self.local_batch)

@@ -30,17 +30,27 @@ SCENE_FIELDS_READ = ("rgb", "depth", "normal", "contour", "instance", "category"
 _AS_INT16 = ("instance", "category")
 
 
+def scene_fields(fields: Sequence[str] | None) -> tuple[str, ...]:
+    """The shard fields read for items asking for ``fields`` (None = all): ``rgb`` always, in `SCENE_FIELDS_READ` order."""
+    if fields is not None:
+        unknown = sorted(set(fields) - set(SCENE_FIELDS_READ))
+        if unknown:
+            raise ValueError(f"SceneDataset: unknown fields {unknown}; known: {list(SCENE_FIELDS_READ)}")
+    return tuple(f for f in SCENE_FIELDS_READ if fields is None or f == "rgb" or f in fields)
+
+
 class SceneDataset(Dataset):
-    """Scenes of many shard directories; ``split`` None/"train"/"val" by scene-id hash."""
+    """Scenes of many shard directories; ``split`` None/"train"/"val" by scene-id hash.
+
+    collection: an already opened `ShardCollection` (of these paths, split and fields) to read
+    through instead of opening the shards again (the trainer opens them once).
+    """
 
     def __init__(self, paths: Sequence[str | os.PathLike], split: str | None = None, val_fraction: float = 0.0,
-                 fields: Sequence[str] | None = None):
-        if fields is not None:
-            unknown = sorted(set(fields) - set(SCENE_FIELDS_READ))
-            if unknown:
-                raise ValueError(f"SceneDataset: unknown fields {unknown}; known: {list(SCENE_FIELDS_READ)}")
-        self.fields = tuple(f for f in SCENE_FIELDS_READ if fields is None or f == "rgb" or f in fields)
-        self.collection = ShardCollection(list(paths), split=split, val_fraction=val_fraction, fields=self.fields)
+                 fields: Sequence[str] | None = None, collection: ShardCollection | None = None):
+        self.fields = scene_fields(fields)
+        self.collection = collection if collection is not None else ShardCollection(
+            list(paths), split=split, val_fraction=val_fraction, fields=self.fields)
         if len(self.collection) == 0:
             raise ValueError(f"data.shards: split {split!r} of {list(map(str, paths))} holds no scenes "
                              f"(val_fraction={val_fraction})")

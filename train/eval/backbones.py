@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from synthssl.train.data.batch import IMAGENET_MEAN, IMAGENET_STD
 from synthssl.train.export import load_encoder
 from synthssl.train.models.backbone import build_backbone
 from synthssl.train.models.encoder import Encoder, build_encoder
@@ -23,7 +24,7 @@ from synthssl.train.models.timm_backbone import build_timm_backbone, timm_name
 
 __all__ = ["EvalBackbone", "load_eval_backbone", "random_backbone", "infer_arch", "unique_name"]
 
-_IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+_IMAGENET = {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
 
 
 @dataclass

@@ -1,17 +1,20 @@
 """``train-ssl eval``: evaluate exported backbones against baselines and write a report.
 
-    train-ssl eval --backbone RUN/export [--compare other.pt ...] [--no-random]
-                   [--fashion-mnist] [--photo-patches] [--image-folder DIR] [--torchvision cifar10]
-                   [--shards HELDOUT_DIR] [--run RUN_DIR] --out REPORT_DIR [--config eval.yaml]
+    train-ssl eval [CONFIG.yaml] backbone=RUN/export out=REPORT_DIR [benchmarks=[fashion-mnist,photo-patches]]
+                   [shards=[HELDOUT_DIR]] [run=RUN_DIR] [compare=[other.pt]] [random=false] [key=value ...]
 
-Writes ``REPORT_DIR/results.json``, ``REPORT_DIR/report.md`` and PNG figures under
-``REPORT_DIR/figures/`` (see :mod:`synthssl.train.eval.report`). The random-init
-baseline (same arch, stem, image size and normalisation as ``--backbone``) is on by
-default. Same command, same machine -> same numbers (seeded, deterministic CPU kernels).
+CONFIG.yaml is a file or a shipped config name (``eval``, ``eval_quick``); every key is
+listed by ``train-ssl eval --help``. The flags of earlier versions (``--backbone X``,
+``--fashion-mnist [ROOT]``, ``--shards A B``, ``--config X``, ...) are kept as aliases
+(`from_legacy_flags`). Writes ``REPORT_DIR/results.json``, ``REPORT_DIR/report.md`` and
+PNG figures under ``REPORT_DIR/figures/`` (see :mod:`synthssl.train.eval.report`). The
+random-init baseline is on by default. Same command, same machine -> same numbers
+(seeded, deterministic CPU kernels).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -20,10 +23,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from synthssl.dataset.config import ConfigError, help_lines, split_arguments, to_dict, to_yaml
 from synthssl.train.eval.backbones import EvalBackbone, load_eval_backbone, random_backbone, unique_name
 from synthssl.train.eval.benchmarks import load_benchmark
 from synthssl.train.eval.config import EvalConfig, load_eval_config
-from synthssl.train.config import to_dict
 from synthssl.train.eval.dense_data import DenseViews, dense_shortfall, load_dense_views
 from synthssl.train.eval.dense_probe import DenseProbeResult, run_dense_probes
 from synthssl.train.eval.drawing import line_chart, write_png
@@ -36,31 +39,73 @@ from synthssl.train.eval.report import markdown_report, write_json
 from synthssl.train.eval.torchvision_sets import DatasetUnavailableError
 from synthssl.train.export import atomic_write_text
 
-__all__ = ["build_parser", "evaluate", "main"]
+__all__ = ["build_parser", "evaluate", "from_legacy_flags", "main"]
+
+#: Flags of earlier versions that set one key (``--backbone X`` is ``backbone=X``).
+_ONE_VALUE = {"--backbone": "backbone", "--run": "run", "--out": "out", "--device": "device"}
+#: Flags of earlier versions that add to a list key (``--shards A B`` adds A and B to ``shards``).
+_LIST = {"--compare": "compare", "--shards": "shards"}
+#: Flags of earlier versions that add one benchmark (``--image-folder DIR`` adds ``image-folder:DIR``).
+_BENCHMARK = {"--fashion-mnist": "fashion-mnist", "--photo-patches": "photo-patches", "--image-folder": "image-folder",
+              "--torchvision": ""}
+
+
+def _is_value(word: str) -> bool:
+    return not word.startswith("-") and "=" not in word
+
+
+def from_legacy_flags(argv: Sequence[str]) -> list[str]:
+    """argv with the earlier flags rewritten to ``[CONFIG.yaml] key=value ...`` (see the module docstring)."""
+    config: list[str] = []
+    words: list[str] = []
+    lists: dict[str, list[str]] = {}
+    argv = list(argv)
+    i = 0
+    while i < len(argv):
+        flag, eq, inline = argv[i].partition("=")
+        if flag in _ONE_VALUE or flag == "--config":
+            if eq:
+                value = inline
+            elif i + 1 < len(argv):
+                value, i = argv[i + 1], i + 1
+            else:
+                raise ConfigError(f"{flag}: expected a value (new spelling: {_ONE_VALUE.get(flag, 'CONFIG.yaml')}=...)")
+            if flag == "--config":
+                config.append(value)
+            else:
+                words.append(f"{_ONE_VALUE[flag]}={json.dumps(value)}")
+        elif flag in _LIST:
+            while i + 1 < len(argv) and _is_value(argv[i + 1]):
+                lists.setdefault(_LIST[flag], []).append(argv[i + 1])
+                i += 1
+        elif flag in _BENCHMARK:
+            kind = _BENCHMARK[flag]
+            takes = flag in ("--image-folder", "--torchvision")
+            value = inline if eq else (argv[i + 1] if i + 1 < len(argv) and _is_value(argv[i + 1]) else None)
+            if value is not None and not eq:
+                i += 1
+            if takes and not value:
+                raise ConfigError(f"{flag}: expected a value (new spelling: benchmarks=[{kind or 'NAME'}...])")
+            spec = value if kind == "" else f"{kind}:{value}" if value else kind
+            lists.setdefault("benchmarks", []).append(spec)
+        elif argv[i] in ("--random", "--no-random"):
+            words.append(f"random={'true' if argv[i] == '--random' else 'false'}")
+        else:
+            words.append(argv[i])
+        i += 1
+    return config + words + [f"{k}={json.dumps(v)}" for k, v in lists.items()]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="train-ssl eval", description=__doc__.split("\n\n")[0])
-    p.add_argument("--backbone", required=True, help="exported backbone: directory or its backbone.pt")
-    p.add_argument("--compare", nargs="+", action="extend", default=[], metavar="PT",
-                   help="more backbones: exports or plain torchvision ResNet state_dict files")
-    p.add_argument("--random", action=argparse.BooleanOptionalAction, default=True,
-                   help="include the random-init baseline (default: on)")
-    p.add_argument("--fashion-mnist", nargs="?", const="", default=None, metavar="ROOT",
-                   help="image probes on Fashion-MNIST (IDX files; default root /usr/share/datasets/fashion-mnist)")
-    p.add_argument("--photo-patches", nargs="?", const="", default=None, metavar="ROOT",
-                   help="image probes on 64 px patches of 12 real photos (Debian lomiri-wallpapers-16.04; "
-                        "default root /usr/share/synthssl/photo-patches)")
-    p.add_argument("--image-folder", action="append", default=[], metavar="DIR",
-                   help="image probes on an ImageFolder tree (class = folder)")
-    p.add_argument("--torchvision", action="append", default=[], metavar="NAME",
-                   help="image probes on cifar10 / cifar100 / stl10 (downloads; needs internet)")
-    p.add_argument("--shards", nargs="+", action="extend", default=[], metavar="DIR",
-                   help="held-out rendered shards for the dense probes")
-    p.add_argument("--run", metavar="RUN_DIR", help="training run whose metrics.jsonl is plotted")
-    p.add_argument("--out", required=True, metavar="REPORT_DIR", help="where the report is written")
-    p.add_argument("--config", metavar="EVAL_YAML", help="evaluation settings (see train/configs/eval.yaml)")
-    p.add_argument("--device", help="torch device (overrides the config; default cpu)")
+    p = argparse.ArgumentParser(
+        prog="train-ssl eval", formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="train-ssl eval [CONFIG.yaml] backbone=DIR out=DIR [key=value ...]",
+        description="Evaluate exported backbones against random init and write a report. CONFIG.yaml: a file or a "
+                    "shipped config name (eval, eval_quick); key=value sets any key below (value parsed as YAML). "
+                    "Earlier flags (--backbone X, --fashion-mnist, --shards DIR, --config X, ...) still work.",
+        epilog="Keys:\n" + "\n".join(help_lines(EvalConfig)))
+    p.add_argument("words", nargs="*", metavar="CONFIG.yaml | key=value")
+    p.add_argument("--print-config", action="store_true", help="print the merged config (YAML) and exit")
     return p
 
 
@@ -68,11 +113,11 @@ def _log(msg: str) -> None:
     print(f"[eval] {msg}", file=sys.stderr, flush=True)
 
 
-def _backbones(args: argparse.Namespace, config: EvalConfig) -> list[EvalBackbone]:
-    main = load_eval_backbone(args.backbone, "pretrained")
+def _backbones(config: EvalConfig) -> list[EvalBackbone]:
+    main = load_eval_backbone(config.backbone, "pretrained")
     out = [main]
     taken = {main.name}
-    for path in args.compare:
+    for path in config.compare:
         p = Path(path)
         directory = p.parent if p.name == "backbone.pt" else p
         # <run>/export/backbone.pt -> the run's name; other files -> their stem
@@ -81,7 +126,7 @@ def _backbones(args: argparse.Namespace, config: EvalConfig) -> list[EvalBackbon
         name = unique_name(p.stem if p.is_file() and p.name != "backbone.pt" else directory.name, taken)
         out.append(load_eval_backbone(p, name, main.meta))
         taken.add(name)
-    if args.random:
+    if config.random:
         out.append(random_backbone(main.meta, config.seed, unique_name("random", taken)))
     return out
 
@@ -135,22 +180,20 @@ def _dense_figures(results: dict[str, DenseProbeResult], test: DenseViews, confi
     return figures
 
 
-def evaluate(args: argparse.Namespace) -> dict:
+def evaluate(config: EvalConfig) -> dict:
     """Run every requested protocol on every backbone; write and return the results."""
-    config = load_eval_config(args.config)
-    device = torch.device(args.device or config.device)
+    if not config.backbone or not config.out:
+        raise ConfigError(f"{'backbone' if not config.backbone else 'out'}: required; give backbone=RUN/export "
+                          f"out=REPORT_DIR")
+    device = torch.device(config.device)
     if config.threads > 0:
         torch.set_num_threads(config.threads)
-    out = Path(args.out)
-    specs = ([f"fashion-mnist{':' + args.fashion_mnist if args.fashion_mnist else ''}"]
-             if args.fashion_mnist is not None else [])
-    if args.photo_patches is not None:
-        specs.append(f"photo-patches{':' + args.photo_patches if args.photo_patches else ''}")
-    specs += [f"image-folder:{d}" for d in args.image_folder] + list(args.torchvision)
-    if not specs and not args.shards and not args.run:
-        raise SystemExit("train-ssl eval: nothing to do; give --fashion-mnist, --photo-patches, --image-folder, "
-                         "--torchvision, --shards and/or --run")
-    backbones = _backbones(args, config)
+    out = Path(config.out)
+    specs = list(config.benchmarks)
+    if not specs and not config.shards and not config.run:
+        raise ConfigError("benchmarks: nothing to do; give benchmarks=[fashion-mnist,photo-patches,...], "
+                          "shards=[DIR] and/or run=RUN_DIR")
+    backbones = _backbones(config)
     results: dict = {"backbones": {b.name: {"source": b.source, "meta": b.meta,
                                             "fingerprint": backbone_fingerprint(b.encoder)[:16]}
                                    for b in backbones},
@@ -182,10 +225,10 @@ def evaluate(args: argparse.Namespace) -> dict:
         figures.append(rel)
         _log(f"{dataset}: done in {time.perf_counter() - t0:.1f} s")
 
-    if args.shards:
+    if config.shards:
         t0 = time.perf_counter()
         dc = config.dense
-        train_v, test_v, categories = load_dense_views(args.shards, train_scenes=dc.train_scenes,
+        train_v, test_v, categories = load_dense_views(config.shards, train_scenes=dc.train_scenes,
                                                        test_scenes=dc.test_scenes, seed=dc.seed, split=dc.split,
                                                        val_fraction=dc.val_fraction)
         dense_results = {}
@@ -204,12 +247,12 @@ def evaluate(args: argparse.Namespace) -> dict:
         figures += _dense_figures(dense_results, test_v, config, out, device)
         _log(f"dense probes: done in {time.perf_counter() - t0:.1f} s")
 
-    if args.run:
-        metrics_path = Path(args.run) / "metrics.jsonl"
+    if config.run:
+        metrics_path = Path(config.run) / "metrics.jsonl"
         if not metrics_path.is_file():
-            raise FileNotFoundError(f"--run {args.run}: no metrics.jsonl in this run directory")
+            raise FileNotFoundError(f"run: {config.run}: no metrics.jsonl in this run directory")
         write_png(out / "figures/training_curves.png",
-                  training_curves_figure(read_metrics_jsonl(metrics_path), f"training curves: {args.run}"))
+                  training_curves_figure(read_metrics_jsonl(metrics_path), f"training curves: {config.run}"))
         figures.append("figures/training_curves.png")
 
     results["config"] = to_dict(config)
@@ -221,9 +264,16 @@ def evaluate(args: argparse.Namespace) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``train-ssl eval`` (``argv`` without the ``eval`` word)."""
-    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
-        evaluate(args)
+        args = build_parser().parse_intermixed_args(from_legacy_flags(sys.argv[1:] if argv is None else argv))
+        config = load_eval_config(*split_arguments(args.words))
+        if args.print_config:
+            print(to_yaml(config), end="")
+            return 0
+        evaluate(config)
+    except ConfigError as exc:
+        print(f"train-ssl eval: config error: {exc}", file=sys.stderr)
+        return 2
     except (FileNotFoundError, ValueError, DatasetUnavailableError) as exc:
         print(f"train-ssl eval: error: {exc}", file=sys.stderr)
         return 2

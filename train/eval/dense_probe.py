@@ -42,19 +42,33 @@ class DenseProbeConfig:
     """Dense-probe settings (YAML section ``dense``)."""
 
     head: str = "linear"
+    """linear (1x1 conv per task) or light (conv3x3-BN-ReLU-conv1x1)."""
     hidden: int = 128
+    """light head width."""
     levels: tuple[str, ...] = ("c3", "c4", "c5")
+    """backbone levels concatenated."""
     feature_stride: int = 8
+    """every level resampled to H/stride x W/stride."""
     train_scenes: int = 48
+    """probe-train scenes (all views of each)."""
     test_scenes: int = 16
+    """probe-test scenes, disjoint from the probe-train scenes."""
     split: str | None = None
+    """null = every scene of the shards; "val" = ShardCollection's hash split."""
     val_fraction: float = 0.0
+    """with split: val."""
     steps: int = 300
+    """Adam steps, cosine decay."""
     batch_size: int = 16
+    """views per probe step."""
     lr: float = 1e-3
+    """Adam learning rate."""
     seed: int = 0
+    """probe initialisation and sampling seed."""
     contour_thresholds: int = 99
+    """thresholds of the contour ODS F-score."""
     contour_tolerance: int = 1
+    """pixels (Chebyshev) for contour matching."""
 
 
 class DenseProbe(nn.Module):

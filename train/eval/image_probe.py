@@ -31,12 +31,19 @@ class ImageProbeConfig:
     """Image-level protocol settings (YAML section ``image``)."""
 
     train_size: int = 1000
+    """training images drawn per seed."""
     test_size: int = 500
+    """test images drawn per seed."""
     seeds: tuple[int, ...] = (0, 1, 2)
+    """mean and std over these seeds."""
     knn_k: tuple[int, ...] = (20, 200)
+    """weighted k-NN neighbours (cosine, votes exp(cos / T))."""
     knn_temperature: float = 0.07
+    """k-NN vote temperature T."""
     linear: LinearProbeConfig = field(default_factory=LinearProbeConfig)
+    """logistic regression, full-batch L-BFGS on standardised features."""
     batch_size: int = 256
+    """feature-extraction batch."""
 
 
 @dataclass

@@ -22,7 +22,9 @@ class LinearProbeConfig:
     """Fixed linear-probe recipe (see the module docstring)."""
 
     weight_decay: float = 1e-3
+    """L2 penalty of the logistic regression."""
     max_iter: int = 100
+    """L-BFGS iterations."""
 
 
 @dataclass(frozen=True)

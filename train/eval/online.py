@@ -26,15 +26,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from synthssl.dataset.config import build
+from synthssl.train.data.batch import IMAGENET_MEAN, IMAGENET_STD
 from synthssl.train.eval.benchmarks import load_benchmark
-from synthssl.train.config import from_dict
 from synthssl.train.eval.features import pooled_features, preprocess_images
 from synthssl.train.eval.knn import knn_accuracy
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "OnlineKNNConfig", "OnlineKNN"]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
@@ -73,7 +71,7 @@ class OnlineKNN:
         """The monitor for a YAML section (a mapping; unknown keys and wrong types are errors
         naming ``eval.online_knn.<key>``); the dataset is loaded and subsampled on the
         first call for a configuration, later calls return the same instance."""
-        config = from_dict(OnlineKNNConfig, section, "eval.online_knn")
+        config = build(OnlineKNNConfig, section, "eval.online_knn")
         if config.train_size < 1 or config.test_size < 1 or not config.k or min(config.k) < 1:
             raise ValueError(f"eval.online_knn: train_size, test_size and every k must be >= 1, got {config}")
         if config not in _INSTANCES:

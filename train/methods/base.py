@@ -11,8 +11,13 @@ distributed gradient averaging, checkpoints, logging and export (it exports
 Writing a method::
 
     @dataclass
-    class Config:                 # the YAML ``method:`` section minus ``name``
+    class Config(MethodConfig):   # the YAML ``method:`` section
+        name: str = "mine"
         temperature: float = 0.2
+        def check(self):          # its own value checks (synthssl.dataset.config.need)
+            need(self.temperature > 0, "temperature", "> 0")
+        def data_needs(self):     # what data it needs, read before anything is built
+            return DataNeeds(geometry=True)
 
     class MyMethod(Method):
         Config = Config
@@ -39,8 +44,10 @@ Rules
   pass and are stepped together.
 - ``after_optimizer_step(step)`` runs after every optimiser step (e.g. momentum
   encoder EMA updates); it runs under ``torch.no_grad()``.
-- ``data_needs()`` says whether the method needs rendered geometry (depth, normals,
-  cameras) and/or real photos; the config check uses it to fail early.
+- ``Config.data_needs()`` says whether the configured method needs rendered geometry
+  (depth, normals, cameras), real photos or two crops of one image, and which shard
+  fields to read; the trainer checks the data against it before building anything and
+  hands the method only batches that satisfy it (methods do not re-check at run time).
 - Any state that must survive ``--resume`` lives in parameters or buffers
   (``register_buffer``), so ``state_dict()`` captures it (queues, cluster centres).
 """
@@ -48,13 +55,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar, Optional
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from synthssl.train.data.batch import ViewBatch
 from synthssl.train.models.encoder import Encoder
+from synthssl.train.methods.method_config import DataNeeds, MethodConfig
+
+__all__ = ["StepInfo", "MethodContext", "DataNeeds", "MethodConfig", "ExtraOptimizer", "Method"]
 
 
 @dataclass(frozen=True)
@@ -84,9 +94,9 @@ class MethodContext:
 
     arch: "resnet18" | "resnet34" | "resnet50" | "timm:NAME"; small_stem: CIFAR-style stem for 32-96 px inputs;
     image_size: training resolution (square, pixels); views: V (2);
-    num_categories: len(category_names) of the shards (0 for photos only);
-    has_geometry: batches carry depth/normal/contour/cameras;
-    has_real: batches carry ``real`` photos.
+    num_categories: len(category_names) of the shards (0 for photos only).
+    What data the method gets is settled before it is built, from its config's
+    ``data_needs()`` (`synthssl.train.methods.method_config`).
     """
 
     arch: str = "resnet18"
@@ -94,25 +104,6 @@ class MethodContext:
     image_size: int = 64
     views: int = 2
     num_categories: int = 0
-    has_geometry: bool = True
-    has_real: bool = False
-
-
-@dataclass(frozen=True)
-class DataNeeds:
-    """What data a configured method requires.
-
-    geometry: needs rendered maps/cameras (so it cannot train on photo pairs);
-    real: needs ``batch.real`` photos;
-    fields: the shard view fields to read (``rgb`` is always read), e.g.
-    ("depth", "normal", "contour"); None = all of them. ViewBatch fields that are not
-    read are None (``valid`` needs ``depth``). Reading fewer fields makes the loader
-    faster (each field is one HDF5 read per scene).
-    """
-
-    geometry: bool = False
-    real: bool = False
-    fields: Optional[tuple[str, ...]] = None
 
 
 @dataclass
@@ -131,23 +122,14 @@ class ExtraOptimizer:
     weight_decay: float = 0.0
 
 
-@dataclass
-class _EmptyConfig:
-    pass
-
-
 class Method(nn.Module):
     """Base class of all training methods. See the module docstring."""
 
-    Config: ClassVar[type] = _EmptyConfig
+    Config: ClassVar[type] = MethodConfig
     encoder: Encoder
 
     def forward(self, batch: ViewBatch, step: StepInfo) -> dict[str, Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
-
-    def data_needs(self) -> DataNeeds:
-        """Default: needs nothing beyond rgb view pairs (runs on photo pairs)."""
-        return DataNeeds()
 
     def extra_optimizers(self) -> list[ExtraOptimizer]:
         """Default: none."""

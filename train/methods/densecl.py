@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from synthssl.train import distributed
-from synthssl.train.config import ConfigError
+from synthssl.dataset.config import need
 from synthssl.train.data.batch import ViewBatch
 from synthssl.train.neighbours.feature_neighbours import feature_neighbours
 from synthssl.train.momentum.feature_queue import FeatureQueue
@@ -32,16 +32,19 @@ from synthssl.train.models.dense_head import DenseProjectionHead
 
 @dataclass
 class DenseCLConfig(MoCoV2Config):
-    """Options of ``method.name: densecl``: MoCo v2's plus the dense term (defaults ours)."""
+    """DenseCL: MoCo v2 plus a dense term over feature-matched locations (defaults ours)."""
 
+    name: str = "densecl"
     dense_hidden_dim: int = 512
+    """dense head hidden width."""
     dense_weight: float = 0.5
+    """share of the dense term: (1 - w) * global + w * dense."""
     dense_warmup_steps: int = 1000
+    """the dense term is off before this step."""
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not 0.0 <= self.dense_weight <= 1.0:
-            raise ConfigError(f"method.dense_weight: must be in [0, 1], got {self.dense_weight}")
+    def check(self) -> None:
+        super().check()
+        need(0.0 <= self.dense_weight <= 1.0, "dense_weight", f"a value in [0, 1], got {self.dense_weight}")
 
 
 class DenseCL(MoCoV2):

@@ -1,7 +1,7 @@
 """Dense Semantic Contrast (Li et al., ACM MM 2021) with our defaults (docs/dsc.md).
 
 L = weight_instance * L_ins + weight_pixel * L_pix + w_sem(step) * L_sem
-    [+ property_weight * (L_depth + L_normal + L_contour) + adversarial_weight * L_adv]
+    [+ synthetic.property_weight * (L_depth + L_normal + L_contour) + synthetic.adversarial_weight * L_adv]
 
 - Instance: pooled c5 -> projection MLP -> NT-Xent between the two views (the
   trainer's `nt_xent`, negatives gathered across ranks), temperature 0.2.
@@ -21,9 +21,9 @@ L = weight_instance * L_ins + weight_pixel * L_pix + w_sem(step) * L_sem
   supervised-contrastive loss over ``semantic_samples`` locations per image and view
   across the global batch. Weight 0 (and not computed) before ``semantic_warmup_steps``.
 - Optional synthetic-data terms of `synthetic_contrast` (its `PropertyDecoder`,
-  `Discriminator` and losses, reused): ``property_weight`` > 0 adds depth / normal /
-  contour prediction; ``adversarial`` = gan | dann adds feature-level adaptation to
-  ``batch.real``.
+  `Discriminator` and losses, reused), under ``method.synthetic``: ``property_weight`` > 0
+  adds depth / normal / contour prediction; ``adversarial`` = gan | dann adds
+  feature-level adaptation to ``batch.real``.
 
 Logged terms: instance, pixel, semantic, prototype (prototype variant), cluster_entropy
 (cluster-size entropy / log K), cluster_largest (fraction in the largest cluster),
@@ -32,13 +32,13 @@ and depth / normal / contour / adv / disc_loss / disc_acc when the synthetic ter
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, Optional
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal, Optional
 
 import torch
 from torch import Tensor
 
-from synthssl.train.config import ConfigError
+from synthssl.dataset.config import need
 from synthssl.train.data.batch import ViewBatch
 from synthssl.train.neighbours.crop_neighbours import crop_neighbours
 from synthssl.train.neighbours.dense_correspondence import geometric_neighbours
@@ -50,74 +50,106 @@ from synthssl.train.losses.nt_xent import nt_xent
 from synthssl.train.losses.pixel_contrast import pixel_contrast_loss
 from synthssl.train.clustering.pseudo_labels import KMeansLabeler, PrototypeLabeler
 from synthssl.train.losses.semantic_contrast import sampled_pixels, semantic_contrast_loss
-from synthssl.train.methods.synthetic_terms import SyntheticTerms, SyntheticTermsConfig
-from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodContext, StepInfo
+from synthssl.train.methods.synthetic_terms import MOVED_TO_SYNTHETIC, SyntheticTerms, SyntheticTermsConfig
+from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodConfig, MethodContext, StepInfo
 from synthssl.train.models.backbone import LEVEL_INDEX, pooled
 from synthssl.train.models.encoder import build_encoder
 from synthssl.train.models.dense_head import DenseProjectionHead
 from synthssl.train.models.projection import ProjectionMLP
 
 @dataclass
-class DSCConfig(SyntheticTermsConfig):
-    """Options of ``method.name: dsc`` (all defaults are ours, see docs/dsc.md); the synthetic-data
-    options (property_weight, adversarial, ...) come from `SyntheticTermsConfig`, off by default here."""
+class DSCConfig(MethodConfig):
+    """Dense Semantic Contrast: instance, pixel and semantic levels (all defaults are ours, docs/dsc.md)."""
 
+    name: str = "dsc"
     # instance level
     temperature: float = 0.2
+    """instance level: NT-Xent temperature."""
     proj_hidden_dim: int = 512
+    """instance level: projection MLP hidden width."""
     proj_dim: int = 128
+    """instance level: projection output dimension."""
     proj_layers: int = 2
+    """instance level: projection MLP layers."""
     # pixel level
     dense_level: Literal["c4", "c5"] = "c5"
+    """pixel level: backbone level of the dense embeddings."""
     dense_hidden_dim: int = 512
+    """pixel level: dense head hidden width."""
     dense_dim: int = 128
+    """pixel level: dense embedding dimension."""
     neighbours: Literal["geometric", "crop", "feature"] = "geometric"
+    """pixel level: positives from exact correspondences (geometric; shards), crop geometry (crop; photo pairs) or
+    top-k feature similarity (feature)."""
     geometric_radius: float = 0.5
+    """geometric: match radius in dense-map cells."""
     occlusion_tol: float = 0.02
+    """geometric: relative depth tolerance of the occlusion test."""
     depth_tol: float = 0.05
+    """geometric: relative depth tolerance of a match."""
     normal_tol_deg: Optional[float] = 45.0
+    """geometric: largest normal angle between matched points (degrees); null = off."""
     crop_radius: float = 0.7
+    """crop: positives within this many location diagonals."""
     feature_topk: int = 1
+    """feature: positives per location."""
     pixel_samples: int = 16
+    """pixel level: locations sampled per image."""
     pixel_temperature: float = 0.2
+    """pixel level: InfoNCE temperature."""
     # semantic level
     semantic: Literal["kmeans", "prototypes"] = "kmeans"
+    """semantic level: pseudo-labels by k-means or learnable prototypes + Sinkhorn."""
     num_clusters: int = 32
+    """semantic level: pseudo-classes."""
     kmeans_iterations: int = 3
+    """kmeans: Lloyd steps per training step."""
     sinkhorn_epsilon: float = 0.05
+    """prototypes: Sinkhorn entropy."""
     sinkhorn_iterations: int = 3
+    """prototypes: Sinkhorn iterations."""
     prototype_temperature: float = 0.1
+    """prototypes: softmax temperature."""
     semantic_samples: int = 8
+    """semantic level: locations sampled per image and view."""
     semantic_temperature: float = 0.1
+    """semantic level: supervised-contrastive temperature."""
     semantic_warmup_steps: int = 500
+    """semantic level: weight 0 (not computed) before this step."""
     target_momentum: Optional[float] = None
+    """semantic targets from a momentum copy with this momentum; null = the detached online embeddings."""
     # weights
     weight_instance: float = 1.0
+    """weight of the instance level; 0 = skipped."""
     weight_pixel: float = 1.0
+    """weight of the pixel level; 0 = skipped."""
     weight_semantic: float = 1.0
-    # synthetic-data terms of synthetic_contrast: off by default for DSC
-    property_weight: float = 0.0
-    adversarial: Literal["none", "gan", "dann"] = "none"
+    """weight of the semantic level after its warm-up; 0 = skipped."""
+    synthetic: SyntheticTermsConfig = field(
+        default_factory=lambda: SyntheticTermsConfig(property_weight=0.0, adversarial="none"))
+    """the She & Xu terms DSC can add (off by default here)."""
 
-    def __post_init__(self) -> None:
+    moved_keys: ClassVar[dict[str, str]] = MOVED_TO_SYNTHETIC
+
+    def check(self) -> None:
         for key in ("temperature", "pixel_temperature", "semantic_temperature", "prototype_temperature",
                     "sinkhorn_epsilon", "geometric_radius", "crop_radius"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"method.{key}: must be > 0, got {getattr(self, key)}")
+            need(getattr(self, key) > 0, key, f"> 0, got {getattr(self, key)}")
         for key in ("pixel_samples", "semantic_samples", "feature_topk", "kmeans_iterations",
                     "sinkhorn_iterations"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"method.{key}: must be >= 1, got {getattr(self, key)}")
-        if self.normal_tol_deg is not None and not 0 < self.normal_tol_deg <= 180:
-            raise ConfigError(f"method.normal_tol_deg: must be null (off) or in (0, 180], got {self.normal_tol_deg}")
-        if self.num_clusters < 2:
-            raise ConfigError(f"method.num_clusters: must be >= 2, got {self.num_clusters}")
-        if self.target_momentum is not None and not 0.0 <= self.target_momentum < 1.0:
-            raise ConfigError(f"method.target_momentum: must be null or in [0, 1), got {self.target_momentum}")
+            need(getattr(self, key) >= 1, key, f">= 1, got {getattr(self, key)}")
+        need(self.normal_tol_deg is None or 0 < self.normal_tol_deg <= 180, "normal_tol_deg",
+             f"null (off) or a value in (0, 180], got {self.normal_tol_deg}")
+        need(self.num_clusters >= 2, "num_clusters", f">= 2, got {self.num_clusters}")
+        need(self.target_momentum is None or 0.0 <= self.target_momentum < 1.0, "target_momentum",
+             f"null or a value in [0, 1), got {self.target_momentum}")
         weights = (self.weight_instance, self.weight_pixel, self.weight_semantic)
-        if min(weights) < 0 or max(weights) == 0:
-            raise ConfigError("method.weight_instance/weight_pixel/weight_semantic: must be >= 0 and not all 0 "
-                              "(a level with weight 0 is skipped)")
+        need(min(weights) >= 0 and max(weights) > 0, "weight_instance/weight_pixel/weight_semantic",
+             "values >= 0, not all 0 (a level with weight 0 is skipped)")
+
+    def data_needs(self) -> DataNeeds:
+        return DataNeeds(geometry=self.neighbours == "geometric" or self.synthetic.uses_properties,
+                         real=self.synthetic.uses_adversarial, two_crops=self.neighbours == "crop")
 
 
 def _flat_locations(x: Tensor) -> Tensor:
@@ -130,9 +162,6 @@ class DSC(Method):
 
     def __init__(self, cfg: DSCConfig, ctx: MethodContext):
         super().__init__()
-        if cfg.neighbours == "crop" and ctx.has_geometry:
-            raise ConfigError("method.neighbours: crop relates two crops of one image, but rendered pairs come "
-                              "from two cameras; use geometric (or feature) on shards, crop with photo_pairs")
         self.cfg = cfg
         self.encoder = build_encoder(ctx.arch, ctx.small_stem)
         channels = self.encoder.channels
@@ -147,13 +176,9 @@ class DSC(Method):
         if cfg.target_momentum is not None:
             self.target_encoder = momentum_copy(self.encoder)
             self.target_dense_head = momentum_copy(self.dense_head)
-        self.synthetic = SyntheticTerms(cfg, channels, method="dsc")
+        self.synthetic = SyntheticTerms(cfg.synthetic, channels)
 
     # ------------------------------------------------------------------ trainer hooks
-    def data_needs(self) -> DataNeeds:
-        return DataNeeds(geometry=self.cfg.neighbours == "geometric" or self.synthetic.use_properties,
-                         real=self.synthetic.use_adversarial)
-
     def extra_optimizers(self) -> list[ExtraOptimizer]:
         return self.synthetic.extra_optimizers()
 
@@ -176,9 +201,6 @@ class DSC(Method):
         cfg = self.cfg
         hw = tuple(dense_features.shape[-2:])
         if cfg.neighbours == "geometric":
-            if not batch.has_geometry:
-                raise ValueError("dsc: method.neighbours=geometric needs rendered depth and cameras; "
-                                 "use method.neighbours=crop or feature for photo pairs")
             normals = {}
             if cfg.normal_tol_deg is not None and batch.normal is not None:
                 normals = dict(normal1=batch.normal[:, 0], normal2=batch.normal[:, 1], flipped1=batch.flipped[:, 0],

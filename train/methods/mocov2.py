@@ -20,36 +20,41 @@ import torch
 from torch import Tensor
 
 from synthssl.train import distributed
-from synthssl.train.config import ConfigError
+from synthssl.dataset.config import need
 from synthssl.train.data.batch import ViewBatch
 from synthssl.train.momentum.feature_queue import FeatureQueue
 from synthssl.train.momentum.momentum import ema_update, momentum_copy, momentum_schedule
 from synthssl.train.losses.queue_infonce import symmetric_queue_info_nce
-from synthssl.train.methods.base import Method, MethodContext, StepInfo
+from synthssl.train.methods.base import Method, MethodConfig, MethodContext, StepInfo
 from synthssl.train.models.backbone import pooled
 from synthssl.train.models.encoder import build_encoder
 from synthssl.train.models.projection import ProjectionMLP
 
 
 @dataclass
-class MoCoV2Config:
-    """Options of ``method.name: mocov2`` (defaults are ours)."""
+class MoCoV2Config(MethodConfig):
+    """MoCo v2: a momentum key encoder and a queue of negatives (defaults are ours)."""
 
+    name: str = "mocov2"
     temperature: float = 0.2
+    """InfoNCE temperature."""
     proj_hidden_dim: int = 512
+    """projection MLP hidden width."""
     proj_dim: int = 128
+    """projection output dimension."""
     proj_layers: int = 2
+    """projection MLP layers."""
     queue_size: int = 4096
+    """negatives kept in the queue."""
     momentum: float = 0.99
+    """EMA momentum of the key encoder."""
     momentum_cosine: bool = False
+    """raise the momentum to 1 on a cosine schedule."""
 
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.momentum < 1.0:
-            raise ConfigError(f"method.momentum: must be in [0, 1), got {self.momentum}")
-        if self.queue_size < 1:
-            raise ConfigError(f"method.queue_size: must be >= 1, got {self.queue_size}")
-        if self.temperature <= 0:
-            raise ConfigError(f"method.temperature: must be > 0, got {self.temperature}")
+    def check(self) -> None:
+        need(0.0 <= self.momentum < 1.0, "momentum", f"a value in [0, 1), got {self.momentum}")
+        need(self.queue_size >= 1, "queue_size", f">= 1, got {self.queue_size}")
+        need(self.temperature > 0, "temperature", f"> 0, got {self.temperature}")
 
 
 class MoCoV2(Method):

@@ -14,21 +14,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from torch import Tensor
 
+from synthssl.dataset.config import need
 from synthssl.train.data.batch import ViewBatch
 from synthssl.train.losses.nt_xent import nt_xent
-from synthssl.train.methods.base import Method, MethodContext, StepInfo
+from synthssl.train.methods.base import Method, MethodConfig, MethodContext, StepInfo
 from synthssl.train.models.encoder import build_encoder
 from synthssl.train.models.projection import ProjectionMLP
 
 
 @dataclass
-class SimCLRConfig:
-    """Options of ``method.name: simclr`` (defaults are ours)."""
+class SimCLRConfig(MethodConfig):
+    """SimCLR: NT-Xent between two augmented views (defaults are ours)."""
 
+    name: str = "simclr"
     temperature: float = 0.2
+    """NT-Xent temperature."""
     proj_hidden_dim: int = 512
+    """projection MLP hidden width."""
     proj_dim: int = 128
+    """projection output dimension."""
     proj_layers: int = 2
+    """projection MLP layers."""
+
+    def check(self) -> None:
+        need(self.temperature > 0, "temperature", f"> 0, got {self.temperature}")
 
 
 class SimCLR(Method):

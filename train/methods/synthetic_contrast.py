@@ -1,8 +1,9 @@
 """She & Xu (2021) with our defaults: contrast + physical properties + domain adaptation.
 
 L = contrast_weight * L_contrast
-  + property_weight * (depth_weight * L_depth + normal_weight * L_normal + contour_weight * L_contour)
-  + adversarial_weight * L_adv
+  + synthetic.property_weight * (depth_weight * L_depth + normal_weight * L_normal + contour_weight * L_contour)
+  + synthetic.adversarial_weight * L_adv
+(keys under ``method:``; the synthetic-data weights under ``method.synthetic:``)
 
 - L_contrast: NT-Xent between the two rendered views of each scene (pooled c5 ->
   2-layer projection MLP -> 128-d), temperature 0.1, negatives gathered across ranks.
@@ -25,29 +26,52 @@ Defaults are ours (see docs/train.md), not numbers from the paper.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from synthssl.train.data.batch import ViewBatch
 from synthssl.train.losses.nt_xent import nt_xent
-from synthssl.train.methods.synthetic_terms import SyntheticTerms, SyntheticTermsConfig
-from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodContext, StepInfo
+from synthssl.dataset.config import need
+from synthssl.train.methods.synthetic_terms import MOVED_TO_SYNTHETIC, SyntheticTerms, SyntheticTermsConfig
+from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodConfig, MethodContext, StepInfo
 from synthssl.train.models.backbone import pooled
 from synthssl.train.models.encoder import build_encoder
 from synthssl.train.models.projection import ProjectionMLP
 
 @dataclass
-class SyntheticContrastConfig(SyntheticTermsConfig):
-    """Options of ``method.name: synthetic_contrast`` (all defaults are ours); the property and
-    adversarial options come from `SyntheticTermsConfig`."""
+class SyntheticContrastConfig(MethodConfig):
+    """She & Xu (2021): contrast + depth/normal/contour + adaptation (all defaults are ours)."""
 
+    name: str = "synthetic_contrast"
     temperature: float = 0.1  # measured: docs/quality.md
+    """NT-Xent temperature."""
     proj_hidden_dim: int = 512
+    """projection MLP hidden width."""
     proj_dim: int = 128
+    """projection output dimension."""
     proj_layers: int = 2
+    """projection MLP layers."""
     contrast_weight: float = 1.0
+    """weight of the contrast term; 0 = off."""
+    synthetic: SyntheticTermsConfig = field(default_factory=SyntheticTermsConfig)
+    """the property heads and the feature adaptation."""
+
+    moved_keys: ClassVar[dict[str, str]] = MOVED_TO_SYNTHETIC
+
+    def check(self) -> None:
+        need(self.temperature > 0, "temperature", "> 0")
+        need(self.contrast_weight >= 0, "contrast_weight", ">= 0 (0 = off)")
+        need(self.contrast_weight > 0 or self.synthetic.uses_properties or self.synthetic.uses_adversarial,
+             "contrast_weight", "> 0, or method.synthetic.property_weight or adversarial_weight > 0: "
+             "every objective is off")
+
+    def data_needs(self) -> DataNeeds:
+        props = self.synthetic.uses_properties
+        return DataNeeds(geometry=props, real=self.synthetic.uses_adversarial,
+                         fields=("depth", "normal", "contour") if props else ())
 
 
 class SyntheticContrast(Method):
@@ -60,16 +84,8 @@ class SyntheticContrast(Method):
         self.encoder = build_encoder(ctx.arch, ctx.small_stem)
         self.use_contrast = cfg.contrast_weight > 0
         channels = self.encoder.channels
-        self.synthetic = SyntheticTerms(cfg, channels, method="synthetic_contrast")
-        if not (self.use_contrast or self.synthetic.use_properties or self.synthetic.use_adversarial):
-            raise ValueError("method: every objective is off; set method.contrast_weight, "
-                             "method.property_weight or method.adversarial_weight > 0")
+        self.synthetic = SyntheticTerms(cfg.synthetic, channels)
         self.projector = ProjectionMLP(channels[-1], cfg.proj_hidden_dim, cfg.proj_dim, cfg.proj_layers) if self.use_contrast else None
-
-    def data_needs(self) -> DataNeeds:
-        props = self.synthetic.use_properties
-        return DataNeeds(geometry=props, real=self.synthetic.use_adversarial,
-                         fields=("depth", "normal", "contour") if props else ())
 
     def extra_optimizers(self) -> list[ExtraOptimizer]:
         return self.synthetic.extra_optimizers()

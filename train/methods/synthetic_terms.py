@@ -9,12 +9,13 @@ rest), as alternating GAN updates or through a gradient-reversal layer (DANN).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
+from synthssl.dataset.config import need
 from synthssl.train.data.batch import ViewBatch
 from synthssl.train.losses.adversarial import (discriminator_accuracy, discriminator_loss,
                                                encoder_adversarial_loss)
@@ -30,22 +31,56 @@ from synthssl.train.models.property_decoder import PropertyDecoder
 
 @dataclass
 class SyntheticTermsConfig:
-    """Options of the synthetic-data terms; method configs that offer them inherit these."""
+    """The She & Xu terms (``method.synthetic``): depth/normal/contour heads and feature adaptation."""
 
     property_weight: float = 10.0  # measured: docs/quality.md
+    """weight of the property terms (depth + normal + contour); 0 = no decoder."""
     depth_weight: float = 1.0
+    """weight of the depth loss inside the property terms."""
     normal_weight: float = 1.0
+    """weight of the normal loss inside the property terms."""
     contour_weight: float = 1.0
+    """weight of the contour loss inside the property terms."""
     depth_scale_weight: float = 0.5
+    """scale-invariant share of the depth loss (0 = plain L1)."""
     depth_log_space: bool = True
+    """the depth head predicts log metres."""
     decoder_width: int = 64
+    """channels of the property decoder."""
     adversarial: Literal["none", "gan", "dann"] = "gan"
+    """feature adaptation to data.photos: gan (own discriminator optimiser), dann (gradient reversal) or none."""
     adversarial_weight: float = 0.1
+    """weight of the encoder's adversarial term; 0 = off."""
     adversarial_feature: Literal["c3", "c4", "c5"] = "c4"
+    """backbone level the discriminator sees."""
     disc_width: int = 256
+    """discriminator channels."""
     disc_blocks: int = 2
+    """discriminator conv blocks."""
     disc_lr: float = 2e-4
+    """discriminator AdamW learning rate (gan)."""
     dann_gamma: float = 10.0
+    """DANN ramp 2 / (1 + exp(-gamma p)) - 1 of the reversal coefficient."""
+
+    @property
+    def uses_properties(self) -> bool:
+        return self.property_weight > 0
+
+    @property
+    def uses_adversarial(self) -> bool:
+        return self.adversarial != "none" and self.adversarial_weight > 0
+
+    def check(self) -> None:
+        for key in ("property_weight", "depth_weight", "normal_weight", "contour_weight", "depth_scale_weight",
+                    "adversarial_weight"):
+            need(getattr(self, key) >= 0, key, ">= 0 (0 = off)")
+        for key in ("decoder_width", "disc_width", "disc_blocks"):
+            need(getattr(self, key) >= 1, key, ">= 1")
+        need(self.disc_lr > 0, "disc_lr", "> 0")
+
+
+#: The keys of `SyntheticTermsConfig` at their place before they nested under ``method.synthetic``.
+MOVED_TO_SYNTHETIC = {f.name: f"synthetic.{f.name}" for f in fields(SyntheticTermsConfig)}
 
 
 class SyntheticTerms(nn.Module):
@@ -55,10 +90,9 @@ class SyntheticTerms(nn.Module):
     A term whose weight is 0 (or ``adversarial: none``) builds no module and costs nothing.
     """
 
-    def __init__(self, cfg: SyntheticTermsConfig, channels: tuple[int, ...], method: str):
+    def __init__(self, cfg: SyntheticTermsConfig, channels: tuple[int, ...]):
         super().__init__()
         self.cfg = cfg
-        self.method = method
         self.use_properties = cfg.property_weight > 0
         self.use_adversarial = cfg.adversarial != "none" and cfg.adversarial_weight > 0
         self.decoder = PropertyDecoder(channels, cfg.decoder_width) if self.use_properties else None
@@ -76,9 +110,6 @@ class SyntheticTerms(nn.Module):
         """x [n_syn,3,H,W] plus the batch's real photos when adaptation is on (one backbone pass for both)."""
         if not self.use_adversarial:
             return x
-        if batch.real is None:
-            raise ValueError(f"{self.method}: adversarial adaptation needs real photos "
-                             "(set data.photos, or method.adversarial=none)")
         return torch.cat([x, batch.real.to(x.dtype)], 0)
 
     def forward(self, feats: list[Tensor], batch: ViewBatch, n_syn: int, size: tuple[int, int],
@@ -91,7 +122,7 @@ class SyntheticTerms(nn.Module):
         out: dict[str, Tensor] = {}
         total = feats[-1].new_zeros((), dtype=torch.float32)
         if self.use_properties:
-            out.update(property_terms(self.decoder, feats, batch, n_syn, size, method=self.method,
+            out.update(property_terms(self.decoder, feats, batch, n_syn, size,
                                       depth_scale_weight=cfg.depth_scale_weight,
                                       depth_log_space=cfg.depth_log_space))
             total = total + cfg.property_weight * (cfg.depth_weight * out["depth"] + cfg.normal_weight * out["normal"]
@@ -105,16 +136,13 @@ class SyntheticTerms(nn.Module):
 
 def property_terms(decoder: nn.Module, feats: list[Tensor], batch: ViewBatch, n_syn: int,
                    size: tuple[int, int], *, depth_scale_weight: float = 0.5,
-                   depth_log_space: bool = True, method: str = "method") -> dict[str, Tensor]:
+                   depth_log_space: bool = True) -> dict[str, Tensor]:
     """Depth, normal and contour losses of the decoder's predictions for the synthetic views.
 
     feats: backbone levels [c2..c5], each [n_syn (+ real), C, h, w]; only the first
     ``n_syn`` rows (= B * V, sample-major) are decoded. size: (H, W) of the targets.
     Returns {"depth", "normal", "contour"} scalar losses (unweighted).
     """
-    if not batch.has_geometry:
-        raise ValueError(f"{method}: property heads need rendered data (depth, normals, contours); "
-                         "set method.property_weight=0 for photo pairs")
     pred = decoder([f[:n_syn] for f in feats], size=size)
     valid = batch.valid.flatten(0, 1)
     return {
@@ -151,5 +179,5 @@ def adversarial_terms(discriminator: nn.Module, f: Tensor, n_syn: int, mode: Lit
         out["disc_acc"] = discriminator_accuracy(d_all[:n_syn], d_all[n_syn:])
         out["grl_coeff"] = f.new_tensor(coeff, dtype=torch.float32)
     else:
-        raise ValueError(f"method.adversarial: expected 'gan' or 'dann', got {mode!r}")
+        raise ValueError(f"method.synthetic.adversarial: expected 'gan' or 'dann', got {mode!r}")
     return out

@@ -1,0 +1,45 @@
+"""What every method's config is: its ``name`` and the data it needs (torch-free).
+
+A method's ``Config`` dataclass derives from `MethodConfig`. Its `MethodConfig.data_needs`
+says, from the options alone, what data the configured method requires, so the trainer
+checks the data against it and opens the data once, before anything is built.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Optional
+
+
+@dataclass(frozen=True)
+class DataNeeds:
+    """What data a configured method requires.
+
+    geometry: needs rendered maps/cameras (so it cannot train on photo pairs);
+    real: needs ``batch.real`` photos (``data.photos``);
+    two_crops: its two views must be two crops of one image (``data.photo_pairs``), not
+    two rendered cameras;
+    fields: the shard view fields to read (``rgb`` is always read), e.g.
+    ("depth", "normal", "contour"); None = all of them. ViewBatch fields that are not
+    read are None (``valid`` needs ``depth``). Reading fewer fields makes the loader
+    faster (each field is one HDF5 read per scene).
+    """
+
+    geometry: bool = False
+    real: bool = False
+    two_crops: bool = False
+    fields: Optional[tuple[str, ...]] = None
+
+
+@dataclass
+class MethodConfig:
+    """The ``method:`` section: ``name`` picks the method, the other keys are its options."""
+
+    name: str = ""
+    """the method (train/methods/registry.py)."""
+
+    moved_keys: ClassVar[dict[str, str]] = {}
+    """{old key: its new dotted place}: configs written before an option moved still load."""
+
+    def data_needs(self) -> DataNeeds:
+        """What the method as configured needs; default: rgb view pairs only (runs on photo pairs too)."""
+        return DataNeeds()
