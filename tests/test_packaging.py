@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -63,8 +64,11 @@ def test_plain_dependencies_are_what_dataset_imports():
     plain = {IMPORT_NAMES.get(d, d) for d in map(_dist_name, project["dependencies"])}
     imported = set()
     for path in (ROOT / "dataset").rglob("*.py"):
-        for m in re.finditer(r"^\s*(?:import|from)\s+([A-Za-z_]\w*)", path.read_text(), re.M):
-            imported.add(m.group(1))
+        for node in ast.walk(ast.parse(path.read_text())):  # real import statements, not docstring prose
+            if isinstance(node, ast.Import):
+                imported.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
     third_party = {m for m in imported if m not in sys.stdlib_module_names and m not in ("synthssl", "__future__")}
     assert third_party - {"tqdm"} == plain, "dataset/ imports must be plain dependencies (tqdm: only on a TTY)"
 

@@ -59,6 +59,8 @@ def test_nested_layout_is_found_and_listed_by_relative_path(tmp_path):
 def test_legacy_folder_without_manifest_still_reads(tmp_path):
     write_shards(tmp_path, num_scenes=6, shard_size=4, size=16)
     (tmp_path / "manifest.json").unlink()
+    for sidecar in tmp_path.glob("shard-*.json"):  # a folder from before sidecars
+        sidecar.unlink()
     coll = ShardCollection([tmp_path])
     assert len(coll) == 6 and coll.index.opened == 2 and coll.open_shards == 0  # opened to index, then closed
     assert coll.render_ids == [""] * 6 and int(coll[5]["scene_id"]) == 5

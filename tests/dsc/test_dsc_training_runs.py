@@ -68,7 +68,7 @@ def test_dsc_trains_with_a_timm_backbone(analytic_shards, tmp_path):
     pytest.importorskip("timm")
     out = tmp_path / "dsc_timm"
     records = _train("dsc", out, [f"data.shards=[{analytic_shards}]", "model.arch=timm:resnet18d",
-                                  "model.small_stem=false", "data.image_size=32", "method.property_weight=1.0"])
+                                  "model.small_stem=false", "data.image_size=32", "method.synthetic.property_weight=1.0"])
     assert records[1]["semantic_weight"] == 1.0 and records[1]["matched_fraction"] > 0
     assert all(math.isfinite(records[-1][k]) for k in ("instance", "pixel", "semantic", "depth", "normal"))
     meta = json.loads((out / "export" / "backbone.json").read_text())

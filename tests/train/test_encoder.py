@@ -9,15 +9,16 @@ import torch
 import torchvision
 from torch import nn
 
+from synthssl.dataset.config import build
 from synthssl.train.checkpoint import load_method_state
 from synthssl.train.export import load_backbone, load_encoder, save_backbone
 from synthssl.train.methods.base import MethodContext
 from synthssl.train.methods.registry import method_class
 from synthssl.train.models.encoder import Encoder, build_encoder
 
-SMALL = {"synthetic_contrast": {"proj_hidden_dim": 16, "decoder_width": 8, "disc_width": 8},
-         "dsc": {"proj_hidden_dim": 16, "dense_hidden_dim": 16, "target_momentum": 0.9, "property_weight": 1.0,
-                 "adversarial": "gan", "disc_width": 8, "decoder_width": 8},
+SMALL = {"synthetic_contrast": {"proj_hidden_dim": 16, "synthetic": {"decoder_width": 8, "disc_width": 8}},
+         "dsc": {"proj_hidden_dim": 16, "dense_hidden_dim": 16, "target_momentum": 0.9,
+                 "synthetic": {"property_weight": 1.0, "adversarial": "gan", "disc_width": 8, "decoder_width": 8}},
          "simclr": {"proj_hidden_dim": 16}, "mocov2": {"proj_hidden_dim": 16, "queue_size": 8},
          "densecl": {"proj_hidden_dim": 16, "queue_size": 8, "dense_hidden_dim": 16}}
 
@@ -25,7 +26,7 @@ SMALL = {"synthetic_contrast": {"proj_hidden_dim": 16, "decoder_width": 8, "disc
 def _method(name: str, arch: str = "resnet18", seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
     cls = method_class(name)
-    return cls(cls.Config(**SMALL[name]), MethodContext(arch=arch, image_size=32, has_real=True))
+    return cls(build(cls.Config, {"name": name, **SMALL[name]}, "method"), MethodContext(arch=arch, image_size=32))
 
 
 def test_resnet_encoder_reports_levels_it_returns():
@@ -129,12 +130,12 @@ def test_compile_targets_modules_whose_forward_runs(name, shard_dir, photo_dir, 
     extra = {"train.steps": 1, "method.name": name}
     if name == "dsc":
         extra.update({"method.target_momentum": 0.9, "method.semantic_warmup_steps": 0, "method.num_clusters": 4,
-                      "method.property_weight": 1.0, "method.adversarial": "gan"})
+                      "method.synthetic.property_weight": 1.0, "method.synthetic.adversarial": "gan"})
     if name == "mocov2":
         extra["method.queue_size"] = 8
     overrides = tiny_overrides(shard_dir, photo_dir, tmp_path / name, **extra)
     if name == "mocov2":
-        overrides = [o for o in overrides if not o.startswith(("method.decoder_width", "method.disc_width"))]
+        overrides = [o for o in overrides if not o.startswith("method.synthetic.")]
     trainer = Trainer(load_config(None, overrides))
     called: set[str] = set()
     for child_name, child in trainer.method.named_children():
