@@ -30,8 +30,9 @@ from .config import ConfigError, RenderConfig
 IDENTITY_NAME = "identity.json"
 #: The identity's keys, in the order a conflict is reported (the config hash, covering all, last).
 IDENTITY_KEYS = ("seed", "size", "views", "format_version", "assets_sha256", "config_sha256")
-#: Config keys that do not change what is rendered (ignored when matching a folder's render).
-NON_CONTENT_KEYS = ("out", "workers", "shard_index", "num_shards", "backend", "scenes")
+#: Config keys that do not change what is rendered (ignored when matching a folder's render). Compression
+#: is one: a folder begun with lzf (the default before 0.1) resumes with gzip, each shard naming its filter.
+NON_CONTENT_KEYS = ("out", "workers", "shard_index", "num_shards", "backend", "scenes", "compression")
 
 
 class FolderConflict(ShardFormatError):
