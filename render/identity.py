@@ -30,8 +30,10 @@ from .config import ConfigError, RenderConfig
 IDENTITY_NAME = "identity.json"
 #: The identity's keys, in the order a conflict is reported (the config hash, covering all, last).
 IDENTITY_KEYS = ("seed", "size", "views", "format_version", "assets_sha256", "config_sha256")
+#: 2: ``compression`` left the config hash (it does not change what is rendered).
+IDENTITY_VERSION = 2
 #: Config keys that do not change what is rendered (ignored when matching a folder's render). Compression
-#: is one: a folder begun with lzf (the default before 0.1) resumes with gzip, each shard naming its filter.
+#: is one: a folder begun with lzf (the previous default) resumes with gzip, each shard naming its filter.
 NON_CONTENT_KEYS = ("out", "workers", "shard_index", "num_shards", "backend", "scenes", "compression")
 
 
@@ -58,18 +60,29 @@ def asset_fingerprint(cfg: RenderConfig) -> str:
     return h.hexdigest()
 
 
+def _sha256_json(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
 def identity_of(cfg: RenderConfig) -> dict[str, Any]:
     """The identity of the render ``cfg`` describes (see the module docstring)."""
-    content = json.dumps(content_config(cfg.to_dict()), sort_keys=True)
     return {"seed": cfg.seed, "size": cfg.size, "views": cfg.views, "format_version": FORMAT_VERSION,
             "assets_sha256": asset_fingerprint(cfg) if cfg.objects.source_weights.get("asset", 0) > 0 else None,
-            "config_sha256": hashlib.sha256(content.encode()).hexdigest()}
+            "config_sha256": _sha256_json(content_config(cfg.to_dict())), "identity_version": IDENTITY_VERSION}
 
 
-def claim_folder(out: Path, identity: dict[str, Any]) -> bool:
+def legacy_config_hashes(cfg: RenderConfig) -> set[str]:
+    """The ``config_sha256`` an ``identity.json`` written before `IDENTITY_VERSION` 2 holds for the same
+    render: its hash still covered ``compression``, whose default then was ``lzf``."""
+    content = content_config(cfg.to_dict())
+    return {_sha256_json({**content, "compression": c}) for c in ("lzf", cfg.compression)}
+
+
+def claim_folder(out: Path, identity: dict[str, Any], legacy_hashes: set[str] = frozenset()) -> bool:
     """Create ``out/identity.json`` exclusively, or check that it holds ``identity``.
 
-    Returns True when this call created it. Raises FolderConflict naming the first
+    ``legacy_hashes``: config hashes that an identity written before `IDENTITY_VERSION` 2 may hold
+    for this same render (`legacy_config_hashes`). Returns True when this call created it. Raises FolderConflict naming the first
     differing key when the folder belongs to another render.
     """
     path = out / IDENTITY_NAME
@@ -87,6 +100,8 @@ def claim_folder(out: Path, identity: dict[str, Any]) -> bool:
     except (OSError, json.JSONDecodeError) as exc:
         raise FolderConflict(path, None, f"unreadable ({exc}); this folder's render identity is unknown; "
                              "use another --out") from None
+    if "identity_version" not in theirs and theirs.get("config_sha256") in legacy_hashes:
+        theirs = {**theirs, "config_sha256": identity["config_sha256"], "identity_version": IDENTITY_VERSION}
     named_first = [k for k in IDENTITY_KEYS if k in identity or k in theirs]
     for key in named_first + sorted((set(identity) | set(theirs)) - set(IDENTITY_KEYS)):
         if theirs.get(key) != identity.get(key):
@@ -108,4 +123,4 @@ def check_scene_count(out: Path, cfg: RenderConfig, shard_scenes: dict[str, tupl
 
 
 __all__ = ["IDENTITY_NAME", "NON_CONTENT_KEYS", "FolderConflict", "content_config", "identity_of",
-           "claim_folder", "check_scene_count", "asset_fingerprint"]
+           "claim_folder", "legacy_config_hashes", "check_scene_count", "asset_fingerprint"]

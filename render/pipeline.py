@@ -50,7 +50,8 @@ from synthssl.dataset.writer import ShardWriter
 
 from . import gl_compat
 from .config import RenderConfig, config_from_dict
-from .identity import NON_CONTENT_KEYS, check_scene_count, claim_folder, content_config, identity_of
+from .identity import (NON_CONTENT_KEYS, check_scene_count, claim_folder, content_config, identity_of,
+                       legacy_config_hashes)
 from .physics import PhysicsWorld, physics_available, physics_notice
 from .provenance import render_provenance
 from .renderer import SceneRenderer
@@ -169,7 +170,7 @@ def prepare_folder(out: Path, cfg: RenderConfig) -> None:
         set_aside_broken_manifest(out)
         existing = folder_shards(out, cfg)  # an older folder without identity.json is checked shard by shard
         check_scene_count(out, cfg, existing)
-        claim_folder(out, identity_of(cfg))
+        claim_folder(out, identity_of(cfg), legacy_config_hashes(cfg))
     except OSError as exc:
         raise OutputWriteError(out, write_failure(exc, out.parent if not out.exists() else out),
                                "write into the output folder") from None

@@ -75,6 +75,30 @@ def test_resume_with_fewer_scenes_is_refused_and_drops_nothing(tmp_path, capsys)
     assert validate_directory(out, deep=True)["num_scenes"] == 6
 
 
+def test_a_folder_of_the_previous_identity_format_resumes_and_another_render_is_still_refused(tmp_path, capsys):
+    """identity.json of earlier versions hashed ``compression`` too (default lzf): such a folder is the
+    same render under today's default, while a render with other content is still refused."""
+    from synthssl.render.cli import main
+    from synthssl.render.config import load_config
+    from synthssl.render.identity import legacy_config_hashes
+
+    out = tmp_path / "shards"
+    assert main(_render(out, "--compression", "lzf", scenes=4)) == 0  # as the previous version rendered it
+    capsys.readouterr()
+    identity = json.loads((out / "identity.json").read_text())
+    cfg = load_config(None, [f"out={out}", "scenes=4", "size=16", "shard_size=4", "seed=3", "physics.enabled=false",
+                             "compression=lzf"])
+    (old_hash,) = legacy_config_hashes(cfg)  # what that version's identity.json held
+    old = {k: v for k, v in identity.items() if k != "identity_version"}
+    old["config_sha256"] = old_hash
+    (out / "identity.json").write_text(json.dumps(old))
+    assert main(_render(out, "--resume", scenes=6)) == 0, capsys.readouterr().err
+    assert validate_directory(out, deep=True)["num_scenes"] == 6
+    assert main(_render(out, "--resume", "--set", "objects.count=[1,2]", scenes=6)) == 2
+    line = one_line(capsys.readouterr().err)
+    assert "rendered with a different 'objects' than this run" in line and "another --out" in line, line
+
+
 def test_checksums_are_never_reblessed_and_resume_deep_rerenders_a_changed_shard(tmp_path, capsys):
     import h5py
 
