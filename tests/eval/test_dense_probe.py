@@ -22,7 +22,20 @@ def test_dense_views_split_is_disjoint(eval_assets):
     train, test, names = load_dense_views([eval_assets["shards"]], train_scenes=8, test_scenes=4, seed=0)
     assert names[:3] == ["background", "floor", "wall"]
     assert len(train) == 16 and len(test) == 8  # 2 views per scene
-    assert not set(train.scene_ids.tolist()) & set(test.scene_ids.tolist())
+    assert not set(train.scene_index.tolist()) & set(test.scene_index.tolist())
+
+
+def test_dense_views_of_two_renders_count_every_scene(tmp_path):
+    """Two renders number their scenes alike (0, 1, ...); the probes' scenes are told apart all the same."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from provenance_shards import provenance_render
+
+    folders = [provenance_render(tmp_path / f"seed{s}", num_scenes=6, size=16, seed=s) for s in (1, 2)]
+    train, test, _ = load_dense_views(folders, train_scenes=8, test_scenes=4, seed=0)
+    assert len(np.unique(train.scene_index)) == 8 and len(np.unique(test.scene_index)) == 4
+    assert len(np.unique(np.concatenate([train.scene_ids, test.scene_ids]))) < 12  # ids repeat across renders
 
 
 def test_dense_features_grid(eval_assets):

@@ -156,7 +156,7 @@ def _photos(config: EvalConfig, height: int, width: int) -> tuple[np.ndarray, li
 def _dense_figures(results: dict[str, DenseProbeResult], test: DenseViews, config: EvalConfig, out: Path,
                    device) -> list[str]:
     figures = []
-    _, first_view = np.unique(test.scene_ids, return_index=True)
+    _, first_view = np.unique(test.scene_index, return_index=True)
     rows = np.sort(first_view)[:config.report.scenes]
     photos, photo_names = _photos(config, test.rgb.shape[1], test.rgb.shape[2])
     rgb = np.concatenate([test.rgb[rows], photos])

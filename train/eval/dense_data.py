@@ -27,7 +27,9 @@ class DenseViews:
 
     rgb uint8 [N, H, W, 3]; depth float32 [N, H, W] metres (0 = no surface);
     normal float32 [N, H, W, 3] camera frame (0 = no surface); contour uint8 [N, H, W]
-    {0, 1}; category int64 [N, H, W]; scene_ids int64 [N] (global scene index of each view).
+    {0, 1}; category int64 [N, H, W]; scene_ids int64 [N] (each view's scene id within its render, for
+    names); scene_index int64 [N] (each view's scene as an index into the shard collection: unique
+    across renders, so views are grouped by scene with it).
     """
 
     rgb: np.ndarray
@@ -36,6 +38,7 @@ class DenseViews:
     contour: np.ndarray
     category: np.ndarray
     scene_ids: np.ndarray
+    scene_index: np.ndarray
 
     def __len__(self) -> int:
         return int(self.rgb.shape[0])
@@ -43,13 +46,14 @@ class DenseViews:
 
 def _gather(collection: ShardCollection, indices: np.ndarray, desc: str) -> DenseViews:
     parts: dict[str, list[np.ndarray]] = {k: [] for k in DENSE_FIELDS}
-    ids = []
+    ids, index = [], []
     scene_ids = collection.scene_ids
     for i in console_progress(indices.tolist(), desc, unit="scene"):
         scene = collection[i]
         for k in DENSE_FIELDS:
             parts[k].append(np.asarray(scene[k]))
         ids.append(np.full(parts["rgb"][-1].shape[0], scene_ids[i], dtype=np.int64))
+        index.append(np.full(parts["rgb"][-1].shape[0], i, dtype=np.int64))
     return DenseViews(
         rgb=np.concatenate(parts["rgb"]).astype(np.uint8),
         depth=np.concatenate(parts["depth"]).astype(np.float32),
@@ -57,12 +61,13 @@ def _gather(collection: ShardCollection, indices: np.ndarray, desc: str) -> Dens
         contour=np.concatenate(parts["contour"]).astype(np.uint8),
         category=np.concatenate(parts["category"]).astype(np.int64),
         scene_ids=np.concatenate(ids),
+        scene_index=np.concatenate(index),
     )
 
 
 def dense_shortfall(train: DenseViews, test: DenseViews, train_scenes: int, test_scenes: int) -> str | None:
     """A note for the report when the held-out shards held fewer scenes than the probes asked for, else None."""
-    got_train, got_test = len(np.unique(train.scene_ids)), len(np.unique(test.scene_ids))
+    got_train, got_test = len(np.unique(train.scene_index)), len(np.unique(test.scene_index))
     if got_train >= train_scenes and got_test >= test_scenes:
         return None
     return (f"the held-out shards gave {got_train} probe-train and {got_test} probe-test scenes, fewer than the "
