@@ -40,11 +40,14 @@ _HINTS = {
 
 
 def compat_from_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """The compat record of a shard from its decoded root attributes (legacy shards included)."""
+    """The compat record of a shard from its root attributes (legacy shards included): h5py's
+    (bytes decoded here), a reader's decoded ones, or the writer's own (``category_names`` a list)."""
+    attrs = {k: v.decode("utf-8") if isinstance(v, bytes) else v for k, v in attrs.items()}
+    names = attrs["category_names"]
     return {
         "format_version": int(attrs.get("format_version", -1)),
         "height": int(attrs["height"]), "width": int(attrs["width"]), "views": int(attrs["views"]),
-        "categories_sha256": categories_sha256(json.loads(attrs["category_names"])),
+        "categories_sha256": categories_sha256(json.loads(names) if isinstance(names, str) else list(names)),
         "assets_sha256": str(attrs.get("assets_sha256", "")),
         "package_version": str(attrs.get("package_version", "")),
         "config_hash": str(attrs.get("config_hash", "")),
@@ -53,7 +56,8 @@ def compat_from_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
 
 def render_id_from_attrs(attrs: Mapping[str, Any]) -> str:
     """The shard's ``render_id`` attribute, "" for a legacy shard without one."""
-    return str(attrs.get("render_id", ""))
+    value = attrs.get("render_id", "")
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 def is_current_entry(entry: Mapping[str, Any] | None) -> bool:

@@ -38,6 +38,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import h5py
 
+from .compat import compat_from_attrs, render_id_from_attrs
 from .errors import ShardFormatError
 from .layout import list_shard_files, sidecar_path
 from .schema import FORMAT_NAME, FORMAT_VERSION, categories_sha256
@@ -171,18 +172,10 @@ def _text(value: Any) -> Any:
 def shard_entry(file: str, attrs: Mapping[str, Any], nbytes: int, mtime_ns: int, sha256: str) -> dict[str, Any]:
     """The manifest entry of one shard from its root attributes (h5py's or the writer's own) and
     its file's size (bytes), mtime (ns) and SHA-256 (hex). Missing provenance (shards written
-    before it existed) reads as ""."""
-    names = _text(attrs["category_names"])
-    names = json.loads(names) if isinstance(names, str) else list(names)
-    compat = {"format_version": int(attrs["format_version"]), "height": int(attrs["height"]),
-              "width": int(attrs["width"]), "views": int(attrs["views"]),
-              "categories_sha256": categories_sha256(names),
-              "assets_sha256": str(_text(attrs.get("assets_sha256", ""))),
-              "package_version": str(_text(attrs.get("package_version", ""))),
-              "config_hash": str(_text(attrs.get("config_hash", "")))}
+    before it existed) reads as "" (`synthssl.dataset.compat`)."""
     return {"file": file, "num_scenes": int(attrs["num_scenes"]), "first_scene": int(attrs["first_scene"]),
             "bytes": int(nbytes), "mtime_ns": int(mtime_ns), "sha256": sha256,
-            "render_id": str(_text(attrs.get("render_id", ""))), "compat": compat}
+            "render_id": render_id_from_attrs(attrs), "compat": compat_from_attrs(attrs)}
 
 
 def entry_from_file(directory: Path, path: Path) -> dict[str, Any]:
