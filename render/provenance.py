@@ -25,7 +25,7 @@ from .config import ConfigError, RenderConfig
 from .identity import NON_CONTENT_KEYS
 
 #: Config keys left out of ``config_hash``/``render_id``.
-RENDER_ID_EXCLUDED = (*NON_CONTENT_KEYS, "shard_size", "compression")
+RENDER_ID_EXCLUDED = (*NON_CONTENT_KEYS, "shard_size")  # NON_CONTENT_KEYS holds compression
 
 
 def canonical_content(cfg_dict: dict) -> str:

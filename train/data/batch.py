@@ -27,7 +27,8 @@ Conventions
   (0, 0, W0, H0)), before resize; ``flipped`` bool [B,V].
 - ``real``: float [Br,3,H,W] unlabeled real photos (normalised like rgb) for domain
   adaptation, or None.
-- ``scene_id``: long [B] global scene index (photo pairs: -1 - photo index).
+- ``scene_id``: long [B] each scene's id within its render (several renders may share ids: the pair
+  (render id, scene id) is unique); photo pairs: -1 - photo index.
 """
 from __future__ import annotations
 
