@@ -77,3 +77,31 @@ def test_only_requested_fields_are_read(shard_dir, photo_dir, tmp_path):
     assert batch.instance is None and batch.category is None and batch.intrinsics is None
     with pytest.raises(ValueError, match="unknown fields"):
         SceneDataset([shard_dir], fields=("colour",))
+
+
+def test_scenes_with_more_views_give_a_fresh_stored_pair_per_draw(tmp_path, photo_dir):
+    from analytic_scene import write_shards
+
+    write_shards(tmp_path / "v4", num_scenes=6, shard_size=3, size=32, views=4)
+    full = SceneDataset([tmp_path / "v4"])
+    paired = SceneDataset([tmp_path / "v4"], pair_seed=7)
+    assert full[(0, 5)]["rgb"].shape[0] == 4 and paired[0]["rgb"].shape[0] == 4  # index alone: all views
+    pairs = set()
+    for position in range(60):
+        index = position % len(paired)
+        item, stored = paired[(index, position)], full[index]
+        pair = paired.view_pair(position)
+        assert pair[0] != pair[1] and item["rgb"].shape[0] == 2
+        for key in ("rgb", "depth", "normal", "instance", "intrinsics", "cam_to_world"):
+            np.testing.assert_array_equal(item[key], stored[key][pair])  # the stored views, in the drawn order
+        np.testing.assert_array_equal(paired[(index, position)]["rgb"], item["rgb"])  # same draw, same pair
+        pairs.add(tuple(sorted(pair.tolist())))
+    assert len(pairs) == 6  # every pair of the 4 views is drawn
+    other_seed = SceneDataset([tmp_path / "v4"], pair_seed=8)
+    assert [other_seed.view_pair(p).tolist() for p in range(20)] != [paired.view_pair(p).tolist() for p in range(20)]
+    write_shards(tmp_path / "v2", num_scenes=3, shard_size=3, size=32)
+    two = SceneDataset([tmp_path / "v2"], pair_seed=7)
+    assert two.view_pair(9) is None
+    np.testing.assert_array_equal(two[(1, 9)]["rgb"], SceneDataset([tmp_path / "v2"])[1]["rgb"])  # 2 views: as stored
+    cfg = load_config(None, tiny_overrides(tmp_path / "v4", photo_dir, tmp_path))
+    assert TrainingData(cfg, needs_real=False).next_batch(0)[0].rgb.shape[1] == 2

@@ -3,7 +3,8 @@
 `TrainingData(cfg, ...)` builds, per rank (reading only the shard ``fields`` the method
 asks for, see `DataNeeds`, through the ``collection`` the trainer opened once):
 - the view-pair stream: rendered scenes (`SceneDataset` over ``data.shards``, train
-  split) or, with ``data.photo_pairs``, photos (`PhotoFolder`), each with a
+  split; scenes with more than two views give a fresh pair of them per draw) or, with
+  ``data.photo_pairs``, photos (`PhotoFolder`), each with a
   `ResumableSampler` over its own scenes/photos (disjoint per rank);
 - the real-photo stream for domain adaptation when the method needs it.
 `next_batch(step)` returns the augmented `ViewBatch` of that step (plus how many
@@ -61,7 +62,8 @@ class TrainingData:
             pair_set: Dataset = self.pairs
         else:
             self.scenes = SceneDataset(d.shards, split="train" if d.val_fraction > 0 else None,
-                                       val_fraction=d.val_fraction, fields=fields, collection=collection)
+                                       val_fraction=d.val_fraction, fields=fields, collection=collection,
+                                       pair_seed=cfg.train.seed)
             pair_set = self.scenes
         sampler = ResumableSampler(len(pair_set), seed=cfg.train.seed, rank=rank, world=world,
                                    start=start_step * self.local_batch)

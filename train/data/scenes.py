@@ -14,6 +14,13 @@ besides ``rgb`` and ``scene_id``):
 [V,H,W,3]; ``contour`` uint8 [V,H,W]; ``instance`` / ``category`` int16 [V,H,W]
 (uint16 ids cast, ids < 32768); ``intrinsics`` float32 [V,3,3];
 ``cam_to_world`` float32 [V,4,4]; ``scene_id`` int64.
+
+Training pairs from scenes with more than two views: with ``pair_seed`` set and V > 2,
+an item asked for as ``(index, position)`` (the `ResumableSampler`'s keys) holds two
+distinct views, drawn from ``(pair_seed, position)`` -- a fresh pair each time the scene
+is drawn, the same pair in a resumed run, whatever the number of workers. Every
+per-view field is cut to those two views (V = 2), in the drawn order. Scenes with two
+views, and items asked for by index alone, keep all their views.
 """
 from __future__ import annotations
 
@@ -44,11 +51,15 @@ class SceneDataset(Dataset):
 
     collection: an already opened `ShardCollection` (of these paths, split and fields) to read
     through instead of opening the shards again (the trainer opens them once).
+    pair_seed: draw a pair of views per ``(index, position)`` key when the scenes have more
+    than two views (see the module docstring); None keeps all views.
     """
 
     def __init__(self, paths: Sequence[str | os.PathLike], split: str | None = None, val_fraction: float = 0.0,
-                 fields: Sequence[str] | None = None, collection: ShardCollection | None = None):
+                 fields: Sequence[str] | None = None, collection: ShardCollection | None = None,
+                 pair_seed: int | None = None):
         self.fields = scene_fields(fields)
+        self.pair_seed = pair_seed
         self.collection = collection if collection is not None else ShardCollection(
             list(paths), split=split, val_fraction=val_fraction, fields=self.fields)
         if len(self.collection) == 0:
@@ -79,9 +90,17 @@ class SceneDataset(Dataset):
     def __len__(self) -> int:
         return len(self.collection)
 
+    def view_pair(self, position: int) -> np.ndarray | None:
+        """int [2]: the two distinct views of the draw at sampler ``position``, or None (all views)."""
+        if self.pair_seed is None or self.views <= 2:
+            return None
+        return np.random.default_rng([self.pair_seed, position, 0x7135]).choice(self.views, 2, replace=False)
+
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
-        index = key[0] if isinstance(key, tuple) else key
+        index, pair = (key[0], self.view_pair(key[1])) if isinstance(key, tuple) else (key, None)
         scene = self.collection[index]
         item = {k: (scene[k].astype(np.int16) if k in _AS_INT16 else scene[k]) for k in self.fields}
+        if pair is not None:
+            item = {k: v[pair] for k, v in item.items()}  # every field read has the views axis first
         item["scene_id"] = np.int64(self.collection.scene_id(index))
         return item
