@@ -7,7 +7,8 @@ load: `upgrade_legacy_keys`), ``optimizers`` (name -> state_dict; "main" plus ea
 `ExtraOptimizer`), ``scaler`` (GradScaler state or None), ``config`` (resolved, plain
 dict), ``world_size``, ``shards`` (fingerprint of each shard trained on: a resume on
 replaced shards is refused) and ``divergence_reference`` (early loss values of
-`synthssl.train.guards.DivergenceGuard`). Only tensors and plain Python values, so it
+`synthssl.train.guards.DivergenceGuard`), and with ``train.ema_decay`` ``weight_average``
+(`synthssl.train.momentum.weight_average.WeightAverage` state). Only tensors and plain Python values, so it
 loads with ``weights_only=True``. Random state needs no saving: every step re-seeds from
 (seed, rank, step), and the data position is a function of the step
 (`ResumableSampler`), so ``--resume`` replays exactly what an uninterrupted run does.

@@ -145,6 +145,9 @@ class TrainConfig:
     compile: bool = opt(False, "torch.compile the method")
     checkpoint_every: int = opt(500, "write <out>/checkpoint.pt every N steps (and at the end); 0 = end only")
     export: bool = opt(True, "export the backbone to <out>/export at the end")
+    ema_decay: float = opt(0.0, "export an exponential moving average of the encoder and property heads "
+                                "(decay per step, warmed up; train/momentum/weight_average.py) instead of the "
+                                "last weights; 0 = off")
     divergence_factor: float = opt(1000.0, "stop (exit 2) when a loss term exceeds this many times its median over "
                                            "the first divergence_window logged steps (0 = only non-finite losses stop)")
     divergence_window: int = opt(5, "logged steps whose median is the reference of divergence_factor")
@@ -154,6 +157,7 @@ class TrainConfig:
         need(self.checkpoint_every >= 0, "checkpoint_every", ">= 0 (0 = at the end only)")
         need(self.divergence_factor >= 0, "divergence_factor", ">= 0 (0 = only non-finite losses stop)")
         need(self.divergence_window >= 1, "divergence_window", ">= 1")
+        need(0.0 <= self.ema_decay < 1.0, "ema_decay", "a decay in [0, 1) (0 = off)")
 
 
 @dataclass

@@ -11,7 +11,9 @@ augment it on the device (`synthssl.train.data.augment`), forward the method und
 autocast, back-propagate ``loss`` into the main parameters and each extra
 optimiser's loss into its own parameters, average gradients over ranks, clip, step
 every optimiser with the warm-up + cosine learning rate, run the method's
-post-step hook; log, checkpoint, run the online k-NN and finally export the backbone.
+post-step hook, fold the weights into their moving average (``train.ema_decay``); log,
+checkpoint, run the online k-NN and finally export the backbone (the averaged weights
+when there is an average).
 
 Every step re-seeds torch's RNG and the augmentation generator from
 (seed, rank, step), and the data position is the step, so ``--resume`` continues
@@ -46,6 +48,7 @@ from synthssl.train.guards import (DivergenceError, DivergenceGuard, StopSignals
                                    shard_fingerprints)
 from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodContext, StepInfo
 from synthssl.train.metrics_log import MetricsLogger
+from synthssl.train.momentum.weight_average import WeightAverage
 from synthssl.train.optim import build_optimizer, lr_factor
 
 if TYPE_CHECKING:
@@ -288,6 +291,7 @@ class Trainer:
                                                          weight_decay=ex.weight_decay,
                                                          fused=self.device.type in ("cpu", "cuda"))
         self.base_lrs = {name: [g["lr"] for g in o.param_groups] for name, o in self.optimizers.items()}
+        self.average = self._weight_average()
         self.scaler = (torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None)
         self.start_step = 0
         self.shards = shard_fingerprints(cfg.data.shards) if cfg.data.shards and not cfg.data.photo_pairs else {}
@@ -327,6 +331,8 @@ class Trainer:
             opt.load_state_dict(state["optimizers"][name])
         if self.scaler is not None and state["scaler"] is not None:
             self.scaler.load_state_dict(state["scaler"])
+        if self.average is not None:
+            self.average.load_state_dict(state["weight_average"])
         self.start_step = int(state["step"])
         self.guard = DivergenceGuard(self.cfg.train.divergence_factor, self.cfg.train.divergence_window,
                                      state.get("divergence_reference"))
@@ -344,7 +350,8 @@ class Trainer:
         if self.rank == 0:
             save_checkpoint(self.run_dir, step=steps_done, method=self.method, optimizers=self.optimizers,
                             scaler=self.scaler, config=self.config_dict, world_size=self.world,
-                            extra={"shards": self.shards, "divergence_reference": self.guard.state()})
+                            extra={"shards": self.shards, "divergence_reference": self.guard.state(),
+                                   **({"weight_average": self.average.state_dict()} if self.average else {})})
         if dist_utils.is_distributed():
             torch.distributed.barrier()
 
@@ -403,6 +410,8 @@ class Trainer:
         lr = self.optimizer_step(step)
         with torch.no_grad():
             self.method.after_optimizer_step(info)
+        if self.average is not None:
+            self.average.update()
         return terms, lr
 
     def fit_step(self, step: int) -> tuple[dict[str, Tensor], float]:
@@ -449,14 +458,26 @@ class Trainer:
             log.info("removed %d temporary file(s) left by an interrupted run: %s", len(leftovers),
                      ", ".join(p.name for p in leftovers))
 
+    def _weight_average(self) -> Optional[WeightAverage]:
+        """The EMA of the encoder and property heads that `export` writes (train.ema_decay > 0), else None."""
+        if self.cfg.train.ema_decay <= 0:
+            return None
+        modules = {"encoder": self.method.encoder}
+        heads = method_heads(self.method)
+        if heads is not None:
+            modules["heads"] = heads.decoder
+        return WeightAverage(modules, self.cfg.train.ema_decay)
+
     def export(self, steps_done: int) -> Optional[Path]:
-        """Write the backbone export (+ the property heads, if any) (rank 0) to <out>/export; returns backbone.pt."""
+        """Write the backbone export (+ the property heads, if any) (rank 0) to <out>/export; returns backbone.pt.
+        With train.ema_decay the averaged weights are written, not the last ones."""
         if self.rank != 0:
             return None
-        return save_backbone(self.method.encoder, self.run_dir / "export", arch=self.cfg.model.arch,
-                             small_stem=self.cfg.model.small_stem, image_size=self.cfg.data.image_size,
-                             mean=IMAGENET_MEAN, std=IMAGENET_STD, method=self.cfg.method.name,
-                             steps=steps_done, heads=method_heads(self.method))
+        with self.average.applied() if self.average is not None else contextlib.nullcontext():
+            return save_backbone(self.method.encoder, self.run_dir / "export", arch=self.cfg.model.arch,
+                                 small_stem=self.cfg.model.small_stem, image_size=self.cfg.data.image_size,
+                                 mean=IMAGENET_MEAN, std=IMAGENET_STD, method=self.cfg.method.name,
+                                 steps=steps_done, heads=method_heads(self.method))
 
     def run(self, stop_after: Optional[int] = None) -> Path:
         """Train from the start (or the resumed step) to train.steps; returns the run directory.

@@ -83,3 +83,55 @@ def test_resume_from_a_checkpoint_of_the_old_key_layout(shard_dir, photo_dir, tm
     assert resumed["step"] == 4 and set(resumed["method"]) == set(full["method"])
     for name, value in full["method"].items():
         torch.testing.assert_close(resumed["method"][name], value, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_weight_average_is_exported_and_resumes_exactly(shard_dir, photo_dir, tmp_path):
+    """train.ema_decay: the export holds the warmed-up moving average (not the last weights), and a
+    killed + resumed run exports the same average as an uninterrupted one."""
+    from synthssl.train.momentum.weight_average import WeightAverage
+
+    def cfg(out):
+        return load_config(None, tiny_overrides(shard_dir, photo_dir, out, **{
+            "train.steps": 4, "train.checkpoint_every": 2, "train.ema_decay": 0.9,
+            "method.synthetic.adversarial": "none"}))
+
+    trainer = Trainer(cfg(tmp_path / "full"))
+    snapshots = []
+    real_step = trainer.train_step
+
+    def recording(batch, step):
+        out = real_step(batch, step)
+        snapshots.append({k: v.detach().clone() for k, v in trainer.method.encoder.state_dict().items()})
+        return out
+
+    trainer.train_step = recording
+    initial = {k: v.detach().clone() for k, v in trainer.method.encoder.state_dict().items()}
+    trainer.run()
+    exported = torch.load(tmp_path / "full" / "export" / "backbone.pt", weights_only=True)
+    name = next(k for k in exported if k.endswith("conv1.weight"))
+    key = next(k for k in initial if k.endswith(name))
+    expected = initial[key].clone()
+    for t, snap in enumerate(snapshots, start=1):
+        decay = min(0.9, (1 + t) / (10 + t))
+        expected = decay * expected + (1 - decay) * snap[key]
+    torch.testing.assert_close(exported[name], expected, rtol=1e-5, atol=1e-7)
+    assert not torch.allclose(exported[name], snapshots[-1][key])  # not the last weights
+    live = {k: v.detach().clone() for k, v in trainer.method.encoder.state_dict().items()}
+    torch.testing.assert_close(live[key], snapshots[-1][key])  # the live weights are back after the export
+
+    killed = cfg(tmp_path / "resumed")
+    Trainer(killed).run(stop_after=3)
+    Trainer(killed, resume=True).run()
+    again = torch.load(tmp_path / "resumed" / "export" / "backbone.pt", weights_only=True)
+    for k, v in exported.items():
+        torch.testing.assert_close(again[k], v, rtol=1e-5, atol=1e-6, msg=k)
+    heads = torch.load(tmp_path / "full" / "export" / "heads.pt", weights_only=True)
+    heads_again = torch.load(tmp_path / "resumed" / "export" / "heads.pt", weights_only=True)
+    for k, v in heads.items():
+        torch.testing.assert_close(heads_again[k], v, rtol=1e-5, atol=1e-6, msg=k)
+    try:
+        WeightAverage({}, 1.0)
+    except ValueError as exc:
+        assert "decay" in str(exc)
+    else:
+        raise AssertionError("decay 1.0 was accepted")
