@@ -11,6 +11,10 @@ the initial weights from lingering in short runs: after 300 steps at decay 0.99 
 init weighs about 1e-4, not 0.99^300 = 5 %. ``applied()`` swaps the shadow weights in for the
 duration of a ``with`` block (export), then restores the live ones. The state (``state_dict``)
 goes into the checkpoint, so a resumed run averages exactly as an uninterrupted one.
+
+Unlike `synthssl.train.momentum.momentum.ema_update` (the MoCo/BYOL target encoders, module
+copies that take part in training and copy BatchNorm statistics), this keeps tensors only,
+averages the statistics too and never feeds back into training.
 """
 from __future__ import annotations
 
@@ -27,13 +31,13 @@ class WeightAverage:
     def __init__(self, modules: dict[str, nn.Module], decay: float):
         if not 0.0 < decay < 1.0:
             raise ValueError(f"WeightAverage: decay must be in (0, 1), got {decay}")
-        self.modules, self.decay, self.updates = modules, float(decay), 0
-        self.shadow: dict[str, Tensor] = {key: value.detach().clone() for key, value in self._live().items()}
-
-    def _live(self) -> dict[str, Tensor]:
-        """``<module name>.<state key>`` -> the live tensor, floating-point entries only."""
-        return {f"{name}.{key}": value for name, module in self.modules.items()
-                for key, value in module.state_dict(keep_vars=True).items() if value.is_floating_point()}
+        self.decay, self.updates = float(decay), 0
+        # ``<module name>.<state key>`` -> the live tensor (floating-point entries only). Optimisers,
+        # BatchNorm and checkpoint loading update these tensors in place, so they are listed once.
+        self.live: dict[str, Tensor] = {f"{name}.{key}": value.detach() for name, module in modules.items()
+                                        for key, value in module.state_dict(keep_vars=True).items()
+                                        if value.is_floating_point()}
+        self.shadow: dict[str, Tensor] = {key: value.clone() for key, value in self.live.items()}
 
     def current_decay(self) -> float:
         """d_t of the next update."""
@@ -43,25 +47,22 @@ class WeightAverage:
     @torch.no_grad()
     def update(self) -> None:
         """Fold the live weights in (call once after every optimiser step)."""
-        weight = 1.0 - self.current_decay()
-        live = self._live()
         keys = list(self.shadow)
-        torch._foreach_lerp_([self.shadow[k] for k in keys], [live[k].detach() for k in keys], weight)
+        torch._foreach_lerp_([self.shadow[k] for k in keys], [self.live[k] for k in keys], 1.0 - self.current_decay())
         self.updates += 1
 
     @contextlib.contextmanager
     def applied(self) -> Iterator[None]:
         """The shadow weights in the modules inside the block, the live ones again after it."""
-        live = self._live()
-        saved = {k: v.detach().clone() for k, v in live.items()}
+        saved = {k: v.clone() for k, v in self.live.items()}
         with torch.no_grad():
-            for k, v in live.items():
+            for k, v in self.live.items():
                 v.copy_(self.shadow[k])
         try:
             yield
         finally:
             with torch.no_grad():
-                for k, v in live.items():
+                for k, v in self.live.items():
                     v.copy_(saved[k])
 
     def state_dict(self) -> dict:
