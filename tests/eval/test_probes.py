@@ -43,3 +43,22 @@ def test_linear_probe_is_deterministic():
     a = fit_linear_probe(x, y, 3)
     b = fit_linear_probe(x, y, 3)
     assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
+
+
+def test_the_report_bolds_a_mean_only_when_it_wins_by_more_than_the_spread():
+    from synthssl.train.eval.report import markdown_report
+
+    meta = {"arch": "resnet18", "small_stem": False, "method": "simclr", "steps": 1, "image_size": 32}
+
+    def report(pre: tuple[float, float], rnd: tuple[float, float]) -> str:
+        metrics = {name: {"knn_k20": {"mean": m, "std": s}} for name, (m, s) in (("pre", pre), ("rnd", rnd))}
+        return markdown_report({"backbones": {n: {"source": "x", "meta": meta} for n in ("pre", "rnd")},
+                                "image": {"fmnist": {"num_train": 10, "num_test": 10, "seeds": [0, 1],
+                                                     "metrics": metrics}}})
+
+    tie = report((71.93, 1.80), (71.07, 0.95))   # the demo's k-NN: 0.86 apart, spreads sum to 2.75
+    assert "| weighted k-NN, k=20 top-1 (%) | 71.93 ± 1.80 | 71.07 ± 0.95 |" in tie
+    win = report((75.0, 1.0), (71.0, 1.0))
+    assert "| **75.00 ± 1.00** | 71.00 ± 1.00 |" in win
+    loss = report((69.0, 0.3), (71.1, 1.0))
+    assert "| 69.00 ± 0.30 | **71.10 ± 1.00** |" in loss

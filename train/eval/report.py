@@ -46,12 +46,29 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 
 def _bold_best(values: list[float], higher: bool) -> list[bool]:
+    """Marks the best of single values (no spread to judge them by)."""
     best = max(values) if higher else min(values)
     return [v == best and len(values) > 1 for v in values]
 
 
+def _bold_real_best(means: list[float], stds: list[float]) -> list[bool]:
+    """Marks the highest mean only if it beats every other by more than the sum of the two stds.
+
+    A higher mean inside the spread is a tie, and a tie is not shown as a win.
+    """
+    if len(means) < 2:
+        return [False] * len(means)
+    i = max(range(len(means)), key=means.__getitem__)
+    real = all(means[i] - m > stds[i] + s for j, (m, s) in enumerate(zip(means, stds)) if j != i)
+    return [real and j == i for j in range(len(means))]
+
+
 def markdown_report(results: dict) -> str:
-    """The summary: backbones, image-level and dense tables (best value in bold), figures."""
+    """The summary: backbones, image-level and dense tables, figures.
+
+    Image tables bold a mean only when it beats every other column by more than the summed
+    stds (`_bold_real_best`); dense tables (one probe run each) bold the best value.
+    """
     names = list(results["backbones"])
     lines = ["# synthssl evaluation report", "", "## Backbones", "",
              "| name | source | arch | method | steps | image size |", "| --- | --- | --- | --- | --- | --- |"]
@@ -62,12 +79,13 @@ def markdown_report(results: dict) -> str:
     for dataset, block in results.get("image", {}).items():
         lines += ["", f"## {dataset}: frozen features, top-1 accuracy (%)", "",
                   f"{block['num_train']} training and {block['num_test']} test images per seed, "
-                  f"seeds {block['seeds']}; mean ± std over seeds.", "",
+                  f"seeds {block['seeds']}; mean ± std over seeds. Bold: higher than every other "
+                  "column by more than the sum of the two stds (otherwise a tie, nothing bold).", "",
                   "| protocol | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
         metric_names = list(next(iter(block["metrics"].values())))
         for metric in metric_names:
             vals = [block["metrics"][n][metric] for n in names]
-            bold = _bold_best([v["mean"] for v in vals], True)
+            bold = _bold_real_best([v["mean"] for v in vals], [v["std"] for v in vals])
             cells = [(f"**{v['mean']:.2f} ± {v['std']:.2f}**" if b else f"{v['mean']:.2f} ± {v['std']:.2f}")
                      for v, b in zip(vals, bold)]
             label = _IMAGE_LABELS.get(metric, metric.replace("knn_k", "weighted k-NN, k=") + " top-1 (%)")
@@ -76,7 +94,8 @@ def markdown_report(results: dict) -> str:
     if dense:
         lines += ["", "## Dense probes on held-out rendered views (frozen backbone)", "",
                   f"{dense['head']} head trained on {dense['num_train_views']} views, tested on "
-                  f"{dense['num_test_views']} views. ↓ lower is better, ↑ higher is better.", "",
+                  f"{dense['num_test_views']} views, one probe run each (no spread: bold is the best value "
+                  "only). ↓ lower is better, ↑ higher is better.", "",
                   *([f"**Note:** {dense['shortfall']}.", ""] if dense.get("shortfall") else []),
                   "| metric | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
         for task, metric, label, higher in DENSE_ROWS:
