@@ -43,6 +43,30 @@ def resolved_settings(config: Path, overrides: list[str]) -> dict:
     return tree
 
 
+def settings_differences(known: dict, settings: dict, limit: int = 3) -> str:
+    """The first ``limit`` dotted keys whose recorded value differs, e.g. ``train.ema_decay: absent -> 0.0``."""
+    diffs: list[str] = []
+
+    def walk(a: object, b: object, key: str) -> None:
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b)):
+                walk(a.get(k, _ABSENT), b.get(k, _ABSENT), f"{key}.{k}" if key else k)
+        elif a != b:
+            diffs.append(f"{key}: {a!r} -> {b!r}")
+
+    walk(known, settings, "")
+    more = f" (+{len(diffs) - limit} more)" if len(diffs) > limit else ""
+    return "; ".join(diffs[:limit]) + more
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "absent"
+
+
+_ABSENT = _Absent()
+
+
 def finished_export(run: Path, steps: int) -> bool:
     """Whether ``run/export`` holds a backbone trained for exactly ``steps`` steps."""
     meta = run / "export" / "backbone.json"
@@ -60,8 +84,8 @@ def train_run(config: Path, overrides: list[str], run: Path, steps: int, *,
     settings = resolved_settings(config, overrides)
     known = json.loads(record.read_text())["settings"] if record.is_file() else None
     if known != settings and (known is not None or finished_export(run, steps)):
-        raise SettingsMismatch(f"{run} was trained with other settings "
-                               f"({record if known is not None else 'not recorded'})")
+        what = f"{record}: {settings_differences(known, settings)}" if known is not None else "not recorded"
+        raise SettingsMismatch(f"{run} was trained with other settings ({what})")
     spent = json.loads(timing.read_text())["seconds"] if timing.is_file() else 0.0
     if finished_export(run, steps):
         return spent

@@ -46,9 +46,12 @@ def test_a_finished_run_is_reused_only_with_the_same_settings(tmp_path):
     changed = tmp_path / "changed"  # e.g. a shipped default changed since it was trained
     old = resolved_settings(CONFIG, OVERRIDES)
     old["method"]["temperature"] = 0.5
+    del old["train"]["ema_decay"]  # an option added since
     _finished(changed, 3, old)
-    with pytest.raises(SettingsMismatch, match="other settings"):
+    with pytest.raises(SettingsMismatch, match="other settings") as err:
         train_run(CONFIG, OVERRIDES, changed, 3)
+    new_temperature = resolved_settings(CONFIG, OVERRIDES)["method"]["temperature"]
+    assert f"method.temperature: 0.5 -> {new_temperature!r}; train.ema_decay: absent -> 0.0" in str(err.value)
 
     unrecorded = tmp_path / "unrecorded"  # a finished run whose settings nobody wrote down
     _finished(unrecorded, 3, None)
