@@ -124,6 +124,8 @@ def apply_sets(budget: Budget, items: list[str]) -> Budget:
     """``budget`` with ``KEY=VALUE`` overrides; a bad key or value is a one-line error (exit 2)."""
     import yaml
 
+    from synthssl.dataset.yaml_numbers import safe_load  # the config engine's reader: 5e-4 is a number
+
     names = [f.name for f in dataclasses.fields(Budget)]
     changes: dict[str, Any] = {}
     for item in items:
@@ -131,7 +133,7 @@ def apply_sets(budget: Budget, items: list[str]) -> Budget:
         if not sep or key not in names:
             fail(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(names)}")
         try:
-            value = yaml.safe_load(raw)
+            value = safe_load(raw)
         except yaml.YAMLError:
             fail(f"--set {key}: cannot parse {raw!r}")
         default = getattr(budget, key)

@@ -69,6 +69,13 @@ def test_bad_options_are_one_line_errors(tmp_path):
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr, proc.stderr
 
 
+def test_set_reads_numbers_as_the_config_engine_does():
+    from bench_quality import BUDGETS, apply_sets
+
+    budget = apply_sets(BUDGETS["cpu"], ["lr=5e-4", "weight_decay=1e-2", "steps=20"])
+    assert (budget.lr, budget.weight_decay, budget.steps) == (5e-4, 1e-2, 20)
+
+
 TINY = ["steps=2", "scenes=8", "heldout_scenes=6", "image_size=32", "render_size=32", "batch_size=4",
         "warmup_steps=1", "fmnist_train=200", "fmnist_test=100", "dense_train_scenes=3", "dense_test_scenes=2",
         "dense_steps=3", "random_seeds=2", "workers=0", "render_workers=1", "device=cpu", "threads=1",
