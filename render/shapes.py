@@ -116,11 +116,63 @@ def superquadric(rng: np.random.Generator) -> trimesh.Trimesh:
     return _unit(mesh)
 
 
+def lathe(rng: np.random.Generator) -> trimesh.Trimesh:
+    """A surface of revolution (vase, bottle, bowl, spindle): a random smooth radius profile
+    r(z) > 0 swept around the z axis, capped at both ends.
+
+    The profile interpolates 3-6 radii in [0.1, 0.5] with a cosine ease over 16 rings; each
+    ring has 24 sections. Non-convex whenever the profile has a waist.
+    """
+    knots = rng.uniform(0.1, 0.5, int(rng.integers(3, 7)))
+    h = rng.uniform(0.6, 1.5)
+    t = np.linspace(0, len(knots) - 1, 16)
+    i = np.minimum(t.astype(int), len(knots) - 2)
+    w = (1 - np.cos(np.pi * (t - i))) / 2
+    radius = knots[i] * (1 - w) + knots[i + 1] * w
+    z = np.linspace(0, h, len(radius))
+    ang = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    s, k = len(ang), len(radius)
+    rings = np.stack([radius[:, None] * np.cos(ang), radius[:, None] * np.sin(ang),
+                      np.broadcast_to(z[:, None], (k, s))], -1).reshape(-1, 3)
+    verts = np.concatenate([rings, [[0, 0, 0], [0, 0, h]]])
+    cb, ct = k * s, k * s + 1
+    faces = []
+    for a in range(k - 1):
+        for j in range(s):
+            p00, p01 = a * s + j, a * s + (j + 1) % s
+            p10, p11 = p00 + s, p01 + s
+            faces += [[p00, p01, p11], [p00, p11, p10]]  # (angle tangent) x (up) points outwards
+    for j in range(s):
+        faces += [[cb, (j + 1) % s, j], [ct, (k - 1) * s + j, (k - 1) * s + (j + 1) % s]]
+    return _unit(trimesh.Trimesh(verts, np.array(faces), process=True))
+
+
+def blob(rng: np.random.Generator) -> trimesh.Trimesh:
+    """An organic, star-shaped body (pebble, tuber, fruit): an icosphere whose radius along
+    each direction d is 1 + sum_k a_k sin(f_k <w_k, d> + phi_k), with 3 low-frequency waves
+    (f_k in [1, 3], sum of a_k <= 0.6, so the radius stays >= 0.4 and the surface never
+    folds over itself)."""
+    sph = _fixed_icosphere()
+    d = np.asarray(sph.vertices, np.float64)
+    d = d / np.linalg.norm(d, axis=1, keepdims=True)
+    w = rng.normal(size=(3, 3))
+    w /= np.linalg.norm(w, axis=1, keepdims=True)
+    amp = rng.dirichlet(np.ones(3)) * rng.uniform(0.2, 0.6)
+    r = 1 + (amp * np.sin(rng.uniform(1, 3, 3) * (d @ w.T) + rng.uniform(0, 2 * np.pi, 3))).sum(axis=1)
+    return _unit(trimesh.Trimesh(d * r[:, None], sph.faces, process=True))
+
+
+@functools.lru_cache(maxsize=None)
+def _fixed_icosphere() -> trimesh.Trimesh:
+    """The unit icosphere (642 vertices) that `blob` displaces."""
+    return trimesh.creation.icosphere(subdivisions=3)
+
+
 PRIMITIVES: dict[str, Callable[[np.random.Generator], trimesh.Trimesh]] = {
     "box": box, "sphere": sphere, "cylinder": cylinder, "capsule": capsule, "cone": cone, "torus": torus,
 }
 PROCEDURAL: dict[str, Callable[[np.random.Generator], trimesh.Trimesh]] = {
-    "hull": hull, "extrusion": extrusion, "superquadric": superquadric,
+    "hull": hull, "extrusion": extrusion, "superquadric": superquadric, "lathe": lathe, "blob": blob,
 }
 
 __all__ = ["PRIMITIVES", "PROCEDURAL"] + list(PRIMITIVES) + list(PROCEDURAL)
