@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import subprocess
@@ -223,6 +224,28 @@ def random_export(run: Path, seed: int, budget: Budget) -> None:
 
 # ----------------------------------------------------------------------------- evaluate
 
+def shards_sha256(folder: Path) -> str:
+    """One digest of a rendered folder's shard bytes, from the sha256 of each shard that its
+    manifest.json records (docs/shard-format.md)."""
+    from synthssl.dataset.manifest import read_manifest
+
+    manifest = read_manifest(folder)
+    if manifest is None:
+        raise SystemExit(f"bench_quality: {folder}/manifest.json: missing or unreadable (render the folder again)")
+    digests = sorted((e["file"], e["sha256"]) for e in manifest["shards"])
+    return hashlib.sha256(json.dumps(digests).encode()).hexdigest()[:16]
+
+
+def evaluation_settings(budget: Budget, heldout: Path) -> dict:
+    """What an evaluation record must match to be reused: the probe settings and the held-out
+    renders' bytes (another render of them, even one llvmpipe drew a few pixels differently,
+    re-runs the probes)."""
+    settings = {k: getattr(budget, k) for k in ("image_size", "fmnist_train", "fmnist_test", "patches",
+                                                "patches_root", "dense_train_scenes", "dense_test_scenes",
+                                                "dense_steps")}
+    return {**settings, "heldout_sha256": shards_sha256(heldout)}
+
+
 class Evaluator:
     """Frozen-backbone probes on the benchmark's real-image tasks and held-out renders."""
 
@@ -247,10 +270,7 @@ class Evaluator:
                                       test_scenes=budget.dense_test_scenes, seed=0)
         self.metric_names = [m for m in METRICS if m.split("_")[0] not in ("fmnist", "patches")
                              or m.split("_")[0] in self.tasks]
-        #: what an evaluation record must match to be reused
-        self.settings = {k: getattr(budget, k) for k in ("image_size", "fmnist_train", "fmnist_test", "patches",
-                                                         "patches_root", "dense_train_scenes",
-                                                         "dense_test_scenes", "dense_steps")}
+        self.settings = evaluation_settings(budget, heldout)
 
     def __call__(self, export: Path) -> dict[str, float]:
         from synthssl.train.eval.backbones import load_eval_backbone

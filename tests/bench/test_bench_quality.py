@@ -106,3 +106,45 @@ def test_gpu_hour_preset_smoke_on_cpu_writes_everything_and_reuses_it(tmp_path):
     other = subprocess.run(cmd + ["--train-set", "method.synthetic.property_weight=0.5"], capture_output=True, text=True,
                            timeout=600)
     assert other.returncode == 2 and "other settings" in other.stderr  # never mixed into the same --out
+
+
+def test_an_evaluation_is_redone_when_the_heldout_renders_change(tmp_path):
+    """A record scored on other held-out bytes is never reused (its dense probes saw other scenes)."""
+    import torchvision
+
+    from bench_quality import BUDGETS, evaluate_run, evaluation_settings, shards_sha256
+    from synthssl.train.export import save_backbone
+
+    heldout = tmp_path / "heldout"
+    heldout.mkdir()
+
+    def write_manifest(*digests: str) -> None:
+        shards = [{"file": f"shard-{k:05d}.h5", "sha256": d} for k, d in enumerate(digests)]
+        (heldout / "manifest.json").write_text(json.dumps({"shards": shards}))
+
+    class Probes:  # stands in for Evaluator: its settings key the reuse, each call is counted
+        metric_names = ["fmnist_knn"]
+        calls = 0
+
+        def __init__(self):
+            self.settings = evaluation_settings(BUDGETS["cpu"], heldout)
+
+        def __call__(self, export):
+            Probes.calls += 1
+            return {"fmnist_knn": 50.0}
+
+    run = tmp_path / "full-seed0"
+    save_backbone(torchvision.models.resnet18(), run / "export", arch="resnet18", small_stem=False, image_size=32,
+                  mean=(0.5,) * 3, std=(0.5,) * 3, method="synthetic_contrast", steps=1)
+    write_manifest("a" * 64, "b" * 64)
+    first = shards_sha256(heldout)
+    evaluate_run(Probes(), run, 1.0)
+    evaluate_run(Probes(), run, 1.0)
+    assert Probes.calls == 1  # same held-out bytes: reused
+    write_manifest("a" * 64, "c" * 64)  # one shard rendered again with other bytes
+    assert shards_sha256(heldout) != first
+    evaluate_run(Probes(), run, 1.0)
+    assert Probes.calls == 2
+    (heldout / "manifest.json").unlink()
+    with pytest.raises(SystemExit, match="heldout/manifest.json"):
+        shards_sha256(heldout)
