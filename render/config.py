@@ -35,7 +35,8 @@ class ObjectsConfig:
     primitives: list[str] = field(default_factory=lambda: ["box", "sphere", "cylinder", "capsule", "cone", "torus"])
     """trimesh primitive shapes drawn from (source 'primitive')."""
     procedural: list[str] = field(default_factory=lambda: ["hull", "extrusion", "superquadric"])
-    """procedural shape generators drawn from (source 'procedural')."""
+    """procedural shape generators drawn from (source 'procedural'); also known: lathe, blob
+    (docs/render.md)."""
     size: tuple[float, float] = (0.2, 0.55)
     """largest extent of an object in metres."""
     aspect: tuple[float, float] = (0.5, 1.0)
