@@ -66,7 +66,7 @@ class DataConfig:
 @dataclass
 class AugmentConfig:
     """``augment:`` on-device augmentation (`synthssl.train.data.augment`)."""
-    crop_scale: list[float] = opt([0.4, 1.0], "random resized crop: [min, max] fraction of the image area")
+    crop_scale: list[float] = opt([0.2, 1.0], "random resized crop: [min, max] fraction of the image area")
     crop_ratio: list[float] = opt([0.75, 1.3333333], "random resized crop: [min, max] aspect ratio w/h")
     flip_p: float = opt(0.5, "probability of a horizontal flip (per view)")
     jitter_p: float = opt(0.8, "probability of colour jitter (rgb only)")
