@@ -4,7 +4,8 @@ Per arm and metric: mean over seeds and the spread, the sample standard deviatio
 (ddof = 1) over seeds. An arm trained with one seed has no spread of its own; for the
 verdicts it is given the largest spread that any multi-seed arm shows on that metric.
 ``full`` is compared with every other arm: the difference (full - other, signed so that
-> 0 means full is better) is *real* only when it exceeds the sum of the two spreads.
+> 0 means full is better) is *real* only when it exceeds the sum of the two spreads
+(`synthssl.train.eval.report.beyond_spread`, the rule of ``train-ssl eval``'s report too).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Mapping
 import numpy as np
 
 from synthssl.train.eval.drawing import bar_chart
+from synthssl.train.eval.report import beyond_spread
 
 #: Arms in report order.
 ARMS_ORDER = ("random", "simclr_photos", "contrast", "full", "dsc", "dsc_full")
@@ -71,7 +73,7 @@ def compare_arms(runs: Mapping[str, Mapping[int, dict]], reference: str = "full"
                 diff = arms[reference]["metrics"][m]["mean"] - arms[other]["metrics"][m]["mean"]
                 diff = diff if higher else -diff
                 margin = spread(reference, m) + spread(other, m)
-                real = abs(diff) > margin
+                real = beyond_spread(diff, spread(reference, m), spread(other, m))
                 rows[m] = {"diff": diff, "margin": margin, "real": real,
                            "verdict": ("better" if diff > 0 else "worse") if real else "within spread"}
             comparisons[other] = rows

@@ -20,7 +20,7 @@ from typing import Any
 
 from synthssl.train.export import atomic_write_text
 
-__all__ = ["DENSE_ROWS", "write_json", "markdown_report"]
+__all__ = ["DENSE_ROWS", "beyond_spread", "write_json", "markdown_report"]
 
 #: (task, metric, label, higher is better) rows of the dense table.
 DENSE_ROWS = (
@@ -45,6 +45,12 @@ def write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n", path)
 
 
+def beyond_spread(diff: float, spread_a: float, spread_b: float) -> bool:
+    """The project's verdict rule: a difference of two means is real only when it exceeds
+    the sum of the two spreads (sample standard deviations over seeds, >= 0)."""
+    return abs(diff) > spread_a + spread_b
+
+
 def _bold_best(values: list[float], higher: bool) -> list[bool]:
     """Marks the best of single values (no spread to judge them by)."""
     best = max(values) if higher else min(values)
@@ -59,7 +65,7 @@ def _bold_real_best(means: list[float], stds: list[float]) -> list[bool]:
     if len(means) < 2:
         return [False] * len(means)
     i = max(range(len(means)), key=means.__getitem__)
-    real = all(means[i] - m > stds[i] + s for j, (m, s) in enumerate(zip(means, stds)) if j != i)
+    real = all(beyond_spread(means[i] - m, stds[i], s) for j, (m, s) in enumerate(zip(means, stds)) if j != i)
     return [real and j == i for j in range(len(means))]
 
 
