@@ -169,9 +169,9 @@ def prepare(cfg: TrainingConfig, world: int = 1) -> Prepared:
     d = cfg.data
     collection = None if d.photo_pairs else _open_shards(cfg, needs, world)
     if needs.real and not d.photos:
-        raise ConfigError(f"data.photos: {cfg.method.name} as configured needs real photos for domain adaptation; "
-                          f"set data.photos=DIR (e.g. /usr/share/backgrounds) or switch adaptation off "
-                          f"(method.synthetic.adversarial=none)")
+        raise ConfigError(f"data.photos: {cfg.method.name} as configured needs real photos (domain adaptation "
+                          f"or photo contrast); set data.photos=DIR (e.g. /usr/share/backgrounds) or switch "
+                          f"those terms off (method.synthetic.adversarial=none, method.photo_contrast_weight=0)")
     if d.photos:
         try:
             photos = list_photos(d.photos)
@@ -301,7 +301,8 @@ class Trainer:
         self.steps_done = self.start_step
         self.config_dict = to_dict(cfg)
         needs = self.prepared.needs
-        self.data = TrainingData(cfg, needs_real=needs.real, rank=self.rank, world=self.world,
+        self.data = TrainingData(cfg, needs_real=needs.real, real_views=needs.real_views, rank=self.rank,
+                                 world=self.world,
                                  device=self.device, start_step=self.start_step, fields=needs.fields,
                                  collection=self.prepared.collection)
         self.photos_skipped = 0

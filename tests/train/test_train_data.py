@@ -68,6 +68,24 @@ def test_pipeline_batches_are_deterministic_per_step(shard_dir, photo_dir, tmp_p
     assert b.depth.dtype == torch.float32 and b.instance.dtype == torch.long and b.valid.dtype == torch.bool
 
 
+def test_real_photo_pairs_are_two_crops_of_one_photo_and_resume_exactly(shard_dir, photo_dir, tmp_path):
+    """real_views=2: the real batch keeps its size in images, rows 2i and 2i+1 are crops of photo i."""
+    plain = {"augment.crop_scale": "[1.0, 1.0]", "augment.crop_ratio": "[1.0, 1.0]", "augment.flip_p": 0.0,
+             "augment.jitter_p": 0.0, "augment.grayscale_p": 0.0, "augment.blur_p": 0.0}
+    cfg = load_config(None, tiny_overrides(shard_dir, photo_dir, tmp_path, **{"data.real_batch_size": 6, **plain}))
+    real = TrainingData(cfg, needs_real=True, real_views=2).next_batch(0)[0].real
+    assert real.shape == (6, 3, 32, 32)
+    pairs = real.view(3, 2, 3, 32, 32)
+    torch.testing.assert_close(pairs[:, 0], pairs[:, 1])  # no augmentation: the two crops of a photo are equal
+    assert all(not torch.equal(pairs[i, 0], pairs[j, 0]) for i in range(3) for j in range(i))  # 3 photos
+    cfg = load_config(None, tiny_overrides(shard_dir, photo_dir, tmp_path, **{"data.real_batch_size": 6}))
+    one = TrainingData(cfg, needs_real=True, real_views=2)
+    batches = [one.next_batch(s)[0].real for s in range(3)]
+    assert not torch.equal(batches[0][0], batches[0][1])  # augmented: two different crops
+    again = TrainingData(cfg, needs_real=True, real_views=2, start_step=2).next_batch(2)[0].real
+    torch.testing.assert_close(again, batches[2])
+
+
 def test_only_requested_fields_are_read(shard_dir, photo_dir, tmp_path):
     item = SceneDataset([shard_dir], fields=("depth",))[0]
     assert set(item) == {"rgb", "depth", "scene_id"}

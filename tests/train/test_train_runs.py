@@ -67,6 +67,21 @@ def test_shipped_config_runs(name, shard_dir, photo_dir, tmp_path):
     assert (out / "export" / "backbone.pt").is_file()
 
 
+def test_photo_contrast_falls_and_needs_no_adaptation(shard_dir, photo_dir, tmp_path):
+    """method.photo_contrast_weight: a SimCLR term on two crops of each real photo, with or without the GAN."""
+    out = tmp_path / "photo_contrast"
+    Trainer(load_config(None, tiny_overrides(shard_dir, photo_dir, out, **{
+        "train.steps": 12, "optim.lr": 0.002, "data.real_batch_size": 8, "method.photo_contrast_weight": 1.0,
+        "method.synthetic.adversarial": "none", "method.synthetic.property_weight": 0.0,
+        "augment.crop_scale": "[0.8, 1.0]", "augment.jitter_p": 0.0, "augment.blur_p": 0.0}))).run()
+    rows = _metrics(out)
+    assert "photo_contrast" in rows[-1] and "adv" not in rows[-1] and "depth" not in rows[-1]
+    first, last = (sum(r["photo_contrast"] for r in part) / 4 for part in (rows[:4], rows[-4:]))
+    assert last < first, (first, last)
+    for r in rows:  # loss = contrast + photo_contrast (both weight 1)
+        assert math.isclose(r["loss"], r["contrast"] + r["photo_contrast"], rel_tol=1e-4), r
+
+
 def test_photo_pairs_without_shards(photo_dir, tmp_path):
     out = tmp_path / "pairs"
     overrides = tiny_overrides(Path("unused"), photo_dir, out, **{

@@ -267,9 +267,10 @@ def photo_pair_batch(raw: dict[str, Tensor], cfg: AugmentConfig, size: int, g: t
 
 
 def real_images(raw: Optional[dict[str, Tensor]], cfg: AugmentConfig, size: int,
-                g: torch.Generator) -> Optional[Tensor]:
-    """Collated photos -> one augmented crop each, float [Br,3,S,S] normalised (None passes through)."""
+                g: torch.Generator, views: int = 1) -> Optional[Tensor]:
+    """Collated photos [P,...] -> ``views`` augmented crops each, float [P*views,3,S,S] normalised,
+    sample-major (the crops of photo i are rows i*views ... i*views + views-1). None passes through."""
     if raw is None:
         return None
-    rgb, _ = augment_photos(raw["rgb"], cfg, size, g, 1)
-    return rgb[:, 0]
+    rgb, _ = augment_photos(raw["rgb"], cfg, size, g, views)
+    return rgb.flatten(0, 1)

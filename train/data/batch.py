@@ -26,7 +26,8 @@ Conventions
   the original image's pixel coordinates (pixel-edge convention: the full image is
   (0, 0, W0, H0)), before resize; ``flipped`` bool [B,V].
 - ``real``: float [Br,3,H,W] unlabeled real photos (normalised like rgb) for domain
-  adaptation, or None.
+  adaptation or photo contrast, or None; with ``DataNeeds.real_views`` = k, k crops of each
+  photo, sample-major (rows i*k ... i*k + k-1 are photo i).
 - ``scene_id``: long [B] each scene's id within its render (several renders may share ids: the pair
   (render id, scene id) is unique); photo pairs: -1 - photo index.
 """

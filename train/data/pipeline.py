@@ -6,7 +6,8 @@ asks for, see `DataNeeds`, through the ``collection`` the trainer opened once):
   split; scenes with more than two views give a fresh pair of them per draw) or, with
   ``data.photo_pairs``, photos (`PhotoFolder`), each with a
   `ResumableSampler` over its own scenes/photos (disjoint per rank);
-- the real-photo stream for domain adaptation when the method needs it.
+- the real-photo stream when the method needs it (domain adaptation, photo contrast):
+  ``data.real_batch_size`` images per step, ``real_views`` crops of each photo.
 `next_batch(step)` returns the augmented `ViewBatch` of that step (plus how many
 corrupt photos were skipped). All randomness of a step comes from a generator
 seeded by (seed, rank, step), so a resumed run sees identical batches.
@@ -45,14 +46,15 @@ def _loader(dataset: Dataset, batch: int, sampler: ResumableSampler, workers: in
 class TrainingData:
     """Per-rank data streams; see the module docstring."""
 
-    def __init__(self, cfg: TrainingConfig, *, needs_real: bool, rank: int = 0, world: int = 1,
+    def __init__(self, cfg: TrainingConfig, *, needs_real: bool, real_views: int = 1, rank: int = 0, world: int = 1,
                  device: torch.device = torch.device("cpu"), start_step: int = 0,
                  fields: Optional[tuple[str, ...]] = None, collection: Optional[ShardCollection] = None):
         d = cfg.data
         self.cfg, self.rank, self.world, self.device = cfg, rank, world, device
         self.local_batch = d.batch_size // world
         real_global = d.real_batch_size or d.batch_size
-        self.local_real = max(1, real_global // world)
+        self.real_views = real_views
+        self.local_real = max(1, real_global // world // real_views)  # photos per step (each real_views crops)
         base = d.photo_base_size or 2 * d.image_size
         pin = device.type == "cuda"
         self.scenes: Optional[SceneDataset] = None
@@ -96,7 +98,7 @@ class TrainingData:
             batch = augment_scenes(raw, aug, size, g)
         if raw_real is not None:
             raw_real = {k: v.to(self.device, non_blocking=True) for k, v in raw_real.items()}
-            batch.real = real_images(raw_real, aug, size, g)
+            batch.real = real_images(raw_real, aug, size, g, self.real_views)
         return batch, skipped
 
     def next_batch(self, step: int) -> tuple[ViewBatch, int]:

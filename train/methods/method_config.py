@@ -18,6 +18,9 @@ class DataNeeds:
     real: needs ``batch.real`` photos (``data.photos``);
     two_crops: its two views must be two crops of one image (``data.photo_pairs``), not
     two rendered cameras;
+    real_views: crops of each real photo in ``batch.real`` (2: pairs, for a contrast term on
+    the photos); the real batch stays ``data.real_batch_size`` images, so it holds
+    ``real_batch_size / real_views`` photos;
     fields: the shard view fields to read (``rgb`` is always read), e.g.
     ("depth", "normal", "contour"); None = all of them. ViewBatch fields that are not
     read are None (``valid`` needs ``depth``). Reading fewer fields makes the loader
@@ -27,6 +30,7 @@ class DataNeeds:
     geometry: bool = False
     real: bool = False
     two_crops: bool = False
+    real_views: int = 1
     fields: Optional[tuple[str, ...]] = None
 
 

@@ -1,12 +1,19 @@
 """She & Xu (2021) with our defaults: contrast + physical properties + domain adaptation.
 
 L = contrast_weight * L_contrast
+  + photo_contrast_weight * L_photo_contrast
   + synthetic.property_weight * (depth_weight * L_depth + normal_weight * L_normal + contour_weight * L_contour)
   + synthetic.adversarial_weight * L_adv
 (keys under ``method:``; the synthetic-data weights under ``method.synthetic:``)
 
 - L_contrast: NT-Xent between the two rendered views of each scene (pooled c5 ->
   2-layer projection MLP -> 128-d), temperature 0.1, negatives gathered across ranks.
+- L_photo_contrast (ours, not in the paper; off by default): NT-Xent between two crops of
+  each real photo of ``batch.real`` (``data.photos``), through the same projector, with the
+  other photos as negatives: a SimCLR term on the unlabeled target domain. The real batch
+  keeps its size (``data.real_batch_size`` images), so it holds half as many photos, two
+  crops each, and the step costs what it did. Synthetic and real embeddings are never
+  negatives of each other (that would reward telling the domains apart).
 - L_depth / L_normal / L_contour: `PropertyDecoder` on [c2..c5] of the synthetic
   views, compared at full resolution with the augmented maps, masked to
   ``batch.valid`` (losses in `synthssl.train.losses.{depth,normal,contour}`); the
@@ -21,7 +28,7 @@ L = contrast_weight * L_contrast
   ``none``: off.
 Any objective with weight 0 is skipped entirely (ablations).
 
-Logged terms: contrast, depth, normal, contour, adv, disc_loss, disc_acc, grl_coeff.
+Logged terms: contrast, photo_contrast, depth, normal, contour, adv, disc_loss, disc_acc, grl_coeff.
 Defaults are ours (see docs/train.md), not numbers from the paper.
 """
 from __future__ import annotations
@@ -56,6 +63,8 @@ class SyntheticContrastConfig(MethodConfig):
     """projection MLP layers."""
     contrast_weight: float = 1.0
     """weight of the contrast term; 0 = off."""
+    photo_contrast_weight: float = 0.0
+    """weight of NT-Xent between two crops of each real photo (needs data.photos; ours); 0 = off."""
     synthetic: SyntheticTermsConfig = field(default_factory=SyntheticTermsConfig)
     """the property heads and the feature adaptation."""
 
@@ -64,13 +73,19 @@ class SyntheticContrastConfig(MethodConfig):
     def check(self) -> None:
         need(self.temperature > 0, "temperature", "> 0")
         need(self.contrast_weight >= 0, "contrast_weight", ">= 0 (0 = off)")
-        need(self.contrast_weight > 0 or self.synthetic.uses_properties or self.synthetic.uses_adversarial,
-             "contrast_weight", "> 0, or method.synthetic.property_weight or adversarial_weight > 0: "
-             "every objective is off")
+        need(self.photo_contrast_weight >= 0, "photo_contrast_weight", ">= 0 (0 = off)")
+        need(self.contrast_weight > 0 or self.uses_photo_contrast or self.synthetic.uses_properties
+             or self.synthetic.uses_adversarial, "contrast_weight", "> 0, or method.photo_contrast_weight, "
+             "method.synthetic.property_weight or adversarial_weight > 0: every objective is off")
+
+    @property
+    def uses_photo_contrast(self) -> bool:
+        return self.photo_contrast_weight > 0
 
     def data_needs(self) -> DataNeeds:
         props = self.synthetic.uses_properties
-        return DataNeeds(geometry=props, real=self.synthetic.uses_adversarial,
+        return DataNeeds(geometry=props, real=self.synthetic.uses_adversarial or self.uses_photo_contrast,
+                         real_views=2 if self.uses_photo_contrast else 1,
                          fields=("depth", "normal", "contour") if props else ())
 
 
@@ -85,7 +100,8 @@ class SyntheticContrast(Method):
         self.use_contrast = cfg.contrast_weight > 0
         channels = self.encoder.channels
         self.synthetic = SyntheticTerms(cfg.synthetic, channels)
-        self.projector = ProjectionMLP(channels[-1], cfg.proj_hidden_dim, cfg.proj_dim, cfg.proj_layers) if self.use_contrast else None
+        self.projector = (ProjectionMLP(channels[-1], cfg.proj_hidden_dim, cfg.proj_dim, cfg.proj_layers)
+                          if self.use_contrast or cfg.uses_photo_contrast else None)
 
     def extra_optimizers(self) -> list[ExtraOptimizer]:
         return self.synthetic.extra_optimizers()
@@ -93,7 +109,9 @@ class SyntheticContrast(Method):
     def forward(self, batch: ViewBatch, step: StepInfo) -> dict[str, Tensor]:
         cfg = self.cfg
         b, v, _, h, w = batch.rgb.shape
-        x = self.synthetic.append_real(batch.rgb.flatten(0, 1), batch)  # [B*V (+ real),3,H,W], sample-major
+        x = batch.rgb.flatten(0, 1)                                   # [B*V,3,H,W], sample-major
+        if batch.real is not None:  # present only when a term uses it (data_needs)
+            x = torch.cat([x, batch.real.to(x.dtype)], 0)             # + [Br,3,H,W]: one backbone pass
         feats = self.encoder(x)
         n_syn = b * v
         out: dict[str, Tensor] = {}
@@ -102,6 +120,10 @@ class SyntheticContrast(Method):
             z = self.projector(pooled(feats[-1][:n_syn])).view(b, v, -1)
             out["contrast"] = nt_xent(z[:, 0], z[:, 1], cfg.temperature)
             total = total + cfg.contrast_weight * out["contrast"]
+        if cfg.uses_photo_contrast:
+            zr = self.projector(pooled(feats[-1][n_syn:])).view(-1, 2, cfg.proj_dim)  # [Br/2, 2, D] photo pairs
+            out["photo_contrast"] = nt_xent(zr[:, 0], zr[:, 1], cfg.temperature)
+            total = total + cfg.photo_contrast_weight * out["photo_contrast"]
         terms, synthetic_total = self.synthetic(feats, batch, n_syn, (h, w), step)
         out.update(terms)
         total = total + synthetic_total
