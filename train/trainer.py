@@ -171,7 +171,7 @@ def prepare(cfg: TrainingConfig, world: int = 1) -> Prepared:
     if needs.real and not d.photos:
         raise ConfigError(f"data.photos: {cfg.method.name} as configured needs real photos (domain adaptation "
                           f"or photo contrast); set data.photos=DIR (e.g. /usr/share/backgrounds) or switch "
-                          f"those terms off (method.synthetic.adversarial=none, method.photo_contrast_weight=0)")
+                          f"them off ({', '.join(needs.real_off)})")
     if d.photos:
         try:
             photos = list_photos(d.photos)
@@ -302,9 +302,8 @@ class Trainer:
         self.config_dict = to_dict(cfg)
         needs = self.prepared.needs
         self.data = TrainingData(cfg, needs_real=needs.real, real_views=needs.real_views, rank=self.rank,
-                                 world=self.world,
-                                 device=self.device, start_step=self.start_step, fields=needs.fields,
-                                 collection=self.prepared.collection)
+                                 world=self.world, device=self.device, start_step=self.start_step,
+                                 fields=needs.fields, collection=self.prepared.collection)
         self.photos_skipped = 0
         self._skipped_reported = 0.0
         self._resume = resume

@@ -111,7 +111,7 @@ def test_data_needs_come_from_the_config_alone():
     assert build(DSCConfig, {"neighbours": "crop"}).data_needs() == DataNeeds(two_crops=True)
     assert build(DSCConfig, {"neighbours": "feature"}).data_needs() == DataNeeds()
     needs = build(DSCConfig, {"neighbours": "feature", "synthetic": {"property_weight": 1.0, "adversarial": "gan"}})
-    assert needs.data_needs() == DataNeeds(geometry=True, real=True)
+    assert needs.data_needs() == DataNeeds(geometry=True, real=True, real_off=("method.synthetic.adversarial=none",))
 
 
 @pytest.mark.parametrize("adversarial", ["gan", "dann"])

@@ -96,7 +96,7 @@ def test_sigterm_checkpoints_at_the_step_boundary_and_resume_continues_exactly(c
     assert _steps(run) == [1, 2, 3, 4]
 
 
-@pytest.mark.parametrize("scale, what", [(float("nan"), "is nan;"), (1e9, "is 2")])
+@pytest.mark.parametrize("scale, what", [(float("nan"), "is nan;"), (1e9, "e+09, above 1000 x its early median")])
 def test_divergence_stops_naming_the_term_and_step_and_keeps_the_last_good_checkpoint(
         config_file, tiny_shards, tmp_path, capsys, monkeypatch, scale, what):
     real = Trainer.compute_gradients
@@ -111,7 +111,7 @@ def test_divergence_stops_naming_the_term_and_step_and_keeps_the_last_good_check
     run = tmp_path / "run"
     assert _train(config_file, tiny_shards, run, **{"train.divergence_window": 2}) == 2
     line = one_line(capsys.readouterr().err)
-    assert f"step 3: loss term 'loss' {what}" in line and "last good checkpoint" in line, line
+    assert f"step 3: loss term 'loss' is " in line and what in line and "last good checkpoint" in line, line
     assert scale != scale or "x its early median" in line  # the bound, for a finite jump
     assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 2
     assert not (run / "export").exists() and _steps(run) == [1, 2]

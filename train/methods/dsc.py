@@ -148,8 +148,10 @@ class DSCConfig(MethodConfig):
              "values >= 0, not all 0 (a level with weight 0 is skipped)")
 
     def data_needs(self) -> DataNeeds:
+        adv = self.synthetic.uses_adversarial
         return DataNeeds(geometry=self.neighbours == "geometric" or self.synthetic.uses_properties,
-                         real=self.synthetic.uses_adversarial, two_crops=self.neighbours == "crop")
+                         real=adv, real_off=("method.synthetic.adversarial=none",) if adv else (),
+                         two_crops=self.neighbours == "crop")
 
 
 def _flat_locations(x: Tensor) -> Tensor:

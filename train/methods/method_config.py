@@ -15,7 +15,8 @@ class DataNeeds:
     """What data a configured method requires.
 
     geometry: needs rendered maps/cameras (so it cannot train on photo pairs);
-    real: needs ``batch.real`` photos (``data.photos``);
+    real: needs ``batch.real`` photos (``data.photos``); real_off: the overrides that switch
+    off every term using them (named in the error when ``data.photos`` is unset);
     two_crops: its two views must be two crops of one image (``data.photo_pairs``), not
     two rendered cameras;
     real_views: crops of each real photo in ``batch.real`` (2: pairs, for a contrast term on
@@ -29,6 +30,7 @@ class DataNeeds:
 
     geometry: bool = False
     real: bool = False
+    real_off: tuple[str, ...] = ()
     two_crops: bool = False
     real_views: int = 1
     fields: Optional[tuple[str, ...]] = None

@@ -83,9 +83,10 @@ class SyntheticContrastConfig(MethodConfig):
         return self.photo_contrast_weight > 0
 
     def data_needs(self) -> DataNeeds:
-        props = self.synthetic.uses_properties
-        return DataNeeds(geometry=props, real=self.synthetic.uses_adversarial or self.uses_photo_contrast,
-                         real_views=2 if self.uses_photo_contrast else 1,
+        props, adv, photo = self.synthetic.uses_properties, self.synthetic.uses_adversarial, self.uses_photo_contrast
+        off = tuple(key for key, on in (("method.synthetic.adversarial=none", adv),
+                                        ("method.photo_contrast_weight=0", photo)) if on)
+        return DataNeeds(geometry=props, real=adv or photo, real_off=off, real_views=2 if photo else 1,
                          fields=("depth", "normal", "contour") if props else ())
 
 
