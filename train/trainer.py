@@ -169,9 +169,9 @@ def prepare(cfg: TrainingConfig, world: int = 1) -> Prepared:
     d = cfg.data
     collection = None if d.photo_pairs else _open_shards(cfg, needs, world)
     if needs.real and not d.photos:
-        raise ConfigError(f"data.photos: {cfg.method.name} as configured needs real photos (domain adaptation "
-                          f"or photo contrast); set data.photos=DIR (e.g. /usr/share/backgrounds) or switch "
-                          f"them off ({', '.join(needs.real_off)})")
+        raise ConfigError(f"data.photos: {cfg.method.name} as configured needs real photos; set data.photos=DIR "
+                          f"(e.g. /usr/share/backgrounds) or switch off the terms that use them "
+                          f"({', '.join(needs.real_off)})")
     if d.photos:
         try:
             photos = list_photos(d.photos)
