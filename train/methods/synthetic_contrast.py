@@ -110,9 +110,7 @@ class SyntheticContrast(Method):
     def forward(self, batch: ViewBatch, step: StepInfo) -> dict[str, Tensor]:
         cfg = self.cfg
         b, v, _, h, w = batch.rgb.shape
-        x = batch.rgb.flatten(0, 1)                                   # [B*V,3,H,W], sample-major
-        if batch.real is not None:  # present only when a term uses it (data_needs)
-            x = torch.cat([x, batch.real.to(x.dtype)], 0)             # + [Br,3,H,W]: one backbone pass
+        x = self.synthetic.append_real(batch.rgb.flatten(0, 1), batch)  # [B*V (+ real),3,H,W], sample-major
         feats = self.encoder(x)
         n_syn = b * v
         out: dict[str, Tensor] = {}

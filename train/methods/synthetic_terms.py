@@ -107,8 +107,9 @@ class SyntheticTerms(nn.Module):
         return []
 
     def append_real(self, x: Tensor, batch: ViewBatch) -> Tensor:
-        """x [n_syn,3,H,W] plus the batch's real photos when adaptation is on (one backbone pass for both)."""
-        if not self.use_adversarial:
+        """x [n_syn,3,H,W] plus the batch's real photos [Br,3,H,W], one backbone pass for both. The batch
+        holds photos only when a term of the method uses them (its ``data_needs``)."""
+        if batch.real is None:
             return x
         return torch.cat([x, batch.real.to(x.dtype)], 0)
 
