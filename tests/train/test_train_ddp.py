@@ -27,10 +27,11 @@ def _global_batch(shard_dir: str):
     data = SceneDataset([shard_dir])
     items = [data[i] for i in range(GLOBAL_BATCH)]
     raw = {k: torch.from_numpy(np.stack([it[k] for it in items])) for k in items[0]}
-    # Crops from 40 % of the area at least (the default is 20 %): with smaller crops of this batch,
-    # DDP and one process differ by 0.75 % in the encoder's gradients (from layer4's last BatchNorm
-    # down; the projector's agree), which is not explained yet (see docs/train.md, Distributed).
-    batch = augment_scenes(raw, AugmentConfig(crop_scale=[0.4, 1.0]), 32, torch.Generator().manual_seed(0))
+    # Augmentation seed 1: with seed 0 one c5 pre-activation of the single process is exactly 0.0
+    # (layer4.1's bn2 output is -0.6950030 and its identity +0.6950030, to the last bit), i.e. on
+    # ReLU's kink; the two processes' sum lands a float32 ulp off it and takes the other subgradient,
+    # which moves the encoder's gradients by 0.75 %. Both are correct; a bug is off by far more.
+    batch = augment_scenes(raw, AugmentConfig(), 32, torch.Generator().manual_seed(1))
     batch.real = torch.randn(GLOBAL_BATCH, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     return batch
 
