@@ -12,8 +12,9 @@ L = contrast_weight * L_contrast
   each real photo of ``batch.real`` (``data.photos``), through the same projector, with the
   other photos as negatives: a SimCLR term on the unlabeled target domain. The real batch
   keeps its size (``data.real_batch_size`` images), so it holds half as many photos, two
-  crops each, and the backbone sees as many images per step as without the term. Synthetic and real embeddings are never
-  negatives of each other (that would reward telling the domains apart).
+  crops each, and the backbone sees as many images per step as without the term. Synthetic
+  and real embeddings are never negatives of each other (that would reward telling the
+  domains apart).
 - L_depth / L_normal / L_contour: `PropertyDecoder` on [c2..c5] of the synthetic
   views, compared at full resolution with the augmented maps, masked to
   ``batch.valid`` (losses in `synthssl.train.losses.{depth,normal,contour}`); the
