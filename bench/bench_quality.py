@@ -72,6 +72,7 @@ class Budget:
     device: str = "auto"
     precision: str = "auto"
     channels_last: bool = False
+    small_stem: bool = False   # the CIFAR-style ResNet stem for every arm, random init included
     workers: int = 1           # DataLoader workers per training run
     render_workers: int = 2
     threads: int = 0           # torch CPU threads (0 = torch's default)
@@ -180,6 +181,7 @@ def train_overrides(arm: str, seed: int, budget: Budget, shards: Path, run: Path
          f"train.precision={budget.precision}", f"train.out={run}", "train.checkpoint_every=0",
          f"optim.name={budget.optim}", f"optim.lr={budget.lr}", f"optim.weight_decay={budget.weight_decay}",
          f"optim.warmup_steps={budget.warmup_steps}", f"model.channels_last={str(budget.channels_last).lower()}",
+         f"model.small_stem={str(budget.small_stem).lower()}",
          "log.progress=false", f"log.every={max(1, budget.steps // 20)}", "log.tensorboard=false"]
     from synthssl.train.methods.synthetic_terms import SyntheticTermsConfig
 
@@ -217,7 +219,8 @@ def random_export(run: Path, seed: int, budget: Budget) -> None:
     if finished_export(run, 0):
         return
     torch.manual_seed(seed)
-    save_backbone(build_backbone("resnet18", False), run / "export", arch="resnet18", small_stem=False,
+    save_backbone(build_backbone("resnet18", budget.small_stem), run / "export", arch="resnet18",
+                  small_stem=budget.small_stem,
                   image_size=budget.image_size, mean=IMAGENET_MEAN, std=IMAGENET_STD, method="random_init",
                   steps=0)
 

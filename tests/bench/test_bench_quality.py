@@ -76,6 +76,22 @@ def test_set_reads_numbers_as_the_config_engine_does():
     assert (budget.lr, budget.weight_decay, budget.steps) == (5e-4, 1e-2, 20)
 
 
+
+def test_small_stem_is_a_budget_field_so_every_arm_gets_it_random_init_included(tmp_path):
+    from bench_quality import BUDGETS, apply_sets, random_export, train_overrides
+
+    from synthssl.train.export import load_backbone
+    from synthssl.train.models.backbone import is_small_stem
+
+    budget = apply_sets(BUDGETS["cpu"], ["small_stem=true"])
+    for arm in ("simclr_photos", "contrast", "full", "dsc"):
+        assert "model.small_stem=true" in train_overrides(arm, 0, budget, tmp_path, tmp_path / arm)
+    assert "model.small_stem=false" in train_overrides("full", 0, BUDGETS["cpu"], tmp_path, tmp_path / "std")
+    random_export(tmp_path / "random-seed0", 0, budget)
+    trunk, meta = load_backbone(tmp_path / "random-seed0" / "export")
+    assert meta["small_stem"] is True
+    assert is_small_stem(trunk)
+
 TINY = ["steps=2", "scenes=8", "heldout_scenes=6", "image_size=32", "render_size=32", "batch_size=4",
         "warmup_steps=1", "fmnist_train=200", "fmnist_test=100", "dense_train_scenes=3", "dense_test_scenes=2",
         "dense_steps=3", "random_seeds=2", "workers=0", "render_workers=1", "device=cpu", "threads=1",
