@@ -37,3 +37,23 @@ def test_lars_scales_the_step_by_the_trust_ratio():
     # ratio = 0.01 * |w| / |g| = 0.01 * 4 / 200: the update is 0.0002 * g = 0.02 per entry
     torch.testing.assert_close(w.detach(), torch.full((4,), 2.0 - 0.02))
     assert math.isclose(opt.param_groups[0]["lr"], 1.0)
+
+
+def test_lars_bounds_every_step_by_the_trust_ratio_biases_and_norms_included():
+    """No parameter takes a raw-lr step: with a huge gradient and lr 1.2 (the full-size
+    budget's), each tensor moves by exactly tc * ||w|| (momentum 0), biases and BatchNorm
+    included; the SimCLR-style exclusion made the dense heads diverge."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Conv2d(4, 1, 1))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.5)  # every norm > 0, so the ratio applies everywhere
+    cfg = OptimConfig(name="lars", lr=1.2, momentum=0.0, weight_decay=0.0, trust_coefficient=0.001)
+    opt = build_optimizer(list(model.named_parameters()), cfg)
+    before = [p.detach().clone() for p in model.parameters()]
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 1e4)
+    opt.step()
+    for p, w in zip(model.parameters(), before):
+        step = torch.linalg.vector_norm(p.detach() - w)
+        assert math.isclose(step, 1.2 * 0.001 * torch.linalg.vector_norm(w), rel_tol=1e-4), p.shape
