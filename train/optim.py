@@ -17,8 +17,8 @@ class LARS(torch.optim.Optimizer):
     norms are > 0); groups with ``lars=False`` get plain SGD with momentum and their own
     weight decay (0 by default). `build_optimizer` gives every parameter the trust ratio,
     biases and norm layers included: with the SimCLR-style exclusion their plain steps at
-    lr >= 0.5 blew up the dense heads (depth loss 3e8 at step 45 of a 48 px `full` run
-    warming up to lr 1.2; the same run with the ratio everywhere trains).
+    lr 1.2 blew up the dense heads (depth loss 3e8 at step 45 of a 48 px `full` run; the
+    same run with the ratio everywhere trains).
     """
 
     def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0,

@@ -76,7 +76,6 @@ def test_set_reads_numbers_as_the_config_engine_does():
     assert (budget.lr, budget.weight_decay, budget.steps) == (5e-4, 1e-2, 20)
 
 
-
 def test_small_stem_is_a_budget_field_so_every_arm_gets_it_random_init_included(tmp_path):
     from bench_quality import BUDGETS, apply_sets, random_export, train_overrides
 
@@ -91,6 +90,7 @@ def test_small_stem_is_a_budget_field_so_every_arm_gets_it_random_init_included(
     trunk, meta = load_backbone(tmp_path / "random-seed0" / "export")
     assert meta["small_stem"] is True
     assert is_small_stem(trunk)
+
 
 TINY = ["steps=2", "scenes=8", "heldout_scenes=6", "image_size=32", "render_size=32", "batch_size=4",
         "warmup_steps=1", "fmnist_train=200", "fmnist_test=100", "dense_train_scenes=3", "dense_test_scenes=2",
