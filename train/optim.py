@@ -13,18 +13,17 @@ from synthssl.train.config import OptimConfig
 class LARS(torch.optim.Optimizer):
     """SGD with momentum and layer-wise trust ratio (You et al. 2017).
 
-    For groups with ``lars=True``: g <- (g + wd w) * tc ||w|| / ||g + wd w|| (when both
-    norms are > 0); groups with ``lars=False`` get plain SGD with momentum and their own
-    weight decay (0 by default). `build_optimizer` gives every parameter the trust ratio,
-    biases and norm layers included: with the SimCLR-style exclusion their plain steps at
-    lr 1.2 blew up the dense heads (depth loss 3e8 at step 45 of a 48 px `full` run; the
-    same run with the ratio everywhere trains).
+    For every parameter: g <- (g + wd w) * tc ||w|| / ||g + wd w|| (when both norms are
+    > 0), with each group's own weight decay. Biases and norm layers take the ratio too:
+    with the SimCLR-style exclusion (plain SGD steps for them) their steps at lr 1.2 blew up
+    the dense heads (depth loss 3e8 at step 45 of a 48 px `full` run; the same run with the
+    ratio everywhere trains).
     """
 
     def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0,
                  trust_coefficient: float = 0.001):
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
-                                      trust_coefficient=trust_coefficient, lars=True))
+                                      trust_coefficient=trust_coefficient))
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -36,11 +35,10 @@ class LARS(torch.optim.Optimizer):
                 g = p.grad
                 if group["weight_decay"]:
                     g = g.add(p, alpha=group["weight_decay"])
-                if group["lars"]:
-                    w_norm, g_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(g)
-                    ratio = torch.where((w_norm > 0) & (g_norm > 0),
-                                        group["trust_coefficient"] * w_norm / g_norm, torch.ones_like(w_norm))
-                    g = g * ratio
+                w_norm, g_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(g)
+                ratio = torch.where((w_norm > 0) & (g_norm > 0),
+                                    group["trust_coefficient"] * w_norm / g_norm, torch.ones_like(w_norm))
+                g = g * ratio
                 state = self.state[p]
                 buf = state.get("momentum_buffer")
                 if buf is None:
@@ -52,14 +50,13 @@ class LARS(torch.optim.Optimizer):
 
 
 def parameter_groups(params: Iterable[tuple[str, nn.Parameter]], weight_decay: float) -> list[dict]:
-    """Two groups: weights with decay; biases and norm parameters (ndim <= 1) without.
-    Both take LARS's trust ratio (see `LARS`); only the decay differs."""
+    """Two groups: weights with decay; biases and norm parameters (ndim <= 1) without."""
     decay, no_decay = [], []
     for _, p in params:
         if p.requires_grad:
             (no_decay if p.ndim <= 1 else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay, "lars": True},
-            {"params": no_decay, "weight_decay": 0.0, "lars": True}]
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
 
 
 def _fused_ok(groups: list[dict]) -> bool:
@@ -72,12 +69,8 @@ def build_optimizer(named_params: list[tuple[str, nn.Parameter]], cfg: OptimConf
     """The main optimiser of `cfg.name` over `named_params`."""
     groups = parameter_groups(named_params, cfg.weight_decay)
     if cfg.name == "adamw":
-        for g in groups:
-            g.pop("lars")
         return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), fused=_fused_ok(groups))
     if cfg.name == "sgd":
-        for g in groups:
-            g.pop("lars")
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
     if cfg.name == "lars":
         return LARS(groups, lr=cfg.lr, momentum=cfg.momentum, trust_coefficient=cfg.trust_coefficient)

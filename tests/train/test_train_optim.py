@@ -31,7 +31,7 @@ def test_no_weight_decay_on_biases_and_norms(name):
 
 def test_lars_scales_the_step_by_the_trust_ratio():
     w = nn.Parameter(torch.full((4,), 2.0))
-    opt = LARS([{"params": [w], "weight_decay": 0.0, "lars": True}], lr=1.0, momentum=0.0, trust_coefficient=0.01)
+    opt = LARS([{"params": [w], "weight_decay": 0.0}], lr=1.0, momentum=0.0, trust_coefficient=0.01)
     w.grad = torch.full((4,), 100.0)
     opt.step()
     # ratio = 0.01 * |w| / |g| = 0.01 * 4 / 200: the update is 0.0002 * g = 0.02 per entry
