@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
 from synthssl.train.losses.adversarial import discriminator_accuracy, discriminator_loss, encoder_adversarial_loss
 from synthssl.train.losses.contour import contour_loss
+from synthssl.train.losses.decorrelation import decorrelation_loss
 from synthssl.train.losses.depth import depth_loss
 from synthssl.train.losses.normal import normal_loss
 from synthssl.train.losses.nt_xent import nt_xent
@@ -105,3 +107,43 @@ def test_gradient_reversal_and_dann_ramp():
     assert StepInfo(0, 100).ramp() == 0.0
     assert abs(StepInfo(50, 100).ramp() - (2 / (1 + math.exp(-5)) - 1)) < 1e-12
     assert StepInfo(100, 100).ramp() > 0.9999
+
+
+def test_decorrelation_loss_is_zero_for_uncorrelated_one_for_copies_and_scale_free():
+    g = torch.Generator().manual_seed(0)
+    q, _ = torch.linalg.qr(torch.randn(64, 64, generator=g))
+    centred = q[:, :8] - q[:, :8].mean(0)  # not exactly orthogonal after centring: re-orthogonalise
+    ortho, _ = torch.linalg.qr(torch.cat([torch.ones(64, 1), centred], 1))
+    uncorrelated = ortho[:, 1:]  # [64, 8], zero-mean, pairwise orthogonal columns
+    assert float(decorrelation_loss(uncorrelated)) < 1e-8
+    copies = torch.randn(64, 1, generator=g) * torch.tensor([[1.0, -2.0, 0.5, 3.0]]) + torch.arange(4.0)
+    assert abs(float(decorrelation_loss(copies)) - 1.0) < 1e-4  # anti-correlated copies count too
+    x = torch.randn(32, 6, generator=g) + torch.randn(32, 1, generator=g)
+    scaled = x * torch.tensor([0.1, 1.0, 5.0, 2.0, 0.3, 7.0]) + 4.0
+    torch.testing.assert_close(decorrelation_loss(x), decorrelation_loss(scaled), rtol=1e-4, atol=1e-6)
+    # A dead channel (constant over the batch) counts as uncorrelated and gives no NaN.
+    dead = torch.cat([copies[:, :2], torch.zeros(64, 1)], 1)
+    assert abs(float(decorrelation_loss(dead)) - 2 / 6) < 1e-4
+    with pytest.raises(ValueError, match=r"\[N, D\]"):
+        decorrelation_loss(torch.randn(1, 4))
+
+
+def test_decorrelation_loss_gradient_spreads_collapsed_features():
+    """Descending the loss turns near rank-1 features into ones with many directions."""
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(48, 1, generator=g) @ torch.randn(1, 16, generator=g)
+    h = (base + 0.05 * torch.randn(48, 16, generator=g)).requires_grad_(True)
+    start, start_ratio = float(decorrelation_loss(h)), _second_to_first_direction(h.detach())
+    opt = torch.optim.SGD([h], lr=5.0)
+    for _ in range(100):
+        opt.zero_grad()
+        decorrelation_loss(h).backward()
+        opt.step()
+    assert start > 0.9 and float(decorrelation_loss(h)) < 0.25 * start
+    assert start_ratio < 0.1 and _second_to_first_direction(h.detach()) > 0.3  # no longer one dominant direction
+
+
+def _second_to_first_direction(h):
+    z = h - h.mean(0)
+    spectrum = torch.linalg.svdvals(z / z.norm(dim=0))  # of the standardised channels
+    return float(spectrum[1] / spectrum[0])

@@ -4,6 +4,7 @@ L = contrast_weight * L_contrast
   + photo_contrast_weight * L_photo_contrast
   + synthetic.property_weight * (depth_weight * L_depth + normal_weight * L_normal + contour_weight * L_contour)
   + synthetic.adversarial_weight * L_adv
+  + decorrelation_weight * L_decorrelation
 (keys under ``method:``; the synthetic-data weights under ``method.synthetic:``)
 
 - L_contrast: NT-Xent between the two rendered views of each scene (pooled c5 ->
@@ -27,9 +28,12 @@ L = contrast_weight * L_contrast
   update D). ``dann``: D sees features through a gradient-reversal layer with
   coefficient 2/(1+exp(-gamma p))-1 (p = progress); ``adv`` = D's loss, one optimiser.
   ``none``: off.
+- L_decorrelation (ours, not in the paper; off by default): mean squared off-diagonal
+  channel correlation of the pooled c5 features of the synthetic views over the batch
+  (`synthssl.train.losses.decorrelation`), against dimensional collapse of the backbone.
 Any objective with weight 0 is skipped entirely (ablations).
 
-Logged terms: contrast, photo_contrast, depth, normal, contour, adv, disc_loss, disc_acc, grl_coeff.
+Logged terms: contrast, photo_contrast, decorrelation, depth, normal, contour, adv, disc_loss, disc_acc, grl_coeff.
 Defaults are ours (see docs/train.md), not numbers from the paper.
 """
 from __future__ import annotations
@@ -41,6 +45,7 @@ import torch
 from torch import Tensor
 
 from synthssl.train.data.batch import ViewBatch
+from synthssl.train.losses.decorrelation import decorrelation_loss
 from synthssl.train.losses.nt_xent import nt_xent
 from synthssl.dataset.config import need
 from synthssl.train.methods.synthetic_terms import MOVED_TO_SYNTHETIC, SyntheticTerms, SyntheticTermsConfig
@@ -66,6 +71,8 @@ class SyntheticContrastConfig(MethodConfig):
     """weight of the contrast term; 0 = off."""
     photo_contrast_weight: float = 0.0
     """weight of NT-Xent between two crops of each real photo (needs data.photos; ours); 0 = off."""
+    decorrelation_weight: float = 0.0
+    """weight of the channel-decorrelation term on pooled c5 of the synthetic views (ours); 0 = off."""
     synthetic: SyntheticTermsConfig = field(default_factory=SyntheticTermsConfig)
     """the property heads and the feature adaptation."""
 
@@ -75,6 +82,7 @@ class SyntheticContrastConfig(MethodConfig):
         need(self.temperature > 0, "temperature", "> 0")
         need(self.contrast_weight >= 0, "contrast_weight", ">= 0 (0 = off)")
         need(self.photo_contrast_weight >= 0, "photo_contrast_weight", ">= 0 (0 = off)")
+        need(self.decorrelation_weight >= 0, "decorrelation_weight", ">= 0 (0 = off)")
         need(self.contrast_weight > 0 or self.uses_photo_contrast or self.synthetic.uses_properties
              or self.synthetic.uses_adversarial, "contrast_weight", "> 0, or method.photo_contrast_weight, "
              "method.synthetic.property_weight or adversarial_weight > 0: every objective is off")
@@ -116,14 +124,18 @@ class SyntheticContrast(Method):
         n_syn = b * v
         out: dict[str, Tensor] = {}
         total = x.new_zeros((), dtype=torch.float32)
+        rep = pooled(feats[-1][:n_syn])  # [B*V, C5]: the representation of the synthetic views
         if self.use_contrast:
-            z = self.projector(pooled(feats[-1][:n_syn])).view(b, v, -1)
+            z = self.projector(rep).view(b, v, -1)
             out["contrast"] = nt_xent(z[:, 0], z[:, 1], cfg.temperature)
             total = total + cfg.contrast_weight * out["contrast"]
         if cfg.uses_photo_contrast:
             zr = self.projector(pooled(feats[-1][n_syn:])).view(-1, 2, cfg.proj_dim)  # [Br/2, 2, D] photo pairs
             out["photo_contrast"] = nt_xent(zr[:, 0], zr[:, 1], cfg.temperature)
             total = total + cfg.photo_contrast_weight * out["photo_contrast"]
+        if cfg.decorrelation_weight > 0:
+            out["decorrelation"] = decorrelation_loss(rep)
+            total = total + cfg.decorrelation_weight * out["decorrelation"]
         terms, synthetic_total = self.synthetic(feats, batch, n_syn, (h, w), step)
         out.update(terms)
         total = total + synthetic_total
