@@ -104,7 +104,7 @@ BUDGETS: dict[str, Budget] = {
 ARMS: dict[str, tuple[str, list[str]]] = {
     "simclr_photos": ("simclr_photos.yaml", ["data.shards=[]", "data.photo_pairs=true"]),
     "contrast": ("synthetic_contrast.yaml", ["method.synthetic.property_weight=0", "method.synthetic.adversarial=none",
-                                             "data.photos=null"]),
+                                             "method.photo_decorrelation_weight=0", "data.photos=null"]),
     "full": ("synthetic_contrast.yaml", []),
     "dsc": ("dsc.yaml", ["method.synthetic.property_weight=0", "method.synthetic.adversarial=none", "data.photos=null"]),
     # dsc.yaml switches the synthetic terms off; dsc_full gives them the She & Xu recipe's weight.

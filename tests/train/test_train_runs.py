@@ -82,17 +82,22 @@ def test_photo_contrast_falls_and_needs_no_adaptation(shard_dir, photo_dir, tmp_
         assert math.isclose(r["loss"], r["contrast"] + r["photo_contrast"], rel_tol=1e-4), r
 
 
-def test_decorrelation_term_is_logged_and_weighted(shard_dir, photo_dir, tmp_path):
-    """method.decorrelation_weight: the channel-decorrelation term on pooled c5 enters the loss with its weight."""
+def test_decorrelation_terms_are_logged_and_weighted(shard_dir, photo_dir, tmp_path):
+    """method.decorrelation_weight / photo_decorrelation_weight: the channel-decorrelation terms on pooled c5
+    of the synthetic views and of the real photos enter the loss with their weights; the photo term alone
+    makes the batch carry photos (no adaptation here)."""
     out = tmp_path / "decorrelation"
     Trainer(load_config(None, tiny_overrides(shard_dir, photo_dir, out, **{
         "train.steps": 12, "optim.lr": 0.002, "method.decorrelation_weight": 3.0, "method.contrast_weight": 1.0,
+        "method.photo_decorrelation_weight": 2.0, "data.real_batch_size": 6,
         "method.synthetic.adversarial": "none", "method.synthetic.property_weight": 0.0,
         "augment.crop_scale": "[0.8, 1.0]", "augment.jitter_p": 0.0, "augment.blur_p": 0.0}))).run()
     rows = _metrics(out)
-    for r in rows:  # loss = contrast + 3 * decorrelation
-        assert 0.0 <= r["decorrelation"] <= 1.0
-        assert math.isclose(r["loss"], r["contrast"] + 3.0 * r["decorrelation"], rel_tol=1e-4), r
+    for r in rows:  # loss = contrast + 3 * decorrelation + 2 * photo_decorrelation
+        assert 0.0 <= r["decorrelation"] <= 1.0 and 0.0 < r["photo_decorrelation"] <= 1.0
+        assert "adv" not in r
+        assert math.isclose(r["loss"], r["contrast"] + 3.0 * r["decorrelation"] + 2.0 * r["photo_decorrelation"],
+                            rel_tol=1e-4), r
 
 
 def test_photo_pairs_without_shards(photo_dir, tmp_path):

@@ -5,6 +5,7 @@ L = contrast_weight * L_contrast
   + synthetic.property_weight * (depth_weight * L_depth + normal_weight * L_normal + contour_weight * L_contour)
   + synthetic.adversarial_weight * L_adv
   + decorrelation_weight * L_decorrelation
+  + photo_decorrelation_weight * L_photo_decorrelation
 (keys under ``method:``; the synthetic-data weights under ``method.synthetic:``)
 
 - L_contrast: NT-Xent between the two rendered views of each scene (pooled c5 ->
@@ -31,9 +32,12 @@ L = contrast_weight * L_contrast
 - L_decorrelation (ours, not in the paper; off by default): mean squared off-diagonal
   channel correlation of the pooled c5 features of the synthetic views over the batch
   (`synthssl.train.losses.decorrelation`), against dimensional collapse of the backbone.
+- L_photo_decorrelation (ours; off by default): the same term on the pooled c5 of the real
+  photos of ``batch.real`` (needs ``data.photos``), taken apart from the synthetic views so
+  that the domain gap is not counted as a direction.
 Any objective with weight 0 is skipped entirely (ablations).
 
-Logged terms: contrast, photo_contrast, decorrelation, depth, normal, contour, adv, disc_loss, disc_acc, grl_coeff.
+Logged terms: contrast, photo_contrast, decorrelation, photo_decorrelation, depth, normal, contour, adv, disc_loss, disc_acc, grl_coeff.
 Defaults are ours (see docs/train.md), not numbers from the paper.
 """
 from __future__ import annotations
@@ -73,6 +77,8 @@ class SyntheticContrastConfig(MethodConfig):
     """weight of NT-Xent between two crops of each real photo (needs data.photos; ours); 0 = off."""
     decorrelation_weight: float = 0.0
     """weight of the channel-decorrelation term on pooled c5 of the synthetic views (ours); 0 = off."""
+    photo_decorrelation_weight: float = 0.0
+    """weight of the same term on pooled c5 of the real photos (needs data.photos; ours); 0 = off."""
     synthetic: SyntheticTermsConfig = field(default_factory=SyntheticTermsConfig)
     """the property heads and the feature adaptation."""
 
@@ -83,6 +89,7 @@ class SyntheticContrastConfig(MethodConfig):
         need(self.contrast_weight >= 0, "contrast_weight", ">= 0 (0 = off)")
         need(self.photo_contrast_weight >= 0, "photo_contrast_weight", ">= 0 (0 = off)")
         need(self.decorrelation_weight >= 0, "decorrelation_weight", ">= 0 (0 = off)")
+        need(self.photo_decorrelation_weight >= 0, "photo_decorrelation_weight", ">= 0 (0 = off)")
         need(self.contrast_weight > 0 or self.uses_photo_contrast or self.synthetic.uses_properties
              or self.synthetic.uses_adversarial, "contrast_weight", "> 0, or method.photo_contrast_weight, "
              "method.synthetic.property_weight or adversarial_weight > 0: every objective is off")
@@ -93,9 +100,11 @@ class SyntheticContrastConfig(MethodConfig):
 
     def data_needs(self) -> DataNeeds:
         props, adv, photo = self.synthetic.uses_properties, self.synthetic.uses_adversarial, self.uses_photo_contrast
+        photo_decor = self.photo_decorrelation_weight > 0
         off = tuple(key for key, on in (("method.synthetic.adversarial=none", adv),
-                                        ("method.photo_contrast_weight=0", photo)) if on)
-        return DataNeeds(geometry=props, real=adv or photo, real_off=off, real_views=2 if photo else 1,
+                                        ("method.photo_contrast_weight=0", photo),
+                                        ("method.photo_decorrelation_weight=0", photo_decor)) if on)
+        return DataNeeds(geometry=props, real=adv or photo or photo_decor, real_off=off, real_views=2 if photo else 1,
                          fields=("depth", "normal", "contour") if props else ())
 
 
@@ -136,6 +145,9 @@ class SyntheticContrast(Method):
         if cfg.decorrelation_weight > 0:
             out["decorrelation"] = decorrelation_loss(rep)
             total = total + cfg.decorrelation_weight * out["decorrelation"]
+        if cfg.photo_decorrelation_weight > 0:
+            out["photo_decorrelation"] = decorrelation_loss(pooled(feats[-1][n_syn:]))  # the real photos' rows
+            total = total + cfg.photo_decorrelation_weight * out["photo_decorrelation"]
         terms, synthetic_total = self.synthetic(feats, batch, n_syn, (h, w), step)
         out.update(terms)
         total = total + synthetic_total
