@@ -39,7 +39,7 @@ from synthssl.train import distributed as dist_utils
 from synthssl.train.checkpoint import load_checkpoint, load_method_state, save_checkpoint
 from synthssl.train.config import ConfigError, TrainingConfig, parse_config, to_dict
 from synthssl.train.data.batch import IMAGENET_MEAN, IMAGENET_STD, ViewBatch
-from synthssl.train.data.pipeline import TrainingData, step_seed
+from synthssl.train.data.pipeline import TrainingData, photos_per_rank, step_seed
 from synthssl.dataset.console import ProgressLine, is_tty
 from synthssl.dataset.errors import OutputWriteError
 from synthssl.dataset.version import package_version
@@ -116,9 +116,13 @@ def _check_world(cfg: TrainingConfig, world: int) -> None:
         raise ConfigError(f"data.real_batch_size: {d.real_batch_size} is not divisible by the {world} ranks")
 
 
-def _check_needs(cfg: TrainingConfig, needs: DataNeeds) -> None:
+def _check_needs(cfg: TrainingConfig, needs: DataNeeds, world: int = 1) -> None:
     """The data the config gives against what the configured method needs (before anything is opened)."""
     d, name = cfg.data, cfg.method.name
+    real_local = photos_per_rank(d, world, needs.real_views) * needs.real_views  # real images per rank
+    if needs.real and real_local < needs.real_min:
+        raise ConfigError(f"data.real_batch_size: {name} as configured needs at least {needs.real_min} real photos "
+                          f"per rank, got {real_local}; raise data.real_batch_size (0 = data.batch_size)")
     if d.photo_pairs and not d.photos:
         raise ConfigError("data.photos: data.photo_pairs=true trains on photos; set data.photos=DIR")
     if not d.photo_pairs and not d.shards:
@@ -165,7 +169,7 @@ def prepare(cfg: TrainingConfig, world: int = 1) -> Prepared:
 
     _check_world(cfg, world)
     needs = cfg.method.data_needs()  # from the config alone: nothing is built or opened yet
-    _check_needs(cfg, needs)
+    _check_needs(cfg, needs, world)
     d = cfg.data
     collection = None if d.photo_pairs else _open_shards(cfg, needs, world)
     if needs.real and not d.photos:

@@ -43,6 +43,9 @@ def test_data_problems_are_caught_before_training(shard_dir, photo_dir, tmp_path
     msg = _error(shard_dir, photo_dir, tmp_path, **{"data.photos": "null", "method.synthetic.adversarial": "none",
                                                     "method.photo_contrast_weight": 0.5})
     assert "data.photos" in msg and "method.photo_contrast_weight=0" in msg and "adversarial" not in msg.split("(")[-1]
+    msg = _error(shard_dir, photo_dir, tmp_path, **{"method.photo_decorrelation_weight": 1.0,
+                                                    "data.real_batch_size": 1})
+    assert "data.real_batch_size" in msg and "at least 2 real photos" in msg  # a statistic over the photos
     msg = _error(shard_dir, photo_dir, tmp_path, **{"data.shards": "[]", "data.photo_pairs": "true"})
     assert "geometry" in msg  # property heads need rendered data
     msg = _error(shard_dir, photo_dir, tmp_path, **{"data.batch_size": 1})

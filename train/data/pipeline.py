@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from synthssl.dataset.reader import ShardCollection
-from synthssl.train.config import TrainingConfig
+from synthssl.train.config import DataConfig, TrainingConfig
 from synthssl.train.data.augment import augment_scenes, photo_pair_batch, real_images
 from synthssl.train.data.batch import ViewBatch
 from synthssl.train.data.photos import PhotoFolder
@@ -43,6 +43,12 @@ def _loader(dataset: Dataset, batch: int, sampler: ResumableSampler, workers: in
     return iter(DataLoader(dataset, batch_size=batch, sampler=sampler, **kwargs))
 
 
+def photos_per_rank(d: DataConfig, world: int, real_views: int) -> int:
+    """Real photos each rank draws per step: ``data.real_batch_size`` (0 = ``data.batch_size``) images
+    shared by the ranks, ``real_views`` crops of each photo; at least one."""
+    return max(1, (d.real_batch_size or d.batch_size) // world // real_views)
+
+
 class TrainingData:
     """Per-rank data streams; see the module docstring."""
 
@@ -52,9 +58,8 @@ class TrainingData:
         d = cfg.data
         self.cfg, self.rank, self.world, self.device = cfg, rank, world, device
         self.local_batch = d.batch_size // world
-        real_global = d.real_batch_size or d.batch_size
         self.real_views = real_views
-        self.local_real = max(1, real_global // world // real_views)  # photos per step (each real_views crops)
+        self.local_real = photos_per_rank(d, world, real_views)  # photos per step (each real_views crops)
         base = d.photo_base_size or 2 * d.image_size
         pin = device.type == "cuda"
         self.scenes: Optional[SceneDataset] = None

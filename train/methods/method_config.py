@@ -22,6 +22,7 @@ class DataNeeds:
     real_views: crops of each real photo in ``batch.real`` (2: pairs, for a contrast term on
     the photos); the real batch stays ``data.real_batch_size`` images, so it holds
     ``real_batch_size / real_views`` photos;
+    real_min: real images per rank that its terms need (2 for a statistic over the photos);
     fields: the shard view fields to read (``rgb`` is always read), e.g.
     ("depth", "normal", "contour"); None = all of them. ViewBatch fields that are not
     read are None (``valid`` needs ``depth``). Reading fewer fields makes the loader
@@ -33,6 +34,7 @@ class DataNeeds:
     real_off: tuple[str, ...] = ()
     two_crops: bool = False
     real_views: int = 1
+    real_min: int = 1
     fields: Optional[tuple[str, ...]] = None
 
 

@@ -32,7 +32,7 @@ L = contrast_weight * L_contrast
 - L_decorrelation (ours, not in the paper; off by default): mean squared off-diagonal
   channel correlation of the pooled c5 features of the synthetic views over the batch
   (`synthssl.train.losses.decorrelation`), against dimensional collapse of the backbone.
-- L_photo_decorrelation (ours; off by default): the same term on the pooled c5 of the real
+- L_photo_decorrelation (ours; 0 in the code's defaults, 10 in the shipped configs): the same term on the pooled c5 of the real
   photos of ``batch.real`` (needs ``data.photos``), taken apart from the synthetic views so
   that the domain gap is not counted as a direction.
 Any objective with weight 0 is skipped entirely (ablations).
@@ -105,7 +105,7 @@ class SyntheticContrastConfig(MethodConfig):
                                         ("method.photo_contrast_weight=0", photo),
                                         ("method.photo_decorrelation_weight=0", photo_decor)) if on)
         return DataNeeds(geometry=props, real=adv or photo or photo_decor, real_off=off, real_views=2 if photo else 1,
-                         fields=("depth", "normal", "contour") if props else ())
+                         real_min=2 if photo_decor else 1, fields=("depth", "normal", "contour") if props else ())
 
 
 class SyntheticContrast(Method):
@@ -134,19 +134,20 @@ class SyntheticContrast(Method):
         out: dict[str, Tensor] = {}
         total = x.new_zeros((), dtype=torch.float32)
         rep = pooled(feats[-1][:n_syn])  # [B*V, C5]: the representation of the synthetic views
+        real_rep = pooled(feats[-1][n_syn:]) if batch.real is not None else None  # [Br, C5]: the photos'
         if self.use_contrast:
             z = self.projector(rep).view(b, v, -1)
             out["contrast"] = nt_xent(z[:, 0], z[:, 1], cfg.temperature)
             total = total + cfg.contrast_weight * out["contrast"]
         if cfg.uses_photo_contrast:
-            zr = self.projector(pooled(feats[-1][n_syn:])).view(-1, 2, cfg.proj_dim)  # [Br/2, 2, D] photo pairs
+            zr = self.projector(real_rep).view(-1, 2, cfg.proj_dim)  # [Br/2, 2, D] photo pairs
             out["photo_contrast"] = nt_xent(zr[:, 0], zr[:, 1], cfg.temperature)
             total = total + cfg.photo_contrast_weight * out["photo_contrast"]
         if cfg.decorrelation_weight > 0:
             out["decorrelation"] = decorrelation_loss(rep)
             total = total + cfg.decorrelation_weight * out["decorrelation"]
         if cfg.photo_decorrelation_weight > 0:
-            out["photo_decorrelation"] = decorrelation_loss(pooled(feats[-1][n_syn:]))  # the real photos' rows
+            out["photo_decorrelation"] = decorrelation_loss(real_rep)
             total = total + cfg.photo_decorrelation_weight * out["photo_decorrelation"]
         terms, synthetic_total = self.synthetic(feats, batch, n_syn, (h, w), step)
         out.update(terms)
