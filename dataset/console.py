@@ -7,7 +7,7 @@
 - `ProgressLine`: off a terminal (CI, SLURM logs), progress is one plain line per
   report -- done/total, rate, ETA -- instead of ``\\r`` bar updates.
 - `progress(items, desc)`: iterate with a tqdm bar on a terminal, or with about ten
-  plain `ProgressLine` lines on stderr elsewhere.
+  plain `ProgressLine` lines on stderr elsewhere (none sooner than 2 s after the last).
 - `publish_mode(path)`: give a freshly written temporary file the mode the user's
   umask implies (``mkstemp`` creates 0600) before it is renamed into place.
 - `one_line(exc)`: the last non-empty line of an exception's message (errors
@@ -90,10 +90,12 @@ class ProgressLine:
 
 
 def progress(items: Sequence[T], desc: Optional[str], unit: str = "batch", lines: int = 10,
-             stream: Optional[TextIO] = None) -> Iterator[T]:
-    """Iterate over ``items``; ``desc`` None: silently. On a terminal a tqdm bar; elsewhere about
-    ``lines`` plain lines ``'desc: batch 12/40  3.1 batchs/s  ETA 0:00:09'``, each printed once
-    the item before it has been processed."""
+             stream: Optional[TextIO] = None, min_interval: float = 2.0) -> Iterator[T]:
+    """Iterate over ``items``; ``desc`` None: silently. On a terminal a tqdm bar; elsewhere at
+    most about ``lines`` plain lines ``'desc: batch 12/40  3.1 batchs/s  ETA 0:00:09'``, each
+    printed once the item before it has been processed: one per ``len(items) / lines`` items,
+    but none sooner than ``min_interval`` seconds after the previous one, and always the last
+    (so work done in under ``min_interval`` seconds prints one line)."""
     stream = stream if stream is not None else sys.stderr
     if desc is None:
         yield from items
@@ -105,10 +107,13 @@ def progress(items: Sequence[T], desc: Optional[str], unit: str = "batch", lines
         return
     total = len(items)
     every, report = max(1, math.ceil(total / max(lines, 1))), ProgressLine(total, unit=unit)
+    last = report.t0
     for i, item in enumerate(items, 1):
         yield item
-        if i % every == 0 or i == total:
+        now = time.perf_counter()
+        if i == total or (i % every == 0 and now - last >= min_interval):
             print(f"{desc}: {report.line(i)}", file=stream, flush=True)
+            last = now
 
 
 def user_file_mode() -> int:

@@ -51,7 +51,7 @@ def test_publish_mode_applies_the_umask(tmp_path):
 
 def test_progress_off_a_terminal_is_a_few_plain_lines_after_the_work():
     stream, seen = io.StringIO(), []
-    for i in progress(range(25), "features x", stream=stream):
+    for i in progress(range(25), "features x", stream=stream, min_interval=0.0):
         seen.append(i)
         assert stream.getvalue().count("\n") == (len(seen) - 1) // 3  # a line only after its items ran
     lines = stream.getvalue().splitlines()
@@ -59,3 +59,10 @@ def test_progress_off_a_terminal_is_a_few_plain_lines_after_the_work():
     assert len(lines) == 9 and lines[-1].startswith("features x: batch 25/25  ")  # every 3rd item, and the last
     quiet = io.StringIO()
     assert list(progress([1, 2], None, stream=quiet)) == [1, 2] and quiet.getvalue() == ""
+
+
+def test_progress_off_a_terminal_prints_only_the_last_line_of_quick_work():
+    stream = io.StringIO()
+    assert list(progress(range(25), "scenes", unit="scene", stream=stream, min_interval=3600.0)) == list(range(25))
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("scenes: scene 25/25  ")
