@@ -156,15 +156,16 @@ def apply_sets(budget: Budget, items: list[str]) -> Budget:
 
 def render(out: Path, scenes: int, seed: int, budget: Budget, extra: list[str]) -> Path:
     """Render (or reuse) ``scenes`` scene pairs with the render defaults (+ ``extra`` ``key=value``
-    overrides); returns the folder."""
+    overrides); returns the folder. render-scenes' progress lines and errors pass through to stderr;
+    its JSON summary (stdout) is read here."""
     cmd = [sys.executable, "-m", "synthssl.render.cli", f"out={out}", f"scenes={scenes}",
            f"size={budget.render_size}", f"seed={seed}", f"workers={budget.render_workers}",
            f"appearance.photo_dir={budget.photos}", *extra, "--resume"]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
-        raise SystemExit(f"bench_quality: rendering {out} failed (exit {proc.returncode}):\n"
-                         + "\n".join(proc.stderr.strip().splitlines()[-5:]))
+        raise SystemExit(f"bench_quality: rendering {out} failed (exit {proc.returncode}; render-scenes' "
+                         f"message is above)")
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     log(f"render {out.name}: {scenes} scenes ready ({summary['scenes_rendered']} rendered now) "
         f"in {time.perf_counter() - t0:.0f} s")
