@@ -32,9 +32,9 @@ L = contrast_weight * L_contrast
 - L_decorrelation (ours, not in the paper; off by default): mean squared off-diagonal
   channel correlation of the pooled c5 features of the synthetic views over the batch
   (`synthssl.train.losses.decorrelation`), against dimensional collapse of the backbone.
-- L_photo_decorrelation (ours; 0 in the code's defaults, 10 in the shipped configs): the same term on the pooled c5 of the real
-  photos of ``batch.real`` (needs ``data.photos``), taken apart from the synthetic views so
-  that the domain gap is not counted as a direction.
+- L_photo_decorrelation (ours; 0 in the code's defaults, 10 in the shipped configs): the
+  same term on the pooled c5 of the real photos of ``batch.real`` (needs ``data.photos``),
+  taken apart from the synthetic views so that the domain gap is not counted as a direction.
 Any objective with weight 0 is skipped entirely (ablations).
 
 Logged terms: contrast, photo_contrast, decorrelation, photo_decorrelation, depth, normal, contour, adv, disc_loss, disc_acc, grl_coeff.
