@@ -88,9 +88,10 @@ class Budget:
 
 
 BUDGETS: dict[str, Budget] = {
-    # 2 cores, no GPU: 64 px renders trained at 48 px, 16 pairs per step.
+    # 2 cores, no GPU: 64 px renders trained at 48 px, 16 pairs per step; the gpu-hour preset's
+    # optimiser (LARS lr 1.2, weight decay 1e-6: docs/quality.md, round seventeen).
     "cpu": Budget(image_size=48, render_size=64, scenes=1024, heldout_scenes=64, batch_size=16, steps=300,
-                  warmup_steps=10, optim="adamw", lr=1e-3, weight_decay=1e-4, seeds=3, random_seeds=3,
+                  warmup_steps=10, optim="lars", lr=1.2, weight_decay=1e-6, seeds=3, random_seeds=3,
                   device="cpu", threads=0),
     # One H100/H200 for about an hour: 128 px, 256 pairs per step, enough scenes that each
     # is seen about 8 times per run (3,000 x 256 / 100,000).
