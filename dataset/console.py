@@ -72,6 +72,11 @@ def format_eta(seconds: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+def plural(unit: str) -> str:
+    """English plural of a unit name: 'batch' -> 'batches', 'scene' -> 'scenes'."""
+    return unit + ("es" if unit.endswith(("s", "sh", "ch", "x")) else "s")
+
+
 class ProgressLine:
     """Rate and ETA of ``total`` units of work started at ``done`` (for plain progress lines)."""
 
@@ -80,19 +85,19 @@ class ProgressLine:
         self.t0 = time.perf_counter()
 
     def line(self, done: int, extra: str = "") -> str:
-        """``'{unit} 12/40 <extra> 3.1 {unit}s/s ETA 0:00:09'``."""
+        """``'{unit} 12/40 <extra> 3.1 {units}/s ETA 0:00:09'`` ({units}: `plural` of unit)."""
         elapsed = max(time.perf_counter() - self.t0, 1e-9)
         rate = (done - self.start_done) / elapsed
         eta = (self.total - done) / rate if rate > 0 else float("inf")
         parts = [f"{self.unit} {done}/{self.total}"] + ([extra] if extra else [])
-        parts += [f"{rate:.3g} {self.unit}s/s", f"ETA {format_eta(eta)}"]
+        parts += [f"{rate:.3g} {plural(self.unit)}/s", f"ETA {format_eta(eta)}"]
         return "  ".join(parts)
 
 
 def progress(items: Sequence[T], desc: Optional[str], unit: str = "batch", lines: int = 10,
              stream: Optional[TextIO] = None, min_interval: float = 2.0) -> Iterator[T]:
     """Iterate over ``items``; ``desc`` None: silently. On a terminal a tqdm bar; elsewhere at
-    most about ``lines`` plain lines ``'desc: batch 12/40  3.1 batchs/s  ETA 0:00:09'``, each
+    most about ``lines`` plain lines ``'desc: batch 12/40  3.1 batches/s  ETA 0:00:09'``, each
     printed once the item before it has been processed: one per ``len(items) / lines`` items,
     but none sooner than ``min_interval`` seconds after the previous one, and always the last
     (so work done in under ``min_interval`` seconds prints one line)."""

@@ -26,6 +26,7 @@ def test_only_rank_0_prints_unless_all_ranks_are_asked_for():
 def test_progress_line_and_eta():
     line = ProgressLine(40, 10, unit="scene").line(20, "(shard-00001.h5 written)")
     assert line.startswith("scene 20/40  (shard-00001.h5 written)  ") and " scenes/s  ETA " in line
+    assert " batches/s  ETA " in ProgressLine(40, unit="batch").line(20)
     assert format_eta(3725) == "1:02:05" and format_eta(float("inf")) == "?"
 
 
