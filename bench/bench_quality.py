@@ -1,6 +1,6 @@
 """Equal-budget quality benchmark: does pretraining on our renders pay off on real images?
 
-    python bench/bench_quality.py --budget cpu --out out/quality            # 2-core CPU, about 55 min (< 90)
+    python bench/bench_quality.py --budget cpu --out out/quality            # 2-core CPU, 50-85 min by machine (< 90)
     python bench/bench_quality.py --budget gpu-hour --out out/quality-gpu   # one H100/H200, about 1 h
     python bench/bench_quality.py --budget cpu --arms random,full --seeds 1 --out out/q
     python bench/bench_quality.py --budget gpu-hour --set steps=4 scenes=32 ... --out out/smoke
@@ -90,7 +90,8 @@ class Budget:
 BUDGETS: dict[str, Budget] = {
     # 2 cores, no GPU: 64 px renders trained at 48 px, 16 pairs per step, 900 steps (each scene
     # drawn about 14 times; docs/quality.md, rounds nineteen and twenty-one); the gpu-hour preset's
-    # optimiser (LARS lr 1.2, weight decay 1e-6: round seventeen). About 55 min on the 2-core machine.
+    # optimiser (LARS lr 1.2, weight decay 1e-6: round seventeen). 50 to 85 min on 2-core machines
+    # (84.7 min on the slower one measured: docs/quality.md, Result of the cpu budget).
     "cpu": Budget(image_size=48, render_size=64, scenes=1024, heldout_scenes=64, batch_size=16, steps=900,
                   warmup_steps=10, optim="lars", lr=1.2, weight_decay=1e-6, seeds=3, random_seeds=3,
                   device="cpu", threads=0),
