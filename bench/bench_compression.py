@@ -45,8 +45,16 @@ def measure(codec: str, scenes: list[dict], meta: dict, folder: Path) -> dict:
     """One write and one full read of ``scenes`` with ``codec``: seconds and bytes."""
     path = folder / f"shard-{codec.replace(':', '-')}.h5"
     t = time.perf_counter()
-    w = ShardWriter(path, height=meta["size"], width=meta["size"], views=2, max_objects=meta["max_objects"],
-                    attrs=meta["attrs"], compression=codec, expected_scenes=len(scenes))
+    w = ShardWriter(
+        path,
+        height=meta["size"],
+        width=meta["size"],
+        views=2,
+        max_objects=meta["max_objects"],
+        attrs=meta["attrs"],
+        compression=codec,
+        expected_scenes=len(scenes),
+    )
     for s in scenes:
         w.append(s)
     w.close()
@@ -76,12 +84,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for codec in args.codecs.split(","):
             runs = [measure(codec, scenes, meta, Path(tmp)) for _ in range(max(args.repeat, 1))]
-            results[codec] = {"kb_per_scene": round(runs[0]["bytes"] / n / 1024, 1),
-                              "write_ms_per_scene": round(min(r["write"] for r in runs) / n * 1000, 2),
-                              "read_ms_per_scene": round(min(r["read"] for r in runs) / n * 1000, 2)}
-    print(json.dumps({"benchmark": "shard-compression", "size": args.size, "views": 2, "scenes": n,
-                      "repeat": args.repeat, "load_average": round(os.getloadavg()[0], 2), "codecs": results},
-                     indent=1))
+            results[codec] = {
+                "kb_per_scene": round(runs[0]["bytes"] / n / 1024, 1),
+                "write_ms_per_scene": round(min(r["write"] for r in runs) / n * 1000, 2),
+                "read_ms_per_scene": round(min(r["read"] for r in runs) / n * 1000, 2),
+            }
+    print(
+        json.dumps(
+            {
+                "benchmark": "shard-compression",
+                "size": args.size,
+                "views": 2,
+                "scenes": n,
+                "repeat": args.repeat,
+                "load_average": round(os.getloadavg()[0], 2),
+                "codecs": results,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

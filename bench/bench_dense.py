@@ -13,6 +13,7 @@ time) and the median are reported, and the ratios use the fastest. Peak memory:
 
 Prints one JSON object; ``dsc_over_simclr`` is the step-time ratio (target <= 1.3).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,29 +35,37 @@ def plane_pair_batch(batch: int, size: int, device: torch.device, seed: int = 0)
     g = torch.Generator().manual_seed(seed)
     f = 0.8 * size
     K = torch.tensor([[f, 0, (size - 1) / 2], [0, f, (size - 1) / 2], [0, 0, 1.0]])
-    v, u = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
-                          indexing="ij")
+    v, u = torch.meshgrid(
+        torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij"
+    )
     depths, poses = [], []
     for _ in range(batch):
         for view in range(2):
             shift = 0.0 if view == 0 else float(torch.empty(1).uniform_(0.1, 0.4, generator=g))
             T = torch.eye(4)
-            T[0, 3] = shift                                   # camera moved along x, same orientation
+            T[0, 3] = shift  # camera moved along x, same orientation
             # plane z = 3 + 0.5 * y_world; camera-frame ray (x, y, 1) * z with y_world = y * z
             ray_y = (v - K[1, 2]) / f
             depths.append(3.0 / (1.0 - 0.5 * ray_y).clamp_min(0.2))
             poses.append(T)
     depth = torch.stack(depths).view(batch, 2, size, size)
     # the plane z - 0.5 y = 3 (camera frame = world axes), normal turned towards the cameras
-    normal = (torch.tensor([0.0, 0.5, -1.0]) / 1.25 ** 0.5).view(1, 1, 3, 1, 1).expand(batch, 2, 3, size, size)
+    normal = (torch.tensor([0.0, 0.5, -1.0]) / 1.25**0.5).view(1, 1, 3, 1, 1).expand(batch, 2, 3, size, size)
     rgb = torch.randn(batch, 2, 3, size, size, generator=g)
     boxes = torch.tensor([0.0, 0.0, size, size]).expand(batch, 2, 4).clone()
     return ViewBatch(
-        rgb=rgb, crop_boxes=boxes, flipped=torch.zeros(batch, 2, dtype=torch.bool),
-        scene_id=torch.arange(batch), depth=depth, normal=normal.clone(),
-        contour=torch.zeros(batch, 2, size, size), instance=torch.ones(batch, 2, size, size, dtype=torch.long),
-        category=torch.ones(batch, 2, size, size, dtype=torch.long), valid=depth > 0,
-        intrinsics=K.expand(batch, 2, 3, 3).clone(), cam_to_world=torch.stack(poses).view(batch, 2, 4, 4),
+        rgb=rgb,
+        crop_boxes=boxes,
+        flipped=torch.zeros(batch, 2, dtype=torch.bool),
+        scene_id=torch.arange(batch),
+        depth=depth,
+        normal=normal.clone(),
+        contour=torch.zeros(batch, 2, size, size),
+        instance=torch.ones(batch, 2, size, size, dtype=torch.long),
+        category=torch.ones(batch, 2, size, size, dtype=torch.long),
+        valid=depth > 0,
+        intrinsics=K.expand(batch, 2, 3, 3).clone(),
+        cam_to_world=torch.stack(poses).view(batch, 2, 4, 4),
     ).to(device)
 
 
@@ -102,8 +111,11 @@ class Runner:
 
     def step(self, batch: ViewBatch, i: int) -> None:
         info = StepInfo(i, 10_000)
-        ctx = torch.autocast(self.device.type, dtype=self.amp) if self.amp is not None else torch.autocast(
-            self.device.type, enabled=False)
+        ctx = (
+            torch.autocast(self.device.type, dtype=self.amp)
+            if self.amp is not None
+            else torch.autocast(self.device.type, enabled=False)
+        )
         with ctx:
             out = self.method(batch, info)
         out["loss"].backward()
@@ -127,7 +139,7 @@ class Runner:
             self.step(batch, start + i)
             sync()
             self.times.append(time.perf_counter() - t)
-        peak = (torch.cuda.max_memory_allocated() if self.device.type == "cuda" else _rss_kb("VmHWM") * 1024)
+        peak = torch.cuda.max_memory_allocated() if self.device.type == "cuda" else _rss_kb("VmHWM") * 1024
         self.peak_mb = max(self.peak_mb, (peak - base) / 2**20)
 
 
@@ -140,15 +152,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
     p.add_argument("--steps", type=int, default=3, help="timed steps per method and round")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
-                   help="auto = bf16 autocast on GPU, fp32 on CPU")
+    p.add_argument(
+        "--precision", default="auto", choices=["auto", "fp32", "bf16"], help="auto = bf16 autocast on GPU, fp32 on CPU"
+    )
     p.add_argument("--dense-level", default="c5", choices=["c4", "c5"], help="DSC dense level")
     args = p.parse_args(argv)
 
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
-                          else ("cpu" if args.device == "auto" else args.device))
-    amp = {"fp32": None, "bf16": torch.bfloat16}.get(args.precision,
-                                                    torch.bfloat16 if device.type == "cuda" else None)
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
+    amp = {"fp32": None, "bf16": torch.bfloat16}.get(args.precision, torch.bfloat16 if device.type == "cuda" else None)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     ctx = MethodContext(arch=args.arch, small_stem=args.small_stem, image_size=args.size)
@@ -160,27 +175,41 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     batch = plane_pair_batch(args.batch, args.size, device)
     runners = {label: Runner(name, opts, ctx, device, amp) for label, (name, opts) in configs.items()}
-    for r in runners.values():                 # warm-up (cudnn autotune, k-means state, allocator)
+    for r in runners.values():  # warm-up (cudnn autotune, k-means state, allocator)
         r.step(batch, 0)
         r.step(batch, 1)
     for k in range(args.rounds):
         for r in runners.values():
             r.measure(batch, args.steps, start=2 + k * args.steps)
-    results = {label: {"step_ms": round(1000 * min(r.times), 2),
-                       "step_ms_median": round(1000 * statistics.median(r.times), 2),
-                       "images_per_s": round(2 * args.batch / min(r.times), 1),
-                       "peak_mem_mb": round(r.peak_mb, 1)} for label, r in runners.items()}
+    results = {
+        label: {
+            "step_ms": round(1000 * min(r.times), 2),
+            "step_ms_median": round(1000 * statistics.median(r.times), 2),
+            "images_per_s": round(2 * args.batch / min(r.times), 1),
+            "peak_mem_mb": round(r.peak_mb, 1),
+        }
+        for label, r in runners.items()
+    }
     dsc_cfg = runners["dsc"].method.cfg
     report = {
         "benchmark": "bench_dense",
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
         "precision": "bf16" if amp is not None else "fp32",
         "memory": "cuda max_memory_allocated" if device.type == "cuda" else "peak RSS (VmHWM) above start",
-        "arch": args.arch, "small_stem": args.small_stem, "batch": args.batch, "image_size": args.size,
-        "dsc": {"neighbours": dsc_cfg.neighbours, "dense_level": dsc_cfg.dense_level,
-                "pixel_samples": dsc_cfg.pixel_samples, "semantic_samples": dsc_cfg.semantic_samples,
-                "num_clusters": dsc_cfg.num_clusters, **runners["dsc"].last},
+        "arch": args.arch,
+        "small_stem": args.small_stem,
+        "batch": args.batch,
+        "image_size": args.size,
+        "dsc": {
+            "neighbours": dsc_cfg.neighbours,
+            "dense_level": dsc_cfg.dense_level,
+            "pixel_samples": dsc_cfg.pixel_samples,
+            "semantic_samples": dsc_cfg.semantic_samples,
+            "num_clusters": dsc_cfg.num_clusters,
+            **runners["dsc"].last,
+        },
         "results": results,
         "dsc_over_simclr": round(results["dsc"]["step_ms"] / results["simclr"]["step_ms"], 3),
         "densecl_over_simclr": round(results["densecl"]["step_ms"] / results["simclr"]["step_ms"], 3),

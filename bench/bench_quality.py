@@ -30,6 +30,7 @@ and seed, the run in ``OUT/<arm>-seed<k>/`` (``export/backbone.pt`` + ``backbone
 unfinished ones) and finished evaluations. Prints the results JSON on stdout; one
 progress line per stage on stderr.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,11 +41,9 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -57,29 +56,29 @@ from quality_report import ARMS_ORDER, METRICS, compare_arms, quality_chart, qua
 class Budget:
     """What every arm gets. ``--set key=value`` overrides a field (YAML-parsed value)."""
 
-    image_size: int            # training and probe resolution (px, square)
-    render_size: int           # rendered shard resolution (>= image_size)
-    scenes: int                # rendered training scenes
-    heldout_scenes: int        # rendered held-out scenes (dense probes)
-    batch_size: int            # view pairs per optimiser step
-    steps: int                 # optimiser steps per arm
+    image_size: int  # training and probe resolution (px, square)
+    render_size: int  # rendered shard resolution (>= image_size)
+    scenes: int  # rendered training scenes
+    heldout_scenes: int  # rendered held-out scenes (dense probes)
+    batch_size: int  # view pairs per optimiser step
+    steps: int  # optimiser steps per arm
     warmup_steps: int
-    optim: str                 # adamw | sgd | lars
+    optim: str  # adamw | sgd | lars
     lr: float
     weight_decay: float
-    seeds: int                 # pretraining seeds per trained arm (--seeds overrides)
-    random_seeds: int          # init seeds of the random arm
+    seeds: int  # pretraining seeds per trained arm (--seeds overrides)
+    random_seeds: int  # init seeds of the random arm
     device: str = "auto"
     precision: str = "auto"
     channels_last: bool = False
-    small_stem: bool = False   # the CIFAR-style ResNet stem for every arm, random init included
-    workers: int = 1           # DataLoader workers per training run
+    small_stem: bool = False  # the CIFAR-style ResNet stem for every arm, random init included
+    workers: int = 1  # DataLoader workers per training run
     render_workers: int = 2
-    threads: int = 0           # torch CPU threads (0 = torch's default)
+    threads: int = 0  # torch CPU threads (0 = torch's default)
     photos: str = "/usr/share/backgrounds/mate"
     fmnist_train: int = 10000  # Fashion-MNIST training images (test set: all 10,000)
     fmnist_test: int = 10000
-    patches: bool = True       # the photo-patches real-photo task
+    patches: bool = True  # the photo-patches real-photo task
     patches_root: Optional[str] = None
     dense_train_scenes: int = 48
     dense_test_scenes: int = 16
@@ -92,26 +91,69 @@ BUDGETS: dict[str, Budget] = {
     # drawn about 14 times; docs/quality.md, rounds nineteen and twenty-one); the gpu-hour preset's
     # optimiser (LARS lr 1.2, weight decay 1e-6: round seventeen). 50 to 85 min on 2-core machines
     # (84.7 min on the slower one measured: docs/quality.md, Result of the cpu budget).
-    "cpu": Budget(image_size=48, render_size=64, scenes=1024, heldout_scenes=64, batch_size=16, steps=900,
-                  warmup_steps=10, optim="lars", lr=1.2, weight_decay=1e-6, seeds=3, random_seeds=3,
-                  device="cpu", threads=0),
+    "cpu": Budget(
+        image_size=48,
+        render_size=64,
+        scenes=1024,
+        heldout_scenes=64,
+        batch_size=16,
+        steps=900,
+        warmup_steps=10,
+        optim="lars",
+        lr=1.2,
+        weight_decay=1e-6,
+        seeds=3,
+        random_seeds=3,
+        device="cpu",
+        threads=0,
+    ),
     # One H100/H200 for about an hour: 128 px, 256 pairs per step, enough scenes that each
     # is seen about 8 times per run (3,000 x 256 / 100,000).
-    "gpu-hour": Budget(image_size=128, render_size=128, scenes=100000, heldout_scenes=256, batch_size=256,
-                       steps=3000, warmup_steps=100, optim="lars", lr=1.2, weight_decay=1e-6, seeds=2,
-                       random_seeds=3, device="cuda", channels_last=True, workers=12, render_workers=14,
-                       dense_train_scenes=192, dense_test_scenes=64, dense_steps=600),
+    "gpu-hour": Budget(
+        image_size=128,
+        render_size=128,
+        scenes=100000,
+        heldout_scenes=256,
+        batch_size=256,
+        steps=3000,
+        warmup_steps=100,
+        optim="lars",
+        lr=1.2,
+        weight_decay=1e-6,
+        seeds=2,
+        random_seeds=3,
+        device="cuda",
+        channels_last=True,
+        workers=12,
+        render_workers=14,
+        dense_train_scenes=192,
+        dense_test_scenes=64,
+        dense_steps=600,
+    ),
 }
 
 #: arm -> (shipped config, overrides that define the arm).
 ARMS: dict[str, tuple[str, list[str]]] = {
     "simclr_photos": ("simclr_photos.yaml", ["data.shards=[]", "data.photo_pairs=true"]),
-    "contrast": ("synthetic_contrast.yaml", ["method.synthetic.property_weight=0", "method.synthetic.adversarial=none",
-                                             "method.photo_decorrelation_weight=0", "data.photos=null"]),
+    "contrast": (
+        "synthetic_contrast.yaml",
+        [
+            "method.synthetic.property_weight=0",
+            "method.synthetic.adversarial=none",
+            "method.photo_decorrelation_weight=0",
+            "data.photos=null",
+        ],
+    ),
     "full": ("synthetic_contrast.yaml", []),
-    "dsc": ("dsc.yaml", ["method.synthetic.property_weight=0", "method.synthetic.adversarial=none", "data.photos=null"]),
+    "dsc": (
+        "dsc.yaml",
+        ["method.synthetic.property_weight=0", "method.synthetic.adversarial=none", "data.photos=null"],
+    ),
     # dsc.yaml switches the synthetic terms off; dsc_full gives them the She & Xu recipe's weight.
-    "dsc_full": ("dsc.yaml", ["method.synthetic.property_weight={recipe_property_weight}", "method.synthetic.adversarial=gan"]),
+    "dsc_full": (
+        "dsc.yaml",
+        ["method.synthetic.property_weight={recipe_property_weight}", "method.synthetic.adversarial=gan"],
+    ),
 }
 
 
@@ -129,7 +171,7 @@ def apply_sets(budget: Budget, items: list[str]) -> Budget:
     """``budget`` with ``KEY=VALUE`` overrides; a bad key or value is a one-line error (exit 2)."""
     import yaml
 
-    from synthssl.dataset.yaml_numbers import safe_load  # the config engine's reader: 5e-4 is a number
+    from synthssl.core.yaml_numbers import safe_load  # the config engine's reader: 5e-4 is a number
 
     names = [f.name for f in dataclasses.fields(Budget)]
     changes: dict[str, Any] = {}
@@ -146,47 +188,74 @@ def apply_sets(budget: Budget, items: list[str]) -> Budget:
             value = tuple(value)
         elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        ok = (isinstance(value, str) or value is None) if default is None else (
-            type(value) is type(default))
+        ok = (isinstance(value, str) or value is None) if default is None else (type(value) is type(default))
         if not ok:
-            fail(f"--set {key}: expected {type(default).__name__ if default is not None else 'a string'}, "
-                 f"got {raw!r}")
+            fail(f"--set {key}: expected {type(default).__name__ if default is not None else 'a string'}, got {raw!r}")
         changes[key] = value
     return dataclasses.replace(budget, **changes)
 
 
 # ----------------------------------------------------------------------------- render
 
+
 def render(out: Path, scenes: int, seed: int, budget: Budget, extra: list[str]) -> Path:
     """Render (or reuse) ``scenes`` scene pairs with the render defaults (+ ``extra`` ``key=value``
     overrides); returns the folder. render-scenes' progress lines and errors pass through to stderr;
     its JSON summary (stdout) is read here."""
-    cmd = [sys.executable, "-m", "synthssl.render.cli", f"out={out}", f"scenes={scenes}",
-           f"size={budget.render_size}", f"seed={seed}", f"workers={budget.render_workers}",
-           f"appearance.photo_dir={budget.photos}", *extra, "--resume"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "synthssl.render.cli",
+        f"out={out}",
+        f"scenes={scenes}",
+        f"size={budget.render_size}",
+        f"seed={seed}",
+        f"workers={budget.render_workers}",
+        f"appearance.photo_dir={budget.photos}",
+        *extra,
+        "--resume",
+    ]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
-        raise SystemExit(f"bench_quality: rendering {out} failed (exit {proc.returncode}; render-scenes' "
-                         f"message is above)")
+        raise SystemExit(
+            f"bench_quality: rendering {out} failed (exit {proc.returncode}; render-scenes' message is above)"
+        )
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
-    log(f"render {out.name}: {scenes} scenes ready ({summary['scenes_rendered']} rendered now) "
-        f"in {time.perf_counter() - t0:.0f} s")
+    log(
+        f"render {out.name}: {scenes} scenes ready ({summary['scenes_rendered']} rendered now) "
+        f"in {time.perf_counter() - t0:.0f} s"
+    )
     return out
 
 
 # ----------------------------------------------------------------------------- train
 
+
 def train_overrides(arm: str, seed: int, budget: Budget, shards: Path, run: Path) -> list[str]:
     """Dotted overrides that put ``arm``'s shipped config on the equal budget."""
-    o = [f"data.image_size={budget.image_size}", f"data.batch_size={budget.batch_size}",
-         f"data.workers={budget.workers}", f"data.photos={budget.photos}", f"data.shards=[{shards}]",
-         f"train.steps={budget.steps}", f"train.seed={seed}", f"train.device={budget.device}",
-         f"train.precision={budget.precision}", f"train.out={run}", "train.checkpoint_every=0",
-         f"optim.name={budget.optim}", f"optim.lr={budget.lr}", f"optim.weight_decay={budget.weight_decay}",
-         f"optim.warmup_steps={budget.warmup_steps}", f"model.channels_last={str(budget.channels_last).lower()}",
-         f"model.small_stem={str(budget.small_stem).lower()}",
-         "log.progress=false", f"log.every={max(1, budget.steps // 20)}", "log.tensorboard=false"]
+    o = [
+        f"data.image_size={budget.image_size}",
+        f"data.batch_size={budget.batch_size}",
+        f"data.workers={budget.workers}",
+        f"data.photos={budget.photos}",
+        f"data.shards=[{shards}]",
+        f"train.steps={budget.steps}",
+        f"train.seed={seed}",
+        f"train.device={budget.device}",
+        f"train.precision={budget.precision}",
+        f"train.out={run}",
+        "train.checkpoint_every=0",
+        f"optim.name={budget.optim}",
+        f"optim.lr={budget.lr}",
+        f"optim.weight_decay={budget.weight_decay}",
+        f"optim.warmup_steps={budget.warmup_steps}",
+        f"model.channels_last={str(budget.channels_last).lower()}",
+        f"model.small_stem={str(budget.small_stem).lower()}",
+        "log.progress=false",
+        f"log.every={max(1, budget.steps // 20)}",
+        "log.tensorboard=false",
+    ]
     from synthssl.train.methods.synthetic_terms import SyntheticTermsConfig
 
     if arm.startswith("dsc"):
@@ -223,13 +292,21 @@ def random_export(run: Path, seed: int, budget: Budget) -> None:
     if finished_export(run, 0):
         return
     torch.manual_seed(seed)
-    save_backbone(build_backbone("resnet18", budget.small_stem), run / "export", arch="resnet18",
-                  small_stem=budget.small_stem,
-                  image_size=budget.image_size, mean=IMAGENET_MEAN, std=IMAGENET_STD, method="random_init",
-                  steps=0)
+    save_backbone(
+        build_backbone("resnet18", budget.small_stem),
+        run / "export",
+        arch="resnet18",
+        small_stem=budget.small_stem,
+        image_size=budget.image_size,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        method="random_init",
+        steps=0,
+    )
 
 
 # ----------------------------------------------------------------------------- evaluate
+
 
 def shards_sha256(folder: Path) -> str:
     """One digest of a rendered folder's shard bytes, from the sha256 of each shard that its
@@ -247,9 +324,19 @@ def evaluation_settings(budget: Budget, heldout: Path) -> dict:
     """What an evaluation record must match to be reused: the probe settings and the held-out
     renders' bytes (another render of them, even one llvmpipe drew a few pixels differently,
     re-runs the probes)."""
-    settings = {k: getattr(budget, k) for k in ("image_size", "fmnist_train", "fmnist_test", "patches",
-                                                "patches_root", "dense_train_scenes", "dense_test_scenes",
-                                                "dense_steps")}
+    settings = {
+        k: getattr(budget, k)
+        for k in (
+            "image_size",
+            "fmnist_train",
+            "fmnist_test",
+            "patches",
+            "patches_root",
+            "dense_train_scenes",
+            "dense_test_scenes",
+            "dense_steps",
+        )
+    }
     return {**settings, "heldout_sha256": shards_sha256(heldout)}
 
 
@@ -265,18 +352,20 @@ class Evaluator:
         from synthssl.train.eval.photo_patches import load_photo_patches
 
         self.budget = budget
-        self.device = torch.device("cuda" if budget.device in ("auto", "cuda") and torch.cuda.is_available()
-                                   else "cpu")
+        self.device = torch.device("cuda" if budget.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
         self.cache = FeatureCache(cache)
-        self.tasks = {"fmnist": (load_fashion_mnist("train"), load_fashion_mnist("test"),
-                                 budget.fmnist_train, budget.fmnist_test)}
+        self.tasks = {
+            "fmnist": (load_fashion_mnist("train"), load_fashion_mnist("test"), budget.fmnist_train, budget.fmnist_test)
+        }
         if budget.patches:
             train, test = load_photo_patches(budget.patches_root)
             self.tasks["patches"] = (train, test, len(train), len(test))
-        self.dense = load_dense_views([heldout], train_scenes=budget.dense_train_scenes,
-                                      test_scenes=budget.dense_test_scenes, seed=0)
-        self.metric_names = [m for m in METRICS if m.split("_")[0] not in ("fmnist", "patches")
-                             or m.split("_")[0] in self.tasks]
+        self.dense = load_dense_views(
+            [heldout], train_scenes=budget.dense_train_scenes, test_scenes=budget.dense_test_scenes, seed=0
+        )
+        self.metric_names = [
+            m for m in METRICS if m.split("_")[0] not in ("fmnist", "patches") or m.split("_")[0] in self.tasks
+        ]
         self.settings = evaluation_settings(budget, heldout)
 
     def __call__(self, export: Path) -> dict[str, float]:
@@ -289,16 +378,37 @@ class Evaluator:
         metrics: dict[str, float] = {}
         for task, (train, test, n_train, n_test) in self.tasks.items():
             cfg = ImageProbeConfig(train_size=n_train, test_size=n_test, seeds=(0,), knn_k=(20,))
-            res = run_image_probes(b.encoder, train, test, image_size=self.budget.image_size, mean=b.meta["mean"],
-                                   std=b.meta["std"], config=cfg, device=self.device, cache=self.cache)
+            res = run_image_probes(
+                b.encoder,
+                train,
+                test,
+                image_size=self.budget.image_size,
+                mean=b.meta["mean"],
+                std=b.meta["std"],
+                config=cfg,
+                device=self.device,
+                cache=self.cache,
+            )
             metrics[f"{task}_knn"] = res.metrics["knn_k20"]["mean"]
             metrics[f"{task}_linear"] = res.metrics["linear"]["mean"]
         train_v, test_v, categories = self.dense
-        dense = run_dense_probes(b.encoder, train_v, test_v, len(categories), mean=b.meta["mean"], std=b.meta["std"],
-                                 config=DenseProbeConfig(steps=self.budget.dense_steps), device=self.device)
+        dense = run_dense_probes(
+            b.encoder,
+            train_v,
+            test_v,
+            len(categories),
+            mean=b.meta["mean"],
+            std=b.meta["std"],
+            config=DenseProbeConfig(steps=self.budget.dense_steps),
+            device=self.device,
+        )
         m = dense.metrics
-        metrics.update(depth_absrel=m["depth"]["abs_rel"], normal_deg=m["normal"]["mean_angle"],
-                       contour_f=m["contour"]["ods_f"], category_miou=m["segmentation"]["miou"])
+        metrics.update(
+            depth_absrel=m["depth"]["abs_rel"],
+            normal_deg=m["normal"]["mean_angle"],
+            contour_f=m["contour"]["ods_f"],
+            category_miou=m["segmentation"]["miou"],
+        )
         return metrics
 
 
@@ -311,33 +421,60 @@ def evaluate_run(evaluate: Evaluator, run: Path, train_seconds: float) -> dict:
     record_path = run / "eval.json"
     if record_path.is_file():
         record = json.loads(record_path.read_text())
-        if (record.get("fingerprint") == fingerprint and record.get("settings") == evaluate.settings
-                and set(evaluate.metric_names) <= set(record["metrics"])):
+        if (
+            record.get("fingerprint") == fingerprint
+            and record.get("settings") == evaluate.settings
+            and set(evaluate.metric_names) <= set(record["metrics"])
+        ):
             return record
     t0 = time.perf_counter()
     metrics = evaluate(run / "export")
-    record = {"fingerprint": fingerprint, "settings": evaluate.settings, "metrics": metrics,
-              "train_seconds": train_seconds,
-              "eval_seconds": time.perf_counter() - t0}
+    record = {
+        "fingerprint": fingerprint,
+        "settings": evaluate.settings,
+        "metrics": metrics,
+        "train_seconds": train_seconds,
+        "eval_seconds": time.perf_counter() - t0,
+    }
     atomic_write_text(json.dumps(record, indent=2) + "\n", record_path)
     return record
 
 
 # ----------------------------------------------------------------------------- main
 
+
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     p.add_argument("--budget", choices=sorted(BUDGETS), default="cpu", help="preset (default cpu)")
     p.add_argument("--out", type=Path, required=True, help="output folder (re-runs reuse what is finished)")
     p.add_argument("--arms", default=",".join(ARMS_ORDER), help=f"comma-separated subset of {','.join(ARMS_ORDER)}")
     p.add_argument("--seeds", type=int, help="pretraining seeds per trained arm (default: the budget's)")
-    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
-                   help="override budget fields, e.g. --set steps=4 scenes=32")
-    p.add_argument("--train-set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
-                   help="train-ssl overrides for every trained arm (a lever), e.g. method.synthetic.property_weight=1")
-    p.add_argument("--render-set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
-                   help="render-scenes key=value overrides (a lever), e.g. appearance.texture_weights.photo=0")
+    p.add_argument(
+        "--set",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override budget fields, e.g. --set steps=4 scenes=32",
+    )
+    p.add_argument(
+        "--train-set",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="train-ssl overrides for every trained arm (a lever), e.g. method.synthetic.property_weight=1",
+    )
+    p.add_argument(
+        "--render-set",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="render-scenes key=value overrides (a lever), e.g. appearance.texture_weights.photo=0",
+    )
     return p.parse_args(argv)
 
 
@@ -356,6 +493,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         fail(f"--set image_size={budget.image_size} is larger than render_size={budget.render_size}")
     if budget.threads > 0:
         import torch
+
         torch.set_num_threads(budget.threads)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -373,8 +511,9 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     runs: dict[str, dict[int, dict]] = {}
     for arm in arms:
-        seeds = range(budget.random_seeds if arm == "random" else
-                      (1 if arm in budget.single_seed_arms else budget.seeds))
+        seeds = range(
+            budget.random_seeds if arm == "random" else (1 if arm in budget.single_seed_arms else budget.seeds)
+        )
         for seed in seeds:
             run = out / f"{arm}-seed{seed}"
             t0 = time.perf_counter()
@@ -387,23 +526,32 @@ def main(argv: Optional[list[str]] = None) -> int:
             record = evaluate_run(evaluate, run, train_seconds)
             runs.setdefault(arm, {})[seed] = record
             m = record["metrics"]
-            log(f"{arm} seed {seed}: done in {time.perf_counter() - t0:.0f} s (train {train_seconds:.0f} s); "
-                + ", ".join(f"{k} {m[k]:.3g}" for k in METRICS if k in m))
-    results = {"budget": args.budget, "settings": dataclasses.asdict(budget), "train_set": args.train_set,
-               "render_set": args.render_set, "runs": {
-        arm: {str(s): r for s, r in per_seed.items()} for arm, per_seed in runs.items()}}
+            log(
+                f"{arm} seed {seed}: done in {time.perf_counter() - t0:.0f} s (train {train_seconds:.0f} s); "
+                + ", ".join(f"{k} {m[k]:.3g}" for k in METRICS if k in m)
+            )
+    results = {
+        "budget": args.budget,
+        "settings": dataclasses.asdict(budget),
+        "train_set": args.train_set,
+        "render_set": args.render_set,
+        "runs": {arm: {str(s): r for s, r in per_seed.items()} for arm, per_seed in runs.items()},
+    }
     results.update(compare_arms(runs))
     results["total_seconds"] = time.perf_counter() - t_start  # this invocation (re-runs reuse work)
-    results["run_seconds"] = sum(r["train_seconds"] + r["eval_seconds"] for per in runs.values()
-                                 for r in per.values())  # training + evaluation of every run, when it ran
+    results["run_seconds"] = sum(
+        r["train_seconds"] + r["eval_seconds"] for per in runs.values() for r in per.values()
+    )  # training + evaluation of every run, when it ran
     from synthssl.train.eval.drawing import write_png
     from synthssl.train.export import atomic_write_text
 
     write_png(out / "quality.png", quality_chart(results))
     atomic_write_text(quality_markdown(results), out / "report.md")
     atomic_write_text(json.dumps(results, indent=2) + "\n", out / "results.json")
-    log(f"wrote {out / 'report.md'}, {out / 'results.json'}, {out / 'quality.png'} "
-        f"in {results['total_seconds'] / 60:.1f} min")
+    log(
+        f"wrote {out / 'report.md'}, {out / 'results.json'}, {out / 'quality.png'} "
+        f"in {results['total_seconds'] / 60:.1f} min"
+    )
     print(json.dumps(results))
     return 0
 

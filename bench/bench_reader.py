@@ -35,12 +35,12 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from synthssl.core.version import package_version
 from synthssl.dataset.compat import compat_from_attrs
-from synthssl.dataset.manifest import MANIFEST_NAME, sha256_file, write_json_atomic
 from synthssl.dataset.layout import sidecar_path
+from synthssl.dataset.manifest import MANIFEST_NAME, sha256_file, write_json_atomic
 from synthssl.dataset.reader import ShardCollection
 from synthssl.dataset.schema import ALL_FIELDS, FORMAT_NAME, FORMAT_VERSION, scene_shape
-from synthssl.dataset.version import package_version
 from synthssl.dataset.writer import ShardWriter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,25 +69,48 @@ def constant_scene(scene_id: int, size: int, views: int, max_objects: int) -> di
     return out
 
 
-def provenance_attrs(*, first_scene: int, size: int, seed: int, render_id: str, categories: list[str],
-                     assets_sha256: str) -> dict[str, Any]:
+def provenance_attrs(
+    *, first_scene: int, size: int, seed: int, render_id: str, categories: list[str], assets_sha256: str
+) -> dict[str, Any]:
     """The caller attributes of a ShardWriter for a shard with the provenance attributes."""
     config = {"generator": "bench", "size": size, "seed": seed}
-    return {"seed": seed, "first_scene": first_scene, "render_config": config, "category_names": categories,
-            "render_id": render_id, "config_hash": hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest(),
-            "asset_names": json.dumps(categories[3:]), "assets_sha256": assets_sha256}
+    return {
+        "seed": seed,
+        "first_scene": first_scene,
+        "render_config": config,
+        "category_names": categories,
+        "render_id": render_id,
+        "config_hash": hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest(),
+        "asset_names": json.dumps(categories[3:]),
+        "assets_sha256": assets_sha256,
+    }
 
 
-def _entry(out: Path, name: str, attrs: Mapping[str, Any], n: int, size: int, views: int,
-           durable: bool = True) -> dict[str, Any]:
+def _entry(
+    out: Path, name: str, attrs: Mapping[str, Any], n: int, size: int, views: int, durable: bool = True
+) -> dict[str, Any]:
     """The manifest entry of shard ``name`` (written with ``attrs``), also written as its sidecar
     (atomically and fsynced when ``durable``; else a plain write, for throwaway benchmark data)."""
-    written = {**attrs, "format_version": FORMAT_VERSION, "height": size, "width": size, "views": views,
-               "category_names": json.dumps(attrs["category_names"]), "package_version": package_version()}
+    written = {
+        **attrs,
+        "format_version": FORMAT_VERSION,
+        "height": size,
+        "width": size,
+        "views": views,
+        "category_names": json.dumps(attrs["category_names"]),
+        "package_version": package_version(),
+    }
     st = (out / name).stat()
-    entry = {"file": name, "num_scenes": n, "first_scene": int(attrs["first_scene"]), "bytes": st.st_size,
-             "mtime_ns": st.st_mtime_ns, "sha256": sha256_file(out / name), "render_id": attrs["render_id"],
-             "compat": compat_from_attrs(written)}
+    entry = {
+        "file": name,
+        "num_scenes": n,
+        "first_scene": int(attrs["first_scene"]),
+        "bytes": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "sha256": sha256_file(out / name),
+        "render_id": attrs["render_id"],
+        "compat": compat_from_attrs(written),
+    }
     if durable:
         write_json_atomic(sidecar_path(out / name), entry)
     else:
@@ -97,21 +120,39 @@ def _entry(out: Path, name: str, attrs: Mapping[str, Any], n: int, size: int, vi
 
 def _write_manifest(out: Path, entries: list[dict[str, Any]], categories: list[str]) -> None:
     entries = sorted(entries, key=lambda e: e["file"])
-    write_json_atomic(out / MANIFEST_NAME, {
-        "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "num_shards": len(entries),
-        "num_scenes": sum(e["num_scenes"] for e in entries), "shards": entries,
-        "category_tables": {entries[0]["compat"]["categories_sha256"]: categories}})
+    write_json_atomic(
+        out / MANIFEST_NAME,
+        {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "num_shards": len(entries),
+            "num_scenes": sum(e["num_scenes"] for e in entries),
+            "shards": entries,
+            "category_tables": {entries[0]["compat"]["categories_sha256"]: categories},
+        },
+    )
 
 
 def _shard_name(k: int, per_folder: int | None) -> str:
     return f"s{k // per_folder:04d}/shard-{k:06d}.h5" if per_folder else f"shard-{k:05d}.h5"
 
 
-def write_render_folder(out: str | os.PathLike, *, num_scenes: int, shard_size: int,
-                        scene_fn: Callable[[int], Mapping[str, Any]], size: int, views: int = 2, max_objects: int = 4,
-                        seed: int = 0, render_id: str | None = None, categories: list[str] | None = None,
-                        assets_sha256: str = "a" * 64, per_folder: int | None = None,
-                        compression: str = "lzf") -> Path:
+def write_render_folder(
+    out: str | os.PathLike,
+    *,
+    num_scenes: int,
+    shard_size: int,
+    scene_fn: Callable[[int], Mapping[str, Any]],
+    size: int,
+    views: int = 2,
+    max_objects: int = 4,
+    seed: int = 0,
+    render_id: str | None = None,
+    categories: list[str] | None = None,
+    assets_sha256: str = "a" * 64,
+    per_folder: int | None = None,
+    compression: str = "lzf",
+) -> Path:
     """Write a render folder in the provenance format of docs/shard-format.md, one ShardWriter per
     shard: shards with ``render_id``, ``config_hash``, ``asset_names`` and ``assets_sha256``
     attributes, a sidecar per shard and ``manifest.json`` (entries sorted by file,
@@ -123,10 +164,24 @@ def write_render_folder(out: str | os.PathLike, *, num_scenes: int, shard_size: 
     for k, first in enumerate(range(0, num_scenes, shard_size)):
         n = min(shard_size, num_scenes - first)
         name = _shard_name(k, per_folder)
-        attrs = provenance_attrs(first_scene=first, size=size, seed=seed, render_id=render_id,
-                                 categories=categories, assets_sha256=assets_sha256)
-        with ShardWriter(out / name, height=size, width=size, views=views, max_objects=max_objects, attrs=attrs,
-                         compression=compression, expected_scenes=n) as w:
+        attrs = provenance_attrs(
+            first_scene=first,
+            size=size,
+            seed=seed,
+            render_id=render_id,
+            categories=categories,
+            assets_sha256=assets_sha256,
+        )
+        with ShardWriter(
+            out / name,
+            height=size,
+            width=size,
+            views=views,
+            max_objects=max_objects,
+            attrs=attrs,
+            compression=compression,
+            expected_scenes=n,
+        ) as w:
             for sid in range(first, first + n):
                 w.append(scene_fn(sid))
         entries.append(_entry(out, name, attrs, n, size, views))
@@ -146,8 +201,9 @@ class _Template:
     def __init__(self, folder: Path, n: int, size: int, attrs: Mapping[str, Any]):
         path = folder / f"template-{n}.h5"
         attrs = {**attrs, "first_scene": _SENTINEL_FIRST}
-        with ShardWriter(path, height=size, width=size, views=2, max_objects=4, attrs=attrs, compression="none",
-                         expected_scenes=n) as w:
+        with ShardWriter(
+            path, height=size, width=size, views=2, max_objects=4, attrs=attrs, compression="none", expected_scenes=n
+        ) as w:
             for j in range(n):
                 w.append(constant_scene(_SENTINEL_SCENE + j, size, 2, 4))
         self.image = bytearray(path.read_bytes())
@@ -163,9 +219,9 @@ class _Template:
 
     def write(self, path: Path, first: int) -> None:
         image = self.image
-        image[self.offsets[0]: self.offsets[0] + 8] = int(first).to_bytes(8, "little")
+        image[self.offsets[0] : self.offsets[0] + 8] = int(first).to_bytes(8, "little")
         for j, at in enumerate(self.offsets[1:]):
-            image[at: at + 8] = int(first + j).to_bytes(8, "little")
+            image[at : at + 8] = int(first + j).to_bytes(8, "little")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_bytes(image)
@@ -181,8 +237,9 @@ def tiny_folder(out: Path, shards: int, size: int, per_folder: int | None = 1000
     if manifest.exists() and json.loads(manifest.read_text()).get("num_shards") == shards:
         return out, scenes
     out.mkdir(parents=True, exist_ok=True)
-    attrs = provenance_attrs(first_scene=0, size=size, seed=seed, render_id=render_id_of(seed),
-                             categories=CATEGORIES, assets_sha256="a" * 64)
+    attrs = provenance_attrs(
+        first_scene=0, size=size, seed=seed, render_id=render_id_of(seed), categories=CATEGORIES, assets_sha256="a" * 64
+    )
     templates = {n: _Template(out, n, size, attrs) for n in (1, 2)}
     entries, first = [], 0
     for k in range(shards):
@@ -197,11 +254,14 @@ def tiny_folder(out: Path, shards: int, size: int, per_folder: int | None = 1000
 def old_reader_module(ref: str):
     """``dataset/reader.py`` as of commit ``ref``, loaded as a module of the synthssl.dataset package."""
     try:
-        source = subprocess.run(["git", "-C", str(ROOT), "show", f"{ref}:dataset/reader.py"], check=True,
-                                capture_output=True, text=True).stdout
+        source = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{ref}:dataset/reader.py"], check=True, capture_output=True, text=True
+        ).stdout
     except (OSError, subprocess.CalledProcessError) as e:
-        raise SystemExit(f"bench_reader: --old-ref {ref}: cannot read dataset/reader.py from git ({e}); "
-                         f"run inside a git clone that has that commit") from None
+        raise SystemExit(
+            f"bench_reader: --old-ref {ref}: cannot read dataset/reader.py from git ({e}); "
+            f"run inside a git clone that has that commit"
+        ) from None
     path = Path(tempfile.mkdtemp(prefix="old-reader-")) / "reader_old.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("synthssl.dataset._reader_old", path)
@@ -244,7 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--small", type=int, default=100, help="shards in the folder the old reader is compared on")
     p.add_argument("--size", type=int, default=8, help="image size in pixels")
     p.add_argument("--reads", type=int, default=2000, help="random scene reads per measurement")
-    p.add_argument("--dir", help="folder to build the shard folders in (reused when already built); default: a temp dir")
+    p.add_argument(
+        "--dir", help="folder to build the shard folders in (reused when already built); default: a temp dir"
+    )
     p.add_argument("--old-ref", default=OLD_REF, help="git commit of the reader to compare with")
     args = p.parse_args(argv)
     if args.shards < 1 or args.small < 1 or args.reads < 1:
@@ -252,7 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="bench-reader-"))
     t0 = time.perf_counter()
     big, big_scenes = tiny_folder(base / f"tiny-{args.shards}", args.shards, args.size)
-    small, _ = tiny_folder(base / f"flat-{args.small}", args.small, args.size, per_folder=None)  # the old reader reads flat folders only
+    small, _ = tiny_folder(
+        base / f"flat-{args.small}", args.small, args.size, per_folder=None
+    )  # the old reader reads flat folders only
     build_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -261,8 +325,12 @@ def main(argv: list[str] | None = None) -> int:
     index = coll.index
     per_scene = sum(a.nbytes for a in (index.scene_shard, index.scene_local, index.scene_id)) / len(index)
     result = {
-        "shards": index.num_shards, "scenes": len(index), "size": args.size, "folders_built_s": round(build_s, 1),
-        "index_build_s": round(index_s, 3), "shards_opened_for_index": index.opened,
+        "shards": index.num_shards,
+        "scenes": len(index),
+        "size": args.size,
+        "folders_built_s": round(build_s, 1),
+        "index_build_s": round(index_s, 3),
+        "shards_opened_for_index": index.opened,
         "index_bytes_per_million_scenes": int(index.nbytes / len(index) * 1e6),
         "index_bytes_per_million_scenes_per_scene_arrays_only": int(per_scene * 1e6),
         "max_open_shards": coll.max_open_shards,

@@ -54,9 +54,20 @@ def steady_rate(shards_done: list[tuple[float, int]], workers: int) -> float | N
 
 def run(out: str, scenes: int, size: int, backend: str, workers: int, compression: str, seed: int = 0) -> dict:
     """Render ``scenes`` with ``workers`` spawned workers; wall and CPU rates and per-stage costs."""
-    cfg = config_from_dict({"out": out, "scenes": scenes, "size": size, "views": 2, "seed": seed, "workers": workers,
-                            "shard_size": max(scenes // (SHARDS_PER_WORKER * workers), 1), "backend": backend,
-                            "compression": compression, "physics": {"enabled": True}})
+    cfg = config_from_dict(
+        {
+            "out": out,
+            "scenes": scenes,
+            "size": size,
+            "views": 2,
+            "seed": seed,
+            "workers": workers,
+            "shard_size": max(scenes // (SHARDS_PER_WORKER * workers), 1),
+            "backend": backend,
+            "compression": compression,
+            "physics": {"enabled": True},
+        }
+    )
     t, c0, k0 = time.perf_counter(), time.process_time(), _children_cpu()
     s = render_dataset(cfg, progress=False, in_process=False)
     wall = time.perf_counter() - t
@@ -64,13 +75,20 @@ def run(out: str, scenes: int, size: int, backend: str, workers: int, compressio
     stages = s.to_dict()["stage_seconds_per_scene"]
     steady = steady_rate(s.shards_done, workers)
     worker_s = sum(stages.get(k, 0.0) for k in TIME_STAGES)
-    return {"workers": workers, "scenes": scenes, "shard_size": cfg.shard_size, "seconds": round(wall, 3),
-            "pairs_per_second": round(steady, 3) if steady is not None else None,
-            "pairs_per_second_wall": round(scenes / wall, 3), "cpu_seconds": round(cpu, 3),
-            "pairs_per_cpu_second": round(scenes / cpu, 3), "mean_overlap": s.to_dict()["mean_overlap"],
-            "write_ms_per_scene": round(1000 * stages.get("write", 0.0), 2),
-            "write_share_of_worker_time": round(stages.get("write", 0.0) / worker_s, 3) if worker_s else None,
-            "stage_seconds_per_scene": stages}
+    return {
+        "workers": workers,
+        "scenes": scenes,
+        "shard_size": cfg.shard_size,
+        "seconds": round(wall, 3),
+        "pairs_per_second": round(steady, 3) if steady is not None else None,
+        "pairs_per_second_wall": round(scenes / wall, 3),
+        "cpu_seconds": round(cpu, 3),
+        "pairs_per_cpu_second": round(scenes / cpu, 3),
+        "mean_overlap": s.to_dict()["mean_overlap"],
+        "write_ms_per_scene": round(1000 * stages.get("write", 0.0), 2),
+        "write_share_of_worker_time": round(stages.get("write", 0.0) / worker_s, 3) if worker_s else None,
+        "stage_seconds_per_scene": stages,
+    }
 
 
 def _children_cpu() -> float:
@@ -104,23 +122,39 @@ def main() -> None:
     efficiency = many["pairs_per_second"] / (n * one["pairs_per_second"])
     efficiency_wall = many["pairs_per_second_wall"] / (n * one["pairs_per_second_wall"])
     write_ms = many["write_ms_per_scene"]
-    print(json.dumps({
-        "benchmark": "render-scenes", "size": args.size, "views": 2, "physics": True, "compression": args.compression,
-        "backend": os.environ.get("PYOPENGL_PLATFORM", args.backend), "cpu_count": os.cpu_count(),
-        "machine": platform.processor() or platform.machine(), "quick": args.quick,
-        "load_average_before": load_before, "load_average_after": _load_average(),
-        "workers": n, "pairs_per_second_1_worker": one["pairs_per_second"],
-        "pairs_per_second_n_workers": many["pairs_per_second"],
-        "scaling_efficiency": round(efficiency, 3), "target_scaling_efficiency": 0.85,
-        "pairs_per_second_1_worker_wall": one["pairs_per_second_wall"],
-        "pairs_per_second_n_workers_wall": many["pairs_per_second_wall"],
-        "scaling_efficiency_wall": round(efficiency_wall, 3),
-        "pairs_per_cpu_second_1_worker": one["pairs_per_cpu_second"],
-        "pairs_per_cpu_second_n_workers": many["pairs_per_cpu_second"],
-        "write_ms_per_scene": write_ms, "write_share_of_worker_time": many["write_share_of_worker_time"],
-        "writer_limit_pairs_per_second_per_worker": round(1000 / write_ms, 1) if write_ms else None,
-        "one_worker": one, "n_workers": many,
-    }, indent=1))
+    print(
+        json.dumps(
+            {
+                "benchmark": "render-scenes",
+                "size": args.size,
+                "views": 2,
+                "physics": True,
+                "compression": args.compression,
+                "backend": os.environ.get("PYOPENGL_PLATFORM", args.backend),
+                "cpu_count": os.cpu_count(),
+                "machine": platform.processor() or platform.machine(),
+                "quick": args.quick,
+                "load_average_before": load_before,
+                "load_average_after": _load_average(),
+                "workers": n,
+                "pairs_per_second_1_worker": one["pairs_per_second"],
+                "pairs_per_second_n_workers": many["pairs_per_second"],
+                "scaling_efficiency": round(efficiency, 3),
+                "target_scaling_efficiency": 0.85,
+                "pairs_per_second_1_worker_wall": one["pairs_per_second_wall"],
+                "pairs_per_second_n_workers_wall": many["pairs_per_second_wall"],
+                "scaling_efficiency_wall": round(efficiency_wall, 3),
+                "pairs_per_cpu_second_1_worker": one["pairs_per_cpu_second"],
+                "pairs_per_cpu_second_n_workers": many["pairs_per_cpu_second"],
+                "write_ms_per_scene": write_ms,
+                "write_share_of_worker_time": many["write_share_of_worker_time"],
+                "writer_limit_pairs_per_second_per_worker": round(1000 / write_ms, 1) if write_ms else None,
+                "one_worker": one,
+                "n_workers": many,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

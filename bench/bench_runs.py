@@ -14,6 +14,7 @@ section and the method's typed options with their defaults), without the run's o
 paths; they are recorded in ``run/bench_train.json`` before training starts. Training
 seconds over all attempts accumulate in ``run/train_seconds.json``.
 """
+
 from __future__ import annotations
 
 import json
@@ -73,8 +74,9 @@ def finished_export(run: Path, steps: int) -> bool:
     return meta.is_file() and json.loads(meta.read_text()).get("steps") == steps
 
 
-def train_run(config: Path, overrides: list[str], run: Path, steps: int, *,
-              env: Optional[dict[str, str]] = None) -> float:
+def train_run(
+    config: Path, overrides: list[str], run: Path, steps: int, *, env: Optional[dict[str, str]] = None
+) -> float:
     """Train (reuse, or resume) one run; returns its training seconds over all attempts.
 
     Raises `SettingsMismatch` for a run made with other settings, `ConfigError` for bad
@@ -95,8 +97,13 @@ def train_run(config: Path, overrides: list[str], run: Path, steps: int, *,
     if (run / "checkpoint.pt").is_file():
         cmd.append("--resume")
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                          env=env if env is not None else dict(os.environ))
+    proc = subprocess.run(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env if env is not None else dict(os.environ),
+    )
     spent += time.perf_counter() - t0
     timing.write_text(json.dumps({"seconds": spent}) + "\n")
     if proc.returncode != 0:

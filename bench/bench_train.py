@@ -25,6 +25,7 @@ Without ``--shards`` it writes analytic shards (spheres on a floor, exact geomet
 into a temporary folder; without ``--photos`` it uses /usr/share/backgrounds when
 present, else random-texture images. Prints one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,8 +68,16 @@ def make_photos(directory: Path, count: int = 16) -> Path:
     return directory
 
 
-def backbone_step_fn(arch: str, small_stem: bool, batch: int, size: int, device: torch.device,
-                     amp: torch.dtype | None, channels_last: bool, compile_: bool):
+def backbone_step_fn(
+    arch: str,
+    small_stem: bool,
+    batch: int,
+    size: int,
+    device: torch.device,
+    amp: torch.dtype | None,
+    channels_last: bool,
+    compile_: bool,
+):
     """A closure running forward + backward + SGD step of the bare ResNet on random images."""
     from synthssl.train.models.backbone import build_backbone
 
@@ -140,26 +149,41 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device(args.device)
     amp = resolve_precision(args.precision, device)
     tmp = Path(tempfile.mkdtemp(prefix="bench_train_"))
-    shards = args.shards or make_shards(tmp / "shards", args.scenes, max(args.size, 64) if args.size <= 64
-                                        else args.size)
+    shards = args.shards or make_shards(
+        tmp / "shards", args.scenes, max(args.size, 64) if args.size <= 64 else args.size
+    )
     photos = args.photos
     if photos is None:
         photos = Path("/usr/share/backgrounds") if Path("/usr/share/backgrounds").is_dir() else make_photos(tmp / "p")
     real_batch = args.real_batch or max(2, args.batch // 4)
     overrides = {
-        "data.shards": f"[{shards}]", "data.photos": str(photos), "data.image_size": args.size,
-        "data.batch_size": args.batch, "data.real_batch_size": real_batch, "data.workers": args.workers,
-        "model.arch": args.arch, "model.small_stem": args.small_stem, "model.channels_last": args.channels_last,
-        "method.name": "synthetic_contrast", "method.synthetic.adversarial": "gan",
-        "train.device": str(device), "train.precision": args.precision, "train.compile": args.compile,
-        "train.steps": 10 ** 6, "train.out": str(tmp / "run"), "log.tensorboard": False, "log.progress": False,
-        "optim.name": "sgd", "optim.lr": 0.01,
+        "data.shards": f"[{shards}]",
+        "data.photos": str(photos),
+        "data.image_size": args.size,
+        "data.batch_size": args.batch,
+        "data.real_batch_size": real_batch,
+        "data.workers": args.workers,
+        "model.arch": args.arch,
+        "model.small_stem": args.small_stem,
+        "model.channels_last": args.channels_last,
+        "method.name": "synthetic_contrast",
+        "method.synthetic.adversarial": "gan",
+        "train.device": str(device),
+        "train.precision": args.precision,
+        "train.compile": args.compile,
+        "train.steps": 10**6,
+        "train.out": str(tmp / "run"),
+        "log.tensorboard": False,
+        "log.progress": False,
+        "optim.name": "sgd",
+        "optim.lr": 0.01,
     }
     cfg = load_config(None, [f"{k}={json.dumps(v) if isinstance(v, bool) else v}" for k, v in overrides.items()])
     trainer = Trainer(cfg)
     views = 2 * args.batch
-    backbone_step = backbone_step_fn(args.arch, args.small_stem, views, args.size, device, amp,
-                                     args.channels_last, args.compile)
+    backbone_step = backbone_step_fn(
+        args.arch, args.small_stem, views, args.size, device, amp, args.channels_last, args.compile
+    )
     trainer.method.train()
     step = 0
     for _ in range(args.warmup):
@@ -175,20 +199,33 @@ def main(argv: list[str] | None = None) -> int:
         step += args.steps
     backbone, train = statistics.median(backbone_rates), statistics.median(train_rates)
     loader = bench_loader(trainer, max(args.steps, 5), views)
-    print(json.dumps({
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "torch_threads": torch.get_num_threads(),
-        "arch": args.arch, "small_stem": args.small_stem, "image_size": args.size, "batch_pairs": args.batch,
-        "view_images_per_step": views, "real_images_per_step": real_batch,
-        "precision": str(amp).replace("torch.", "") if amp is not None else "fp32",
-        "channels_last": args.channels_last, "compile": args.compile, "workers": args.workers,
-        "steps_per_round": args.steps, "rounds": args.rounds, "shard_resolution": trainer.data.scenes.height,
-        "backbone_images_per_s": round(backbone, 2),
-        "train_images_per_s": round(train, 2),
-        "ratio": round(train / backbone, 3),
-        "ratio_per_round": [round(t / b, 3) for t, b in zip(train_rates, backbone_rates)],
-        "loader_images_per_s": round(loader, 2),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                "torch_threads": torch.get_num_threads(),
+                "arch": args.arch,
+                "small_stem": args.small_stem,
+                "image_size": args.size,
+                "batch_pairs": args.batch,
+                "view_images_per_step": views,
+                "real_images_per_step": real_batch,
+                "precision": str(amp).replace("torch.", "") if amp is not None else "fp32",
+                "channels_last": args.channels_last,
+                "compile": args.compile,
+                "workers": args.workers,
+                "steps_per_round": args.steps,
+                "rounds": args.rounds,
+                "shard_resolution": trainer.data.scenes.height,
+                "backbone_images_per_s": round(backbone, 2),
+                "train_images_per_s": round(train, 2),
+                "ratio": round(train / backbone, 3),
+                "ratio_per_round": [round(t / b, 3) for t, b in zip(train_rates, backbone_rates)],
+                "loader_images_per_s": round(loader, 2),
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

@@ -21,6 +21,7 @@ Runs land in ``OUT/<arm>-seed<k>/``; a finished run with the same settings is re
 an unfinished one resumed. Prints one JSON object on stdout (also ``OUT/results.json``):
 per arm the per-seed scores, their mean and sample std, and ``adapted - no_adaptation``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,9 +55,19 @@ def fail(msg: str) -> None:
 def train_overrides(args: argparse.Namespace, arm: str, seed: int, run: Path) -> list[str]:
     """Dotted overrides of one arm: the same for both arms except the arm's own, which come last."""
     shards = ",".join(str(s) for s in args.shards)
-    return [f"data.shards=[{shards}]", f"data.photos={args.photos}", f"train.out={run}",
-            f"train.steps={args.steps}", f"train.seed={seed}", f"train.device={args.device}",
-            "train.checkpoint_every=0", "log.progress=false", "log.tensorboard=false", *args.set, *ARMS[arm]]
+    return [
+        f"data.shards=[{shards}]",
+        f"data.photos={args.photos}",
+        f"train.out={run}",
+        f"train.steps={args.steps}",
+        f"train.seed={seed}",
+        f"train.device={args.device}",
+        "train.checkpoint_every=0",
+        "log.progress=false",
+        "log.tensorboard=false",
+        *args.set,
+        *ARMS[arm],
+    ]
 
 
 def train(args: argparse.Namespace, arm: str, seed: int, run: Path) -> float:
@@ -82,8 +93,9 @@ def summarise(per_seed: list[dict]) -> dict:
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     p.add_argument("--shards", type=Path, nargs="+", required=True, help="rendered training shard folder(s)")
     p.add_argument("--out", type=Path, required=True, help="output folder (re-runs reuse finished runs)")
     p.add_argument("--photos", default="/usr/share/backgrounds/mate", help="real photos for the adaptation")
@@ -92,10 +104,22 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--size", type=int, help="--size of predict (default: twice the training image size)")
     p.add_argument("--device", default="auto", help="training and scoring device (default: auto)")
     p.add_argument("--root", help="Middlebury folder (default: /usr/share/synthssl/middlebury-motorcycle)")
-    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
-                   help="train-ssl overrides for both arms, e.g. data.image_size=32")
-    p.add_argument("--score", nargs="+", action="extend", default=[], metavar="NAME=RUN",
-                   help="also score existing runs or exports (with heads), e.g. full=out/quality/full-seed0")
+    p.add_argument(
+        "--set",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="train-ssl overrides for both arms, e.g. data.image_size=32",
+    )
+    p.add_argument(
+        "--score",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="NAME=RUN",
+        help="also score existing runs or exports (with heads), e.g. full=out/quality/full-seed0",
+    )
     return p.parse_args(argv)
 
 
@@ -143,17 +167,26 @@ def main(argv: Optional[list[str]] = None) -> int:
             log(f"{arm} seed {seed}: " + ", ".join(f"{k} {per_seed[-1][k]:.4g}" for k in METRICS))
         arms[arm] = summarise(per_seed)
     h, w = real.depth.shape
-    references = {"constant": depth_zero_shot_metrics(np.ones((h, w)), real.depth, real.valid),
-                  "row_prior": depth_zero_shot_metrics(row_prior_depth(h, w), real.depth, real.valid)}
+    references = {
+        "constant": depth_zero_shot_metrics(np.ones((h, w)), real.depth, real.valid),
+        "row_prior": depth_zero_shot_metrics(row_prior_depth(h, w), real.depth, real.valid),
+    }
     extra = {}
     for item in args.score:
         name, _, run = item.partition("=")
         extra[name] = score(Path(run))
-    results = {"dataset": real.name, "recipe": str(RECIPE.relative_to(ROOT)), "steps": args.steps,
-               "seeds": args.seeds, "set": args.set, "size": arms["adapted"]["per_seed"][0]["size"],
-               "arms": arms, "adapted_minus_no_adaptation": {
-                   k: arms["adapted"][k] - arms["no_adaptation"][k] for k in METRICS},
-               "references": references, "scored": extra}
+    results = {
+        "dataset": real.name,
+        "recipe": str(RECIPE.relative_to(ROOT)),
+        "steps": args.steps,
+        "seeds": args.seeds,
+        "set": args.set,
+        "size": arms["adapted"]["per_seed"][0]["size"],
+        "arms": arms,
+        "adapted_minus_no_adaptation": {k: arms["adapted"][k] - arms["no_adaptation"][k] for k in METRICS},
+        "references": references,
+        "scored": extra,
+    }
     atomic_write_text(json.dumps(results, indent=2) + "\n", args.out / "results.json")
     print(json.dumps(results))
     return 0

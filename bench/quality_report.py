@@ -7,6 +7,7 @@ verdicts it is given the largest spread that any multi-seed arm shows on that me
 > 0 means full is better) is *real* only when it exceeds the sum of the two spreads
 (`synthssl.train.eval.report.beyond_spread`, the rule of ``train-ssl eval``'s report too).
 """
+
 from __future__ import annotations
 
 import math
@@ -40,8 +41,11 @@ DIGITS = {"depth_absrel": 3, "contour_f": 3}
 def summarise(values: list[float]) -> dict:
     """{"mean", "spread" (sample std, None for one value), "values"}."""
     arr = np.asarray(values, np.float64)
-    return {"mean": float(arr.mean()), "spread": float(arr.std(ddof=1)) if arr.size > 1 else None,
-            "values": [float(v) for v in arr]}
+    return {
+        "mean": float(arr.mean()),
+        "spread": float(arr.std(ddof=1)) if arr.size > 1 else None,
+        "values": [float(v) for v in arr],
+    }
 
 
 def compare_arms(runs: Mapping[str, Mapping[int, dict]], reference: str = "full") -> dict:
@@ -50,12 +54,22 @@ def compare_arms(runs: Mapping[str, Mapping[int, dict]], reference: str = "full"
     for arm in [a for a in ARMS_ORDER if a in runs] + [a for a in runs if a not in ARMS_ORDER]:
         records = [runs[arm][s] for s in sorted(runs[arm])]
         present = [m for m in METRICS if all(m in r["metrics"] for r in records)]
-        arms[arm] = {"seeds": len(records),
-                     "train_seconds": float(np.mean([r["train_seconds"] for r in records])),
-                     "metrics": {m: summarise([r["metrics"][m] for r in records]) for m in present}}
-    fallback = {m: max([a["metrics"][m]["spread"] for a in arms.values()
-                        if m in a["metrics"] and a["metrics"][m]["spread"] is not None], default=0.0)
-                for m in METRICS}
+        arms[arm] = {
+            "seeds": len(records),
+            "train_seconds": float(np.mean([r["train_seconds"] for r in records])),
+            "metrics": {m: summarise([r["metrics"][m] for r in records]) for m in present},
+        }
+    fallback = {
+        m: max(
+            [
+                a["metrics"][m]["spread"]
+                for a in arms.values()
+                if m in a["metrics"] and a["metrics"][m]["spread"] is not None
+            ],
+            default=0.0,
+        )
+        for m in METRICS
+    }
 
     def spread(arm: str, m: str) -> float:
         s = arms[arm]["metrics"][m]["spread"]
@@ -74,8 +88,12 @@ def compare_arms(runs: Mapping[str, Mapping[int, dict]], reference: str = "full"
                 diff = diff if higher else -diff
                 margin = spread(reference, m) + spread(other, m)
                 real = beyond_spread(diff, spread(reference, m), spread(other, m))
-                rows[m] = {"diff": diff, "margin": margin, "real": real,
-                           "verdict": ("better" if diff > 0 else "worse") if real else "within spread"}
+                rows[m] = {
+                    "diff": diff,
+                    "margin": margin,
+                    "real": real,
+                    "verdict": ("better" if diff > 0 else "worse") if real else "within spread",
+                }
             comparisons[other] = rows
     return {"arms": arms, "comparisons": comparisons, "reference": reference}
 
@@ -88,29 +106,38 @@ def _cell(s: dict, digits: int) -> str:
 def quality_markdown(results: dict) -> str:
     """report.md: settings, arms x metrics (mean ± spread), verdicts of ``full`` against each arm."""
     arms, st = results["arms"], results["settings"]
-    lines = ["# synthssl quality benchmark", "",
-             f"Budget `{results['budget']}`: ResNet-18, {st['image_size']} px, {st['batch_size']} view pairs per "
-             f"step, {st['steps']} steps ({st['optim']}, lr {st['lr']}, {st['warmup_steps']} warm-up steps, cosine), "
-             f"{st['scenes']} rendered training scenes. Values: mean ± spread (sample std over seeds); "
-             f"Fashion-MNIST on {st['fmnist_train']} training and {st['fmnist_test']} test images; "
-             f"photo-patches on its full split; dense probes on {st['dense_test_scenes']} held-out scenes. "
-             f"Training and evaluation of all runs: {results.get('run_seconds', 0) / 60:.1f} min "
-             f"(this invocation: {results.get('total_seconds', 0) / 60:.1f} min; rendering and reused work "
-             f"make the difference).", "",
-             "| arm | seeds | train time (s) | " + " | ".join(f"{METRICS[m][0]} {'↑' if METRICS[m][1] else '↓'}"
-                                                        for m in METRICS) + " |",
-             "| --- | --- | --- |" + " --- |" * len(METRICS)]
+    lines = [
+        "# synthssl quality benchmark",
+        "",
+        f"Budget `{results['budget']}`: ResNet-18, {st['image_size']} px, {st['batch_size']} view pairs per "
+        f"step, {st['steps']} steps ({st['optim']}, lr {st['lr']}, {st['warmup_steps']} warm-up steps, cosine), "
+        f"{st['scenes']} rendered training scenes. Values: mean ± spread (sample std over seeds); "
+        f"Fashion-MNIST on {st['fmnist_train']} training and {st['fmnist_test']} test images; "
+        f"photo-patches on its full split; dense probes on {st['dense_test_scenes']} held-out scenes. "
+        f"Training and evaluation of all runs: {results.get('run_seconds', 0) / 60:.1f} min "
+        f"(this invocation: {results.get('total_seconds', 0) / 60:.1f} min; rendering and reused work "
+        f"make the difference).",
+        "",
+        "| arm | seeds | train time (s) | "
+        + " | ".join(f"{METRICS[m][0]} {'↑' if METRICS[m][1] else '↓'}" for m in METRICS)
+        + " |",
+        "| --- | --- | --- |" + " --- |" * len(METRICS),
+    ]
     for arm, a in arms.items():
-        cells = [_cell(a["metrics"][m], DIGITS.get(m, 1)) if m in a["metrics"] else "–"
-                 for m in METRICS]
+        cells = [_cell(a["metrics"][m], DIGITS.get(m, 1)) if m in a["metrics"] else "–" for m in METRICS]
         lines.append(f"| {arm} | {a['seeds']} | {a['train_seconds']:.0f} | " + " | ".join(cells) + " |")
     ref = results.get("reference", "full")
     if results.get("comparisons"):
-        lines += ["", f"## `{ref}` against each arm", "",
-                  "Difference in the metric's better direction (> 0: `full` is better); **real** when it exceeds "
-                  "the sum of the two spreads (an arm with one seed gets the largest spread of the multi-seed arms).",
-                  "", "| against | " + " | ".join(METRICS[m][0] for m in METRICS) + " |",
-                  "| --- |" + " --- |" * len(METRICS)]
+        lines += [
+            "",
+            f"## `{ref}` against each arm",
+            "",
+            "Difference in the metric's better direction (> 0: `full` is better); **real** when it exceeds "
+            "the sum of the two spreads (an arm with one seed gets the largest spread of the multi-seed arms).",
+            "",
+            "| against | " + " | ".join(METRICS[m][0] for m in METRICS) + " |",
+            "| --- |" + " --- |" * len(METRICS),
+        ]
         for other, rows in results["comparisons"].items():
             cells = []
             for m in METRICS:
@@ -129,14 +156,24 @@ def quality_markdown(results: dict) -> str:
 def quality_chart(results: dict) -> np.ndarray:
     """Grouped bars: the real-image metrics per arm, error bars = spread."""
     real = [m for m, (_, _, is_real) in METRICS.items() if is_real]
-    labels = {"fmnist_linear": "FMNIST linear", "fmnist_knn": "FMNIST k-NN",
-              "patches_linear": "patches linear", "patches_knn": "patches k-NN"}
+    labels = {
+        "fmnist_linear": "FMNIST linear",
+        "fmnist_knn": "FMNIST k-NN",
+        "patches_linear": "patches linear",
+        "patches_knn": "patches k-NN",
+    }
     series = {}
     for arm, a in results["arms"].items():
         bars = []
         for m in real:
             s = a["metrics"].get(m)
-            bars.append((s["mean"], s["spread"] if s["spread"] is not None else math.nan) if s else (math.nan, math.nan))
+            bars.append(
+                (s["mean"], s["spread"] if s["spread"] is not None else math.nan) if s else (math.nan, math.nan)
+            )
         series[arm] = bars
-    return bar_chart([labels.get(m, m) for m in real], series,
-                     f"real-image probes, budget {results['budget']} (mean ± spread over seeds)", ylabel="top-1 %")
+    return bar_chart(
+        [labels.get(m, m) for m in real],
+        series,
+        f"real-image probes, budget {results['budget']} (mean ± spread over seeds)",
+        ylabel="top-1 %",
+    )

@@ -8,5 +8,14 @@ from .reader import Shard, ShardCollection, find_shards
 from .schema import FORMAT_NAME, FORMAT_VERSION
 from .writer import ShardWriter
 
-__all__ = ["ShardFormatError", "MixedShardsError", "OpenFilesLimitError", "Shard", "ShardCollection", "ShardWriter",
-           "find_shards", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = [
+    "ShardFormatError",
+    "MixedShardsError",
+    "OpenFilesLimitError",
+    "Shard",
+    "ShardCollection",
+    "ShardWriter",
+    "find_shards",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+]

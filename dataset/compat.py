@@ -33,9 +33,9 @@ _HINTS = {
     "width": "render every folder at the same image size",
     "views": "render every folder with the same number of views",
     "categories_sha256": "they were rendered with different category tables (e.g. a wheel install and a "
-                         "checkout); re-render one of them with the same install",
+    "checkout); re-render one of them with the same install",
     "assets_sha256": "they were rendered from different asset sets (e.g. a wheel install and a checkout); "
-                     "re-render one of them with the same install",
+    "re-render one of them with the same install",
 }
 
 
@@ -46,7 +46,9 @@ def compat_from_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
     names = attrs["category_names"]
     return {
         "format_version": int(attrs.get("format_version", -1)),
-        "height": int(attrs["height"]), "width": int(attrs["width"]), "views": int(attrs["views"]),
+        "height": int(attrs["height"]),
+        "width": int(attrs["width"]),
+        "views": int(attrs["views"]),
         "categories_sha256": categories_sha256(json.loads(names) if isinstance(names, str) else list(names)),
         "assets_sha256": str(attrs.get("assets_sha256", "")),
         "package_version": str(attrs.get("package_version", "")),
@@ -65,8 +67,11 @@ def is_current_entry(entry: Mapping[str, Any] | None) -> bool:
     if not isinstance(entry, Mapping) or not isinstance(entry.get("render_id"), str):
         return False
     compat = entry.get("compat")
-    return isinstance(compat, Mapping) and all(k in compat for k in COMPAT_KEYS) and \
-        all(k in entry for k in ("file", "num_scenes", "first_scene"))
+    return (
+        isinstance(compat, Mapping)
+        and all(k in compat for k in COMPAT_KEYS)
+        and all(k in entry for k in ("file", "num_scenes", "first_scene"))
+    )
 
 
 def _short(value: Any) -> str:
@@ -76,8 +81,12 @@ def _short(value: Any) -> str:
 
 def conflict(key: str, a: Any, path_a: str | Path, b: Any, path_b: str | Path) -> MixedShardsError:
     """The one-line error for shards ``path_a`` and ``path_b`` that differ in compat ``key``."""
-    return MixedShardsError(path_a, f"compat '{key}'", f"{_short(a)} here but {_short(b)} in {path_b}: these shards "
-                            f"cannot be read together; {_HINTS.get(key, 'they differ')}")
+    return MixedShardsError(
+        path_a,
+        f"compat '{key}'",
+        f"{_short(a)} here but {_short(b)} in {path_b}: these shards "
+        f"cannot be read together; {_HINTS.get(key, 'they differ')}",
+    )
 
 
 class CompatChecker:
@@ -108,5 +117,12 @@ class CompatChecker:
         return {k: self.first[k][0] if k in self.first else "" for k in MUST_MATCH}
 
 
-__all__ = ["MUST_MATCH", "COMPAT_KEYS", "compat_from_attrs", "render_id_from_attrs", "is_current_entry",
-           "conflict", "CompatChecker"]
+__all__ = [
+    "MUST_MATCH",
+    "COMPAT_KEYS",
+    "compat_from_attrs",
+    "render_id_from_attrs",
+    "is_current_entry",
+    "conflict",
+    "CompatChecker",
+]

@@ -59,8 +59,12 @@ def relative_transform(cam_to_world_a: np.ndarray, cam_to_world_b: np.ndarray) -
 
 
 def reproject(
-    depth_a: np.ndarray, K_a: np.ndarray, cam_to_world_a: np.ndarray,
-    depth_b: np.ndarray, K_b: np.ndarray, cam_to_world_b: np.ndarray,
+    depth_a: np.ndarray,
+    K_a: np.ndarray,
+    cam_to_world_a: np.ndarray,
+    depth_b: np.ndarray,
+    K_b: np.ndarray,
+    cam_to_world_b: np.ndarray,
     rel_tol: float = 0.02,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Where each view-a pixel lands in view b, and whether it is seen there.
@@ -96,8 +100,12 @@ def nearest_pixel(uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def overlap(
-    depth_a: np.ndarray, K_a: np.ndarray, cam_to_world_a: np.ndarray,
-    depth_b: np.ndarray, K_b: np.ndarray, cam_to_world_b: np.ndarray,
+    depth_a: np.ndarray,
+    K_a: np.ndarray,
+    cam_to_world_a: np.ndarray,
+    depth_b: np.ndarray,
+    K_b: np.ndarray,
+    cam_to_world_b: np.ndarray,
     rel_tol: float = 0.02,
 ) -> float:
     """Fraction of view-a surface pixels (depth > 0) that are visible on the same surface in view b."""

@@ -79,15 +79,37 @@ class ShardIndex:
 
     def select(self, keep: np.ndarray) -> "ShardIndex":
         """The same index restricted to the scenes where bool mask ``keep`` [N] is true."""
-        return ShardIndex(self.roots, self.shard_root, self.shard_name, self.shard_render, self.shard_scenes,
-                          self.render_ids, self.scene_shard[keep], self.scene_local[keep], self.scene_id[keep],
-                          self.compat, self.category_names, self.opened, dict(self.sources))
+        return ShardIndex(
+            self.roots,
+            self.shard_root,
+            self.shard_name,
+            self.shard_render,
+            self.shard_scenes,
+            self.render_ids,
+            self.scene_shard[keep],
+            self.scene_local[keep],
+            self.scene_id[keep],
+            self.compat,
+            self.category_names,
+            self.opened,
+            dict(self.sources),
+        )
 
     @property
     def nbytes(self) -> int:
         """Bytes held by the index arrays (per-scene and per-shard)."""
-        return sum(int(a.nbytes) for a in (self.shard_root, self.shard_name, self.shard_render, self.shard_scenes,
-                                           self.scene_shard, self.scene_local, self.scene_id))
+        return sum(
+            int(a.nbytes)
+            for a in (
+                self.shard_root,
+                self.shard_name,
+                self.shard_render,
+                self.shard_scenes,
+                self.scene_shard,
+                self.scene_local,
+                self.scene_id,
+            )
+        )
 
 
 class _Builder:
@@ -141,9 +163,13 @@ class _Builder:
             shard = Shard(path)
             try:
                 names_ = shard.category_names
-                entry = {"file": name, "num_scenes": shard.num_scenes,
-                         "first_scene": int(shard.scene_ids[0]) if shard.num_scenes else 0,
-                         "render_id": render_id_from_attrs(shard.attrs), "compat": compat_from_attrs(shard.attrs)}
+                entry = {
+                    "file": name,
+                    "num_scenes": shard.num_scenes,
+                    "first_scene": int(shard.scene_ids[0]) if shard.num_scenes else 0,
+                    "render_id": render_id_from_attrs(shard.attrs),
+                    "compat": compat_from_attrs(shard.attrs),
+                }
                 self.tables.setdefault(entry["compat"]["categories_sha256"], names_)
                 self.sources["opened"] += 1
                 self.add(r, name, entry, shard.scene_ids)
@@ -160,9 +186,11 @@ class _Builder:
         local = np.arange(total, dtype=np.int64) - np.repeat(starts, counts)
         ids = np.repeat(np.asarray(self.firsts, dtype=np.int64), counts) + local
         for k, explicit in self.explicit.items():
-            ids[starts[k]: starts[k] + counts[k]] = explicit
+            ids[starts[k] : starts[k] + counts[k]] = explicit
         render_of_shard = np.asarray(self.render_of, dtype=np.int64)
-        ordered = sorted(self.render_ids, key=lambda rid: rid)  # sorted render ids: the order the folders are given in does not matter
+        ordered = sorted(
+            self.render_ids, key=lambda rid: rid
+        )  # sorted render ids: the order the folders are given in does not matter
         rank_of = np.empty(len(ordered), dtype=np.int64)
         for rank, rid in enumerate(ordered):
             rank_of[self.render_ids[rid]] = rank
@@ -186,7 +214,10 @@ class _Builder:
             scene_local=local.astype(_smallest_uint(int(counts.max(initial=0)))),
             scene_id=ids.astype(id_dtype),
             compat={**agreed, "package_version": "", "config_hash": ""},
-            category_names=names, opened=self.sources["opened"], sources=dict(self.sources))
+            category_names=names,
+            opened=self.sources["opened"],
+            sources=dict(self.sources),
+        )
 
     def _path(self, k: int) -> Path:
         return self.roots[self.root_of[k]] / self.names[k]
@@ -198,16 +229,22 @@ class _Builder:
         i = int(np.flatnonzero(same)[0])
         rid = ordered[int(rank[i])]
         render = f"render {rid}" if rid else "a render without render_id (rendered before provenance was recorded)"
-        raise MixedShardsError(self._path(int(shard_of[i])), "dataset 'scene_id'",
-                               f"scene id {int(ids[i])} of {render} appears in more than one shard, also in "
-                               f"{self._path(int(shard_of[i + 1]))} (the same scenes given twice?); give each "
-                               f"render folder once")
+        raise MixedShardsError(
+            self._path(int(shard_of[i])),
+            "dataset 'scene_id'",
+            f"scene id {int(ids[i])} of {render} appears in more than one shard, also in "
+            f"{self._path(int(shard_of[i + 1]))} (the same scenes given twice?); give each "
+            f"render folder once",
+        )
 
     def _check_version(self, agreed: dict[str, Any]) -> None:
         if agreed["format_version"] != FORMAT_VERSION:
             first = self.checker.first["format_version"][1]
-            raise ShardFormatError(first, "attribute 'format_version'", f"expected {FORMAT_VERSION}, found "
-                                   f"{agreed['format_version']!r} (re-render or upgrade synthssl)")
+            raise ShardFormatError(
+                first,
+                "attribute 'format_version'",
+                f"expected {FORMAT_VERSION}, found {agreed['format_version']!r} (re-render or upgrade synthssl)",
+            )
 
     def _category_names(self, sha: str) -> list[str]:
         if sha not in self.tables:  # listed only by sidecars: read the table from the first shard having it
@@ -217,8 +254,12 @@ class _Builder:
             finally:
                 shard.close()
             if categories_sha256(names) != sha:
-                raise ShardFormatError(shard.path, "attribute 'category_names'", "differs from its manifest entry's "
-                                       "categories_sha256 (the shard changed since); rebuild the manifest")
+                raise ShardFormatError(
+                    shard.path,
+                    "attribute 'category_names'",
+                    "differs from its manifest entry's "
+                    "categories_sha256 (the shard changed since); rebuild the manifest",
+                )
             self.tables[sha] = names
         return list(self.tables[sha])
 

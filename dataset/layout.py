@@ -55,8 +55,9 @@ def find_shard_roots(paths: Sequence[str | os.PathLike]) -> list[tuple[Path, lis
         if p.is_dir():
             names = list_shard_files(p)
             if not names:
-                raise FileNotFoundError(f"{p}: no {SHARD_GLOB} files in this directory or its subfolders "
-                                        f"(render some with render-scenes)")
+                raise FileNotFoundError(
+                    f"{p}: no {SHARD_GLOB} files in this directory or its subfolders (render some with render-scenes)"
+                )
             out.append((p, names))
         elif p.is_file():
             out.append((p.parent, [p.name]))

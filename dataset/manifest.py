@@ -71,7 +71,9 @@ def tmp_files(directory: str | os.PathLike) -> list[Path]:
     """Every temporary file in ``directory`` and its shard subfolders (finished writers never
     leave one behind), sorted by relative path."""
     directory = Path(directory)
-    return sorted((p for p in directory.rglob(TMP_GLOB) if p.is_file()), key=lambda p: p.relative_to(directory).as_posix())
+    return sorted(
+        (p for p in directory.rglob(TMP_GLOB) if p.is_file()), key=lambda p: p.relative_to(directory).as_posix()
+    )
 
 
 def stale_tmp_files(directory: str | os.PathLike) -> list[Path]:
@@ -121,8 +123,12 @@ def read_manifest(directory: str | os.PathLike) -> dict[str, Any] | None:
     try:
         return json.loads(p.read_text())
     except json.JSONDecodeError as e:
-        raise ShardFormatError(p, None, f"not valid JSON ({e.msg}, line {e.lineno}); run the same render-scenes "
-                               "command with --resume to rebuild it from the shards") from None
+        raise ShardFormatError(
+            p,
+            None,
+            f"not valid JSON ({e.msg}, line {e.lineno}); run the same render-scenes "
+            "command with --resume to rebuild it from the shards",
+        ) from None
 
 
 @contextmanager
@@ -173,9 +179,16 @@ def shard_entry(file: str, attrs: Mapping[str, Any], nbytes: int, mtime_ns: int,
     """The manifest entry of one shard from its root attributes (h5py's or the writer's own) and
     its file's size (bytes), mtime (ns) and SHA-256 (hex). Missing provenance (shards written
     before it existed) reads as "" (`synthssl.dataset.compat`)."""
-    return {"file": file, "num_scenes": int(attrs["num_scenes"]), "first_scene": int(attrs["first_scene"]),
-            "bytes": int(nbytes), "mtime_ns": int(mtime_ns), "sha256": sha256,
-            "render_id": render_id_from_attrs(attrs), "compat": compat_from_attrs(attrs)}
+    return {
+        "file": file,
+        "num_scenes": int(attrs["num_scenes"]),
+        "first_scene": int(attrs["first_scene"]),
+        "bytes": int(nbytes),
+        "mtime_ns": int(mtime_ns),
+        "sha256": sha256,
+        "render_id": render_id_from_attrs(attrs),
+        "compat": compat_from_attrs(attrs),
+    }
 
 
 def entry_from_file(directory: Path, path: Path) -> dict[str, Any]:
@@ -186,8 +199,9 @@ def entry_from_file(directory: Path, path: Path) -> dict[str, Any]:
     return shard_entry(relname(directory, path), attrs, st.st_size, st.st_mtime_ns, sha256_file(path))
 
 
-def record_finished(directory: str | os.PathLike, path: str | os.PathLike, root_attrs: Mapping[str, Any],
-                    sha256: str) -> dict[str, Any]:
+def record_finished(
+    directory: str | os.PathLike, path: str | os.PathLike, root_attrs: Mapping[str, Any], sha256: str
+) -> dict[str, Any]:
     """Write the sidecar of the shard just renamed into place at ``path`` (its root attributes and
     SHA-256 as the writer produced them). O(1): one stat and one small file, nothing listed or
     re-read whatever the folder holds. Returns the entry."""
@@ -254,15 +268,21 @@ def _merge_once(directory: Path, old: dict[str, Any], extra: dict[str, Any] | No
             try:
                 entry = _entry_without_sidecar(directory, path, prev.get(rel))
             except (OSError, KeyError, ValueError) as exc:  # not a finished shard: validate flags it
-                log.warning("%s: not listed in %s: cannot be read as a shard (%s); render it again with "
-                            "--resume", path, MANIFEST_NAME, str(exc).splitlines()[0] if str(exc) else exc)
+                log.warning(
+                    "%s: not listed in %s: cannot be read as a shard (%s); render it again with --resume",
+                    path,
+                    MANIFEST_NAME,
+                    str(exc).splitlines()[0] if str(exc) else exc,
+                )
                 continue
             write_sidecar(path, entry)
         entries.append(entry)
     manifest = {
         **{k: v for k, v in old.items() if k not in ("num_shards", "num_scenes", "shards", "category_tables")},
-        "format": FORMAT_NAME, "format_version": FORMAT_VERSION,
-        "num_shards": len(entries), "num_scenes": sum(e["num_scenes"] for e in entries),
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "num_shards": len(entries),
+        "num_scenes": sum(e["num_scenes"] for e in entries),
         "category_tables": _category_tables(directory, entries, old.get("category_tables", {})),
         "shards": entries,
         **(extra or {}),
@@ -291,8 +311,9 @@ def index_folder(directory: str | os.PathLike, extra: dict[str, Any] | None = No
     return manifest
 
 
-def update_manifest(directory: str | os.PathLike, extra: dict[str, Any] | None = None,
-                    finished: Iterable[str] = ()) -> dict[str, Any]:
+def update_manifest(
+    directory: str | os.PathLike, extra: dict[str, Any] | None = None, finished: Iterable[str] = ()
+) -> dict[str, Any]:
     """Record the shards ``finished`` (relative paths, just written: their sidecars are written
     from the files) and merge the folder's manifest (`index_folder`). Returns it."""
     directory = Path(directory)

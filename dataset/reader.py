@@ -92,10 +92,14 @@ class OpenShards:
         try:
             shard = Shard(path)
         except OpenFilesLimitError:
-            raise OpenFilesLimitError(path, None, f"cannot be opened: this process ran out of file handles "
-                                      f"(ulimit -n is {open_files_limit()}) while holding {len(self._open)} "
-                                      f"shard(s) open (max_open_shards={self.capacity}); lower max_open_shards "
-                                      f"(environment variable {MAX_OPEN_ENV}) or raise ulimit -n") from None
+            raise OpenFilesLimitError(
+                path,
+                None,
+                f"cannot be opened: this process ran out of file handles "
+                f"(ulimit -n is {open_files_limit()}) while holding {len(self._open)} "
+                f"shard(s) open (max_open_shards={self.capacity}); lower max_open_shards "
+                f"(environment variable {MAX_OPEN_ENV}) or raise ulimit -n",
+            ) from None
         try:
             self._check(k, shard)
         except BaseException:
@@ -108,23 +112,38 @@ class OpenShards:
     def _check(self, k: int, shard: Shard) -> None:
         """Shard ``k`` as opened against its index entry (reads 3 attributes, not all of them)."""
         index = self.index
-        hint = "the shard changed since its manifest entry was written; rebuild the folder's manifest " \
-               "(render-scenes index DIR) or re-render it"
+        hint = (
+            "the shard changed since its manifest entry was written; rebuild the folder's manifest "
+            "(render-scenes index DIR) or re-render it"
+        )
         if shard.num_scenes != int(index.shard_scenes[k]):
-            raise ShardFormatError(shard.path, "attribute 'num_scenes'", f"{shard.num_scenes} in the file but "
-                                   f"{int(index.shard_scenes[k])} in the index; {hint}")
+            raise ShardFormatError(
+                shard.path,
+                "attribute 'num_scenes'",
+                f"{shard.num_scenes} in the file but {int(index.shard_scenes[k])} in the index; {hint}",
+            )
         rid = str(shard.attr("render_id", ""))
         if rid != index.render_of_shard(k):
-            raise ShardFormatError(shard.path, "attribute 'render_id'", f"{rid!r} in the file but "
-                                   f"{index.render_of_shard(k)!r} in the index; {hint}")
+            raise ShardFormatError(
+                shard.path,
+                "attribute 'render_id'",
+                f"{rid!r} in the file but {index.render_of_shard(k)!r} in the index; {hint}",
+            )
         views, height, width = shard.view_shape()
-        found = {"views": views, "height": height, "width": width,
-                 "categories_sha256": categories_sha256(shard.category_names),
-                 "assets_sha256": str(shard.attr("assets_sha256", ""))}
+        found = {
+            "views": views,
+            "height": height,
+            "width": width,
+            "categories_sha256": categories_sha256(shard.category_names),
+            "assets_sha256": str(shard.attr("assets_sha256", "")),
+        }
         for key, value in found.items():
             if value != index.compat[key] and (value != "" or key != "assets_sha256"):
-                raise ShardFormatError(shard.path, f"compat '{key}'", f"{value!r} in the file but "
-                                       f"{index.compat[key]!r} for the other shards; {hint}")
+                raise ShardFormatError(
+                    shard.path,
+                    f"compat '{key}'",
+                    f"{value!r} in the file but {index.compat[key]!r} for the other shards; {hint}",
+                )
 
     def close(self) -> None:
         """Close every handle this process holds."""
@@ -151,8 +170,15 @@ class ShardCollection:
     asset set, image size, views or format version, raise `MixedShardsError` naming two shards.
     """
 
-    def __init__(self, paths: Sequence[str | os.PathLike], split: str | None = None, val_fraction: float = 0.0,
-                 fields: Iterable[str] | None = None, *, max_open_shards: int | None = None):
+    def __init__(
+        self,
+        paths: Sequence[str | os.PathLike],
+        split: str | None = None,
+        val_fraction: float = 0.0,
+        fields: Iterable[str] | None = None,
+        *,
+        max_open_shards: int | None = None,
+    ):
         if split not in (None, "train", "val"):
             raise ValueError(f"split: expected None, 'train' or 'val', got {split!r}")
         if not 0.0 <= val_fraction < 1.0:
@@ -238,11 +264,23 @@ class ShardCollection:
         k, local = int(self.index.scene_shard[i]), int(self.index.scene_local[i])
         shard = self._handles.get(k)
         if int(shard.scene_ids[local]) != int(self.index.scene_id[i]):
-            raise ShardFormatError(shard.path, "dataset 'scene_id'", f"scene {local} has id {int(shard.scene_ids[local])} "
-                                   f"but the manifest says {int(self.index.scene_id[i])}; the shard changed since "
-                                   f"its manifest entry was written; rebuild the folder's manifest")
+            raise ShardFormatError(
+                shard.path,
+                "dataset 'scene_id'",
+                f"scene {local} has id {int(shard.scene_ids[local])} "
+                f"but the manifest says {int(self.index.scene_id[i])}; the shard changed since "
+                f"its manifest entry was written; rebuild the folder's manifest",
+            )
         return shard.read_scene(local, self.fields)
 
 
-__all__ = ["Shard", "ShardCollection", "OpenShards", "find_shards", "is_validation_scene", "default_max_open_shards",
-           "SHARD_GLOB", "VIEW_FIELDS"]
+__all__ = [
+    "Shard",
+    "ShardCollection",
+    "OpenShards",
+    "find_shards",
+    "is_validation_scene",
+    "default_max_open_shards",
+    "SHARD_GLOB",
+    "VIEW_FIELDS",
+]

@@ -39,8 +39,18 @@ RESERVED_CATEGORY_NAMES = ("background", "floor", "wall")
 
 #: Root attributes every shard carries (name -> expected Python/NumPy kind).
 ROOT_ATTRS = (
-    "format", "format_version", "height", "width", "views", "max_objects", "seed",
-    "package_version", "render_config", "category_names", "first_scene", "num_scenes",
+    "format",
+    "format_version",
+    "height",
+    "width",
+    "views",
+    "max_objects",
+    "seed",
+    "package_version",
+    "render_config",
+    "category_names",
+    "first_scene",
+    "num_scenes",
 )
 
 #: Provenance root attributes of every shard written since they were introduced (all strings):
@@ -79,33 +89,50 @@ def _f(dtype, shape, doc, per_view):
 #: Datasets with a views axis: stored as [N, V, ...].
 VIEW_FIELDS: dict[str, FieldSpec] = {
     "rgb": _f("uint8", lambda h, w, v, m: (v, h, w, 3), "sRGB colour, uint8", True),
-    "depth": _f("float32", lambda h, w, v, m: (v, h, w),
-                "metric z-depth along the optical axis in metres; 0 = no surface", True),
-    "normal": _f("float16", lambda h, w, v, m: (v, h, w, 3),
-                 "unit surface normal, camera frame (OpenCV), facing the camera; 0 = no surface", True),
-    "instance": _f("uint16", lambda h, w, v, m: (v, h, w),
-                   "0 background, 1 floor, 2 wall, object k -> 3+k (same id in every view)", True),
-    "contour": _f("uint8", lambda h, w, v, m: (v, h, w),
-                  "1 where a 4-neighbour has another instance id, else 0", True),
-    "category": _f("uint16", lambda h, w, v, m: (v, h, w),
-                   "per-pixel category id; names in root attr category_names", True),
-    "intrinsics": _f("float32", lambda h, w, v, m: (v, 3, 3),
-                     "pinhole K, OpenCV, pixel centres at integer coordinates", True),
-    "cam_to_world": _f("float32", lambda h, w, v, m: (v, 4, 4),
-                       "camera-to-world rigid transform, OpenCV camera frame", True),
+    "depth": _f(
+        "float32", lambda h, w, v, m: (v, h, w), "metric z-depth along the optical axis in metres; 0 = no surface", True
+    ),
+    "normal": _f(
+        "float16",
+        lambda h, w, v, m: (v, h, w, 3),
+        "unit surface normal, camera frame (OpenCV), facing the camera; 0 = no surface",
+        True,
+    ),
+    "instance": _f(
+        "uint16",
+        lambda h, w, v, m: (v, h, w),
+        "0 background, 1 floor, 2 wall, object k -> 3+k (same id in every view)",
+        True,
+    ),
+    "contour": _f("uint8", lambda h, w, v, m: (v, h, w), "1 where a 4-neighbour has another instance id, else 0", True),
+    "category": _f(
+        "uint16", lambda h, w, v, m: (v, h, w), "per-pixel category id; names in root attr category_names", True
+    ),
+    "intrinsics": _f(
+        "float32", lambda h, w, v, m: (v, 3, 3), "pinhole K, OpenCV, pixel centres at integer coordinates", True
+    ),
+    "cam_to_world": _f(
+        "float32", lambda h, w, v, m: (v, 4, 4), "camera-to-world rigid transform, OpenCV camera frame", True
+    ),
 }
 
 #: Datasets with one entry per scene: stored as [N, ...].
 SCENE_FIELDS: dict[str, FieldSpec] = {
     "scene_id": _f("int64", lambda h, w, v, m: (), "global scene index (scene i of seed s)", False),
-    "overlap": _f("float32", lambda h, w, v, m: (max(v - 1, 0),),
-                  "fraction of view-0 surface pixels visible on the same surface in view 1+j", False),
+    "overlap": _f(
+        "float32",
+        lambda h, w, v, m: (max(v - 1, 0),),
+        "fraction of view-0 surface pixels visible on the same surface in view 1+j",
+        False,
+    ),
     "object_count": _f("uint16", lambda h, w, v, m: (), "number of objects in the scene", False),
     "object_instance": _f("uint16", lambda h, w, v, m: (m,), "instance id of each object (0 = padding)", False),
     "object_category": _f("uint16", lambda h, w, v, m: (m,), "category id of each object (0 = padding)", False),
     "object_pose": _f("float32", lambda h, w, v, m: (m, 4, 4), "object-to-world rigid pose (zeros = padding)", False),
     "object_scale": _f("float32", lambda h, w, v, m: (m, 3), "per-axis scale of each object (zeros = padding)", False),
-    "objects_json": _f(None, lambda h, w, v, m: (), "JSON list of the scene's objects (source, category, pose, scale)", False),
+    "objects_json": _f(
+        None, lambda h, w, v, m: (), "JSON list of the scene's objects (source, category, pose, scale)", False
+    ),
 }
 
 ALL_FIELDS: dict[str, FieldSpec] = {**VIEW_FIELDS, **SCENE_FIELDS}

@@ -82,10 +82,14 @@ class Shard:
                 self._file = h5py.File(self.path, "r")
             except OSError as e:
                 if _errno_of(e) in _HANDLE_ERRNOS:
-                    raise OpenFilesLimitError(self.path, None, f"cannot be opened: this process ran out of file "
-                                              f"handles ({errno.errorcode[_errno_of(e)]}, ulimit -n is "
-                                              f"{open_files_limit()}); lower max_open_shards (environment "
-                                              f"variable SYNTHSSL_MAX_OPEN_SHARDS) or raise ulimit -n") from None
+                    raise OpenFilesLimitError(
+                        self.path,
+                        None,
+                        f"cannot be opened: this process ran out of file "
+                        f"handles ({errno.errorcode[_errno_of(e)]}, ulimit -n is "
+                        f"{open_files_limit()}); lower max_open_shards (environment "
+                        f"variable SYNTHSSL_MAX_OPEN_SHARDS) or raise ulimit -n",
+                    ) from None
                 raise ShardFormatError(self.path, None, f"cannot be opened as HDF5 (truncated or corrupt?): {e}") from e
             self._pid = os.getpid()
             self._datasets = {}
@@ -119,8 +123,11 @@ class Shard:
             raise ShardFormatError(self.path, "attribute 'format'", f"expected {FORMAT_NAME!r}, found {fmt!r}")
         ver = self.attr("format_version")
         if ver != FORMAT_VERSION:
-            raise ShardFormatError(self.path, "attribute 'format_version'",
-                                   f"expected {FORMAT_VERSION}, found {ver!r} (re-render or upgrade synthssl)")
+            raise ShardFormatError(
+                self.path,
+                "attribute 'format_version'",
+                f"expected {FORMAT_VERSION}, found {ver!r} (re-render or upgrade synthssl)",
+            )
         present = set(f.attrs.keys())  # names only: reading every attribute costs more than opening the file
         for k in ROOT_ATTRS:
             if k not in present:
@@ -195,11 +202,17 @@ class Shard:
             try:
                 value = self._dataset(name)[index]
             except (OSError, RuntimeError) as e:
-                raise ShardFormatError(self.path, f"dataset '{name}'", f"{self._scene(index)} cannot be read "
-                                       f"(corrupt chunk?): {str(e).splitlines()[0] if str(e) else e}") from None
+                raise ShardFormatError(
+                    self.path,
+                    f"dataset '{name}'",
+                    f"{self._scene(index)} cannot be read (corrupt chunk?): {str(e).splitlines()[0] if str(e) else e}",
+                ) from None
             if name in _FINITE_FIELDS and not np.isfinite(value).all():
-                raise ShardFormatError(self.path, f"dataset '{name}'", f"{self._scene(index)} holds non-finite "
-                                       f"values (NaN or inf); re-render this shard")
+                raise ShardFormatError(
+                    self.path,
+                    f"dataset '{name}'",
+                    f"{self._scene(index)} holds non-finite values (NaN or inf); re-render this shard",
+                )
             if name == "objects_json":
                 value = value.decode("utf-8") if isinstance(value, bytes) else str(value)
             out[name] = value

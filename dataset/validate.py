@@ -100,25 +100,37 @@ class _Scenes:
             other = self.seen.setdefault((render_id, sid), path)
             if other != path:
                 render = f"render {render_id}" if render_id else "a render without render_id"
-                raise MixedShardsError(path, "dataset 'scene_id'", f"scene {sid} of {render} also in {other} "
-                                       f"(the same scenes given twice?)")
+                raise MixedShardsError(
+                    path,
+                    "dataset 'scene_id'",
+                    f"scene {sid} of {render} also in {other} (the same scenes given twice?)",
+                )
 
 
 def _check_entry(directory: Path, name: str, entry: dict[str, Any], shard: Shard, deep: bool) -> None:
     """The manifest entry of shard ``name`` against the file."""
     where = directory / MANIFEST_NAME
     if entry["num_scenes"] != shard.num_scenes:
-        raise ShardFormatError(where, f"shards[{name}].num_scenes",
-                               f"expected {shard.num_scenes} (from the file), found {entry['num_scenes']}")
+        raise ShardFormatError(
+            where,
+            f"shards[{name}].num_scenes",
+            f"expected {shard.num_scenes} (from the file), found {entry['num_scenes']}",
+        )
     if is_current_entry(entry):
         if entry["render_id"] != render_id_from_attrs(shard.attrs):
-            raise ShardFormatError(where, f"shards[{name}].render_id", f"expected "
-                                   f"{render_id_from_attrs(shard.attrs)!r} (from the file), found {entry['render_id']!r}")
+            raise ShardFormatError(
+                where,
+                f"shards[{name}].render_id",
+                f"expected {render_id_from_attrs(shard.attrs)!r} (from the file), found {entry['render_id']!r}",
+            )
         compat = compat_from_attrs(shard.attrs)
         for key in COMPAT_KEYS:
             if entry["compat"][key] != compat[key]:
-                raise ShardFormatError(where, f"shards[{name}].compat.{key}",
-                                       f"expected {compat[key]!r} (from the file), found {entry['compat'][key]!r}")
+                raise ShardFormatError(
+                    where,
+                    f"shards[{name}].compat.{key}",
+                    f"expected {compat[key]!r} (from the file), found {entry['compat'][key]!r}",
+                )
     if deep and entry.get("sha256") != sha256_file(shard.path):
         raise ShardFormatError(shard.path, "sha256", "checksum differs from the manifest (file changed or corrupt)")
 
@@ -142,8 +154,9 @@ def _validate_folder(directory: Path, deep: bool, checker: CompatChecker, scenes
             summaries.append(_validate_open_shard(shard, deep))
             entry = listed.get(name)
             if entry is None:
-                raise ShardFormatError(directory / MANIFEST_NAME, f"shards[{name}]",
-                                       "shard file not listed in the manifest")
+                raise ShardFormatError(
+                    directory / MANIFEST_NAME, f"shards[{name}]", "shard file not listed in the manifest"
+                )
             _check_entry(directory, name, entry, shard, deep)
             checker.add(fp, compat_from_attrs(shard.attrs))
             scenes.add(fp, render_id_from_attrs(shard.attrs), shard.scene_ids)

@@ -12,8 +12,8 @@ only by `close`: its bytes go to ``<name>.tmp-<host>-<pid>`` beside the target w
 plain file writes, are fsynced, and the file is renamed into place (``os.replace``).
 So a killed run never leaves a partial shard under the final name, and a full disk
 is a plain ``OSError`` from one write (the temporary file is then removed), never an
-error inside the HDF5 library while it flushes (which can crash the process). Per-view datasets are chunked one scene per chunk so
-that reading a scene touches only its own chunks.
+error inside the HDF5 library while it flushes (which can crash the process). Per-view
+datasets are chunked one scene per chunk so that reading a scene touches only its own chunks.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from typing import Any, Mapping
 import h5py
 import numpy as np
 
+from synthssl.core.version import package_version
+
 from .manifest import tmp_suffix
 from .schema import ALL_FIELDS, FORMAT_NAME, FORMAT_VERSION, SCENE_FIELDS, VIEW_FIELDS, scene_shape
-from .version import package_version
 
 #: Root attributes the caller must supply (the writer fills in the rest).
 CALLER_ATTRS = ("seed", "render_config", "category_names", "first_scene")
@@ -85,8 +86,16 @@ class ShardWriter:
     """
 
     def __init__(
-        self, path: str | os.PathLike, *, height: int, width: int, views: int, max_objects: int,
-        attrs: Mapping[str, Any], compression: str | None = DEFAULT_COMPRESSION, expected_scenes: int | None = None,
+        self,
+        path: str | os.PathLike,
+        *,
+        height: int,
+        width: int,
+        views: int,
+        max_objects: int,
+        attrs: Mapping[str, Any],
+        compression: str | None = DEFAULT_COMPRESSION,
+        expected_scenes: int | None = None,
     ):
         missing = [k for k in CALLER_ATTRS if k not in attrs]
         if missing:
@@ -119,7 +128,10 @@ class ShardWriter:
             dtype = spec.dtype if spec.dtype is not None else h5py.string_dtype("utf-8")
             chunk_n = 1 if spec.per_view else _SCENE_FIELD_CHUNK
             self._file.create_dataset(
-                name, shape=(cap, *shape), maxshape=(None, *shape), dtype=dtype,
+                name,
+                shape=(cap, *shape),
+                maxshape=(None, *shape),
+                dtype=dtype,
                 chunks=(chunk_n, *shape),
                 compression=comp.codec if spec.per_view else None,
                 compression_opts=comp.level if spec.per_view else None,

@@ -47,9 +47,14 @@ def sample_material(rng: np.random.Generator, cfg: AppearanceConfig, uv_scale: f
     kind = _choice(rng, cfg.texture_weights)
     texture = make_texture(kind, rng, cfg.texture_size, cfg.photo_dir)
     base = np.ones(3) if texture is not None else random_color(rng)
-    return Material(base_color=base, roughness=float(rng.uniform(*cfg.roughness)),
-                    metallic=float(rng.uniform(*cfg.metallic)), texture=texture, texture_kind=kind,
-                    uv_scale=float(uv_scale))
+    return Material(
+        base_color=base,
+        roughness=float(rng.uniform(*cfg.roughness)),
+        metallic=float(rng.uniform(*cfg.metallic)),
+        texture=texture,
+        texture_kind=kind,
+        uv_scale=float(uv_scale),
+    )
 
 
 def look_at_pose(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -64,7 +69,9 @@ def look_at_pose(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
     return pose
 
 
-def sample_lights(rng: np.random.Generator, cfg: AppearanceConfig, center: np.ndarray) -> tuple[list[Light], np.ndarray]:
+def sample_lights(
+    rng: np.random.Generator, cfg: AppearanceConfig, center: np.ndarray
+) -> tuple[list[Light], np.ndarray]:
     """1-3 lights above the scene (random kind, direction, colour, intensity) and the ambient RGB."""
     lights = []
     for _ in range(int(rng.integers(cfg.lights[0], cfg.lights[1] + 1))):
@@ -75,7 +82,7 @@ def sample_lights(rng: np.random.Generator, cfg: AppearanceConfig, center: np.nd
         tint = 1.0 - rng.uniform(0, 0.35) * (1.0 - random_color(rng))  # mostly white, slightly tinted
         intensity = float(rng.uniform(*cfg.light_intensity))
         if kind != "directional":
-            intensity *= 2.0 * dist ** 2  # pyrender point/spot intensities are candela-like
+            intensity *= 2.0 * dist**2  # pyrender point/spot intensities are candela-like
         lights.append(Light(kind, tint, intensity, look_at_pose(eye, center)))
     ambient = np.full(3, rng.uniform(*cfg.ambient))
     return lights, ambient

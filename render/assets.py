@@ -67,9 +67,11 @@ def bundled_asset_files() -> list[Path]:
     install without its package data would otherwise draw from fewer categories, unnoticed)."""
     files = _mesh_files(BUNDLED_ASSETS) if BUNDLED_ASSETS.is_dir() else []
     if not files:
-        raise MissingBundledAssets(f"objects.bundled_assets: this synthssl install has no shipped meshes in "
-                                   f"{BUNDLED_ASSETS}; reinstall synthssl (its wheel ships them), or set "
-                                   f"objects.bundled_assets=false")
+        raise MissingBundledAssets(
+            f"objects.bundled_assets: this synthssl install has no shipped meshes in "
+            f"{BUNDLED_ASSETS}; reinstall synthssl (its wheel ships them), or set "
+            f"objects.bundled_assets=false"
+        )
     return files
 
 
@@ -90,8 +92,10 @@ def discover_assets(asset_dirs: list[str], bundled: bool = True, pybullet: bool 
     """All mesh assets of the configured sources, in a deterministic order."""
     entries: list[AssetEntry] = []
     if bundled:
-        entries += [AssetEntry(str(p), asset_class(BUNDLED_ASSETS, p), "bundled", p.relative_to(BUNDLED_ASSETS).as_posix())
-                    for p in bundled_asset_files()]
+        entries += [
+            AssetEntry(str(p), asset_class(BUNDLED_ASSETS, p), "bundled", p.relative_to(BUNDLED_ASSETS).as_posix())
+            for p in bundled_asset_files()
+        ]
     for d in asset_dirs:
         root = Path(d).expanduser()
         if not root.is_dir():
@@ -103,8 +107,10 @@ def discover_assets(asset_dirs: list[str], bundled: bool = True, pybullet: bool 
     if pybullet:
         d = pybullet_mesh_dir()
         if d is not None:
-            entries += [AssetEntry(str(p), "random_urdf", "pybullet", p.relative_to(d.parent).as_posix())
-                        for p in sorted(d.glob("*/*.obj"))]
+            entries += [
+                AssetEntry(str(p), "random_urdf", "pybullet", p.relative_to(d.parent).as_posix())
+                for p in sorted(d.glob("*/*.obj"))
+            ]
     return entries
 
 
@@ -119,8 +125,11 @@ def load_asset_mesh(path: str, max_faces: int) -> trimesh.Trimesh | None:
     except Exception as exc:  # a broken user file must not stop a long render
         # trimesh sniffs undecodable bytes with an optional text-encoding detector: an ImportError
         # here means "this file is not text", not a missing dependency of synthssl.
-        why = "not a mesh file trimesh can parse (binary junk where text was expected)" \
-            if isinstance(exc, ImportError) else f"cannot be parsed as a mesh ({str(exc).strip().splitlines()[0]})"
+        why = (
+            "not a mesh file trimesh can parse (binary junk where text was expected)"
+            if isinstance(exc, ImportError)
+            else f"cannot be parsed as a mesh ({str(exc).strip().splitlines()[0]})"
+        )
         log.warning("skipping asset %s: %s", path, why)
         return None
     if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0 or len(loaded.faces) > max_faces:
@@ -135,5 +144,14 @@ def load_asset_mesh(path: str, max_faces: int) -> trimesh.Trimesh | None:
     return mesh
 
 
-__all__ = ["AssetEntry", "discover_assets", "load_asset_mesh", "asset_class", "pybullet_mesh_dir",
-           "bundled_asset_files", "MissingBundledAssets", "MESH_SUFFIXES", "BUNDLED_ASSETS"]
+__all__ = [
+    "AssetEntry",
+    "discover_assets",
+    "load_asset_mesh",
+    "asset_class",
+    "pybullet_mesh_dir",
+    "bundled_asset_files",
+    "MissingBundledAssets",
+    "MESH_SUFFIXES",
+    "BUNDLED_ASSETS",
+]

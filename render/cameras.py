@@ -77,9 +77,14 @@ def orbit_view(o: Orbit, height: int, width: int) -> CameraView:
 def sample_base_orbit(rng: np.random.Generator, cfg: CameraConfig, center: np.ndarray) -> Orbit:
     """View 0: random azimuth, elevation, distance, roll and field of view around ``center``."""
     target = np.asarray(center, np.float64) + rng.normal(0, cfg.look_at_jitter, 3) * np.array([1, 1, 0.5])
-    return Orbit(azimuth=float(rng.uniform(0, 360)), elevation=float(rng.uniform(*cfg.elevation)),
-                 distance=float(rng.uniform(*cfg.distance)), target=target,
-                 roll=float(rng.uniform(*cfg.roll)), fov=float(rng.uniform(*cfg.fov)))
+    return Orbit(
+        azimuth=float(rng.uniform(0, 360)),
+        elevation=float(rng.uniform(*cfg.elevation)),
+        distance=float(rng.uniform(*cfg.distance)),
+        target=target,
+        roll=float(rng.uniform(*cfg.roll)),
+        fov=float(rng.uniform(*cfg.fov)),
+    )
 
 
 def sample_offset_orbit(rng: np.random.Generator, cfg: CameraConfig, base: Orbit, center: np.ndarray) -> Orbit:
@@ -88,8 +93,14 @@ def sample_offset_orbit(rng: np.random.Generator, cfg: CameraConfig, base: Orbit
     az = base.azimuth + sign * rng.uniform(*cfg.azimuth_offset)
     el = float(np.clip(base.elevation + rng.uniform(*cfg.elevation_offset), cfg.min_elevation, cfg.max_elevation))
     target = np.asarray(center, np.float64) + rng.normal(0, cfg.look_at_jitter, 3) * np.array([1, 1, 0.5])
-    return Orbit(azimuth=float(az), elevation=el, distance=float(base.distance * rng.uniform(*cfg.distance_ratio)),
-                 target=target, roll=float(rng.uniform(*cfg.roll)), fov=float(rng.uniform(*cfg.fov)))
+    return Orbit(
+        azimuth=float(az),
+        elevation=el,
+        distance=float(base.distance * rng.uniform(*cfg.distance_ratio)),
+        target=target,
+        roll=float(rng.uniform(*cfg.roll)),
+        fov=float(rng.uniform(*cfg.fov)),
+    )
 
 
 def overlap_distance(value: float, lo: float, hi: float) -> float:
@@ -97,5 +108,14 @@ def overlap_distance(value: float, lo: float, hi: float) -> float:
     return max(lo - value, 0.0, value - hi)
 
 
-__all__ = ["Orbit", "CameraView", "CV_TO_GL", "intrinsics", "look_at", "orbit_view", "sample_base_orbit",
-           "sample_offset_orbit", "overlap_distance"]
+__all__ = [
+    "Orbit",
+    "CameraView",
+    "CV_TO_GL",
+    "intrinsics",
+    "look_at",
+    "orbit_view",
+    "sample_base_orbit",
+    "sample_offset_orbit",
+    "overlap_distance",
+]

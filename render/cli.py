@@ -22,17 +22,28 @@ import json
 import os
 import sys
 
-from synthssl.dataset.config import help_lines, split_arguments, to_yaml
-from synthssl.dataset.console import setup_logging
-from synthssl.dataset.errors import OutputWriteError, ShardFormatError
-from synthssl.dataset.extras import require_extra
+from synthssl.core.config import help_lines, split_arguments, to_yaml
+from synthssl.core.console import setup_logging
+from synthssl.core.errors import OutputWriteError
+from synthssl.core.extras import require_extra
+from synthssl.dataset.errors import ShardFormatError
 
 from .config import SHIPPED_CONFIGS, ConfigError, RenderConfig, load_config
 
 #: Flags of earlier versions -> the config key they set (``--out DIR`` is ``out=DIR``).
-LEGACY_FLAGS = {"--out": "out", "--scenes": "scenes", "--size": "size", "--views": "views", "--seed": "seed",
-                "--workers": "workers", "--shard-size": "shard_size", "--backend": "backend",
-                "--shard-index": "shard_index", "--num-shards": "num_shards", "--compression": "compression"}
+LEGACY_FLAGS = {
+    "--out": "out",
+    "--scenes": "scenes",
+    "--size": "size",
+    "--views": "views",
+    "--seed": "seed",
+    "--workers": "workers",
+    "--shard-size": "shard_size",
+    "--backend": "backend",
+    "--shard-index": "shard_index",
+    "--num-shards": "num_shards",
+    "--compression": "compression",
+}
 
 
 def _from_legacy_flags(argv: list[str]) -> list[str]:
@@ -52,8 +63,10 @@ def _from_legacy_flags(argv: list[str]) -> list[str]:
             elif i + 1 < len(argv):
                 value, i = argv[i + 1], i + 1
             else:
-                raise ConfigError(f"{flag}: expected a value (new spelling: "
-                                  f"{LEGACY_FLAGS.get(flag, 'KEY') if flag != '--config' else 'CONFIG.yaml'}=...)")
+                raise ConfigError(
+                    f"{flag}: expected a value (new spelling: "
+                    f"{LEGACY_FLAGS.get(flag, 'KEY') if flag != '--config' else 'CONFIG.yaml'}=...)"
+                )
             if flag == "--set":
                 out.append(value)
             elif flag == "--config":
@@ -76,18 +89,23 @@ def _from_legacy_flags(argv: list[str]) -> list[str]:
 
 def _render_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="render-scenes", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="render-scenes",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         usage="render-scenes [CONFIG.yaml] [key=value ...] [options]",
         description="Render random 3D scenes into view-pair HDF5 shards (subcommands: 'validate DIR', 'index DIR', "
-                    "'preview DIR --out sheet.png'). CONFIG.yaml: a file or a shipped config name "
-                    f"({', '.join(sorted(p.stem for p in SHIPPED_CONFIGS.glob('*.yaml')))}); key=value sets any "
-                    "key below (value parsed as YAML, e.g. camera.overlap=[0.4,0.8]). Earlier flags (--out DIR, "
-                    "--scenes N, --set k=v, --config X, --physics, --assets DIR ...) still work as aliases.",
-        epilog="Keys (units: metres, degrees; ranges [low, high]):\n" + "\n".join(help_lines(RenderConfig)))
+        "'preview DIR --out sheet.png'). CONFIG.yaml: a file or a shipped config name "
+        f"({', '.join(sorted(p.stem for p in SHIPPED_CONFIGS.glob('*.yaml')))}); key=value sets any "
+        "key below (value parsed as YAML, e.g. camera.overlap=[0.4,0.8]). Earlier flags (--out DIR, "
+        "--scenes N, --set k=v, --config X, --physics, --assets DIR ...) still work as aliases.",
+        epilog="Keys (units: metres, degrees; ranges [low, high]):\n" + "\n".join(help_lines(RenderConfig)),
+    )
     p.add_argument("words", nargs="*", metavar="CONFIG.yaml | key=value")
     p.add_argument("--resume", action="store_true", help="skip shards that are already finished (after verifying them)")
-    p.add_argument("--deep", action="store_true",
-                   help="with --resume, verify skipped shards fully (every scene and the manifest checksum)")
+    p.add_argument(
+        "--deep",
+        action="store_true",
+        help="with --resume, verify skipped shards fully (every scene and the manifest checksum)",
+    )
     p.add_argument("--preview", metavar="PNG", help="also write a contact sheet of the first scenes")
     p.add_argument("--no-progress", action="store_true", help="no bar on a terminal, no progress lines off one")
     p.add_argument("--print-config", action="store_true", help="print the merged config (YAML) and exit")
@@ -98,8 +116,10 @@ def _render_parser() -> argparse.ArgumentParser:
 
 
 def render_main(argv: list[str]) -> int:
-    log = setup_logging("render-scenes", -1 if ("-q" in argv or "--quiet" in argv)
-                        else 1 if ("-v" in argv or "--verbose" in argv) else 0)
+    log = setup_logging(
+        "render-scenes",
+        -1 if ("-q" in argv or "--quiet" in argv) else 1 if ("-v" in argv or "--verbose" in argv) else 0,
+    )
     try:
         args = _render_parser().parse_intermixed_args(_from_legacy_flags(argv))
         config, overrides = split_arguments(args.words)
@@ -137,8 +157,10 @@ def render_main(argv: list[str]) -> int:
 
 
 def validate_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="render-scenes validate", description="Check shards against the format "
-                                "(several folders: also that they can be read together).")
+    p = argparse.ArgumentParser(
+        prog="render-scenes validate",
+        description="Check shards against the format (several folders: also that they can be read together).",
+    )
     p.add_argument("directory", nargs="+", help="render folder(s)")
     p.add_argument("--deep", action="store_true", help="read every scene, check values and checksums")
     args = p.parse_args(argv)
@@ -157,17 +179,31 @@ def validate_main(argv: list[str]) -> int:
     except ShardFormatError as exc:
         print(f"render-scenes validate: INVALID: {exc}", file=sys.stderr)
         return 1
-    where = {"directory": summaries[0]["directory"]} if len(summaries) == 1 else \
-        {"directories": [s["directory"] for s in summaries]}
-    print(json.dumps({"valid": True, **where, "num_shards": sum(s["num_shards"] for s in summaries),
-                      "num_scenes": sum(s["num_scenes"] for s in summaries), "tmp_files": leftovers}))
+    where = (
+        {"directory": summaries[0]["directory"]}
+        if len(summaries) == 1
+        else {"directories": [s["directory"] for s in summaries]}
+    )
+    print(
+        json.dumps(
+            {
+                "valid": True,
+                **where,
+                "num_shards": sum(s["num_shards"] for s in summaries),
+                "num_scenes": sum(s["num_scenes"] for s in summaries),
+                "tmp_files": leftovers,
+            }
+        )
+    )
     return 0
 
 
 def index_main(argv: list[str]) -> int:
     """Merge the per-shard sidecars of DIR into manifest.json (after a kill, or array jobs)."""
-    p = argparse.ArgumentParser(prog="render-scenes index", description="Merge the shards' sidecar records into "
-                                "DIR/manifest.json (after array jobs, or a killed run).")
+    p = argparse.ArgumentParser(
+        prog="render-scenes index",
+        description="Merge the shards' sidecar records into DIR/manifest.json (after array jobs, or a killed run).",
+    )
     p.add_argument("directory")
     args = p.parse_args(argv)
     setup_logging("render-scenes")
@@ -182,11 +218,21 @@ def index_main(argv: list[str]) -> int:
     try:
         m = index_folder(args.directory)
     except OSError as exc:
-        print(f"render-scenes index: {OutputWriteError(os.path.join(args.directory, 'manifest.json'), exc)}",
-              file=sys.stderr)
+        print(
+            f"render-scenes index: {OutputWriteError(os.path.join(args.directory, 'manifest.json'), exc)}",
+            file=sys.stderr,
+        )
         return 2
-    print(json.dumps({"directory": args.directory, "num_shards": m["num_shards"], "num_scenes": m["num_scenes"],
-                      "category_tables": len(m["category_tables"])}))
+    print(
+        json.dumps(
+            {
+                "directory": args.directory,
+                "num_shards": m["num_shards"],
+                "num_scenes": m["num_scenes"],
+                "category_tables": len(m["category_tables"]),
+            }
+        )
+    )
     return 0
 
 

@@ -3,7 +3,7 @@
 Units: lengths in metres, angles in degrees, ranges are ``[low, high]`` (inclusive
 for integer counts, half-open for floats). The world frame is z-up; the floor is
 the plane z = 0. The defaults live here only (``render-scenes --print-config`` prints
-them). Built and checked by `synthssl.dataset.config` (one engine for the package): unknown
+them). Built and checked by `synthssl.core.config` (one engine for the package): unknown
 keys, wrong types and values out of range raise :class:`ConfigError` naming the dotted key;
 each section's ``check()`` holds its own rules.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from synthssl.dataset.config import ConfigError, apply_override, build, load_yaml, need
+from synthssl.core.config import ConfigError, apply_override, build, load_yaml, need
 
 SHIPPED_CONFIGS = Path(__file__).with_name("configs")
 """render configs shipped with the package, named without a path (``render-scenes NAME``)."""
@@ -30,7 +30,9 @@ class ObjectsConfig:
     """objects per scene, inclusive range."""
     max_objects: int = 16
     """capacity of the per-scene object arrays of the shard (>= count[1], <= 252)."""
-    source_weights: dict[str, float] = field(default_factory=lambda: {"primitive": 0.4, "procedural": 0.4, "asset": 0.2})
+    source_weights: dict[str, float] = field(
+        default_factory=lambda: {"primitive": 0.4, "procedural": 0.4, "asset": 0.2}
+    )
     """relative frequency of each object source: primitive, procedural, asset."""
     primitives: list[str] = field(default_factory=lambda: ["box", "sphere", "cylinder", "capsule", "cone", "torus"])
     """trimesh primitive shapes drawn from (source 'primitive')."""
@@ -53,10 +55,16 @@ class ObjectsConfig:
     def check(self) -> None:
         need(1 <= self.count[0] <= self.count[1], "count", "1 <= low <= high")
         need(self.max_objects <= 252, "max_objects", "<= 252")
-        need(all(w >= 0 for w in self.source_weights.values()) and sum(self.source_weights.values()) > 0,
-             "source_weights", "non-negative weights with a positive sum")
-        need(set(self.source_weights) <= {"primitive", "procedural", "asset"}, "source_weights",
-             "keys among primitive, procedural, asset")
+        need(
+            all(w >= 0 for w in self.source_weights.values()) and sum(self.source_weights.values()) > 0,
+            "source_weights",
+            "non-negative weights with a positive sum",
+        )
+        need(
+            set(self.source_weights) <= {"primitive", "procedural", "asset"},
+            "source_weights",
+            "keys among primitive, procedural, asset",
+        )
         need(0 < self.size[0] <= self.size[1], "size", "0 < low <= high")
         need(0 < self.aspect[0] <= self.aspect[1] <= 1, "aspect", "0 < low <= high <= 1")
         need(1 <= self.max_faces <= 65536, "max_faces", "1..65536 (face ids are 16-bit)")
@@ -82,16 +90,23 @@ class PhysicsConfig:
     """steps between rest checks."""
 
     def check(self) -> None:
-        need(self.max_steps >= 0 and self.check_every >= 1, "max_steps/check_every",
-             "max_steps >= 0, check_every >= 1")
+        need(self.max_steps >= 0 and self.check_every >= 1, "max_steps/check_every", "max_steps >= 0, check_every >= 1")
 
 
 @dataclass
 class AppearanceConfig:
     """Materials, textures, background and lights."""
 
-    texture_weights: dict[str, float] = field(default_factory=lambda: {
-        "plain": 0.1, "noise": 0.15, "stripes": 0.1, "checker": 0.1, "gradient": 0.1, "photo": 0.45})
+    texture_weights: dict[str, float] = field(
+        default_factory=lambda: {
+            "plain": 0.1,
+            "noise": 0.15,
+            "stripes": 0.1,
+            "checker": 0.1,
+            "gradient": 0.1,
+            "photo": 0.45,
+        }
+    )
     """share of each texture kind; photo crops on objects, floor and walls measurably help
     the real-photo probes (docs/quality.md)."""
     texture_size: int = 64
@@ -121,13 +136,18 @@ class AppearanceConfig:
     """4x MSAA for the colour pass (geometry passes are always exact, single-sample)."""
 
     def check(self) -> None:
-        need(set(self.texture_weights) <= {"plain", "noise", "stripes", "checker", "gradient", "photo"},
-             "texture_weights", "keys among plain, noise, stripes, checker, gradient, photo")
+        need(
+            set(self.texture_weights) <= {"plain", "noise", "stripes", "checker", "gradient", "photo"},
+            "texture_weights",
+            "keys among plain, noise, stripes, checker, gradient, photo",
+        )
         need(sum(self.texture_weights.values()) > 0, "texture_weights", "a positive sum")
-        need(self.texture_weights.get("photo", 0) == 0 or (self.photo_dir is not None
-                                                            and Path(self.photo_dir).is_dir()),
-             "photo_dir", f"a folder of photos when texture_weights.photo > 0, got {self.photo_dir!r} "
-             "(install mate-backgrounds, give appearance.photo_dir=DIR, or set appearance.texture_weights.photo=0)")
+        need(
+            self.texture_weights.get("photo", 0) == 0 or (self.photo_dir is not None and Path(self.photo_dir).is_dir()),
+            "photo_dir",
+            f"a folder of photos when texture_weights.photo > 0, got {self.photo_dir!r} "
+            "(install mate-backgrounds, give appearance.photo_dir=DIR, or set appearance.texture_weights.photo=0)",
+        )
         need(1 <= self.lights[0] <= self.lights[1], "lights", "1 <= low <= high")
 
 
@@ -204,11 +224,21 @@ class RenderConfig:
         need(self.workers >= 1, "workers", ">= 1")
         need(self.shard_size >= 1, "shard_size", ">= 1")
         need(self.backend in ("auto", "egl", "osmesa"), "backend", "'auto', 'egl' or 'osmesa'")
-        need(self.compression in ("lzf", "gzip", "none") or (self.compression.startswith("gzip:")
-             and self.compression[5:].isdigit() and int(self.compression[5:]) <= 9),
-             "compression", "'lzf', 'gzip', 'gzip:0'..'gzip:9' or 'none'")
-        need(self.num_shards >= 1 and 0 <= self.shard_index < self.num_shards,
-             "shard_index/num_shards", "0 <= shard_index < num_shards")
+        need(
+            self.compression in ("lzf", "gzip", "none")
+            or (
+                self.compression.startswith("gzip:")
+                and self.compression[5:].isdigit()
+                and int(self.compression[5:]) <= 9
+            ),
+            "compression",
+            "'lzf', 'gzip', 'gzip:0'..'gzip:9' or 'none'",
+        )
+        need(
+            self.num_shards >= 1 and 0 <= self.shard_index < self.num_shards,
+            "shard_index/num_shards",
+            "0 <= shard_index < num_shards",
+        )
         need(self.objects.count[1] <= self.objects.max_objects, "objects.max_objects", ">= objects.count[1]")
 
     def to_dict(self) -> dict[str, Any]:
@@ -232,9 +262,19 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] | dict 
     try:
         return config_from_dict(tree)
     except ConfigError as exc:
-        raise ConfigError(f"{exc} (config: {path or 'the defaults'}"
-                          f"{' with ' + ' '.join(overrides) if overrides else ''})") from None
+        raise ConfigError(
+            f"{exc} (config: {path or 'the defaults'}{' with ' + ' '.join(overrides) if overrides else ''})"
+        ) from None
 
 
-__all__ = ["RenderConfig", "ObjectsConfig", "PhysicsConfig", "AppearanceConfig", "CameraConfig",
-           "ConfigError", "load_config", "config_from_dict", "SHIPPED_CONFIGS"]
+__all__ = [
+    "RenderConfig",
+    "ObjectsConfig",
+    "PhysicsConfig",
+    "AppearanceConfig",
+    "CameraConfig",
+    "ConfigError",
+    "load_config",
+    "config_from_dict",
+    "SHIPPED_CONFIGS",
+]

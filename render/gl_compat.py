@@ -63,7 +63,8 @@ def use_backend(backend: str) -> str:
     if "OpenGL" in sys.modules and current != backend:
         raise BackendError(
             f"backend {backend!r} requested but PyOpenGL was already imported with "
-            f"PYOPENGL_PLATFORM={current!r}; select the backend before importing pyrender")
+            f"PYOPENGL_PLATFORM={current!r}; select the backend before importing pyrender"
+        )
     os.environ["PYOPENGL_PLATFORM"] = backend
     return backend
 
@@ -94,8 +95,7 @@ def probe_backend(name: str, timeout: float = 60.0) -> tuple[bool, str]:
     )
     env = dict(os.environ, PYOPENGL_PLATFORM=name)
     try:
-        res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                             text=True, timeout=timeout)
+        res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return False, "probe timed out"
     if res.returncode == 0:
@@ -112,7 +112,8 @@ def check_pyopengl() -> None:
     if parts < (3, 1, 5):
         raise BackendError(
             f"PyOpenGL {OpenGL.__version__} is too old (pyrender pins 3.1.0); "
-            "install PyOpenGL>=3.1.5: pip install 'PyOpenGL>=3.1.5'")
+            "install PyOpenGL>=3.1.5: pip install 'PyOpenGL>=3.1.5'"
+        )
 
 
 def import_pyrender():
@@ -156,8 +157,9 @@ def _patch_msaa(pyrender) -> None:
     def _configure_main_framebuffer(self):
         samples = int(getattr(self, "_synthssl_msaa", 4))
         dims = (self.viewport_width, self.viewport_height)
-        if self._main_fb is not None and (self._main_fb_dims != dims or
-                                          getattr(self, "_synthssl_fb_samples", 4) != samples):
+        if self._main_fb is not None and (
+            self._main_fb_dims != dims or getattr(self, "_synthssl_fb_samples", 4) != samples
+        ):
             self._delete_main_framebuffer()
         if self._main_fb is not None:
             return
@@ -179,8 +181,12 @@ def _patch_msaa(pyrender) -> None:
         gl.glRenderbufferStorageMultisample(gl.GL_RENDERBUFFER, samples, gl.GL_DEPTH_COMPONENT24, w, h)
         self._main_fb_ms = gl.glGenFramebuffers(1)
         gl.glBindFramebuffer(gl.GL_DRAW_FRAMEBUFFER, self._main_fb_ms)
-        gl.glFramebufferRenderbuffer(gl.GL_DRAW_FRAMEBUFFER, gl.GL_COLOR_ATTACHMENT0, gl.GL_RENDERBUFFER, self._main_cb_ms)
-        gl.glFramebufferRenderbuffer(gl.GL_DRAW_FRAMEBUFFER, gl.GL_DEPTH_ATTACHMENT, gl.GL_RENDERBUFFER, self._main_db_ms)
+        gl.glFramebufferRenderbuffer(
+            gl.GL_DRAW_FRAMEBUFFER, gl.GL_COLOR_ATTACHMENT0, gl.GL_RENDERBUFFER, self._main_cb_ms
+        )
+        gl.glFramebufferRenderbuffer(
+            gl.GL_DRAW_FRAMEBUFFER, gl.GL_DEPTH_ATTACHMENT, gl.GL_RENDERBUFFER, self._main_db_ms
+        )
         self._main_fb_dims = dims
         self._synthssl_fb_samples = samples
 
@@ -247,5 +253,14 @@ def set_msaa_samples(offscreen_renderer, samples: int) -> None:
     offscreen_renderer._renderer._synthssl_msaa = int(samples)
 
 
-__all__ = ["BACKENDS", "BACKEND_PACKAGES", "BackendError", "use_backend", "select_working_backend",
-           "probe_backend", "check_pyopengl", "import_pyrender", "set_msaa_samples"]
+__all__ = [
+    "BACKENDS",
+    "BACKEND_PACKAGES",
+    "BackendError",
+    "use_backend",
+    "select_working_backend",
+    "probe_backend",
+    "check_pyopengl",
+    "import_pyrender",
+    "set_msaa_samples",
+]

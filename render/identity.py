@@ -12,6 +12,7 @@ array jobs, ``--resume`` -- share the folder.
 `check_scene_count` refuses a render that plans fewer scenes than the folder already
 holds: re-planning the last shard would drop the scenes beyond the new count.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -66,9 +67,15 @@ def _sha256_json(obj: Any) -> str:
 
 def identity_of(cfg: RenderConfig) -> dict[str, Any]:
     """The identity of the render ``cfg`` describes (see the module docstring)."""
-    return {"seed": cfg.seed, "size": cfg.size, "views": cfg.views, "format_version": FORMAT_VERSION,
-            "assets_sha256": asset_fingerprint(cfg) if cfg.objects.source_weights.get("asset", 0) > 0 else None,
-            "config_sha256": _sha256_json(content_config(cfg.to_dict())), "identity_version": IDENTITY_VERSION}
+    return {
+        "seed": cfg.seed,
+        "size": cfg.size,
+        "views": cfg.views,
+        "format_version": FORMAT_VERSION,
+        "assets_sha256": asset_fingerprint(cfg) if cfg.objects.source_weights.get("asset", 0) > 0 else None,
+        "config_sha256": _sha256_json(content_config(cfg.to_dict())),
+        "identity_version": IDENTITY_VERSION,
+    }
 
 
 def legacy_config_hashes(cfg: RenderConfig) -> set[str]:
@@ -82,8 +89,8 @@ def claim_folder(out: Path, identity: dict[str, Any], legacy_hashes: set[str] = 
     """Create ``out/identity.json`` exclusively, or check that it holds ``identity``.
 
     ``legacy_hashes``: config hashes that an identity written before `IDENTITY_VERSION` 2 may hold
-    for this same render (`legacy_config_hashes`). Returns True when this call created it. Raises FolderConflict naming the first
-    differing key when the folder belongs to another render.
+    for this same render (`legacy_config_hashes`). Returns True when this call created it.
+    Raises FolderConflict naming the first differing key when the folder belongs to another render.
     """
     path = out / IDENTITY_NAME
     tmp = out / f"{IDENTITY_NAME}{tmp_suffix()}"
@@ -98,15 +105,20 @@ def claim_folder(out: Path, identity: dict[str, Any], legacy_hashes: set[str] = 
     try:
         theirs = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise FolderConflict(path, None, f"unreadable ({exc}); this folder's render identity is unknown; "
-                             "use another --out") from None
+        raise FolderConflict(
+            path, None, f"unreadable ({exc}); this folder's render identity is unknown; use another --out"
+        ) from None
     if "identity_version" not in theirs and theirs.get("config_sha256") in legacy_hashes:
         theirs = {**theirs, "config_sha256": identity["config_sha256"], "identity_version": IDENTITY_VERSION}
     named_first = [k for k in IDENTITY_KEYS if k in identity or k in theirs]
     for key in named_first + sorted((set(identity) | set(theirs)) - set(IDENTITY_KEYS)):
         if theirs.get(key) != identity.get(key):
-            raise FolderConflict(path, key, f"this folder holds a render with {key}={theirs.get(key)!r}, this run "
-                                 f"has {identity.get(key)!r}; use another --out (renders never mix in one folder)")
+            raise FolderConflict(
+                path,
+                key,
+                f"this folder holds a render with {key}={theirs.get(key)!r}, this run "
+                f"has {identity.get(key)!r}; use another --out (renders never mix in one folder)",
+            )
     return False
 
 
@@ -117,10 +129,23 @@ def check_scene_count(out: Path, cfg: RenderConfig, shard_scenes: dict[str, tupl
     name, (first, count) = max(shard_scenes.items(), key=lambda kv: kv[1][0] + kv[1][1])
     held = first + count
     if held > cfg.scenes:
-        raise FolderConflict(out, "scenes", f"--scenes {cfg.scenes}: this folder already holds scenes up to "
-                             f"{held - 1} (in {name}); pass --scenes {held} or more to keep them all, or use "
-                             f"another --out (nothing was changed)")
+        raise FolderConflict(
+            out,
+            "scenes",
+            f"--scenes {cfg.scenes}: this folder already holds scenes up to "
+            f"{held - 1} (in {name}); pass --scenes {held} or more to keep them all, or use "
+            f"another --out (nothing was changed)",
+        )
 
 
-__all__ = ["IDENTITY_NAME", "NON_CONTENT_KEYS", "FolderConflict", "content_config", "identity_of",
-           "claim_folder", "legacy_config_hashes", "check_scene_count", "asset_fingerprint"]
+__all__ = [
+    "IDENTITY_NAME",
+    "NON_CONTENT_KEYS",
+    "FolderConflict",
+    "content_config",
+    "identity_of",
+    "claim_folder",
+    "legacy_config_hashes",
+    "check_scene_count",
+    "asset_fingerprint",
+]

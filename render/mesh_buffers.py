@@ -63,5 +63,4 @@ def triplanar_uv(positions: np.ndarray, face_normals: np.ndarray, tile: float) -
     return np.ascontiguousarray(uv, dtype=np.float32)
 
 
-__all__ = ["unshared_positions", "id_colors", "decode_ids", "shading_normals", "triplanar_uv",
-           "MAX_FACES_PER_INSTANCE"]
+__all__ = ["unshared_positions", "id_colors", "decode_ids", "shading_normals", "triplanar_uv", "MAX_FACES_PER_INSTANCE"]

@@ -19,7 +19,6 @@ from scipy.spatial.transform import Rotation
 from .config import PhysicsConfig
 
 
-
 def _import_pybullet():
     """Import pybullet, sending its C-level "pybullet build time" banner to stderr (stdout carries JSON)."""
     try:
@@ -30,6 +29,7 @@ def _import_pybullet():
         saved = None
     try:
         import pybullet
+
         return pybullet
     except ImportError:  # pybullet has wheels for CPython 3.11 only
         return None
@@ -54,8 +54,11 @@ def physics_notice() -> None:
     """Print (once per process) that physics is off because pybullet is missing."""
     global _notice_printed
     if not _notice_printed:
-        print("synthssl.render: pybullet is not installed; objects are placed without physics "
-              "(pip install pybullet, Python <= 3.11 has wheels)", file=sys.stderr)
+        print(
+            "synthssl.render: pybullet is not installed; objects are placed without physics "
+            "(pip install pybullet, Python <= 3.11 has wheels)",
+            file=sys.stderr,
+        )
         _notice_printed = True
 
 
@@ -65,7 +68,9 @@ def _pose(rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:
     return T
 
 
-def place_without_physics(meshes: list[trimesh.Trimesh], rng: np.random.Generator, cfg: PhysicsConfig) -> list[np.ndarray]:
+def place_without_physics(
+    meshes: list[trimesh.Trimesh], rng: np.random.Generator, cfg: PhysicsConfig
+) -> list[np.ndarray]:
     """Random orientation, lowest point on the floor, non-overlapping bounding circles inside the area.
 
     When an object cannot be placed without overlap after 100 tries, the area is
@@ -128,7 +133,9 @@ class PhysicsWorld:
             _pb.disconnect(self.client)
             self.client = None
 
-    def settle(self, meshes: list[trimesh.Trimesh], rng: np.random.Generator, cfg: PhysicsConfig) -> tuple[list[np.ndarray], int]:
+    def settle(
+        self, meshes: list[trimesh.Trimesh], rng: np.random.Generator, cfg: PhysicsConfig
+    ) -> tuple[list[np.ndarray], int]:
         """Drop ``meshes`` with random orientations; simulate until all rest or ``max_steps``.
 
         Collision shapes are the convex hulls of the meshes; the floor is an infinite
@@ -139,8 +146,9 @@ class PhysicsWorld:
         pb, cid = _pb, self.client
         pb.resetSimulation(physicsClientId=cid)
         pb.setGravity(0, 0, -9.81, physicsClientId=cid)
-        pb.setPhysicsEngineParameter(fixedTimeStep=cfg.timestep, numSolverIterations=10,
-                                     deterministicOverlappingPairs=1, physicsClientId=cid)
+        pb.setPhysicsEngineParameter(
+            fixedTimeStep=cfg.timestep, numSolverIterations=10, deterministicOverlappingPairs=1, physicsClientId=cid
+        )
         plane = pb.createCollisionShape(pb.GEOM_PLANE, physicsClientId=cid)
         pb.createMultiBody(0, plane, physicsClientId=cid)
         start = place_without_physics(meshes, rng, cfg)
@@ -150,10 +158,20 @@ class PhysicsWorld:
             pos = pose[:3, 3] + np.array([0.0, 0.0, rng.uniform(*cfg.drop_height)])
             shape = pb.createCollisionShape(pb.GEOM_MESH, vertices=_hull_points(mesh).tolist(), physicsClientId=cid)
             mass = float(max(np.prod(mesh.extents), 1e-4) * 300.0)  # ~half the box volume at 600 kg/m^3
-            body = pb.createMultiBody(mass, shape, basePosition=pos.tolist(), baseOrientation=R.as_quat().tolist(),
-                                      physicsClientId=cid)
-            pb.changeDynamics(body, -1, lateralFriction=0.8, rollingFriction=0.03, spinningFriction=0.03,
-                              restitution=0.05, linearDamping=0.1, angularDamping=0.5, physicsClientId=cid)
+            body = pb.createMultiBody(
+                mass, shape, basePosition=pos.tolist(), baseOrientation=R.as_quat().tolist(), physicsClientId=cid
+            )
+            pb.changeDynamics(
+                body,
+                -1,
+                lateralFriction=0.8,
+                rollingFriction=0.03,
+                spinningFriction=0.03,
+                restitution=0.05,
+                linearDamping=0.1,
+                angularDamping=0.5,
+                physicsClientId=cid,
+            )
             bodies.append(body)
         steps = 0
         while steps < cfg.max_steps:

@@ -40,18 +40,36 @@ from typing import Iterator
 import numpy as np
 from tqdm import tqdm
 
-from synthssl.dataset.console import ProgressLine, is_tty, setup_logging
-from synthssl.dataset.errors import OutputWriteError, ShardFormatError, write_failure
-from synthssl.dataset.manifest import (MANIFEST_NAME, index_folder, read_manifest, read_sidecar, relname, sha256_file,
-                                      record_finished, shard_files, shard_relpath, sidecar_path, stale_tmp_files)
+from synthssl.core.console import ProgressLine, is_tty, setup_logging
+from synthssl.core.errors import OutputWriteError, write_failure
+from synthssl.dataset.errors import ShardFormatError
+from synthssl.dataset.manifest import (
+    MANIFEST_NAME,
+    index_folder,
+    read_manifest,
+    read_sidecar,
+    record_finished,
+    relname,
+    sha256_file,
+    shard_files,
+    shard_relpath,
+    sidecar_path,
+    stale_tmp_files,
+)
 from synthssl.dataset.reader import Shard
 from synthssl.dataset.validate import validate_shard
 from synthssl.dataset.writer import ShardWriter
 
 from . import gl_compat
 from .config import RenderConfig, config_from_dict
-from .identity import (NON_CONTENT_KEYS, check_scene_count, claim_folder, content_config, identity_of,
-                       legacy_config_hashes)
+from .identity import (
+    NON_CONTENT_KEYS,
+    check_scene_count,
+    claim_folder,
+    content_config,
+    identity_of,
+    legacy_config_hashes,
+)
 from .physics import PhysicsWorld, physics_available, physics_notice
 from .provenance import render_provenance
 from .renderer import SceneRenderer
@@ -80,8 +98,9 @@ class ShardPlan:
 def plan_shards(cfg: RenderConfig) -> list[ShardPlan]:
     """The shards this job (shard_index of num_shards) is responsible for."""
     n, s = cfg.scenes, cfg.shard_size
-    return [ShardPlan(k, k * s, min(s, n - k * s)) for k in range((n + s - 1) // s)
-            if k % cfg.num_shards == cfg.shard_index]
+    return [
+        ShardPlan(k, k * s, min(s, n - k * s)) for k in range((n + s - 1) // s) if k % cfg.num_shards == cfg.shard_index
+    ]
 
 
 def existing_shard_status(path: Path, plan: ShardPlan, cfg: RenderConfig) -> bool:
@@ -103,11 +122,18 @@ def check_same_content(shard: Shard, cfg: RenderConfig) -> None:
     theirs = shard.attrs.get("render_config")
     theirs = json.loads(theirs) if isinstance(theirs, str) else (theirs or {})
     mine, theirs = content_config(cfg.to_dict()), content_config(theirs)
-    diff = sorted(k for k in set(mine) | set(theirs)
-                  if json.dumps(mine.get(k), sort_keys=True) != json.dumps(theirs.get(k), sort_keys=True))
+    diff = sorted(
+        k
+        for k in set(mine) | set(theirs)
+        if json.dumps(mine.get(k), sort_keys=True) != json.dumps(theirs.get(k), sort_keys=True)
+    )
     if diff:
-        raise ShardFormatError(shard.path, "render_config", f"rendered with a different '{diff[0]}' than this run; "
-                               "use another --out directory (or delete the old shards)")
+        raise ShardFormatError(
+            shard.path,
+            "render_config",
+            f"rendered with a different '{diff[0]}' than this run; "
+            "use another --out directory (or delete the old shards)",
+        )
 
 
 def folder_shards(out: Path, cfg: RenderConfig) -> dict[str, tuple[int, int]]:
@@ -148,8 +174,11 @@ def remove_stale_tmp(out: Path, quiet: bool = False) -> None:
     for p in stale:
         p.unlink(missing_ok=True)
     if stale and not quiet:
-        log.warning("removed %d temporary file(s) left by dead processes: %s", len(stale),
-                    ", ".join(relname(out, p) for p in stale))
+        log.warning(
+            "removed %d temporary file(s) left by dead processes: %s",
+            len(stale),
+            ", ".join(relname(out, p) for p in stale),
+        )
 
 
 def set_aside_broken_manifest(out: Path) -> None:
@@ -172,8 +201,9 @@ def prepare_folder(out: Path, cfg: RenderConfig) -> None:
         check_scene_count(out, cfg, existing)
         claim_folder(out, identity_of(cfg), legacy_config_hashes(cfg))
     except OSError as exc:
-        raise OutputWriteError(out, write_failure(exc, out.parent if not out.exists() else out),
-                               "write into the output folder") from None
+        raise OutputWriteError(
+            out, write_failure(exc, out.parent if not out.exists() else out), "write into the output folder"
+        ) from None
 
 
 # -- worker processes ------------------------------------------------------
@@ -236,13 +266,25 @@ def _write_shard(plan: ShardPlan, on_scene=None) -> ShardResult:
     out = Path(cfg.out)
     rel = shard_relpath(plan.index)
     sidecar_path(out / rel).unlink(missing_ok=True)  # a re-rendered shard: no stale entry survives a kill
-    attrs = {"seed": cfg.seed, "render_config": _worker["cfg_dict"], "category_names": sampler.category_names,
-             "first_scene": plan.first_scene, **provenance}
+    attrs = {
+        "seed": cfg.seed,
+        "render_config": _worker["cfg_dict"],
+        "category_names": sampler.category_names,
+        "first_scene": plan.first_scene,
+        **provenance,
+    }
     stages: dict[str, float] = {}
     overlaps: list[float] = []
-    writer = ShardWriter(out / rel, height=cfg.size, width=cfg.size, views=cfg.views,
-                         max_objects=cfg.objects.max_objects, attrs=attrs, compression=cfg.compression,
-                         expected_scenes=plan.num_scenes)
+    writer = ShardWriter(
+        out / rel,
+        height=cfg.size,
+        width=cfg.size,
+        views=cfg.views,
+        max_objects=cfg.objects.max_objects,
+        attrs=attrs,
+        compression=cfg.compression,
+        expected_scenes=plan.num_scenes,
+    )
     with writer:
         for index in plan.scenes:
             scene, stats = render_scene(cfg, sampler, renderer, index)
@@ -298,8 +340,12 @@ class WorkerPool:
     """
 
     def __init__(self, workers: int, cfg_dict: dict, provenance: dict, window: int | None = None):
-        self._executor = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                             initargs=(cfg_dict, provenance, rasterizer_threads_env(workers)))
+        self._executor = ProcessPoolExecutor(
+            workers,
+            mp_context=mp.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(cfg_dict, provenance, rasterizer_threads_env(workers)),
+        )
         self._workers = workers
         self._window = window or 2 * workers
         self._procs: dict[int, mp.process.BaseProcess] = {}
@@ -344,10 +390,12 @@ class WorkerPool:
                 try:
                     result = future.result()
                 except BrokenProcessPool:
-                    flight = sorted([plan, *pending.values()], key=lambda p: p.index)[:self._workers]
-                    raise RenderWorkerError(f"worker {self.dead_workers()} died while "
-                                            f"{', '.join(_scene_range(p) for p in flight)} "
-                                            f"{'was' if len(flight) == 1 else 'were'} being rendered") from None
+                    flight = sorted([plan, *pending.values()], key=lambda p: p.index)[: self._workers]
+                    raise RenderWorkerError(
+                        f"worker {self.dead_workers()} died while "
+                        f"{', '.join(_scene_range(p) for p in flight)} "
+                        f"{'was' if len(flight) == 1 else 'were'} being rendered"
+                    ) from None
                 except Exception as exc:  # noqa: BLE001 - re-raised by the caller with the shard named
                     raise ShardFailed(plan, exc) from None
                 yield result
@@ -392,15 +440,24 @@ class RunSummary:
         return self.scenes_rendered / self.seconds if self.seconds > 0 else 0.0
 
     def to_dict(self) -> dict:
-        return {"out": self.out, "scenes_rendered": self.scenes_rendered, "shards_written": self.shards_written,
-                "shards_skipped": self.shards_skipped, "shards_rerendered": self.shards_rerendered, "seconds": round(self.seconds, 3),
-                "scenes_per_second": round(self.scenes_per_second, 3), "mean_overlap": None if self.mean_overlap is None else round(self.mean_overlap, 4),
-                "stage_seconds_per_scene": {k: round(v / max(self.scenes_rendered, 1), 5)
-                                            for k, v in self.stage_seconds.items()}}
+        return {
+            "out": self.out,
+            "scenes_rendered": self.scenes_rendered,
+            "shards_written": self.shards_written,
+            "shards_skipped": self.shards_skipped,
+            "shards_rerendered": self.shards_rerendered,
+            "seconds": round(self.seconds, 3),
+            "scenes_per_second": round(self.scenes_per_second, 3),
+            "mean_overlap": None if self.mean_overlap is None else round(self.mean_overlap, 4),
+            "stage_seconds_per_scene": {
+                k: round(v / max(self.scenes_rendered, 1), 5) for k, v in self.stage_seconds.items()
+            },
+        }
 
 
-def _shard_plans_to_do(out: Path, cfg: RenderConfig, resume: bool, deep: bool,
-                       summary: "RunSummary") -> list[ShardPlan]:
+def _shard_plans_to_do(
+    out: Path, cfg: RenderConfig, resume: bool, deep: bool, summary: "RunSummary"
+) -> list[ShardPlan]:
     """This job's shards that are not finished (or fail verification on ``resume``)."""
     todo = []
     listed: dict[str, dict] | None = None  # the manifest's entries, read once if a shard lacks its sidecar
@@ -431,9 +488,14 @@ def _manifest_entries(out: Path) -> dict[str, dict]:
     return {e.get("file"): e for e in manifest.get("shards", [])}
 
 
-def render_dataset(cfg: RenderConfig, resume: bool = False, progress: bool = True,
-                   stop_after_shards: int | None = None, deep: bool = False,
-                   in_process: bool | None = None) -> RunSummary:
+def render_dataset(
+    cfg: RenderConfig,
+    resume: bool = False,
+    progress: bool = True,
+    stop_after_shards: int | None = None,
+    deep: bool = False,
+    in_process: bool | None = None,
+) -> RunSummary:
     """Render this job's shards of ``cfg`` into ``cfg.out``; see module docstring.
 
     ``progress``: a bar on a terminal, else one plain line per finished shard (scenes
@@ -464,8 +526,9 @@ def render_dataset(cfg: RenderConfig, resume: bool = False, progress: bool = Tru
     extra = {"seed": cfg.seed}
     if todo:
         gl_compat.use_backend(cfg.backend)  # probe once here; spawned workers inherit PYOPENGL_PLATFORM
-        bar = tqdm(total=scenes, unit="scene", disable=not (progress and is_tty()), desc="render-scenes",
-                   dynamic_ncols=True)
+        bar = tqdm(
+            total=scenes, unit="scene", disable=not (progress and is_tty()), desc="render-scenes", dynamic_ncols=True
+        )
         lines = ProgressLine(scenes, unit="scene") if progress and not is_tty() else None
         if in_process is None:
             in_process = cfg.workers == 1 or len(todo) == 1
@@ -495,7 +558,8 @@ def render_dataset(cfg: RenderConfig, resume: bool = False, progress: bool = Tru
         except RenderWorkerError as exc:
             raise RenderWorkerError(
                 f"{exc}; {summary.shards_written + summary.shards_skipped} finished shards in {out} "
-                f"are kept; run the same command with --resume to complete") from None
+                f"are kept; run the same command with --resume to complete"
+            ) from None
         finally:
             bar.close()
             if pool is not None:
@@ -524,6 +588,18 @@ def _merge_quietly(out: Path, extra: dict) -> None:
         log.debug("manifest not merged after the failure: %s", exc)
 
 
-__all__ = ["render_dataset", "RenderWorkerError", "WorkerPool", "plan_shards", "ShardPlan", "ShardResult", "RunSummary",
-           "shard_name",
-           "existing_shard_status", "verify_finished", "prepare_folder", "NON_CONTENT_KEYS", "content_config"]
+__all__ = [
+    "render_dataset",
+    "RenderWorkerError",
+    "WorkerPool",
+    "plan_shards",
+    "ShardPlan",
+    "ShardResult",
+    "RunSummary",
+    "shard_name",
+    "existing_shard_status",
+    "verify_finished",
+    "prepare_folder",
+    "NON_CONTENT_KEYS",
+    "content_config",
+]

@@ -94,14 +94,20 @@ class SceneRenderer:
         pr = self.pr
         tex = None
         if m.texture is not None:
-            tex = pr.Texture(source=m.texture, source_channels="RGB",
-                             sampler=pr.Sampler(wrapS=pr.GLTF.REPEAT, wrapT=pr.GLTF.REPEAT))
+            tex = pr.Texture(
+                source=m.texture, source_channels="RGB", sampler=pr.Sampler(wrapS=pr.GLTF.REPEAT, wrapT=pr.GLTF.REPEAT)
+            )
         return pr.MetallicRoughnessMaterial(
-            baseColorFactor=[*np.asarray(m.base_color, float).tolist(), 1.0], metallicFactor=m.metallic,
-            roughnessFactor=m.roughness, baseColorTexture=tex, doubleSided=True)
+            baseColorFactor=[*np.asarray(m.base_color, float).tolist(), 1.0],
+            metallicFactor=m.metallic,
+            roughnessFactor=m.roughness,
+            baseColorTexture=tex,
+            doubleSided=True,
+        )
 
-    def _add_surface(self, pr_scene, mesh, instance: int, material: Material, pose: np.ndarray,
-                     smooth: bool, built: dict) -> None:
+    def _add_surface(
+        self, pr_scene, mesh, instance: int, material: Material, pose: np.ndarray, smooth: bool, built: dict
+    ) -> None:
         """Add the colour and id meshes of one surface (``mesh`` in its object frame, rigid world ``pose``).
 
         Vertices are baked into world coordinates (nodes get no matrix: pyrender's
@@ -115,10 +121,15 @@ class SceneRenderer:
         uv = triplanar_uv(local, face_normals, material.uv_scale)
         pos = np.ascontiguousarray(local @ R.T.astype(np.float32) + t.astype(np.float32), dtype=np.float32)
         normals = np.ascontiguousarray(shading_normals(mesh, smooth) @ R.T.astype(np.float32), dtype=np.float32)
-        color_prim = pr.Primitive(positions=pos, normals=normals, texcoord_0=uv, material=self._material(material),
-                                  mode=pr.GLTF.TRIANGLES)
-        id_prim = pr.Primitive(positions=pos, color_0=id_colors(instance, len(mesh.faces)),
-                               material=self._id_material, mode=pr.GLTF.TRIANGLES)
+        color_prim = pr.Primitive(
+            positions=pos, normals=normals, texcoord_0=uv, material=self._material(material), mode=pr.GLTF.TRIANGLES
+        )
+        id_prim = pr.Primitive(
+            positions=pos,
+            color_0=id_colors(instance, len(mesh.faces)),
+            material=self._id_material,
+            mode=pr.GLTF.TRIANGLES,
+        )
         cm, im = pr.Mesh([color_prim]), pr.Mesh([id_prim])
         pr_scene.add(cm)
         pr_scene.add(im)
@@ -131,8 +142,10 @@ class SceneRenderer:
         import trimesh
 
         pr = self.pr
-        prs = pr.Scene(bg_color=[*np.asarray(scene.background, float).tolist(), 1.0],
-                       ambient_light=np.asarray(scene.ambient, float).tolist())
+        prs = pr.Scene(
+            bg_color=[*np.asarray(scene.background, float).tolist(), 1.0],
+            ambient_light=np.asarray(scene.ambient, float).tolist(),
+        )
         built: dict = {"color": [], "id": [], "normals": {}}
         h = floor_size / 2
         floor = trimesh.Trimesh([[-h, -h, 0], [h, -h, 0], [h, h, 0], [-h, h, 0]], [[0, 1, 2], [0, 2, 3]], process=False)
@@ -145,8 +158,11 @@ class SceneRenderer:
         for light in scene.lights:
             cls = {"directional": pr.DirectionalLight, "point": pr.PointLight, "spot": pr.SpotLight}[light.kind]
             kwargs = {"outerConeAngle": np.pi / 4} if light.kind == "spot" else {}
-            light_nodes.append(prs.add(cls(color=np.asarray(light.color).tolist(), intensity=light.intensity, **kwargs),
-                                       pose=light.pose))
+            light_nodes.append(
+                prs.add(
+                    cls(color=np.asarray(light.color).tolist(), intensity=light.intensity, **kwargs), pose=light.pose
+                )
+            )
         cam = pr.IntrinsicsCamera(fx=1.0, fy=1.0, cx=0.0, cy=0.0, znear=Z_NEAR, zfar=Z_FAR)
         cam_node = prs.add(cam, pose=np.eye(4))
         offset = np.full(256, -1, np.int64)
@@ -157,9 +173,18 @@ class SceneRenderer:
             offset[inst], count[inst] = start, len(n)
             tables.append(n)
             start += len(n)
-        return BuiltScene(prs, cam_node, built["color"], built["id"], light_nodes, list(scene.lights),
-                          np.concatenate(tables), offset, count,
-                          np.array([*np.asarray(scene.background, float), 1.0]))
+        return BuiltScene(
+            prs,
+            cam_node,
+            built["color"],
+            built["id"],
+            light_nodes,
+            list(scene.lights),
+            np.concatenate(tables),
+            offset,
+            count,
+            np.array([*np.asarray(scene.background, float), 1.0]),
+        )
 
     # -- passes ----------------------------------------------------------------
     def _set_camera(self, b: BuiltScene, view: CameraView) -> None:

@@ -58,11 +58,20 @@ class Scene:
 
     def objects_json(self, category_ids: dict[str, int]) -> str:
         """Per-object JSON (source, category name/id, instance, pose, scale) for the shard."""
-        return json.dumps([{
-            "instance": FIRST_OBJECT_ID + k, "source": o.source, "category": o.category,
-            "category_id": category_ids[o.category], "pose": np.round(o.pose, 6).tolist(),
-            "scale": np.round(o.scale, 6).tolist(), "material": o.material.texture_kind,
-        } for k, o in enumerate(self.objects)])
+        return json.dumps(
+            [
+                {
+                    "instance": FIRST_OBJECT_ID + k,
+                    "source": o.source,
+                    "category": o.category,
+                    "category_id": category_ids[o.category],
+                    "pose": np.round(o.pose, 6).tolist(),
+                    "scale": np.round(o.scale, 6).tolist(),
+                    "material": o.material.texture_kind,
+                }
+                for k, o in enumerate(self.objects)
+            ]
+        )
 
 
 class SceneSampler:
@@ -82,14 +91,21 @@ class SceneSampler:
         for name in o.procedural:
             if name not in shapes.PROCEDURAL:
                 raise ValueError(f"objects.procedural: unknown shape {name!r} (known: {sorted(shapes.PROCEDURAL)})")
-        self.assets: list[AssetEntry] = discover_assets(o.asset_dirs, o.bundled_assets, o.pybullet_assets) \
-            if o.source_weights.get("asset", 0) > 0 else []
-        weights = {"primitive": o.source_weights.get("primitive", 0) if o.primitives else 0,
-                   "procedural": o.source_weights.get("procedural", 0) if o.procedural else 0,
-                   "asset": o.source_weights.get("asset", 0) if self.assets else 0}
+        self.assets: list[AssetEntry] = (
+            discover_assets(o.asset_dirs, o.bundled_assets, o.pybullet_assets)
+            if o.source_weights.get("asset", 0) > 0
+            else []
+        )
+        weights = {
+            "primitive": o.source_weights.get("primitive", 0) if o.primitives else 0,
+            "procedural": o.source_weights.get("procedural", 0) if o.procedural else 0,
+            "asset": o.source_weights.get("asset", 0) if self.assets else 0,
+        }
         if sum(weights.values()) <= 0:
-            raise ValueError("objects: no object source is available (check source_weights, primitives, "
-                             "procedural and asset folders)")
+            raise ValueError(
+                "objects: no object source is available (check source_weights, primitives, "
+                "procedural and asset folders)"
+            )
         self.sources = sorted(k for k, w in weights.items() if w > 0)
         p = np.array([weights[k] for k in self.sources])
         self.source_p = p / p.sum()
@@ -141,8 +157,10 @@ class SceneSampler:
             poses, steps = place_without_physics(meshes, rng, cfg.physics), 0
         t2 = time.perf_counter()
         a = cfg.appearance
-        objects = [SceneObject(mesh, cat, src, scale, pose, sample_material(rng, a, uv_scale=0.25), smooth)
-                   for (mesh, cat, src, scale, smooth), pose in zip(items, poses)]
+        objects = [
+            SceneObject(mesh, cat, src, scale, pose, sample_material(rng, a, uv_scale=0.25), smooth)
+            for (mesh, cat, src, scale, smooth), pose in zip(items, poses)
+        ]
         centers = np.array([ob.pose[:3, 3] for ob in objects])
         center = np.median(centers, axis=0)
         center[2] = 0.5 * float(np.median(centers[:, 2])) + 0.05
@@ -155,12 +173,25 @@ class SceneSampler:
         lights, ambient = sample_lights(rng, a, center)
         background = random_color(rng)
         timings.update(build=t1 - t0 + time.perf_counter() - t2, physics=t2 - t1)
-        return Scene(index=int(index), objects=objects, floor_material=floor_material, walls=walls,
-                     wall_material=wall_material, lights=lights, ambient=ambient, background=background, base_orbit=base, center=center,
-                     physics_steps=steps, timings=timings)
+        return Scene(
+            index=int(index),
+            objects=objects,
+            floor_material=floor_material,
+            walls=walls,
+            wall_material=wall_material,
+            lights=lights,
+            ambient=ambient,
+            background=background,
+            base_orbit=base,
+            center=center,
+            physics_steps=steps,
+            timings=timings,
+        )
 
 
-def backdrop_mesh(rng: np.random.Generator, camera_azimuth: float, distance: float, center: np.ndarray) -> trimesh.Trimesh:
+def backdrop_mesh(
+    rng: np.random.Generator, camera_azimuth: float, distance: float, center: np.ndarray
+) -> trimesh.Trimesh:
     """One backdrop wall, or a corner of two walls, behind the scene as seen from ``camera_azimuth``.
 
     Walls are vertical quads (3 m high) facing the scene; they stand opposite the

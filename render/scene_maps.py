@@ -60,8 +60,12 @@ def render_scene(cfg: RenderConfig, sampler: SceneSampler, renderer: SceneRender
         geoms.append(g)
         overlaps.append(ov)
     t2 = time.perf_counter()
-    rgb = np.stack([renderer.render_color(built, v, jitter_lights(rng, scene.lights, cfg.appearance.view_light_jitter))
-                    for v in views])
+    rgb = np.stack(
+        [
+            renderer.render_color(built, v, jitter_lights(rng, scene.lights, cfg.appearance.view_light_jitter))
+            for v in views
+        ]
+    )
     t3 = time.perf_counter()
     lut = category_lut(sampler, scene)
     instance = np.stack([g.instance for g in geoms])
@@ -93,8 +97,15 @@ def render_scene(cfg: RenderConfig, sampler: SceneSampler, renderer: SceneRender
         "objects_json": scene.objects_json(sampler.category_ids),
     }
     t4 = time.perf_counter()
-    stats = {**scene.timings, "gl_build": t1 - t0, "geometry_passes": t2 - t1, "color_passes": t3 - t2,
-             "maps": t4 - t3, "view_tries": tries, "physics_steps": scene.physics_steps}
+    stats = {
+        **scene.timings,
+        "gl_build": t1 - t0,
+        "geometry_passes": t2 - t1,
+        "color_passes": t3 - t2,
+        "maps": t4 - t3,
+        "view_tries": tries,
+        "physics_steps": scene.physics_steps,
+    }
     return out, stats
 
 

@@ -26,10 +26,12 @@ def _unit(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
 @functools.lru_cache(maxsize=None)
 def _fixed(name: str) -> trimesh.Trimesh:
     """Parameter-free primitives are built once per process (callers never modify them)."""
-    make = {"box": lambda: trimesh.creation.box(extents=(1.0, 1.0, 1.0)),
-            "sphere": lambda: trimesh.creation.icosphere(subdivisions=2),
-            "cylinder": lambda: trimesh.creation.cylinder(radius=0.5, height=1.0, sections=24),
-            "cone": lambda: trimesh.creation.cone(radius=0.5, height=1.0, sections=24)}[name]
+    make = {
+        "box": lambda: trimesh.creation.box(extents=(1.0, 1.0, 1.0)),
+        "sphere": lambda: trimesh.creation.icosphere(subdivisions=2),
+        "cylinder": lambda: trimesh.creation.cylinder(radius=0.5, height=1.0, sections=24),
+        "cone": lambda: trimesh.creation.cone(radius=0.5, height=1.0, sections=24),
+    }[name]
     return _unit(make())
 
 
@@ -109,9 +111,14 @@ def superquadric(rng: np.random.Generator) -> trimesh.Trimesh:
     def sgnpow(x, p):
         return np.sign(x) * np.abs(x) ** p
 
-    pts = np.stack([sgnpow(np.cos(eta), e1) * sgnpow(np.cos(omega), e2),
-                    sgnpow(np.cos(eta), e1) * sgnpow(np.sin(omega), e2),
-                    sgnpow(np.sin(eta), e1)], 1)
+    pts = np.stack(
+        [
+            sgnpow(np.cos(eta), e1) * sgnpow(np.cos(omega), e2),
+            sgnpow(np.cos(eta), e1) * sgnpow(np.sin(omega), e2),
+            sgnpow(np.sin(eta), e1),
+        ],
+        1,
+    )
     mesh = trimesh.Trimesh(pts, sph.faces, process=True)
     return _unit(mesh)
 
@@ -132,8 +139,9 @@ def lathe(rng: np.random.Generator) -> trimesh.Trimesh:
     z = np.linspace(0, h, len(radius))
     ang = np.linspace(0, 2 * np.pi, 24, endpoint=False)
     s, k = len(ang), len(radius)
-    rings = np.stack([radius[:, None] * np.cos(ang), radius[:, None] * np.sin(ang),
-                      np.broadcast_to(z[:, None], (k, s))], -1).reshape(-1, 3)
+    rings = np.stack(
+        [radius[:, None] * np.cos(ang), radius[:, None] * np.sin(ang), np.broadcast_to(z[:, None], (k, s))], -1
+    ).reshape(-1, 3)
     verts = np.concatenate([rings, [[0, 0, 0], [0, 0, h]]])
     cb, ct = k * s, k * s + 1
     faces = []
@@ -169,10 +177,19 @@ def _fixed_icosphere() -> trimesh.Trimesh:
 
 
 PRIMITIVES: dict[str, Callable[[np.random.Generator], trimesh.Trimesh]] = {
-    "box": box, "sphere": sphere, "cylinder": cylinder, "capsule": capsule, "cone": cone, "torus": torus,
+    "box": box,
+    "sphere": sphere,
+    "cylinder": cylinder,
+    "capsule": capsule,
+    "cone": cone,
+    "torus": torus,
 }
 PROCEDURAL: dict[str, Callable[[np.random.Generator], trimesh.Trimesh]] = {
-    "hull": hull, "extrusion": extrusion, "superquadric": superquadric, "lathe": lathe, "blob": blob,
+    "hull": hull,
+    "extrusion": extrusion,
+    "superquadric": superquadric,
+    "lathe": lathe,
+    "blob": blob,
 }
 
 __all__ = ["PRIMITIVES", "PROCEDURAL"] + list(PRIMITIVES) + list(PROCEDURAL)

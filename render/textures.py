@@ -40,7 +40,7 @@ def noise_texture(rng: np.random.Generator, size: int) -> np.ndarray:
     for cells in (4, 8, 16):
         grid = rng.uniform(0, 1, (cells, cells)).astype(np.float32)
         tiled = np.tile(grid, (3, 3))  # upsample a 3x3 tiling and keep the centre: the result tiles
-        up = cv2.resize(tiled, (3 * size, 3 * size), interpolation=cv2.INTER_CUBIC)[size:2 * size, size:2 * size]
+        up = cv2.resize(tiled, (3 * size, 3 * size), interpolation=cv2.INTER_CUBIC)[size : 2 * size, size : 2 * size]
         acc += amp * up
         total += amp
         amp *= 0.5
@@ -87,8 +87,9 @@ def _load_photo(path: str, max_side: int) -> np.ndarray:
         raise ValueError(f"appearance.photo_dir: cannot decode image {path}")
     s = max_side / max(img.shape[:2])
     if s < 1:
-        img = cv2.resize(img, (max(int(img.shape[1] * s), 1), max(int(img.shape[0] * s), 1)),
-                         interpolation=cv2.INTER_AREA)
+        img = cv2.resize(
+            img, (max(int(img.shape[1] * s), 1), max(int(img.shape[0] * s), 1)), interpolation=cv2.INTER_AREA
+        )
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
@@ -98,8 +99,9 @@ def photo_texture(rng: np.random.Generator, size: int, folder: str) -> np.ndarra
     h, w = img.shape[:2]
     side = int(min(h, w) * rng.uniform(0.3, 1.0))
     y0, x0 = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
-    return cv2.resize(np.ascontiguousarray(img[y0:y0 + side, x0:x0 + side]), (size, size),
-                      interpolation=cv2.INTER_AREA)
+    return cv2.resize(
+        np.ascontiguousarray(img[y0 : y0 + side, x0 : x0 + side]), (size, size), interpolation=cv2.INTER_AREA
+    )
 
 
 def make_texture(kind: str, rng: np.random.Generator, size: int, photo_dir: str | None = None) -> np.ndarray | None:
@@ -110,12 +112,23 @@ def make_texture(kind: str, rng: np.random.Generator, size: int, photo_dir: str 
         if photo_dir is None:
             raise ValueError("appearance.photo_dir: required for photo textures")
         return photo_texture(rng, size, photo_dir)
-    makers = {"noise": noise_texture, "stripes": stripes_texture, "checker": checker_texture,
-              "gradient": gradient_texture}
+    makers = {
+        "noise": noise_texture,
+        "stripes": stripes_texture,
+        "checker": checker_texture,
+        "gradient": gradient_texture,
+    }
     if kind not in makers:
         raise ValueError(f"appearance.texture_weights: unknown texture kind {kind!r}")
     return makers[kind](rng, size)
 
 
-__all__ = ["make_texture", "random_color", "noise_texture", "stripes_texture", "checker_texture",
-           "gradient_texture", "photo_texture"]
+__all__ = [
+    "make_texture",
+    "random_color",
+    "noise_texture",
+    "stripes_texture",
+    "checker_texture",
+    "gradient_texture",
+    "photo_texture",
+]

@@ -28,8 +28,9 @@ def look_at(eye: np.ndarray, target: np.ndarray, up=(0.0, 0.0, 1.0)) -> np.ndarr
     return T
 
 
-def make_scene(scene_id: int, size: int = 32, views: int = 2, max_objects: int = 4, seed: int = 0,
-               spread_deg: float = 25.0) -> dict:
+def make_scene(
+    scene_id: int, size: int = 32, views: int = 2, max_objects: int = 4, seed: int = 0, spread_deg: float = 25.0
+) -> dict:
     """One scene dict in the shard layout (view fields [V, ...])."""
     rng = np.random.default_rng([seed, scene_id])
     n_obj = int(rng.integers(1, max_objects + 1))
@@ -46,9 +47,11 @@ def make_scene(scene_id: int, size: int = 32, views: int = 2, max_objects: int =
         eye = dist * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
         T = look_at(eye, np.array([0.0, 0.0, 0.3]))
         d, n, inst = _raycast(size, K, T, centres, radii)
-        colour_table = np.array([[0, 0, 0], [120, 120, 120], [60, 60, 60]] +
-                                [[40 + 50 * k % 200, 200 - 30 * k % 180, 90 + 70 * k % 160] for k in range(max_objects)],
-                                dtype=np.float64)
+        colour_table = np.array(
+            [[0, 0, 0], [120, 120, 120], [60, 60, 60]]
+            + [[40 + 50 * k % 200, 200 - 30 * k % 180, 90 + 70 * k % 160] for k in range(max_objects)],
+            dtype=np.float64,
+        )
         shade = np.clip(-n[..., 2:3], 0.2, 1.0)
         rgb = (colour_table[inst] * shade).clip(0, 255).astype(np.uint8)
         out["rgb"].append(rgb)
@@ -63,8 +66,13 @@ def make_scene(scene_id: int, size: int = 32, views: int = 2, max_objects: int =
     scene = {k: np.stack(vs) for k, vs in out.items()}
     from synthssl.dataset.geometry import overlap
 
-    scene["overlap"] = np.array([overlap(scene["depth"][0], K, scene["cam_to_world"][0], scene["depth"][v], K,
-                                         scene["cam_to_world"][v]) for v in range(1, views)], dtype=np.float32)
+    scene["overlap"] = np.array(
+        [
+            overlap(scene["depth"][0], K, scene["cam_to_world"][0], scene["depth"][v], K, scene["cam_to_world"][v])
+            for v in range(1, views)
+        ],
+        dtype=np.float32,
+    )
     scene["scene_id"] = np.int64(scene_id)
     scene["object_count"] = np.uint16(n_obj)
     pose = np.zeros((max_objects, 4, 4), np.float32)
@@ -98,7 +106,7 @@ def _raycast(size, K, T, centres, radii):
     inst[hit] = FLOOR_ID
     for k, (c, r) in enumerate(zip(centres, radii)):
         oc = o - c
-        a = (rays_w ** 2).sum(-1)
+        a = (rays_w**2).sum(-1)
         b = 2 * (rays_w @ oc)
         cc = oc @ oc - r * r
         disc = b * b - 4 * a * cc
@@ -114,8 +122,16 @@ def _raycast(size, K, T, centres, radii):
     return depth, n_cam, inst
 
 
-def write_shards(directory, num_scenes: int, shard_size: int, size: int = 32, views: int = 2,
-                 max_objects: int = 4, seed: int = 0, compression: str = "lzf"):
+def write_shards(
+    directory,
+    num_scenes: int,
+    shard_size: int,
+    size: int = 32,
+    views: int = 2,
+    max_objects: int = 4,
+    seed: int = 0,
+    compression: str = "lzf",
+):
     """Write ``num_scenes`` analytic scenes into shards of ``shard_size`` plus a manifest; returns paths."""
     from pathlib import Path
 
@@ -126,10 +142,15 @@ def write_shards(directory, num_scenes: int, shard_size: int, size: int = 32, vi
     paths = []
     for k, first in enumerate(range(0, num_scenes, shard_size)):
         p = directory / f"shard-{k:05d}.h5"
-        attrs = {"seed": seed, "first_scene": first, "render_config": {"generator": "analytic", "size": size},
-                 "category_names": ["background", "floor", "wall", "sphere"]}
-        with ShardWriter(p, height=size, width=size, views=views, max_objects=max_objects, attrs=attrs,
-                         compression=compression) as w:
+        attrs = {
+            "seed": seed,
+            "first_scene": first,
+            "render_config": {"generator": "analytic", "size": size},
+            "category_names": ["background", "floor", "wall", "sphere"],
+        }
+        with ShardWriter(
+            p, height=size, width=size, views=views, max_objects=max_objects, attrs=attrs, compression=compression
+        ) as w:
             for sid in range(first, min(first + shard_size, num_scenes)):
                 w.append(make_scene(sid, size, views, max_objects, seed))
         paths.append(p)

@@ -6,11 +6,17 @@ import ast
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
+import tomllib
+
 ROOT = Path(__file__).resolve().parents[1]
-MAPPING = {"render": "synthssl.render", "dataset": "synthssl.dataset", "train": "synthssl.train"}
+MAPPING = {
+    "core": "synthssl.core",
+    "render": "synthssl.render",
+    "dataset": "synthssl.dataset",
+    "train": "synthssl.train",
+}
 
 
 def test_every_subpackage_is_listed_in_pyproject():
@@ -36,7 +42,7 @@ def test_render_and_dataset_never_import_torch():
     assert out.stdout.strip() == "False", "render/ or dataset/ imported torch"
 
 
-#: Import name of each distribution the extras require (pyproject.toml -> dataset/extras.py).
+#: Import name of each distribution the extras require (pyproject.toml -> core/extras.py).
 IMPORT_NAMES = {"opencv-python-headless": "cv2", "pyyaml": "yaml"}
 
 
@@ -47,7 +53,7 @@ def _dist_name(requirement: str) -> str:
 def test_extra_guards_match_pyproject_extras():
     """require_extra() checks exactly the modules of each extra's required distributions (those with
     an environment marker, like pybullet, are optional), and [all] is render + train."""
-    from synthssl.dataset.extras import EXTRA_MODULES
+    from synthssl.core.extras import EXTRA_MODULES
 
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert extras["all"] == ["synthssl[render,train]"]
@@ -63,14 +69,16 @@ def test_plain_dependencies_are_what_dataset_imports():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     plain = {IMPORT_NAMES.get(d, d) for d in map(_dist_name, project["dependencies"])}
     imported = set()
-    for path in (ROOT / "dataset").rglob("*.py"):
+    for path in [*(ROOT / "dataset").rglob("*.py"), *(ROOT / "core").rglob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):  # real import statements, not docstring prose
             if isinstance(node, ast.Import):
                 imported.update(a.name.split(".")[0] for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 imported.add(node.module.split(".")[0])
     third_party = {m for m in imported if m not in sys.stdlib_module_names and m not in ("synthssl", "__future__")}
-    assert third_party - {"tqdm"} == plain, "dataset/ imports must be plain dependencies (tqdm: only on a TTY)"
+    assert third_party - {"tqdm"} == plain, (
+        "dataset/ and core/ imports must be plain dependencies (tqdm: only on a TTY)"
+    )
 
 
 def test_an_install_without_its_assets_is_refused_not_rendered_with_fewer_categories(tmp_path, monkeypatch, capsys):

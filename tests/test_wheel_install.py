@@ -8,6 +8,7 @@ venvs that see only chosen packages of this venv, through a ``.pth`` file:
 * ``full``: every package of this venv (the ``[all]`` install);
 * ``plain``: only NumPy, h5py and PyYAML (what a plain ``pip install synthssl`` brings).
 """
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,22 @@ def wheel(tmp_path_factory) -> Path:
             shutil.copytree(ROOT / item, src / item, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copy2(ROOT / item, src / item)
-    out = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-                "-q", "-w", base / "dist", src], cwd=base)
+    out = _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-q",
+            "-w",
+            base / "dist",
+            src,
+        ],
+        cwd=base,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     (whl,) = (base / "dist").glob("synthssl-*.whl")
     return whl
@@ -60,12 +75,14 @@ def _venv_seeing(root: Path, wheel: Path, site_dirs: list[Path]) -> Path:
     """A fresh venv at ``root`` with ``wheel`` installed (no deps) that also imports from ``site_dirs``."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
     py = root / "bin" / "python"
-    purelib = Path(_run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=root)
-                   .stdout.strip())
+    purelib = Path(
+        _run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=root).stdout.strip()
+    )
     # plain path lines: the directories' own .pth files (this checkout's editable hook) are not run
     (purelib / "_synthssl_test_deps.pth").write_text("".join(f"{d}\n" for d in site_dirs))
-    out = _run([sys.executable, "-m", "pip", "--python", py, "install", "--no-deps", "--no-index", "-q", wheel],
-               cwd=root)
+    out = _run(
+        [sys.executable, "-m", "pip", "--python", py, "install", "--no-deps", "--no-index", "-q", wheel], cwd=root
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return root
 
@@ -105,8 +122,11 @@ def test_wheel_ships_the_assets_and_configs_byte_for_byte(wheel):
                 name = f"synthssl/{folder}/{f.name}"
                 assert name in names, f"{name} is not in the wheel"
                 assert z.read(name) == f.read_bytes()
-    checkout = {f"synthssl/assets/{p.relative_to(ROOT / 'assets').as_posix()}": p.read_bytes()
-                for p in (ROOT / "assets").rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    checkout = {
+        f"synthssl/assets/{p.relative_to(ROOT / 'assets').as_posix()}": p.read_bytes()
+        for p in (ROOT / "assets").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
     assert shipped == checkout
     assert {Path(n).stem for n in shipped if not n.endswith(".md")} == BUNDLED_CATEGORIES
 
@@ -161,12 +181,15 @@ def test_plain_install_reads_and_validates_shards(plain_venv, analytic_shards, t
     assert deps.returncode == 0, deps.stdout + deps.stderr
 
 
-@pytest.mark.parametrize("argv, extra", [
-    (["render-scenes", "--out", "x", "--scenes", "1"], "render"),
-    (["render-scenes", "preview", "x", "--out", "s.png"], "render"),
-    (["train-ssl", "simclr.yaml"], "train"),
-    (["train-ssl", "eval", "--help"], "train"),
-])
+@pytest.mark.parametrize(
+    "argv, extra",
+    [
+        (["render-scenes", "--out", "x", "--scenes", "1"], "render"),
+        (["render-scenes", "preview", "x", "--out", "s.png"], "render"),
+        (["train-ssl", "simclr.yaml"], "train"),
+        (["train-ssl", "eval", "--help"], "train"),
+    ],
+)
 def test_plain_install_names_the_missing_extra(plain_venv, tmp_path, argv, extra):
     out = _run([plain_venv / "bin" / argv[0], *argv[1:]], cwd=tmp_path)
     assert out.returncode == 2
@@ -190,9 +213,24 @@ _TABLE = (
 )
 #: Few tiny scenes whose objects are often bundled meshes (pybullet's 1,000 are left out so the 4
 #: shipped ones are drawn), physics on as by default.
-_RENDER_ARGS = ["--scenes", "4", "--size", "32", "--shard-size", "2", "--workers", "1", "--seed", "11",
-                "--no-progress", "-q", "--set", "objects.pybullet_assets=false",
-                "--set", "objects.source_weights={primitive: 0.2, procedural: 0.2, asset: 0.6}"]
+_RENDER_ARGS = [
+    "--scenes",
+    "4",
+    "--size",
+    "32",
+    "--shard-size",
+    "2",
+    "--workers",
+    "1",
+    "--seed",
+    "11",
+    "--no-progress",
+    "-q",
+    "--set",
+    "objects.pybullet_assets=false",
+    "--set",
+    "objects.source_weights={primitive: 0.2, procedural: 0.2, asset: 0.6}",
+]
 
 
 def _shard_content(folder: Path) -> dict:
@@ -220,7 +258,10 @@ def test_wheel_install_renders_the_checkouts_scenes(full_venv, tmp_path):
     assert BUNDLED_CATEGORIES <= set(wheel_t["categories"])
     assert wheel_t["identity"] == checkout_t["identity"]
 
-    renders = {"wheel": [full_venv / "bin" / "render-scenes"], "checkout": [sys.executable, "-m", "synthssl.render.cli"]}
+    renders = {
+        "wheel": [full_venv / "bin" / "render-scenes"],
+        "checkout": [sys.executable, "-m", "synthssl.render.cli"],
+    }
     for name, cmd in renders.items():
         out = _run([*cmd, "--out", tmp_path / name, *_RENDER_ARGS], cwd=tmp_path)
         assert out.returncode == 0, f"{name}: {out.stderr[-3000:]}"
@@ -233,8 +274,8 @@ def test_wheel_install_renders_the_checkouts_scenes(full_venv, tmp_path):
                 np.testing.assert_array_equal(wheel_c[shard][key], value, err_msg=f"{shard}: {key}")
             else:
                 assert wheel_c[shard][key] == value, f"{shard}: {key}"
-    sources = [o["source"] for shard in checkout_c.values() for objs in shard["objects_json"]
-               for o in json.loads(objs)]
+    sources = [o["source"] for shard in checkout_c.values() for objs in shard["objects_json"] for o in json.loads(objs)]
     assert any(s.startswith("asset:bundled:") for s in sources), sources  # the shipped meshes were drawn
-    assert json.loads((tmp_path / "wheel" / "identity.json").read_text()) == \
-        json.loads((tmp_path / "checkout" / "identity.json").read_text())
+    assert json.loads((tmp_path / "wheel" / "identity.json").read_text()) == json.loads(
+        (tmp_path / "checkout" / "identity.json").read_text()
+    )

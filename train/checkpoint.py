@@ -13,6 +13,7 @@ loads with ``weights_only=True``. Random state needs no saving: every step re-se
 (seed, rank, step), and the data position is a function of the step
 (`ResumableSampler`), so ``--resume`` replays exactly what an uninterrupted run does.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,7 +31,8 @@ CHECKPOINT_NAME = "checkpoint.pt"
 #: its alias ``self.features.resnet``; ``key_``/``target_`` for momentum copies) -> today's.
 LEGACY_PREFIXES: tuple[tuple[str, str], ...] = tuple(
     (f"{role}{old}", f"{role}encoder.trunk.")
-    for role in ("", "key_", "target_") for old in ("backbone.", "features.resnet.")
+    for role in ("", "key_", "target_")
+    for old in ("backbone.", "features.resnet.")
 )
 
 
@@ -42,7 +44,7 @@ def upgrade_legacy_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     for name, value in state.items():
         for old, new in LEGACY_PREFIXES:
             if name.startswith(old):
-                name = new + name[len(old):]
+                name = new + name[len(old) :]
                 break
         out.setdefault(name, value)
     return out
@@ -55,13 +57,22 @@ def load_method_state(module: torch.nn.Module, state: dict[str, torch.Tensor]) -
     if result.unexpected_keys:
         raise RuntimeError(f"checkpoint: unexpected keys {result.unexpected_keys[:8]}")
     if result.missing_keys:
-        raise RuntimeError(f"checkpoint: missing keys {result.missing_keys[:8]} (a checkpoint of another "
-                           f"method/config?)")
+        raise RuntimeError(
+            f"checkpoint: missing keys {result.missing_keys[:8]} (a checkpoint of another method/config?)"
+        )
 
 
-def save_checkpoint(run_dir: str | Path, *, step: int, method: torch.nn.Module,
-                    optimizers: dict[str, torch.optim.Optimizer], scaler: Any, config: dict,
-                    world_size: int, extra: dict | None = None) -> Path:
+def save_checkpoint(
+    run_dir: str | Path,
+    *,
+    step: int,
+    method: torch.nn.Module,
+    optimizers: dict[str, torch.optim.Optimizer],
+    scaler: Any,
+    config: dict,
+    world_size: int,
+    extra: dict | None = None,
+) -> Path:
     """Write <run_dir>/checkpoint.pt atomically; returns its path.
 
     ``extra``: further plain-typed entries (the trainer's shard fingerprints and
@@ -87,8 +98,10 @@ def load_checkpoint(run_dir: str | Path, map_location: Any = "cpu") -> dict:
     """Read <run_dir>/checkpoint.pt (FileNotFoundError naming --resume when absent)."""
     path = Path(run_dir) / CHECKPOINT_NAME
     if not path.is_file():
-        raise FileNotFoundError(f"--resume: no {CHECKPOINT_NAME} in {run_dir} (train.out); "
-                                f"start without --resume or point train.out at an earlier run")
+        raise FileNotFoundError(
+            f"--resume: no {CHECKPOINT_NAME} in {run_dir} (train.out); "
+            f"start without --resume or point train.out at an earlier run"
+        )
     try:
         # Weights-only: a checkpoint holds tensors and plain values, so loading one from
         # someone else can never run code.

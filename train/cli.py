@@ -8,14 +8,15 @@
 CONFIG.yaml is a file (with ``base:`` includes) or a shipped config name (``simclr``,
 ``configs/simclr.yaml``); values are parsed as YAML (``data.shards=[a,b]``).
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 from typing import Optional
 
-from synthssl.dataset.extras import require_extra
-from synthssl.dataset.config import help_lines, split_arguments, to_yaml
+from synthssl.core.config import help_lines, split_arguments, to_yaml
+from synthssl.core.extras import require_extra
 from synthssl.train.config import SHIPPED_CONFIGS, ConfigError, TrainingConfig, load_config
 
 
@@ -23,17 +24,26 @@ def build_parser() -> argparse.ArgumentParser:
     """The argparse parser; ``--help`` lists every config key, each method's options included."""
     shipped = ", ".join(sorted(p.stem for p in SHIPPED_CONFIGS.glob("*.yaml")))
     parser = argparse.ArgumentParser(
-        prog="train-ssl", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="train-ssl",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         usage="train-ssl [CONFIG.yaml] [key=value ...] [options]",
         description="Train a self-supervised backbone on rendered view pairs (synthssl). CONFIG.yaml: a file or a "
-                    f"shipped config name ({shipped}). `train-ssl eval --help` for evaluation.",
-        epilog="Keys (set in the YAML file or as key=value, e.g. optim.lr=0.1):\n" + "\n".join(
-            help_lines(TrainingConfig)))
-    parser.add_argument("words", nargs="*", metavar="CONFIG.yaml | key=value",
-                        help="a config file (first), then key=value overrides (value parsed as YAML)")
+        f"shipped config name ({shipped}). `train-ssl eval --help` for evaluation.",
+        epilog="Keys (set in the YAML file or as key=value, e.g. optim.lr=0.1):\n"
+        + "\n".join(help_lines(TrainingConfig)),
+    )
+    parser.add_argument(
+        "words",
+        nargs="*",
+        metavar="CONFIG.yaml | key=value",
+        help="a config file (first), then key=value overrides (value parsed as YAML)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue the run in train.out from its checkpoint")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="train.out holds a run: move it aside (<out>.replaced-<time>, never deleted), start anew")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train.out holds a run: move it aside (<out>.replaced-<time>, never deleted), start anew",
+    )
     parser.add_argument("--print-config", action="store_true", help="print the merged config (YAML) and exit")
     loud = parser.add_mutually_exclusive_group()
     loud.add_argument("-q", "--quiet", action="store_true", help="print warnings and errors only")
@@ -65,8 +75,9 @@ def main(argv: Optional[list[str]] = None) -> int:
 
         return predict_main(argv[1:])
     args = build_parser().parse_intermixed_args(argv)  # options and overrides in any order
-    from synthssl.dataset.console import one_line, setup_logging
-    from synthssl.dataset.errors import OutputWriteError, ShardFormatError
+    from synthssl.core.console import one_line, setup_logging
+    from synthssl.core.errors import OutputWriteError
+    from synthssl.dataset.errors import ShardFormatError
     from synthssl.train import distributed as dist_utils
     from synthssl.train.guards import DivergenceError
 
@@ -110,8 +121,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     is_main = dist_utils.rank() == 0
     dist_utils.cleanup()
     if is_main and trainer.stopped_by is not None:
-        log.warning("%s at step %d: checkpoint written to %s; continue with --resume", trainer.stopped_by,
-                    trainer.steps_done, run_dir)
+        log.warning(
+            "%s at step %d: checkpoint written to %s; continue with --resume",
+            trainer.stopped_by,
+            trainer.steps_done,
+            run_dir,
+        )
     elif is_main:
         print(f"train-ssl: done; run in {run_dir}")
     return 0

@@ -10,21 +10,35 @@ method's options may nest (``method.synthetic.property_weight``).
 The file is a path or a shipped config name (``simclr``, ``configs/simclr.yaml``).
 Override values are parsed as YAML (``0.1`` -> float, ``true`` -> bool, ``[a, b]`` ->
 list, ``null`` -> None). Built and checked by the package's one engine,
-`synthssl.dataset.config`: every error is a `ConfigError` naming the dotted key and what
+`synthssl.core.config`: every error is a `ConfigError` naming the dotted key and what
 was expected; each section's ``check()`` holds its own rules. Only checks that need the
 world (number of ranks, shard contents) are left to `synthssl.train.trainer.prepare`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence
 
-from synthssl.dataset.config import ConfigError, apply_override, build, load_yaml, need, opt, to_dict, variant
+from synthssl.core.config import ConfigError, apply_override, build, load_yaml, need, opt, to_dict, variant
 
-__all__ = ["ConfigError", "DataConfig", "AugmentConfig", "ModelConfig", "OptimConfig", "TrainConfig", "LogConfig",
-           "OnlineEvalConfig", "TrainingConfig", "SHIPPED_CONFIGS", "load_raw", "parse_config", "load_config",
-           "to_dict"]
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "AugmentConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "TrainConfig",
+    "LogConfig",
+    "OnlineEvalConfig",
+    "TrainingConfig",
+    "SHIPPED_CONFIGS",
+    "load_raw",
+    "parse_config",
+    "load_config",
+    "to_dict",
+]
 
 SHIPPED_CONFIGS = Path(__file__).with_name("configs")
 """training configs shipped with the package, named without a path (``train-ssl simclr``)."""
@@ -38,6 +52,7 @@ def _range(values: Sequence[float], low: float, high: Optional[float] = None) ->
 @dataclass
 class DataConfig:
     """``data:`` where view pairs and real photos come from, and batch sizes."""
+
     shards: list[str] = opt([], "shard directories and/or .h5 files (any number); [] with photo_pairs")
     val_fraction: float = opt(0.0, "fraction of scenes held out (by scene-id hash) from training")
     photos: Optional[str] = opt(None, "folder tree of real photos (jpg/png/webp), for adaptation or photo_pairs")
@@ -47,8 +62,11 @@ class DataConfig:
     image_size: int = opt(64, "training resolution in pixels (square); <= the shards' height and width")
     batch_size: int = opt(32, "global batch of view pairs per step (divided over ranks)")
     real_batch_size: int = opt(0, "global batch of real photos per step for adaptation (0 = batch_size)")
-    workers: int = opt(2, "DataLoader workers per rank for view pairs (the real-photo stream gets a quarter, >= 1); "
-                          "0 = load in the main process")
+    workers: int = opt(
+        2,
+        "DataLoader workers per rank for view pairs (the real-photo stream gets a quarter, >= 1); "
+        "0 = load in the main process",
+    )
     prefetch_factor: int = opt(4, "batches prefetched per worker")
 
     def check(self) -> None:
@@ -59,13 +77,18 @@ class DataConfig:
         need(self.workers >= 0, "workers", ">= 0")
         need(self.prefetch_factor >= 1, "prefetch_factor", ">= 1")
         need(self.photo_base_size >= 0, "photo_base_size", ">= 0 (0 = 2 x image_size)")
-        need(not (self.photo_pairs and self.shards), "shards", "[] with data.photo_pairs=true, which trains on "
-             "photos only (or data.photo_pairs=false to train on the shards)")
+        need(
+            not (self.photo_pairs and self.shards),
+            "shards",
+            "[] with data.photo_pairs=true, which trains on "
+            "photos only (or data.photo_pairs=false to train on the shards)",
+        )
 
 
 @dataclass
 class AugmentConfig:
     """``augment:`` on-device augmentation (`synthssl.train.data.augment`)."""
+
     crop_scale: list[float] = opt([0.2, 1.0], "random resized crop: [min, max] fraction of the image area")
     crop_ratio: list[float] = opt([0.75, 1.3333333], "random resized crop: [min, max] aspect ratio w/h")
     flip_p: float = opt(0.5, "probability of a horizontal flip (per view)")
@@ -76,10 +99,16 @@ class AugmentConfig:
     hue: float = opt(0.1, "colour jitter: hue strength (fraction of a full turn)")
     grayscale_p: float = opt(0.2, "probability of converting rgb to grayscale")
     blur_p: float = opt(0.5, "probability of Gaussian blur (rgb only)")
-    blur_sigma: list[float] = opt([0.1, 2.0], "Gaussian blur sigma range, in output pixels at 224 px (scaled with image_size)")
+    blur_sigma: list[float] = opt(
+        [0.1, 2.0], "Gaussian blur sigma range, in output pixels at 224 px (scaled with image_size)"
+    )
 
     def check(self) -> None:
-        need(_range(self.crop_scale, 0.0, 1.0), "crop_scale", f"[min, max] with 0 < min <= max <= 1, got {self.crop_scale}")
+        need(
+            _range(self.crop_scale, 0.0, 1.0),
+            "crop_scale",
+            f"[min, max] with 0 < min <= max <= 1, got {self.crop_scale}",
+        )
         need(_range(self.crop_ratio, 0.0), "crop_ratio", f"[min, max] with 0 < min <= max, got {self.crop_ratio}")
         need(_range(self.blur_sigma, 0.0), "blur_sigma", f"[min, max] with 0 < min <= max, got {self.blur_sigma}")
         for key in ("flip_p", "jitter_p", "grayscale_p", "blur_p"):
@@ -93,10 +122,15 @@ TORCHVISION_ARCHS = ("resnet18", "resnet34", "resnet50")
 @dataclass
 class ModelConfig:
     """``model:`` the backbone."""
-    arch: str = opt("resnet18", "backbone: resnet18 | resnet34 | resnet50 (torchvision), or timm:NAME for a timm "
-                                "CNN in features_only mode, random init (e.g. timm:convnext_atto, timm:resnet18d)")
-    small_stem: bool = opt(False, "CIFAR-style stem (conv1 stride 1, no max-pool) for 32-96 px inputs "
-                                  "(torchvision ResNets only)")
+
+    arch: str = opt(
+        "resnet18",
+        "backbone: resnet18 | resnet34 | resnet50 (torchvision), or timm:NAME for a timm "
+        "CNN in features_only mode, random init (e.g. timm:convnext_atto, timm:resnet18d)",
+    )
+    small_stem: bool = opt(
+        False, "CIFAR-style stem (conv1 stride 1, no max-pool) for 32-96 px inputs (torchvision ResNets only)"
+    )
     channels_last: bool = opt(True, "run the model in channels_last memory format")
     sync_bn: bool = opt(True, "with several ranks, BatchNorm statistics over the global batch")
 
@@ -104,16 +138,19 @@ class ModelConfig:
         timm = isinstance(self.arch, str) and self.arch.startswith("timm:")
         if not timm and self.arch not in TORCHVISION_ARCHS:
             raise ConfigError(f"model.arch: expected one of {list(TORCHVISION_ARCHS)} or timm:NAME, got {self.arch!r}")
-        if timm and not self.arch[len("timm:"):]:
+        if timm and not self.arch[len("timm:") :]:
             raise ConfigError("model.arch: timm: needs a model name, e.g. timm:convnext_atto")
         if timm and self.small_stem:
-            raise ConfigError(f"model.small_stem: only torchvision ResNets have the small stem, not {self.arch}; "
-                              f"set model.small_stem=false")
+            raise ConfigError(
+                f"model.small_stem: only torchvision ResNets have the small stem, not {self.arch}; "
+                f"set model.small_stem=false"
+            )
 
 
 @dataclass
 class OptimConfig:
     """``optim:`` main optimiser and learning-rate schedule."""
+
     name: Literal["adamw", "sgd", "lars"] = opt("adamw", "optimiser")
     lr: float = opt(1e-3, "peak learning rate (after warm-up)")
     weight_decay: float = opt(1e-4, "weight decay (not applied to biases and norm parameters)")
@@ -136,20 +173,28 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     """``train:`` length, output, device, precision, checkpoints."""
+
     steps: int = opt(1000, "optimiser steps")
     out: str = opt("runs/default", "run directory (config, metrics, checkpoint, export)")
     seed: int = opt(0, "seed; every step re-seeds from (seed, rank, step)")
     device: str = opt("auto", "auto | cpu | cuda | cuda:N")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = opt(
-        "auto", "auto = bf16 autocast on GPUs that support it, fp16 + loss scaling on others, fp32 on CPU")
+        "auto", "auto = bf16 autocast on GPUs that support it, fp16 + loss scaling on others, fp32 on CPU"
+    )
     compile: bool = opt(False, "torch.compile the method")
     checkpoint_every: int = opt(500, "write <out>/checkpoint.pt every N steps (and at the end); 0 = end only")
     export: bool = opt(True, "export the backbone to <out>/export at the end")
-    ema_decay: float = opt(0.0, "export an exponential moving average of the encoder and property heads "
-                                "(decay per step, warmed up; train/momentum/weight_average.py) instead of the "
-                                "last weights; 0 = off")
-    divergence_factor: float = opt(1000.0, "stop (exit 2) when a loss term exceeds this many times its median over "
-                                           "the first divergence_window logged steps (0 = only non-finite losses stop)")
+    ema_decay: float = opt(
+        0.0,
+        "export an exponential moving average of the encoder and property heads "
+        "(decay per step, warmed up; train/momentum/weight_average.py) instead of the "
+        "last weights; 0 = off",
+    )
+    divergence_factor: float = opt(
+        1000.0,
+        "stop (exit 2) when a loss term exceeds this many times its median over "
+        "the first divergence_window logged steps (0 = only non-finite losses stop)",
+    )
     divergence_window: int = opt(5, "logged steps whose median is the reference of divergence_factor")
 
     def check(self) -> None:
@@ -163,6 +208,7 @@ class TrainConfig:
 @dataclass
 class LogConfig:
     """``log:`` metrics.jsonl / TensorBoard / progress bar."""
+
     every: int = opt(10, "log metrics every N steps")
     tensorboard: bool = opt(True, "write TensorBoard events to <out>/tb")
     progress: bool = opt(True, "show a tqdm bar on a terminal; off a terminal, plain lines at log.every")
@@ -176,6 +222,7 @@ class LogConfig:
 @dataclass
 class OnlineEvalConfig:
     """``eval:`` online k-NN monitor during training (``train-ssl eval`` has its own config)."""
+
     every_steps: int = opt(0, "run the online k-NN every N steps (0 = off)")
     online_knn: Optional[dict] = opt(None, "section passed to synthssl.train.eval.online.OnlineKNN.from_config")
 
@@ -189,11 +236,16 @@ class OnlineEvalConfig:
 @dataclass
 class TrainingConfig:
     """The whole ``train-ssl`` configuration (one section per field)."""
+
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    method: Any = variant(lambda: _method_config("synthetic_contrast")(), lambda name: _method_config(name),
-                          lambda: _method_names(), "the method and its options")
+    method: Any = variant(
+        lambda: _method_config("synthetic_contrast")(),
+        lambda name: _method_config(name),
+        lambda: _method_names(),
+        "the method and its options",
+    )
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)

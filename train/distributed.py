@@ -11,6 +11,7 @@ checks this with gloo.
 
 All helpers are no-ops (identity) when torch.distributed is not initialised.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,7 +51,7 @@ class _GatherWithGrad(torch.autograd.Function):
         grad = grad.contiguous().clone()
         dist.all_reduce(grad, op=dist.ReduceOp.SUM)
         start = ctx.rank * ctx.batch
-        return grad[start:start + ctx.batch]
+        return grad[start : start + ctx.batch]
 
 
 def gather_with_grad(x: Tensor) -> Tensor:
@@ -149,12 +150,15 @@ def all_reduce_gradients(params: list[nn.Parameter], bucket_numel: int = 1 << 24
         offset = 0
         for p in bucket:
             k = p.grad.numel()
-            p.grad.copy_(flat[offset:offset + k].view_as(p.grad))
+            p.grad.copy_(flat[offset : offset + k].view_as(p.grad))
             offset += k
 
     for p in params:
-        if bucket and (size + p.numel() > bucket_numel or p.grad.dtype != bucket[0].grad.dtype
-                       or p.grad.device != bucket[0].grad.device):
+        if bucket and (
+            size + p.numel() > bucket_numel
+            or p.grad.dtype != bucket[0].grad.dtype
+            or p.grad.device != bucket[0].grad.device
+        ):
             flush()
             bucket, size = [], 0
         bucket.append(p)
@@ -186,7 +190,7 @@ class _GlobalBatchNormMixin:
         c = x.shape[1]
         total = stats[-1]
         mean = stats[:c] / total
-        var = (stats[c:2 * c] / total - mean * mean).clamp_min(0.0)
+        var = (stats[c : 2 * c] / total - mean * mean).clamp_min(0.0)
         if self.track_running_stats and self.running_mean is not None:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)

@@ -31,6 +31,7 @@ multiples of it keep every level aligned). ``depth`` is ``log_metres`` (raw outp
 `load_heads` rebuilds the decoder from this alone, without the run's config.
 All files are written atomically; heads.pt is written before backbone.json.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,12 +45,12 @@ import torch
 import torchvision
 from torch import nn
 
-from synthssl.dataset.console import publish_mode
-from synthssl.dataset.errors import OutputWriteError, write_failure
+from synthssl.core.console import publish_mode
+from synthssl.core.errors import OutputWriteError, write_failure
 from synthssl.train.models.backbone import build_backbone
 from synthssl.train.models.encoder import Encoder
-from synthssl.train.models.timm_backbone import build_timm_backbone, is_timm_arch, timm_load_spec, timm_name
 from synthssl.train.models.property_decoder import PropertyDecoder
+from synthssl.train.models.timm_backbone import build_timm_backbone, is_timm_arch, timm_load_spec, timm_name
 
 META_KEYS = ("arch", "small_stem", "image_size", "mean", "std", "method", "steps")
 HEADS_FILE = "heads.pt"
@@ -57,8 +58,10 @@ HEADS_FILE = "heads.pt"
 #: What each map of the decoder means (written into backbone.json["heads"]["maps"]).
 HEAD_MAPS = {
     "depth": {"channels": 1, "meaning": "z-depth along the optical axis, see 'depth'"},
-    "normal": {"channels": 3, "meaning": "unit surface normal, OpenCV camera frame (x right, y down, "
-                                         "z forward), facing the camera (z < 0)"},
+    "normal": {
+        "channels": 3,
+        "meaning": "unit surface normal, OpenCV camera frame (x right, y down, z forward), facing the camera (z < 0)",
+    },
     "contour": {"channels": 1, "meaning": "logit of 'pixel lies on an instance contour'"},
 }
 
@@ -84,8 +87,10 @@ def method_heads(method: nn.Module) -> Optional[HeadsExport]:
 
 
 def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).clone()
-            for k, v in module.state_dict().items()}
+    return {
+        k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).clone()
+        for k, v in module.state_dict().items()
+    }
 
 
 def _heads_meta(heads: HeadsExport, encoder: Encoder, arch: str, mean, std) -> dict:
@@ -93,11 +98,18 @@ def _heads_meta(heads: HeadsExport, encoder: Encoder, arch: str, mean, std) -> d
     in_channels = [int(m.in_channels) for m in decoder.lateral]
     if in_channels != list(encoder.channels):
         raise ValueError(f"export: decoder inputs {in_channels} do not match {arch} levels {list(encoder.channels)}")
-    return {"file": HEADS_FILE, "decoder": "PropertyDecoder", "in_channels": in_channels,
-            "width": int(decoder.depth.in_channels), "levels": ["c2", "c3", "c4", "c5"], "maps": HEAD_MAPS,
-            "output_stride": int(encoder.strides[0]), "input_multiple": int(encoder.strides[-1]),
-            "input": {"range": "RGB in [0, 1]", "mean": [float(m) for m in mean], "std": [float(s) for s in std]},
-            "depth": heads.depth}
+    return {
+        "file": HEADS_FILE,
+        "decoder": "PropertyDecoder",
+        "in_channels": in_channels,
+        "width": int(decoder.depth.in_channels),
+        "levels": ["c2", "c3", "c4", "c5"],
+        "maps": HEAD_MAPS,
+        "output_stride": int(encoder.strides[0]),
+        "input_multiple": int(encoder.strides[-1]),
+        "input": {"range": "RGB in [0, 1]", "mean": [float(m) for m in mean], "std": [float(s) for s in std]},
+        "depth": heads.depth,
+    }
 
 
 def _atomic_write_bytes(path: Path, write) -> None:
@@ -136,9 +148,19 @@ def atomic_save_npy(array, path: str | os.PathLike) -> None:
     _atomic_write_bytes(Path(path), lambda handle: np.save(handle, array))
 
 
-def save_backbone(encoder: nn.Module, directory: str | os.PathLike, *, arch: str, small_stem: bool,
-                  image_size: int, mean: tuple[float, ...], std: tuple[float, ...], method: str,
-                  steps: int, heads: Optional[HeadsExport] = None) -> Path:
+def save_backbone(
+    encoder: nn.Module,
+    directory: str | os.PathLike,
+    *,
+    arch: str,
+    small_stem: bool,
+    image_size: int,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    method: str,
+    steps: int,
+    heads: Optional[HeadsExport] = None,
+) -> Path:
     """Write backbone.pt + backbone.json (+ heads.pt when `heads`) into `directory`; returns the .pt path.
 
     encoder: an `Encoder` (or a bare trunk: torchvision ResNet / timm features_only model);
@@ -148,9 +170,15 @@ def save_backbone(encoder: nn.Module, directory: str | os.PathLike, *, arch: str
     directory = Path(directory)
     encoder = encoder if isinstance(encoder, Encoder) else Encoder(encoder)
     state = _cpu_state(encoder.trunk)
-    meta = {"arch": arch, "small_stem": bool(small_stem), "image_size": int(image_size),
-            "mean": [float(m) for m in mean], "std": [float(s) for s in std],
-            "method": method, "steps": int(steps)}
+    meta = {
+        "arch": arch,
+        "small_stem": bool(small_stem),
+        "image_size": int(image_size),
+        "mean": [float(m) for m in mean],
+        "std": [float(s) for s in std],
+        "method": method,
+        "steps": int(steps),
+    }
     if is_timm_arch(arch):
         meta["timm"] = timm_load_spec(timm_name(arch), encoder.trunk)
     else:
@@ -158,8 +186,10 @@ def save_backbone(encoder: nn.Module, directory: str | os.PathLike, *, arch: str
         missing = sorted(set(reference) - set(state))
         extra = sorted(set(state) - set(reference))
         if missing or extra:
-            raise ValueError(f"export: backbone state_dict does not match torchvision {arch} "
-                             f"(missing {missing[:5]}, unexpected {extra[:5]})")
+            raise ValueError(
+                f"export: backbone state_dict does not match torchvision {arch} "
+                f"(missing {missing[:5]}, unexpected {extra[:5]})"
+            )
     meta["heads"] = None
     pt = directory / "backbone.pt"
     atomic_torch_save(state, pt)
@@ -178,8 +208,9 @@ def _state_mismatch(expected: dict, found: Any) -> str:
         return f"a {type(found).__name__}, not a state_dict"
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected))
-    shape = sorted(k for k in set(expected) & set(found)
-                   if getattr(found[k], "shape", None) != getattr(expected[k], "shape", None))
+    shape = sorted(
+        k for k in set(expected) & set(found) if getattr(found[k], "shape", None) != getattr(expected[k], "shape", None)
+    )
     example = (missing or unexpected or shape or ["?"])[0]
     return f"{len(missing)} missing keys, {len(unexpected)} unexpected, {len(shape)} of another shape, e.g. {example}"
 
@@ -211,8 +242,9 @@ def load_backbone(path: str | os.PathLike) -> tuple[nn.Module, dict]:
     try:
         meta = json.loads(meta_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{meta_path}: not a backbone.json ({exc}); expected a JSON object with keys "
-                         f"{list(META_KEYS)}") from None
+        raise ValueError(
+            f"{meta_path}: not a backbone.json ({exc}); expected a JSON object with keys {list(META_KEYS)}"
+        ) from None
     missing = [k for k in META_KEYS if k not in meta] if isinstance(meta, dict) else list(META_KEYS)
     if missing:
         raise ValueError(f"{meta_path}: missing keys {missing}; expected {list(META_KEYS)}")
@@ -224,14 +256,17 @@ def load_backbone(path: str | os.PathLike) -> tuple[nn.Module, dict]:
         state = torch.load(pt, map_location="cpu", weights_only=True)  # a foreign file cannot run code
     except Exception as exc:  # noqa: BLE001 - torch raises many types for damaged or foreign files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{pt}: cannot be read as a backbone state_dict ({first}); expected the backbone.pt "
-                         f"of a train-ssl export") from None
+        raise ValueError(
+            f"{pt}: cannot be read as a backbone state_dict ({first}); expected the backbone.pt of a train-ssl export"
+        ) from None
     try:
         resnet.load_state_dict(state, strict=True)
     except (RuntimeError, TypeError, AttributeError):
-        raise ValueError(f"{pt}: does not hold {meta['arch']} weights as {meta_path.name} says "
-                         f"({_state_mismatch(resnet.state_dict(), state)}); export and backbone.json must come "
-                         f"from the same run") from None
+        raise ValueError(
+            f"{pt}: does not hold {meta['arch']} weights as {meta_path.name} says "
+            f"({_state_mismatch(resnet.state_dict(), state)}); export and backbone.json must come "
+            f"from the same run"
+        ) from None
     return resnet.eval(), meta
 
 
@@ -259,10 +294,15 @@ def load_heads(path: str | os.PathLike, meta: Optional[dict] = None) -> tuple[Pr
     heads = meta.get("heads")
     method = meta.get("method", "?")
     if heads is None:
-        why = ("it trains no depth/normal/contour heads" if "heads" in meta
-               else "its export predates heads.pt (re-export it with this version)")
-        raise NoHeadsError(f"{directory}: made by method {method!r}, which has no property heads to predict with "
-                           f"({why}); train synthetic_contrast, or dsc with method.synthetic.property_weight>0")
+        why = (
+            "it trains no depth/normal/contour heads"
+            if "heads" in meta
+            else "its export predates heads.pt (re-export it with this version)"
+        )
+        raise NoHeadsError(
+            f"{directory}: made by method {method!r}, which has no property heads to predict with "
+            f"({why}); train synthetic_contrast, or dsc with method.synthetic.property_weight>0"
+        )
     pt = directory / heads["file"]
     if not pt.is_file():
         raise NoHeadsError(f"{pt}: missing, but backbone.json of method {method!r} lists heads")

@@ -9,6 +9,7 @@
 - `shard_fingerprints`: what a checkpoint records about the shards it trained on, so
   that a ``--resume`` on replaced shards is refused.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,8 +42,10 @@ class DivergenceGuard:
         """Raise DivergenceError if a term of step ``step`` is non-finite or beyond the bound."""
         for key, value in sorted(terms.items()):
             if not math.isfinite(value):
-                raise DivergenceError(f"step {step}: loss term '{key}' is {value}; training diverged (the last "
-                                      f"good checkpoint is kept); lower optim.lr or set optim.grad_clip")
+                raise DivergenceError(
+                    f"step {step}: loss term '{key}' is {value}; training diverged (the last "
+                    f"good checkpoint is kept); lower optim.lr or set optim.grad_clip"
+                )
         for key, value in sorted(terms.items()):
             seen = self.early.setdefault(key, [])
             if len(seen) < self.window:
@@ -56,7 +59,8 @@ class DivergenceGuard:
                 raise DivergenceError(
                     f"step {step}: loss term '{key}' is {value:.4g}, above {self.factor:g} x its early median "
                     f"{median:.4g} (train.divergence_factor); training diverged (the last good checkpoint is "
-                    f"kept); lower optim.lr or set optim.grad_clip")
+                    f"kept); lower optim.lr or set optim.grad_clip"
+                )
 
 
 class StopSignals:
@@ -114,5 +118,11 @@ def fingerprint_changes(recorded: dict[str, str], now: dict[str, str]) -> list[s
     return sorted(k for k in set(recorded) | set(now) if recorded.get(k) != now.get(k))
 
 
-__all__ = ["DivergenceError", "DivergenceGuard", "StopSignals", "shard_fingerprints", "fingerprint_changes",
-           "MEDIAN_FLOOR"]
+__all__ = [
+    "DivergenceError",
+    "DivergenceGuard",
+    "StopSignals",
+    "shard_fingerprints",
+    "fingerprint_changes",
+    "MEDIAN_FLOOR",
+]

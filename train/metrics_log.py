@@ -6,6 +6,7 @@ with step > the resumed step (written after the checkpoint by the interrupted ru
 are dropped first, so the file reads like one uninterrupted run; a torn last line
 (killed mid-write) is dropped too.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,9 @@ def resumable_lines(path: Path) -> list[str]:
             json.loads(line)
         except json.JSONDecodeError as exc:
             if number < len(lines):
-                raise ConfigError(f"--resume: {path}: line {number} is not JSON ({exc}); repair or remove "
-                                  "that line") from None
+                raise ConfigError(
+                    f"--resume: {path}: line {number} is not JSON ({exc}); repair or remove that line"
+                ) from None
             log.warning("%s: dropped a torn last line (the run was stopped while writing it)", path)
             return lines[:-1]
     return lines
@@ -48,8 +50,14 @@ def _wandb_id(run_dir: Path) -> str:
 
 class MetricsLogger:
     """Writes metrics.jsonl (and TensorBoard events); see the module docstring."""
-    def __init__(self, run_dir: str | Path, tensorboard: bool, resume_step: Optional[int] = None,
-                 wandb_config: Optional[dict] = None):
+
+    def __init__(
+        self,
+        run_dir: str | Path,
+        tensorboard: bool,
+        resume_step: Optional[int] = None,
+        wandb_config: Optional[dict] = None,
+    ):
         self.path = Path(run_dir) / "metrics.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if resume_step is None:
@@ -67,9 +75,14 @@ class MetricsLogger:
         if wandb_config is not None:  # W&B run id = the run folder's, so a --resume continues the same run
             import wandb
 
-            self.wandb = wandb.init(project=wandb_config["log"]["wandb_project"], dir=str(run_dir),
-                                    config=wandb_config, name=Path(run_dir).name, resume="allow",
-                                    id=_wandb_id(Path(run_dir)))
+            self.wandb = wandb.init(
+                project=wandb_config["log"]["wandb_project"],
+                dir=str(run_dir),
+                config=wandb_config,
+                name=Path(run_dir).name,
+                resume="allow",
+                id=_wandb_id(Path(run_dir)),
+            )
 
     def log(self, step: int, values: dict[str, float]) -> None:
         """Append one record for `step` (completed steps)."""

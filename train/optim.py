@@ -1,4 +1,5 @@
 """Optimisers (AdamW, SGD, LARS) and the warm-up + cosine learning-rate schedule."""
+
 from __future__ import annotations
 
 import math
@@ -20,10 +21,12 @@ class LARS(torch.optim.Optimizer):
     ratio everywhere trains).
     """
 
-    def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0,
-                 trust_coefficient: float = 0.001):
-        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
-                                      trust_coefficient=trust_coefficient))
+    def __init__(
+        self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0, trust_coefficient: float = 0.001
+    ):
+        super().__init__(
+            params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, trust_coefficient=trust_coefficient)
+        )
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -36,8 +39,9 @@ class LARS(torch.optim.Optimizer):
                 if group["weight_decay"]:
                     g = g.add(p, alpha=group["weight_decay"])
                 w_norm, g_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(g)
-                ratio = torch.where((w_norm > 0) & (g_norm > 0),
-                                    group["trust_coefficient"] * w_norm / g_norm, torch.ones_like(w_norm))
+                ratio = torch.where(
+                    (w_norm > 0) & (g_norm > 0), group["trust_coefficient"] * w_norm / g_norm, torch.ones_like(w_norm)
+                )
                 g = g * ratio
                 state = self.state[p]
                 buf = state.get("momentum_buffer")
@@ -55,8 +59,7 @@ def parameter_groups(params: Iterable[tuple[str, nn.Parameter]], weight_decay: f
     for _, p in params:
         if p.requires_grad:
             (no_decay if p.ndim <= 1 else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 def _fused_ok(groups: list[dict]) -> bool:

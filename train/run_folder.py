@@ -7,6 +7,7 @@ its checkpoint, so `check_run_folder` refuses, naming the
 choices: ``--resume``, another ``train.out``, or ``--overwrite``, which moves the old
 run aside (``<out>.replaced-<time>``) and never deletes anything.
 """
+
 from __future__ import annotations
 
 import time
@@ -38,15 +39,18 @@ def check_run_folder(run_dir: str | Path, *, resume: bool, overwrite: bool) -> b
     """Refuse (ConfigError) to start a fresh run where one exists; True if an old run must be moved aside."""
     run_dir = Path(run_dir)
     if resume and overwrite:
-        raise ConfigError("--resume and --overwrite exclude each other: continue the run, or move it aside "
-                          "and start again")
+        raise ConfigError(
+            "--resume and --overwrite exclude each other: continue the run, or move it aside and start again"
+        )
     found = run_markers(run_dir)
     if resume or not found:
         return False
     if not overwrite:
-        raise ConfigError(f"train.out: {run_dir} already holds a run ({', '.join(found)}); continue it with "
-                          f"--resume, start a new one with another train.out=DIR, or pass --overwrite to move "
-                          f"the old run aside to {run_dir}.replaced-<time> (nothing is deleted)")
+        raise ConfigError(
+            f"train.out: {run_dir} already holds a run ({', '.join(found)}); continue it with "
+            f"--resume, start a new one with another train.out=DIR, or pass --overwrite to move "
+            f"the old run aside to {run_dir}.replaced-<time> (nothing is deleted)"
+        )
     return True
 
 

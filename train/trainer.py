@@ -19,6 +19,7 @@ Every step re-seeds torch's RNG and the augmentation generator from
 (seed, rank, step), and the data position is the step, so ``--resume`` continues
 exactly (tests/train/test_train_resume.py).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -35,17 +36,16 @@ import torch
 import yaml
 from torch import Tensor
 
+from synthssl.core.console import ProgressLine, is_tty
+from synthssl.core.errors import OutputWriteError
+from synthssl.core.version import package_version
 from synthssl.train import distributed as dist_utils
 from synthssl.train.checkpoint import load_checkpoint, load_method_state, save_checkpoint
 from synthssl.train.config import ConfigError, TrainingConfig, parse_config, to_dict
 from synthssl.train.data.batch import IMAGENET_MEAN, IMAGENET_STD, ViewBatch
 from synthssl.train.data.pipeline import TrainingData, photos_per_rank, step_seed
-from synthssl.dataset.console import ProgressLine, is_tty
-from synthssl.dataset.errors import OutputWriteError
-from synthssl.dataset.version import package_version
 from synthssl.train.export import atomic_write_text, method_heads, save_backbone
-from synthssl.train.guards import (DivergenceError, DivergenceGuard, StopSignals, fingerprint_changes,
-                                   shard_fingerprints)
+from synthssl.train.guards import DivergenceError, DivergenceGuard, StopSignals, fingerprint_changes, shard_fingerprints
 from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodContext, StepInfo
 from synthssl.train.metrics_log import MetricsLogger
 from synthssl.train.momentum.weight_average import WeightAverage
@@ -55,9 +55,18 @@ if TYPE_CHECKING:
     from synthssl.dataset.reader import ShardCollection
 
 #: Config keys that may differ between a run and its ``--resume`` (nothing else may).
-RESUME_MUTABLE = ("log", "eval", "train.checkpoint_every", "train.export", "data.workers",
-                  "data.prefetch_factor", "train.compile", "train.out", "train.divergence_factor",
-                  "train.divergence_window")
+RESUME_MUTABLE = (
+    "log",
+    "eval",
+    "train.checkpoint_every",
+    "train.export",
+    "data.workers",
+    "data.prefetch_factor",
+    "train.compile",
+    "train.out",
+    "train.divergence_factor",
+    "train.divergence_window",
+)
 
 #: Temporary files an interrupted run can leave in its folder (removed by the next run there).
 TMP_PATTERNS = ("*.tmp", "export/*.tmp")
@@ -107,11 +116,14 @@ def _check_world(cfg: TrainingConfig, world: int) -> None:
     """The batch sizes against the number of ranks (the sections check their own values)."""
     d = cfg.data
     if d.batch_size % world:
-        raise ConfigError(f"data.batch_size: {d.batch_size} is not divisible by the {world} ranks; "
-                          f"use a multiple of {world}")
+        raise ConfigError(
+            f"data.batch_size: {d.batch_size} is not divisible by the {world} ranks; use a multiple of {world}"
+        )
     if d.batch_size // world < 2:
-        raise ConfigError(f"data.batch_size: need at least 2 view pairs per rank (got {d.batch_size} for "
-                          f"{world} ranks); contrastive negatives and BatchNorm need a batch")
+        raise ConfigError(
+            f"data.batch_size: need at least 2 view pairs per rank (got {d.batch_size} for "
+            f"{world} ranks); contrastive negatives and BatchNorm need a batch"
+        )
     if d.real_batch_size % world:
         raise ConfigError(f"data.real_batch_size: {d.real_batch_size} is not divisible by the {world} ranks")
 
@@ -121,19 +133,27 @@ def _check_needs(cfg: TrainingConfig, needs: DataNeeds, world: int = 1) -> None:
     d, name = cfg.data, cfg.method.name
     real_local = photos_per_rank(d, world, needs.real_views) * needs.real_views  # real images per rank
     if needs.real and real_local < needs.real_min:
-        raise ConfigError(f"data.real_batch_size: {name} as configured needs at least {needs.real_min} real photos "
-                          f"per rank, got {real_local}; raise data.real_batch_size (0 = data.batch_size)")
+        raise ConfigError(
+            f"data.real_batch_size: {name} as configured needs at least {needs.real_min} real photos "
+            f"per rank, got {real_local}; raise data.real_batch_size (0 = data.batch_size)"
+        )
     if d.photo_pairs and not d.photos:
         raise ConfigError("data.photos: data.photo_pairs=true trains on photos; set data.photos=DIR")
     if not d.photo_pairs and not d.shards:
-        raise ConfigError("data.shards: no shard directories given; set data.shards=[DIR,...] "
-                          "(render them with render-scenes) or data.photo_pairs=true with data.photos=DIR")
+        raise ConfigError(
+            "data.shards: no shard directories given; set data.shards=[DIR,...] "
+            "(render them with render-scenes) or data.photo_pairs=true with data.photos=DIR"
+        )
     if needs.geometry and d.photo_pairs:
-        raise ConfigError(f"method: {name} as configured needs rendered geometry, but data.photo_pairs=true; "
-                          f"train on data.shards or switch the geometry terms off")
+        raise ConfigError(
+            f"method: {name} as configured needs rendered geometry, but data.photo_pairs=true; "
+            f"train on data.shards or switch the geometry terms off"
+        )
     if needs.two_crops and not d.photo_pairs:
-        raise ConfigError(f"method.neighbours: {name} as configured relates two crops of one image, but rendered "
-                          f"pairs come from two cameras; use data.photo_pairs=true (or another neighbour rule)")
+        raise ConfigError(
+            f"method.neighbours: {name} as configured relates two crops of one image, but rendered "
+            f"pairs come from two cameras; use data.photo_pairs=true (or another neighbour rule)"
+        )
 
 
 def _open_shards(cfg: TrainingConfig, needs: DataNeeds, world: int) -> "ShardCollection":
@@ -143,18 +163,26 @@ def _open_shards(cfg: TrainingConfig, needs: DataNeeds, world: int) -> "ShardCol
 
     d = cfg.data
     try:
-        collection = ShardCollection(list(d.shards), split="train" if d.val_fraction > 0 else None,
-                                     val_fraction=d.val_fraction, fields=scene_fields(needs.fields))
+        collection = ShardCollection(
+            list(d.shards),
+            split="train" if d.val_fraction > 0 else None,
+            val_fraction=d.val_fraction,
+            fields=scene_fields(needs.fields),
+        )
     except (FileNotFoundError, ValueError) as exc:
         raise ConfigError(f"data.shards: {exc}") from exc
     size = (collection.height, collection.width)
     if d.image_size > min(size):
-        raise ConfigError(f"data.image_size: {d.image_size} px cannot be cropped from shards of "
-                          f"{size[0]}x{size[1]} px; set data.image_size <= {min(size)} "
-                          f"or render larger images (render-scenes)")
+        raise ConfigError(
+            f"data.image_size: {d.image_size} px cannot be cropped from shards of "
+            f"{size[0]}x{size[1]} px; set data.image_size <= {min(size)} "
+            f"or render larger images (render-scenes)"
+        )
     if len(collection) == 0:
-        raise ConfigError(f"data.val_fraction: the training split of {list(map(str, d.shards))} holds no scenes "
-                          f"(val_fraction={d.val_fraction})")
+        raise ConfigError(
+            f"data.val_fraction: the training split of {list(map(str, d.shards))} holds no scenes "
+            f"(val_fraction={d.val_fraction})"
+        )
     if len(collection) < world:
         raise ConfigError(f"data.shards: {len(collection)} scenes cannot be shared by {world} ranks")
     _check_batch_fits(d.batch_size, len(collection), "scene pairs in data.shards (training split)")
@@ -173,22 +201,31 @@ def prepare(cfg: TrainingConfig, world: int = 1) -> Prepared:
     d = cfg.data
     collection = None if d.photo_pairs else _open_shards(cfg, needs, world)
     if needs.real and not d.photos:
-        raise ConfigError(f"data.photos: {cfg.method.name} as configured needs real photos; set data.photos=DIR "
-                          f"(e.g. /usr/share/backgrounds) or switch off the terms that use them "
-                          f"({', '.join(needs.real_off)})")
+        raise ConfigError(
+            f"data.photos: {cfg.method.name} as configured needs real photos; set data.photos=DIR "
+            f"(e.g. /usr/share/backgrounds) or switch off the terms that use them "
+            f"({', '.join(needs.real_off)})"
+        )
     if d.photos:
         try:
             photos = list_photos(d.photos)
         except FileNotFoundError as exc:
             raise ConfigError(str(exc)) from exc
         if not any(photo_decodes(p) for p in photos):
-            raise ConfigError(f"data.photos: none of the {len(photos)} image files under {d.photos} can be "
-                              f"decoded (corrupt or unreadable); give a folder of readable jpg/png/webp photos")
+            raise ConfigError(
+                f"data.photos: none of the {len(photos)} image files under {d.photos} can be "
+                f"decoded (corrupt or unreadable); give a folder of readable jpg/png/webp photos"
+            )
         if d.photo_pairs:
             _check_batch_fits(d.batch_size, len(photos), f"photos in {d.photos}")
     categories = collection.category_names if collection is not None else []
-    ctx = MethodContext(arch=cfg.model.arch, small_stem=cfg.model.small_stem, image_size=d.image_size,
-                        views=2, num_categories=len(categories))
+    ctx = MethodContext(
+        arch=cfg.model.arch,
+        small_stem=cfg.model.small_stem,
+        image_size=d.image_size,
+        views=2,
+        num_categories=len(categories),
+    )
     try:
         cls = method_class(cfg.method.name)
     except ValueError as exc:
@@ -202,8 +239,9 @@ def prepare(cfg: TrainingConfig, world: int = 1) -> Prepared:
         try:
             import wandb  # noqa: F401
         except ImportError:
-            raise ConfigError("log.wandb: true needs the wandb package (pip install wandb); or set "
-                              "log.wandb=false") from None
+            raise ConfigError(
+                "log.wandb: true needs the wandb package (pip install wandb); or set log.wandb=false"
+            ) from None
     if cfg.eval.online_knn is not None:
         try:
             from synthssl.train.eval.online import OnlineKNN
@@ -213,28 +251,41 @@ def prepare(cfg: TrainingConfig, world: int = 1) -> Prepared:
             OnlineKNN.from_config(cfg.eval.online_knn)  # validates the section, loads its data once
         except (ValueError, TypeError, FileNotFoundError) as exc:
             raise ConfigError(f"eval.online_knn: {exc}") from exc
-    return Prepared(cfg, method, ctx, (collection.height, collection.width) if collection is not None else None,
-                    needs, collection)
+    return Prepared(
+        cfg, method, ctx, (collection.height, collection.width) if collection is not None else None, needs, collection
+    )
 
 
 def _check_batch_fits(batch: int, available: int, what: str) -> None:
     """A batch larger than the data would repeat items inside one batch: refuse it."""
     if batch > available:
-        raise ConfigError(f"data.batch_size: {batch} per step but only {available} {what}; a batch would "
-                          f"repeat items; set data.batch_size <= {available} or add data")
+        raise ConfigError(
+            f"data.batch_size: {batch} per step but only {available} {what}; a batch would "
+            f"repeat items; set data.batch_size <= {available} or add data"
+        )
 
 
 def provenance(argv: Optional[list[str]], world: int) -> dict[str, Any]:
     """What produced a run: package, git commit (when the code is a checkout), torch/CUDA, command, world size."""
     root = Path(__file__).resolve().parents[1]
     try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=10).stdout.strip() or None
+        commit = (
+            subprocess.run(
+                ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         commit = None
-    return {"synthssl": package_version(), "git_commit": commit, "torch": str(torch.__version__),
-            "cuda": torch.version.cuda, "python": platform.python_version(),
-            "command": list(argv) if argv is not None else list(sys.argv), "world_size": int(world)}
+    return {
+        "synthssl": package_version(),
+        "git_commit": commit,
+        "torch": str(torch.__version__),
+        "cuda": torch.version.cuda,
+        "python": platform.python_version(),
+        "command": list(argv) if argv is not None else list(sys.argv),
+        "world_size": int(world),
+    }
 
 
 def _saved_config(saved: dict) -> dict:
@@ -258,8 +309,14 @@ def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
 class Trainer:
     """Trains one configured method; see the module docstring. Rank/world come from torch.distributed."""
 
-    def __init__(self, cfg: TrainingConfig, *, resume: bool = False, prepared: Optional[Prepared] = None,
-                 argv: Optional[list[str]] = None):
+    def __init__(
+        self,
+        cfg: TrainingConfig,
+        *,
+        resume: bool = False,
+        prepared: Optional[Prepared] = None,
+        argv: Optional[list[str]] = None,
+    ):
         self.rank, self.world = dist_utils.rank(), dist_utils.world_size()
         self.argv = argv
         self.stopped_by: Optional[str] = None
@@ -291,12 +348,16 @@ class Trainer:
         for ex in self.extras:
             if ex.name in self.optimizers:
                 raise ValueError(f"method: extra optimiser name {ex.name!r} is used twice (or is 'main')")
-            self.optimizers[ex.name] = torch.optim.AdamW(ex.params, lr=ex.lr, betas=ex.betas,
-                                                         weight_decay=ex.weight_decay,
-                                                         fused=self.device.type in ("cpu", "cuda"))
+            self.optimizers[ex.name] = torch.optim.AdamW(
+                ex.params,
+                lr=ex.lr,
+                betas=ex.betas,
+                weight_decay=ex.weight_decay,
+                fused=self.device.type in ("cpu", "cuda"),
+            )
         self.base_lrs = {name: [g["lr"] for g in o.param_groups] for name, o in self.optimizers.items()}
         self.average = self._weight_average()
-        self.scaler = (torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None)
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
         self.start_step = 0
         self.shards = shard_fingerprints(cfg.data.shards) if cfg.data.shards and not cfg.data.photo_pairs else {}
         self.guard = DivergenceGuard(cfg.train.divergence_factor, cfg.train.divergence_window)
@@ -305,31 +366,50 @@ class Trainer:
         self.steps_done = self.start_step
         self.config_dict = to_dict(cfg)
         needs = self.prepared.needs
-        self.data = TrainingData(cfg, needs_real=needs.real, real_views=needs.real_views, rank=self.rank,
-                                 world=self.world, device=self.device, start_step=self.start_step,
-                                 fields=needs.fields, collection=self.prepared.collection)
+        self.data = TrainingData(
+            cfg,
+            needs_real=needs.real,
+            real_views=needs.real_views,
+            rank=self.rank,
+            world=self.world,
+            device=self.device,
+            start_step=self.start_step,
+            fields=needs.fields,
+            collection=self.prepared.collection,
+        )
         self.photos_skipped = 0
         self._skipped_reported = 0.0
         self._resume = resume
 
     # ------------------------------------------------------------------ state
     def _load(self, state: dict) -> None:
-        diffs = [k for k in _differences(_saved_config(state["config"]), to_dict(self.cfg))
-                 if not any(k == m or k.startswith(m + ".") for m in RESUME_MUTABLE)]
+        diffs = [
+            k
+            for k in _differences(_saved_config(state["config"]), to_dict(self.cfg))
+            if not any(k == m or k.startswith(m + ".") for m in RESUME_MUTABLE)
+        ]
         if diffs:
-            raise ConfigError(f"--resume: the config differs from the checkpoint's in {diffs}; resume with "
-                              f"the run's own config ({self.run_dir / 'config.yaml'})")
+            raise ConfigError(
+                f"--resume: the config differs from the checkpoint's in {diffs}; resume with "
+                f"the run's own config ({self.run_dir / 'config.yaml'})"
+            )
         if "shards" not in state:
-            log.warning("%s was written before shard fingerprints were recorded: the shards are not checked "
-                        "on this resume", self.run_dir / "checkpoint.pt")
+            log.warning(
+                "%s was written before shard fingerprints were recorded: the shards are not checked on this resume",
+                self.run_dir / "checkpoint.pt",
+            )
         changed = fingerprint_changes(state.get("shards", self.shards), self.shards)
         if changed:
-            raise ConfigError(f"--resume: the shards differ from those the checkpoint trained on ({changed[0]}"
-                              f"{f' and {len(changed) - 1} more' if len(changed) > 1 else ''}: replaced, added or "
-                              f"removed); resume on the original shards or start a new run")
+            raise ConfigError(
+                f"--resume: the shards differ from those the checkpoint trained on ({changed[0]}"
+                f"{f' and {len(changed) - 1} more' if len(changed) > 1 else ''}: replaced, added or "
+                f"removed); resume on the original shards or start a new run"
+            )
         if state["world_size"] != self.world:
-            raise ConfigError(f"--resume: the checkpoint was written with {state['world_size']} ranks, this run "
-                              f"has {self.world}; resume with the same number of processes")
+            raise ConfigError(
+                f"--resume: the checkpoint was written with {state['world_size']} ranks, this run "
+                f"has {self.world}; resume with the same number of processes"
+            )
         load_method_state(self.method, state["method"])
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
@@ -338,8 +418,9 @@ class Trainer:
         if self.average is not None:
             self.average.load_state_dict(state["weight_average"])
         self.start_step = int(state["step"])
-        self.guard = DivergenceGuard(self.cfg.train.divergence_factor, self.cfg.train.divergence_window,
-                                     state.get("divergence_reference"))
+        self.guard = DivergenceGuard(
+            self.cfg.train.divergence_factor, self.cfg.train.divergence_window, state.get("divergence_reference")
+        )
 
     def save(self, steps_done: int) -> None:
         """Checkpoint after `steps_done` steps (rank 0 writes; all ranks wait). Weights that are no
@@ -348,14 +429,26 @@ class Trainer:
         finite = torch.stack([torch.isfinite(p).all() for _, p in named]).cpu()  # one device sync
         if not bool(finite.all()):
             bad = named[int((~finite).nonzero()[0])][0]
-            raise DivergenceError(f"step {steps_done}: parameter '{bad}' holds non-finite values; training "
-                                  f"diverged (the last good checkpoint is kept); lower optim.lr or set "
-                                  f"optim.grad_clip")
+            raise DivergenceError(
+                f"step {steps_done}: parameter '{bad}' holds non-finite values; training "
+                f"diverged (the last good checkpoint is kept); lower optim.lr or set "
+                f"optim.grad_clip"
+            )
         if self.rank == 0:
-            save_checkpoint(self.run_dir, step=steps_done, method=self.method, optimizers=self.optimizers,
-                            scaler=self.scaler, config=self.config_dict, world_size=self.world,
-                            extra={"shards": self.shards, "divergence_reference": self.guard.state(),
-                                   **({"weight_average": self.average.state_dict()} if self.average else {})})
+            save_checkpoint(
+                self.run_dir,
+                step=steps_done,
+                method=self.method,
+                optimizers=self.optimizers,
+                scaler=self.scaler,
+                config=self.config_dict,
+                world_size=self.world,
+                extra={
+                    "shards": self.shards,
+                    "divergence_reference": self.guard.state(),
+                    **({"weight_average": self.average.state_dict()} if self.average else {}),
+                },
+            )
         if dist_utils.is_distributed():
             torch.distributed.barrier()
 
@@ -381,8 +474,10 @@ class Trainer:
         scale = self.scaler.scale if self.scaler is not None else (lambda x: x)
         for ex in self.extras:
             if ex.loss_key not in out:
-                raise KeyError(f"{type(self.method).__name__}.forward did not return {ex.loss_key!r} "
-                               f"for extra optimiser {ex.name!r}")
+                raise KeyError(
+                    f"{type(self.method).__name__}.forward did not return {ex.loss_key!r} "
+                    f"for extra optimiser {ex.name!r}"
+                )
             scale(out[ex.loss_key]).backward(inputs=ex.params, retain_graph=True)
         scale(out["loss"]).backward(inputs=self.main_params)
         dist_utils.all_reduce_gradients(list(self.method.parameters()))
@@ -459,8 +554,11 @@ class Trainer:
         for p in leftovers:
             p.unlink(missing_ok=True)
         if leftovers:
-            log.info("removed %d temporary file(s) left by an interrupted run: %s", len(leftovers),
-                     ", ".join(p.name for p in leftovers))
+            log.info(
+                "removed %d temporary file(s) left by an interrupted run: %s",
+                len(leftovers),
+                ", ".join(p.name for p in leftovers),
+            )
 
     def _weight_average(self) -> Optional[WeightAverage]:
         """The EMA of the encoder and property heads that `export` writes (train.ema_decay > 0), else None."""
@@ -478,10 +576,18 @@ class Trainer:
         if self.rank != 0:
             return None
         with self.average.applied() if self.average is not None else contextlib.nullcontext():
-            return save_backbone(self.method.encoder, self.run_dir / "export", arch=self.cfg.model.arch,
-                                 small_stem=self.cfg.model.small_stem, image_size=self.cfg.data.image_size,
-                                 mean=IMAGENET_MEAN, std=IMAGENET_STD, method=self.cfg.method.name,
-                                 steps=steps_done, heads=method_heads(self.method))
+            return save_backbone(
+                self.method.encoder,
+                self.run_dir / "export",
+                arch=self.cfg.model.arch,
+                small_stem=self.cfg.model.small_stem,
+                image_size=self.cfg.data.image_size,
+                mean=IMAGENET_MEAN,
+                std=IMAGENET_STD,
+                method=self.cfg.method.name,
+                steps=steps_done,
+                heads=method_heads(self.method),
+            )
 
     def run(self, stop_after: Optional[int] = None) -> Path:
         """Train from the start (or the resumed step) to train.steps; returns the run directory.
@@ -492,16 +598,24 @@ class Trainer:
         cfg = self.cfg
         total = cfg.train.steps
         self._write_config()
-        logger = MetricsLogger(self.run_dir, cfg.log.tensorboard,
-                               resume_step=self.start_step if self._resume else None,
-                               wandb_config=self.config_dict if cfg.log.wandb else None) if self.rank == 0 else None
+        logger = (
+            MetricsLogger(
+                self.run_dir,
+                cfg.log.tensorboard,
+                resume_step=self.start_step if self._resume else None,
+                wandb_config=self.config_dict if cfg.log.wandb else None,
+            )
+            if self.rank == 0
+            else None
+        )
         bar = None
         progress = ProgressLine(total, self.start_step, unit="step")
         if self.rank == 0 and cfg.log.progress and is_tty():  # off a terminal: plain lines at log.every
             from tqdm import tqdm
 
-            bar = tqdm(total=total, initial=self.start_step, desc=f"train {cfg.method.name}", unit="step",
-                       dynamic_ncols=True)
+            bar = tqdm(
+                total=total, initial=self.start_step, desc=f"train {cfg.method.name}", unit="step", dynamic_ncols=True
+            )
         images_per_step = cfg.data.batch_size * 2
         self.method.train()
         step = self.start_step
@@ -525,8 +639,7 @@ class Trainer:
                     record = self._reduce(terms)
                     self.guard.check(step, {k: v for k, v in record.items() if k != "photos_skipped"})
                 if logged:
-                    self._log(logger, bar, progress, step, record, lr, window_start, window_steps,
-                              images_per_step)
+                    self._log(logger, bar, progress, step, record, lr, window_start, window_steps, images_per_step)
                     window_start, window_steps = time.perf_counter(), 0
                 if cfg.eval.online_knn is not None and step % cfg.eval.every_steps == 0:
                     knn = self._online_knn()
@@ -573,9 +686,18 @@ class Trainer:
         record["photos_skipped"] = values[-1] * self.world
         return record
 
-    def _log(self, logger: Optional[MetricsLogger], bar: Any, progress: ProgressLine, step: int,
-             reduced: dict[str, float], lr: float, window_start: float, window_steps: int,
-             images_per_step: int) -> None:
+    def _log(
+        self,
+        logger: Optional[MetricsLogger],
+        bar: Any,
+        progress: ProgressLine,
+        step: int,
+        reduced: dict[str, float],
+        lr: float,
+        window_start: float,
+        window_steps: int,
+        images_per_step: int,
+    ) -> None:
         """metrics.jsonl + TensorBoard, and the bar (terminal) or one plain progress line (rank 0)."""
         elapsed = max(time.perf_counter() - window_start, 1e-9)
         record = dict(reduced)
@@ -585,8 +707,12 @@ class Trainer:
             return
         logger.log(step, record)
         if record["photos_skipped"] > self._skipped_reported:
-            log.warning("step %d: %.0f unreadable photo reads skipped so far under %s (see photos_skipped in "
-                        "metrics.jsonl)", step, record["photos_skipped"], self.cfg.data.photos)
+            log.warning(
+                "step %d: %.0f unreadable photo reads skipped so far under %s (see photos_skipped in metrics.jsonl)",
+                step,
+                record["photos_skipped"],
+                self.cfg.data.photos,
+            )
             self._skipped_reported = record["photos_skipped"]
         if bar is not None:
             bar.set_postfix(loss=f"{record['loss']:.4f}", img_s=f"{record['images_per_s']:.0f}")

@@ -1,5 +1,6 @@
 """bench/bench_quality.py: verdicts are called real only beyond the spread; a tiny end-to-end run
 writes every output, and a re-run reuses what is finished."""
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,7 @@ def test_difference_is_real_only_beyond_the_sum_of_spreads():
     out = compare_arms(runs)
     assert out["arms"]["random"]["metrics"]["fmnist_knn"]["spread"] == pytest.approx(1.0)
     vs_random = out["comparisons"]["random"]["fmnist_knn"]
-    assert vs_random["diff"] == pytest.approx(3.0) and vs_random["margin"] == pytest.approx(1.0 + 0.5 ** 0.5)
+    assert vs_random["diff"] == pytest.approx(3.0) and vs_random["margin"] == pytest.approx(1.0 + 0.5**0.5)
     assert vs_random["real"] and vs_random["verdict"] == "better"
     vs_contrast = out["comparisons"]["contrast"]["fmnist_knn"]
     assert not vs_contrast["real"] and vs_contrast["verdict"] == "within spread"
@@ -57,14 +58,27 @@ def test_lower_is_better_metrics_flip_the_sign_and_single_seed_arms_borrow_a_spr
 
 
 def _settings() -> dict:
-    return {"image_size": 48, "batch_size": 16, "steps": 300, "optim": "adamw", "lr": 1e-3, "warmup_steps": 10,
-            "scenes": 1024, "fmnist_train": 10000, "fmnist_test": 10000, "dense_test_scenes": 16}
+    return {
+        "image_size": 48,
+        "batch_size": 16,
+        "steps": 300,
+        "optim": "adamw",
+        "lr": 1e-3,
+        "warmup_steps": 10,
+        "scenes": 1024,
+        "fmnist_train": 10000,
+        "fmnist_test": 10000,
+        "dense_test_scenes": 16,
+    }
 
 
 def test_bad_options_are_one_line_errors(tmp_path):
     for args in (["--arms", "nope"], ["--set", "stepz=3"], ["--set", "steps=abc"]):
-        proc = subprocess.run([sys.executable, str(ROOT / "bench/bench_quality.py"), "--out", str(tmp_path), *args],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "bench/bench_quality.py"), "--out", str(tmp_path), *args],
+            capture_output=True,
+            text=True,
+        )
         assert proc.returncode != 0
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr, proc.stderr
 
@@ -92,25 +106,62 @@ def test_small_stem_is_a_budget_field_so_every_arm_gets_it_random_init_included(
     assert is_small_stem(trunk)
 
 
-TINY = ["steps=2", "scenes=8", "heldout_scenes=6", "image_size=32", "render_size=32", "batch_size=4",
-        "warmup_steps=1", "fmnist_train=200", "fmnist_test=100", "dense_train_scenes=3", "dense_test_scenes=2",
-        "dense_steps=3", "random_seeds=2", "workers=0", "render_workers=1", "device=cpu", "threads=1",
-        "channels_last=false"]
+TINY = [
+    "steps=2",
+    "scenes=8",
+    "heldout_scenes=6",
+    "image_size=32",
+    "render_size=32",
+    "batch_size=4",
+    "warmup_steps=1",
+    "fmnist_train=200",
+    "fmnist_test=100",
+    "dense_train_scenes=3",
+    "dense_test_scenes=2",
+    "dense_steps=3",
+    "random_seeds=2",
+    "workers=0",
+    "render_workers=1",
+    "device=cpu",
+    "threads=1",
+    "channels_last=false",
+]
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (DEFAULT_PHOTO_PATCHES_ROOT / PHOTO_PATCHES_SOURCES[0].file).is_file(),
-                    reason="photo-patches photographs not unpacked (scripts/setup.sh)")
+@pytest.mark.skipif(
+    not (DEFAULT_PHOTO_PATCHES_ROOT / PHOTO_PATCHES_SOURCES[0].file).is_file(),
+    reason="photo-patches photographs not unpacked (scripts/setup.sh)",
+)
 def test_gpu_hour_preset_smoke_on_cpu_writes_everything_and_reuses_it(tmp_path):
-    cmd = [sys.executable, str(ROOT / "bench/bench_quality.py"), "--budget", "gpu-hour", "--out", str(tmp_path),
-           "--arms", "random,full", "--seeds", "1", "--set", *TINY]
+    cmd = [
+        sys.executable,
+        str(ROOT / "bench/bench_quality.py"),
+        "--budget",
+        "gpu-hour",
+        "--out",
+        str(tmp_path),
+        "--arms",
+        "random,full",
+        "--seeds",
+        "1",
+        "--set",
+        *TINY,
+    ]
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-2000:]
     results = json.loads(first.stdout.strip().splitlines()[-1])
     assert set(results["arms"]) == {"random", "full"} and results["arms"]["random"]["seeds"] == 2
     assert set(METRICS) <= set(results["arms"]["full"]["metrics"])
-    for name in ("results.json", "report.md", "quality.png", "full-seed0/export/backbone.pt",
-                 "full-seed0/export/backbone.json", "full-seed0/eval.json", "random-seed1/export/backbone.pt"):
+    for name in (
+        "results.json",
+        "report.md",
+        "quality.png",
+        "full-seed0/export/backbone.pt",
+        "full-seed0/export/backbone.json",
+        "full-seed0/eval.json",
+        "random-seed1/export/backbone.pt",
+    ):
         assert (tmp_path / name).is_file(), name
     assert json.loads((tmp_path / "results.json").read_text())["comparisons"]["random"]
     mtime = (tmp_path / "full-seed0/export/backbone.pt").stat().st_mtime_ns
@@ -119,16 +170,17 @@ def test_gpu_hour_preset_smoke_on_cpu_writes_everything_and_reuses_it(tmp_path):
     assert (tmp_path / "full-seed0/export/backbone.pt").stat().st_mtime_ns == mtime  # training reused
     again = json.loads(second.stdout.strip().splitlines()[-1])
     assert again["arms"]["full"]["metrics"] == results["arms"]["full"]["metrics"]  # evaluation reused
-    other = subprocess.run(cmd + ["--train-set", "method.synthetic.property_weight=0.5"], capture_output=True, text=True,
-                           timeout=600)
+    other = subprocess.run(
+        cmd + ["--train-set", "method.synthetic.property_weight=0.5"], capture_output=True, text=True, timeout=600
+    )
     assert other.returncode == 2 and "other settings" in other.stderr  # never mixed into the same --out
 
 
 def test_an_evaluation_is_redone_when_the_heldout_renders_change(tmp_path):
     """A record scored on other held-out bytes is never reused (its dense probes saw other scenes)."""
     import torchvision
-
     from bench_quality import BUDGETS, evaluate_run, evaluation_settings, shards_sha256
+
     from synthssl.train.export import save_backbone
 
     heldout = tmp_path / "heldout"
@@ -150,8 +202,17 @@ def test_an_evaluation_is_redone_when_the_heldout_renders_change(tmp_path):
             return {"fmnist_knn": 50.0}
 
     run = tmp_path / "full-seed0"
-    save_backbone(torchvision.models.resnet18(), run / "export", arch="resnet18", small_stem=False, image_size=32,
-                  mean=(0.5,) * 3, std=(0.5,) * 3, method="synthetic_contrast", steps=1)
+    save_backbone(
+        torchvision.models.resnet18(),
+        run / "export",
+        arch="resnet18",
+        small_stem=False,
+        image_size=32,
+        mean=(0.5,) * 3,
+        std=(0.5,) * 3,
+        method="synthetic_contrast",
+        steps=1,
+    )
     write_manifest("a" * 64, "b" * 64)
     first = shards_sha256(heldout)
     evaluate_run(Probes(), run, 1.0)

@@ -1,5 +1,6 @@
 """bench/bench_render.py: the steady-state rate leaves the workers' start-up out, so 1 and N workers
 compare what the workers do once running."""
+
 from __future__ import annotations
 
 import sys

@@ -1,5 +1,6 @@
 """bench/bench_runs.py: a benchmark reuses a finished run only when its fully resolved settings
 (method defaults included) are today's; anything else is refused, never mixed in."""
+
 from __future__ import annotations
 
 import json

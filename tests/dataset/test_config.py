@@ -1,4 +1,5 @@
 """The one config engine: building, checks per section, base: includes, moved keys, help, torch-free."""
+
 from __future__ import annotations
 
 import subprocess
@@ -8,8 +9,19 @@ from typing import ClassVar, Literal, Optional
 
 import pytest
 
-from synthssl.dataset.config import (ConfigError, apply_override, build, find_config, help_lines, load_yaml, need,
-                                     opt, split_arguments, to_dict, variant)
+from synthssl.core.config import (
+    ConfigError,
+    apply_override,
+    build,
+    find_config,
+    help_lines,
+    load_yaml,
+    need,
+    opt,
+    split_arguments,
+    to_dict,
+    variant,
+)
 
 
 @dataclass
@@ -94,7 +106,7 @@ def test_base_files_merge_key_by_key(tmp_path):
     shipped.mkdir()
     (shipped / "budget.yaml").write_text("a: {x: 1, y: 2}\nb: [1]\n")
     (tmp_path / "mid.yaml").write_text("base: budget.yaml\na: {y: 3, z: 4}\n")  # a shipped name
-    (tmp_path / "top.yaml").write_text("base: mid.yaml\nb: [2]\nc: 5\n")       # relative to this file
+    (tmp_path / "top.yaml").write_text("base: mid.yaml\nb: [2]\nc: 5\n")  # relative to this file
     assert load_yaml(tmp_path / "top.yaml", shipped) == {"a": {"x": 1, "y": 3, "z": 4}, "b": [2], "c": 5}
     (tmp_path / "loop.yaml").write_text("base: loop.yaml\n")
     with pytest.raises(ConfigError, match="includes itself"):
@@ -119,9 +131,11 @@ def test_overrides_and_arguments():
     tree: dict = {"inner": {"mode": "a"}}
     for item in ("inner.size=[2, 3]", "inner.weight=1e-1", "pick.name=two", "path="):
         apply_override(tree, item)
-    assert to_dict(build(Root, tree)) == {"path": "", "inner": {"size": [2, 3], "mode": "a", "weight": 0.1,
-                                                                "shares": {"x": 1.0, "y": 1.0}},
-                                          "pick": {"name": "two", "count": 2}}
+    assert to_dict(build(Root, tree)) == {
+        "path": "",
+        "inner": {"size": [2, 3], "mode": "a", "weight": 0.1, "shares": {"x": 1.0, "y": 1.0}},
+        "pick": {"name": "two", "count": 2},
+    }
     with pytest.raises(ConfigError, match="inner.mode.x: inner.mode is not a section"):
         apply_override(tree, "inner.mode.x=1")
     assert split_arguments(["c.yaml", "a=1", "b=2"]) == ("c.yaml", ["a=1", "b=2"])
@@ -141,6 +155,8 @@ def test_help_lists_every_key_with_type_default_and_help():
 
 
 def test_the_engine_and_the_render_config_import_without_torch():
-    code = ("import sys; import synthssl.dataset.config, synthssl.render.config, synthssl.render.cli; "
-            "sys.exit('torch' in sys.modules)")
+    code = (
+        "import sys; import synthssl.core.config, synthssl.render.config, synthssl.render.cli; "
+        "sys.exit('torch' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

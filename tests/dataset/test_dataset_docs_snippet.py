@@ -1,5 +1,6 @@
 """docs/shard-format.md's pasteable torch Dataset (h5py, numpy, torch only) reads a render
 folder, flat or nested, exactly as synthssl's own reader does."""
+
 from __future__ import annotations
 
 import re
@@ -9,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from analytic_scene import write_shards
 from provenance_shards import provenance_render
+
 from synthssl.dataset import ShardCollection
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "shard-format.md"
@@ -50,7 +51,10 @@ def test_snippet_reads_a_render_like_the_reader(tmp_path):
 
 def test_snippet_runs_without_synthssl_importable(tmp_path):
     write_shards(tmp_path, num_scenes=3, shard_size=2, size=8)
-    code = ("import sys; sys.modules['synthssl'] = None\n" + snippet() +
-            f"\nds = RenderedScenes({str(tmp_path)!r})\nprint(len(ds), tuple(ds[2]['depth'].shape))")
+    code = (
+        "import sys; sys.modules['synthssl'] = None\n"
+        + snippet()
+        + f"\nds = RenderedScenes({str(tmp_path)!r})\nprint(len(ds), tuple(ds[2]['depth'].shape))"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.split() == ["3", "(2,", "8,", "8)"], r.stderr[-1500:]

@@ -14,24 +14,45 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
 from analytic_scene import make_scene, write_shards
+
 from synthssl.dataset import ShardWriter
-from synthssl.dataset.manifest import (SHARDS_PER_FOLDER, index_folder, read_manifest, read_sidecar,
-                                       record_finished, shard_relpath, sidecar_path)
+from synthssl.dataset.manifest import (
+    SHARDS_PER_FOLDER,
+    index_folder,
+    read_manifest,
+    read_sidecar,
+    record_finished,
+    shard_relpath,
+    sidecar_path,
+)
 from synthssl.dataset.schema import categories_sha256
 from synthssl.render import cli
 
 NAMES = ["background", "floor", "wall", "sphere"]
-ATTRS = {"seed": 0, "render_config": {"x": 1}, "category_names": NAMES, "render_id": "0123456789abcdef",
-         "config_hash": "c" * 64, "asset_names": ["bundled/mug/mug.obj"], "assets_sha256": "a" * 64}
+ATTRS = {
+    "seed": 0,
+    "render_config": {"x": 1},
+    "category_names": NAMES,
+    "render_id": "0123456789abcdef",
+    "config_hash": "c" * 64,
+    "asset_names": ["bundled/mug/mug.obj"],
+    "assets_sha256": "a" * 64,
+}
 
 
 def _finish_one(directory: Path, k: int, first: int) -> tuple[dict, float]:
     """Write shard k (2 tiny scenes) and its sidecar the way a render worker does; returns (entry, seconds
     spent finishing it: close + sidecar)."""
-    w = ShardWriter(directory / shard_relpath(k), height=8, width=8, views=2, max_objects=4,
-                    attrs={**ATTRS, "first_scene": first}, expected_scenes=2)
+    w = ShardWriter(
+        directory / shard_relpath(k),
+        height=8,
+        width=8,
+        views=2,
+        max_objects=4,
+        attrs={**ATTRS, "first_scene": first},
+        expected_scenes=2,
+    )
     for i in range(2):
         w.append(make_scene(first + i, 8, 2, 4))
     t = time.perf_counter()
@@ -82,9 +103,16 @@ def test_a_sidecar_is_exactly_the_manifest_entry_with_provenance(tmp_path):
     assert entry["sha256"] == __import__("hashlib").sha256(path.read_bytes()).hexdigest()
     assert entry["bytes"] == path.stat().st_size and entry["mtime_ns"] == path.stat().st_mtime_ns
     assert entry["render_id"] == "0123456789abcdef" and entry["num_scenes"] == 2 and entry["first_scene"] == 0
-    assert entry["compat"] == {"format_version": 1, "height": 8, "width": 8, "views": 2,
-                               "categories_sha256": categories_sha256(NAMES), "assets_sha256": "a" * 64,
-                               "package_version": entry["compat"]["package_version"], "config_hash": "c" * 64}
+    assert entry["compat"] == {
+        "format_version": 1,
+        "height": 8,
+        "width": 8,
+        "views": 2,
+        "categories_sha256": categories_sha256(NAMES),
+        "assets_sha256": "a" * 64,
+        "package_version": entry["compat"]["package_version"],
+        "config_hash": "c" * 64,
+    }
     manifest = index_folder(tmp_path)
     assert manifest["shards"] == [entry]
     assert manifest["category_tables"] == {categories_sha256(NAMES): NAMES}
@@ -141,8 +169,10 @@ def test_index_mistakes_are_one_line(tmp_path, capsys):
     assert cli.main(["index", str(tmp_path / "nope")]) == 2
     assert cli.main(["index", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"render-scenes index: {tmp_path / 'nope'}: not a directory",
-                   f"render-scenes index: {tmp_path}: no shard-*.h5 files (in it or its subfolders)"]
+    assert err == [
+        f"render-scenes index: {tmp_path / 'nope'}: not a directory",
+        f"render-scenes index: {tmp_path}: no shard-*.h5 files (in it or its subfolders)",
+    ]
 
 
 def test_default_compression_is_deflate_with_shuffle_and_lzf_stays_available(tmp_path):
@@ -159,14 +189,21 @@ def test_default_compression_is_deflate_with_shuffle_and_lzf_stays_available(tmp
 def _h5dump_value(path: Path, dataset: str, index: tuple[int, ...]) -> float:
     start = ",".join(map(str, index))
     count = ",".join("1" for _ in index)
-    out = subprocess.run(["h5dump", "-d", dataset, "-s", start, "-c", count, "-m", "%.9g", str(path)],
-                         capture_output=True, text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        ["h5dump", "-d", dataset, "-s", start, "-c", count, "-m", "%.9g", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     data = out.split("DATA {", 1)[1]
     return float(re.search(r"\):\s*([-0-9.eE+]+)", data).group(1))
 
 
-@pytest.mark.skipif(shutil.which("h5dump") is None,
-                    reason="h5dump not installed (Debian package hdf5-tools; scripts/setup.sh installs it)")
+@pytest.mark.skipif(
+    shutil.which("h5dump") is None,
+    reason="h5dump not installed (Debian package hdf5-tools; scripts/setup.sh installs it)",
+)
 def test_h5dump_reads_a_default_shard_without_h5py(tmp_path):
     scenes = [make_scene(i, 16, 2, 4) for i in range(2)]
     path = tmp_path / "shard-00000.h5"
@@ -178,8 +215,9 @@ def test_h5dump_reads_a_default_shard_without_h5py(tmp_path):
     assert _h5dump_value(path, "/depth", (1, v, y, x)) == pytest.approx(float(depth[v, y, x]), rel=1e-6)
     rgb = np.asarray(scenes[1]["rgb"], np.uint8)
     assert _h5dump_value(path, "/rgb", (1, 1, 3, 4, 2)) == int(rgb[1, 3, 4, 2])
-    header = subprocess.run(["h5dump", "-p", "-H", "-d", "/depth", str(path)], capture_output=True, text=True,
-                            timeout=60, check=True).stdout
+    header = subprocess.run(
+        ["h5dump", "-p", "-H", "-d", "/depth", str(path)], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
     assert "DEFLATE" in header and "SHUFFLE" in header
 
 
@@ -222,6 +260,7 @@ def test_a_folder_from_before_sidecars_is_indexed_without_reblessing(tmp_path):
         f["scene_id"][0] = 99
     m = index_folder(tmp_path)
     assert [e["sha256"] for e in m["shards"]] == [e["sha256"] for e in legacy["shards"]]
-    assert all(e["compat"]["categories_sha256"] == categories_sha256(NAMES) and e["render_id"] == ""
-               for e in m["shards"])
+    assert all(
+        e["compat"]["categories_sha256"] == categories_sha256(NAMES) and e["render_id"] == "" for e in m["shards"]
+    )
     assert read_sidecar(tmp_path / "shard-00001.h5") == m["shards"][1]

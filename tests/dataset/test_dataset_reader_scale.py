@@ -15,9 +15,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
 from analytic_scene import write_shards
 from provenance_shards import provenance_render, render_id_of, tiny_folder
+
 from synthssl.dataset import ShardCollection, ShardFormatError
 from synthssl.dataset.errors import MixedShardsError
 from synthssl.dataset.layout import find_shards
@@ -68,8 +68,9 @@ def test_legacy_folder_without_manifest_still_reads(tmp_path):
 
 def test_a_replaced_shard_is_read_from_the_file_not_the_stale_entry(tmp_path):
     d = provenance_render(tmp_path / "r", num_scenes=8, shard_size=4)
-    shutil.copy(provenance_render(tmp_path / "other", num_scenes=2, shard_size=2) / "shard-00000.h5",
-                d / "shard-00001.h5")  # 2 scenes (ids 0-1) where the manifest says 4 (ids 4-7)
+    shutil.copy(
+        provenance_render(tmp_path / "other", num_scenes=2, shard_size=2) / "shard-00000.h5", d / "shard-00001.h5"
+    )  # 2 scenes (ids 0-1) where the manifest says 4 (ids 4-7)
     with pytest.raises(MixedShardsError, match="more than one shard"):
         ShardCollection([d])
 
@@ -101,8 +102,14 @@ def test_max_open_shards_default_follows_ulimit(monkeypatch):
 def _under_ulimit(code: str, limit: int, **env: str) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh Python whose ``ulimit -n`` is ``limit``."""
     prelude = f"import resource; resource.setrlimit(resource.RLIMIT_NOFILE, ({limit}, {limit}))\n"
-    return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1", **env}, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **env},
+        cwd=ROOT,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -143,11 +150,15 @@ def test_running_out_of_handles_is_reported_as_that(thousand_shards):
 
 # -- mixed folders ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("other, key", [
-    ({"categories": ["background", "floor", "wall", "cube"]}, "categories_sha256"),
-    ({"assets_sha256": "b" * 64}, "assets_sha256"),
-    ({"size": 16}, "height"),
-])
+
+@pytest.mark.parametrize(
+    "other, key",
+    [
+        ({"categories": ["background", "floor", "wall", "cube"]}, "categories_sha256"),
+        ({"assets_sha256": "b" * 64}, "assets_sha256"),
+        ({"size": 16}, "height"),
+    ],
+)
 def test_mixed_folders_are_refused_naming_two_shards(tmp_path, other, key):
     a = provenance_render(tmp_path / "a", num_scenes=4, seed=1)
     b = provenance_render(tmp_path / "b", num_scenes=4, seed=2, **other)
@@ -162,7 +173,9 @@ def test_mixed_shards_in_one_folder_are_refused_by_validate_and_the_cli(tmp_path
     from synthssl.render.cli import main
 
     a = provenance_render(tmp_path / "a", num_scenes=8, shard_size=4)
-    b = provenance_render(tmp_path / "b", num_scenes=8, shard_size=4, categories=["background", "floor", "wall", "cube"])
+    b = provenance_render(
+        tmp_path / "b", num_scenes=8, shard_size=4, categories=["background", "floor", "wall", "cube"]
+    )
     shutil.copy(b / "shard-00001.h5", a / "shard-00001.h5")  # same scene ids, other category table
     shutil.copy(b / "shard-00001.json", a / "shard-00001.json")
     m = json.loads((a / "manifest.json").read_text())
@@ -194,6 +207,7 @@ def test_manifest_entry_that_disagrees_with_its_shard_is_invalid(tmp_path):
 
 
 # -- scene identity ------------------------------------------------------------------------------
+
 
 def test_renders_with_different_seeds_read_together_and_repeats_are_refused(tmp_path):
     a = provenance_render(tmp_path / "a", num_scenes=6, seed=1)

@@ -8,14 +8,19 @@ import shutil
 import h5py
 import numpy as np
 import pytest
-
 from analytic_scene import make_scene, write_shards
+
 from synthssl.dataset import ShardCollection, ShardFormatError, ShardWriter
 from synthssl.dataset.manifest import read_manifest, update_manifest
 from synthssl.dataset.schema import ALL_FIELDS, VIEW_FIELDS
 from synthssl.dataset.validate import validate_directory, validate_shard
 
-ATTRS = {"seed": 0, "first_scene": 0, "render_config": {"x": 1}, "category_names": ["background", "floor", "wall", "sphere"]}
+ATTRS = {
+    "seed": 0,
+    "first_scene": 0,
+    "render_config": {"x": 1},
+    "category_names": ["background", "floor", "wall", "sphere"],
+}
 
 
 def test_round_trip_is_exact(tmp_path):
@@ -69,13 +74,16 @@ def test_validate_accepts_good_directory(analytic_shards):
     assert summary["num_scenes"] == 12 and summary["num_shards"] == 3
 
 
-@pytest.mark.parametrize("breakage, field", [
-    ("version", "format_version"),
-    ("missing", "normal"),
-    ("dtype", "depth"),
-    ("truncate", None),
-    ("values", "normal"),
-])
+@pytest.mark.parametrize(
+    "breakage, field",
+    [
+        ("version", "format_version"),
+        ("missing", "normal"),
+        ("dtype", "depth"),
+        ("truncate", None),
+        ("values", "normal"),
+    ],
+)
 def test_validate_names_file_and_field(tmp_path, analytic_shards, breakage, field):
     p = tmp_path / "shard-00000.h5"
     shutil.copy(analytic_shards / "shard-00000.h5", p)

@@ -5,12 +5,13 @@ so crops, resizes and flips are just different K, and assembles batches as the t
 loader / `ViewBatch` hold them. Shard-format conventions: OpenCV camera frame, depth =
 z-depth in metres (0 = no surface), instance 1 = floor, objects 3, 4, ...
 """
+
 from __future__ import annotations
 
 import numpy as np
 import torch
-
 from analytic_scene import _raycast, look_at  # noqa: F401  (look_at re-exported for the tests)
+
 from synthssl.dataset.contour import contour_from_instance
 
 
@@ -20,8 +21,9 @@ def intrinsics(size: int, fov_deg: float = 60.0) -> np.ndarray:
     return np.array([[f, 0, c], [0, f, c], [0, 0, 1.0]])
 
 
-def crop_flip_intrinsics(K: np.ndarray, box: tuple[float, float, float, float], out_size: int,
-                         flip: bool) -> np.ndarray:
+def crop_flip_intrinsics(
+    K: np.ndarray, box: tuple[float, float, float, float], out_size: int, flip: bool
+) -> np.ndarray:
     """K of the view cropped to `box` (x0, y0, x1, y1; pixel-edge coords), resized to
     out_size x out_size and optionally flipped horizontally."""
     x0, y0, x1, y1 = box
@@ -48,19 +50,22 @@ def render(spheres, K: np.ndarray, cam_to_world: np.ndarray, size: int) -> tuple
     return depth, inst
 
 
-def render_with_normals(spheres, K: np.ndarray, cam_to_world: np.ndarray, size: int
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def render_with_normals(
+    spheres, K: np.ndarray, cam_to_world: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(depth, instance, normal float32 [H, W, 3] unit camera-frame normals, 0 = none), by the
     shared analytic ray caster (tests/analytic_scene.py) with any intrinsics K."""
     centres = np.array([c for c, _ in spheres])
     radii = np.array([r for _, r in spheres])
-    depth, normal, inst = _raycast(size, np.asarray(K, np.float64), np.asarray(cam_to_world, np.float64),
-                                   centres, radii)
+    depth, normal, inst = _raycast(
+        size, np.asarray(K, np.float64), np.asarray(cam_to_world, np.float64), centres, radii
+    )
     return depth.astype(np.float32), inst, normal.astype(np.float32)
 
 
-def random_pair_batch(batch: int, size: int, seed: int = 0, crop: bool = False,
-                      flip: bool = False, render_size: int | None = None):
+def random_pair_batch(
+    batch: int, size: int, seed: int = 0, crop: bool = False, flip: bool = False, render_size: int | None = None
+):
     """A batch of view pairs of random scenes as torch tensors.
 
     Returns dict with depth [B,2,H,W], instance [B,2,H,W], normal [B,2,H,W,3] (camera frame,
@@ -78,8 +83,7 @@ def random_pair_batch(batch: int, size: int, seed: int = 0, crop: bool = False,
         for v in range(2):
             az = az0 + (0 if v == 0 else rng.uniform(0.2, 0.6))
             dist, elev = rng.uniform(3.5, 4.5), rng.uniform(0.5, 0.9)
-            eye = np.array([dist * np.cos(az) * np.cos(elev), dist * np.sin(az) * np.cos(elev),
-                            dist * np.sin(elev)])
+            eye = np.array([dist * np.cos(az) * np.cos(elev), dist * np.sin(az) * np.cos(elev), dist * np.sin(elev)])
             T = look_at(eye, np.array([0.0, 0.0, 0.3]))
             K = intrinsics(full)
             box = (0.0, 0.0, float(full), float(full))
@@ -90,15 +94,29 @@ def random_pair_batch(batch: int, size: int, seed: int = 0, crop: bool = False,
             fl = bool(flip and rng.random() < 0.5)
             K = crop_flip_intrinsics(K, box, size, fl)
             depth, inst, normal = render_with_normals(spheres, K, T, size)
-            if fl:                                                    # stored like ViewBatch: x negated
+            if fl:  # stored like ViewBatch: x negated
                 normal = normal * np.array([-1.0, 1.0, 1.0], np.float32)
-            for k, val in (("depth", depth), ("instance", inst), ("normal", normal), ("intrinsics", K),
-                           ("cam_to_world", T), ("crop_boxes", np.array(box)), ("flipped", fl)):
+            for k, val in (
+                ("depth", depth),
+                ("instance", inst),
+                ("normal", normal),
+                ("intrinsics", K),
+                ("cam_to_world", T),
+                ("crop_boxes", np.array(box)),
+                ("flipped", fl),
+            ):
                 views[k].append(val)
         for k in out:
             out[k].append(np.stack(views[k]))
-    dtypes = {"depth": torch.float32, "instance": torch.long, "normal": torch.float32, "intrinsics": torch.float32,
-              "cam_to_world": torch.float32, "crop_boxes": torch.float32, "flipped": torch.bool}
+    dtypes = {
+        "depth": torch.float32,
+        "instance": torch.long,
+        "normal": torch.float32,
+        "intrinsics": torch.float32,
+        "cam_to_world": torch.float32,
+        "crop_boxes": torch.float32,
+        "flipped": torch.bool,
+    }
     return {k: torch.as_tensor(np.stack(v)).to(dtypes[k]) for k, v in out.items()}
 
 
@@ -110,8 +128,9 @@ def raw_scene_batch(batch: int, size: int, seed: int = 0) -> dict[str, torch.Ten
     rng = np.random.default_rng(seed + 1)
     palette = torch.as_tensor(rng.integers(0, 256, size=(16, 3)), dtype=torch.float32)
     inst = b["instance"]
-    rgb = palette[inst.clamp_max(15)] + torch.as_tensor(rng.normal(0, 8, size=tuple(inst.shape) + (3,)),
-                                                        dtype=torch.float32)
+    rgb = palette[inst.clamp_max(15)] + torch.as_tensor(
+        rng.normal(0, 8, size=tuple(inst.shape) + (3,)), dtype=torch.float32
+    )
     return {
         "rgb": rgb.clamp(0, 255).to(torch.uint8),
         "depth": b["depth"],
@@ -123,4 +142,3 @@ def raw_scene_batch(batch: int, size: int, seed: int = 0) -> dict[str, torch.Ten
         "cam_to_world": b["cam_to_world"],
         "scene_id": torch.arange(batch, dtype=torch.long),
     }
-

@@ -8,6 +8,7 @@ the single-process gradient of its slice. Then the whole DSC method (BatchNorm i
 mode, so that per-rank statistics do not differ by design): rank-averaged parameter
 gradients equal the single-process ones.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -15,11 +16,11 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from synthssl.train.clustering.pseudo_labels import KMeansLabeler, PrototypeLabeler
+from synthssl.train.losses.pixel_contrast import pixel_contrast_loss
+from synthssl.train.losses.semantic_contrast import semantic_contrast_loss
 from synthssl.train.neighbours.dense_neighbours import DenseNeighbours
 from synthssl.train.neighbours.feature_neighbours import feature_neighbours
-from synthssl.train.losses.pixel_contrast import pixel_contrast_loss
-from synthssl.train.clustering.pseudo_labels import KMeansLabeler, PrototypeLabeler
-from synthssl.train.losses.semantic_contrast import semantic_contrast_loss
 
 B, D, N = 6, 16, 9
 
@@ -34,11 +35,11 @@ def _data():
 
 def _terms(e1, e2, n):
     pix = pixel_contrast_loss(e1, e2, n, num_samples=N, temperature=0.2)
-    dense = torch.cat([e1, e2])                                   # [2B, D, N]
+    dense = torch.cat([e1, e2])  # [2B, D, N]
     flat = dense.detach().transpose(1, 2).reshape(-1, D)
     labels, _ = KMeansLabeler(D, num_clusters=4)(flat, seed=3)
     sem = semantic_contrast_loss(dense, labels.reshape(2 * e1.shape[0], N), num_samples=N, temperature=0.1)
-    torch.manual_seed(5)                                          # same prototypes everywhere
+    torch.manual_seed(5)  # same prototypes everywhere
     protos = PrototypeLabeler(D, num_clusters=4)
     plabels, codes, _ = protos(flat)
     sem = sem + semantic_contrast_loss(dense, plabels.reshape(2 * e1.shape[0], N), num_samples=N)
@@ -58,9 +59,18 @@ def _worker(rank: int, world: int, store: str, out: str) -> None:
         method, batch = _method_and_batch()
         half = batch.batch_size // world
         loss, grads = _method_grads(method, batch.slice(rank * half, (rank + 1) * half))
-        dist.all_reduce(grads)                                    # what the trainer does, then / world
-        torch.save({"pix": pix.detach(), "sem": sem.detach(), "g1": x1.grad, "g2": x2.grad,
-                    "loss": loss, "grads": grads / world}, f"{out}.{rank}")
+        dist.all_reduce(grads)  # what the trainer does, then / world
+        torch.save(
+            {
+                "pix": pix.detach(),
+                "sem": sem.detach(),
+                "g1": x1.grad,
+                "g2": x2.grad,
+                "loss": loss,
+                "grads": grads / world,
+            },
+            f"{out}.{rank}",
+        )
     finally:
         dist.destroy_process_group()
 
@@ -92,16 +102,27 @@ def test_dense_losses_two_gloo_processes_equal_one(rank_results):
 
 def _method_and_batch():
     import raycast
+
     from synthssl.train.config import AugmentConfig
     from synthssl.train.data.augment import augment_scenes
     from synthssl.train.methods.base import MethodContext
     from synthssl.train.methods.dsc import DSC, DSCConfig
 
     torch.manual_seed(0)
-    method = DSC(DSCConfig(semantic_warmup_steps=0, num_clusters=4, pixel_samples=16, semantic_samples=16,
-                           proj_hidden_dim=64, dense_hidden_dim=64), MethodContext(small_stem=True)).eval()
-    batch = augment_scenes(raycast.raw_scene_batch(4, 32, seed=7), AugmentConfig(), 24,
-                           torch.Generator().manual_seed(0))
+    method = DSC(
+        DSCConfig(
+            semantic_warmup_steps=0,
+            num_clusters=4,
+            pixel_samples=16,
+            semantic_samples=16,
+            proj_hidden_dim=64,
+            dense_hidden_dim=64,
+        ),
+        MethodContext(small_stem=True),
+    ).eval()
+    batch = augment_scenes(
+        raycast.raw_scene_batch(4, 32, seed=7), AugmentConfig(), 24, torch.Generator().manual_seed(0)
+    )
     return method, batch
 
 

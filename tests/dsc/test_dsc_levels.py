@@ -1,18 +1,19 @@
 """The DSC method: levels prefer semantic features, batch-order invariance, mixed precision."""
+
 from __future__ import annotations
 
 import pytest
+import raycast
 import torch
 import torch.nn.functional as F
 
-import raycast
-from synthssl.dataset.config import build
+from synthssl.core.config import build
 from synthssl.train.config import AugmentConfig, ConfigError
 from synthssl.train.data.augment import augment_scenes
-from synthssl.train.neighbours.dense_correspondence import geometric_neighbours
-from synthssl.train.neighbours.dense_neighbours import DenseNeighbours, location_pixels
 from synthssl.train.methods.base import DataNeeds, MethodContext, StepInfo
 from synthssl.train.methods.dsc import DSC, DSCConfig
+from synthssl.train.neighbours.dense_correspondence import geometric_neighbours
+from synthssl.train.neighbours.dense_neighbours import DenseNeighbours, location_pixels
 
 FEATURE_HW = (8, 8)
 
@@ -30,21 +31,30 @@ def small_batch():
 
 
 def _neighbours(b):
-    return geometric_neighbours(b.depth[:, 0], b.intrinsics[:, 0], b.cam_to_world[:, 0],
-                                b.depth[:, 1], b.intrinsics[:, 1], b.cam_to_world[:, 1], FEATURE_HW, FEATURE_HW)
+    return geometric_neighbours(
+        b.depth[:, 0],
+        b.intrinsics[:, 0],
+        b.cam_to_world[:, 0],
+        b.depth[:, 1],
+        b.intrinsics[:, 1],
+        b.cam_to_world[:, 1],
+        FEATURE_HW,
+        FEATURE_HW,
+    )
 
 
 def _one_hot_embeddings(b, dim=16):
     """Dense [B,V,dim,8,8] one-hot instance ids at the location pixels; z = their mean."""
     pix = location_pixels((64, 64), FEATURE_HW)
-    ids = b.instance[:, :, pix[:, 1], pix[:, 0]].clamp_max(dim - 1)                   # [B, V, N]
+    ids = b.instance[:, :, pix[:, 1], pix[:, 0]].clamp_max(dim - 1)  # [B, V, N]
     dense = F.one_hot(ids, dim).float().permute(0, 1, 3, 2).reshape(*ids.shape[:2], dim, *FEATURE_HW)
     return dense.mean(dim=(3, 4)), dense
 
 
 def _dsc(**kw):
-    cfg = build(DSCConfig, dict(semantic_warmup_steps=0, num_clusters=8, pixel_samples=64, semantic_samples=64, **kw),
-                "method")
+    cfg = build(
+        DSCConfig, dict(semantic_warmup_steps=0, num_clusters=8, pixel_samples=64, semantic_samples=64, **kw), "method"
+    )
     return DSC(cfg, MethodContext(small_stem=True))
 
 
@@ -68,9 +78,10 @@ def test_dsc_losses_are_invariant_to_permuting_the_batch(scene_batch):
     dense = torch.randn(8, 2, 32, *FEATURE_HW, generator=g)
     perm = torch.randperm(8, generator=g)
     a = method.level_losses(z, dense, dense, n, StepInfo(0, 10))
-    method = _dsc(dense_dim=32)                                       # fresh k-means state
-    b = method.level_losses(z[perm], dense[perm], dense[perm],
-                            DenseNeighbours(n.mask[perm], n.partner[perm]), StepInfo(0, 10))
+    method = _dsc(dense_dim=32)  # fresh k-means state
+    b = method.level_losses(
+        z[perm], dense[perm], dense[perm], DenseNeighbours(n.mask[perm], n.partner[perm]), StepInfo(0, 10)
+    )
     for term in ("instance", "pixel", "semantic", "loss"):
         assert torch.allclose(a[term], b[term], atol=1e-5), term
 
@@ -151,15 +162,17 @@ def test_semantic_level_is_semantic_contrast_loss_as_the_inline_code_was(semanti
     """DSC's L_sem comes from `semantic_contrast_loss`, with exactly the numbers of the former inline code."""
     import copy
 
+    from synthssl.train.clustering.pseudo_labels import KMeansLabeler
     from synthssl.train.distributed import global_mean
     from synthssl.train.losses.semantic_contrast import sampled_pixels
     from synthssl.train.losses.supcon import supcon_loss
-    from synthssl.train.clustering.pseudo_labels import KMeansLabeler
 
-    method = DSC(DSCConfig(semantic_warmup_steps=0, num_clusters=4, semantic=semantic, semantic_samples=5),
-                 MethodContext(small_stem=True))
+    method = DSC(
+        DSCConfig(semantic_warmup_steps=0, num_clusters=4, semantic=semantic, semantic_samples=5),
+        MethodContext(small_stem=True),
+    )
     g = torch.Generator().manual_seed(2)
-    e = torch.randn(4, 128, 12, generator=g)                                   # [M, D, N], dense_dim 128
+    e = torch.randn(4, 128, 12, generator=g)  # [M, D, N], dense_dim 128
     targets = torch.randn(2, 2, 128, 3, 4, generator=g)
     labeler = copy.deepcopy(method.labeler)
     step = StepInfo(step=3, total_steps=10)

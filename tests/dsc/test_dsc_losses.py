@@ -1,4 +1,5 @@
 """Losses and building blocks of the DSC levels: properties that matter."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,17 +7,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from synthssl.train.losses.dense_infonce import block_positive_info_nce, multi_positive_info_nce
-from synthssl.train.neighbours.dense_neighbours import DenseNeighbours
-from synthssl.train.momentum.feature_queue import FeatureQueue
-from synthssl.train.neighbours.feature_neighbours import feature_neighbours
 from synthssl.train.clustering.kmeans import cluster_statistics, spherical_kmeans
-from synthssl.train.momentum.momentum import ema_update, momentum_copy, momentum_schedule
-from synthssl.train.losses.pixel_contrast import pixel_contrast_loss, sample_locations
 from synthssl.train.clustering.pseudo_labels import KMeansLabeler, PrototypeLabeler
-from synthssl.train.losses.queue_infonce import queue_info_nce, symmetric_queue_info_nce
 from synthssl.train.clustering.sinkhorn import sinkhorn
+from synthssl.train.losses.dense_infonce import block_positive_info_nce, multi_positive_info_nce
+from synthssl.train.losses.pixel_contrast import pixel_contrast_loss, sample_locations
+from synthssl.train.losses.queue_infonce import queue_info_nce, symmetric_queue_info_nce
 from synthssl.train.losses.supcon import supcon_loss
+from synthssl.train.momentum.feature_queue import FeatureQueue
+from synthssl.train.momentum.momentum import ema_update, momentum_copy, momentum_schedule
+from synthssl.train.neighbours.dense_neighbours import DenseNeighbours
+from synthssl.train.neighbours.feature_neighbours import feature_neighbours
 
 
 def test_multi_positive_reduces_to_infonce_with_one_positive():
@@ -51,10 +52,17 @@ def test_block_positive_form_equals_the_dense_form():
     valid = torch.rand(B, S, generator=g) < 0.8
     dense_pos = torch.zeros(B, S, B, S, dtype=torch.bool)
     dense_pos[torch.arange(B), :, torch.arange(B), :] = pos
-    a, ca = block_positive_info_nce(q, k, pos, k.reshape(-1, D), 0.2, query_valid=valid, own_key_valid=valid,
-                                    all_key_valid=valid.reshape(-1))
-    b, cb = multi_positive_info_nce(q.reshape(-1, D), k.reshape(-1, D), dense_pos.reshape(B * S, B * S), 0.2,
-                                    query_valid=valid.reshape(-1), key_valid=valid.reshape(-1))
+    a, ca = block_positive_info_nce(
+        q, k, pos, k.reshape(-1, D), 0.2, query_valid=valid, own_key_valid=valid, all_key_valid=valid.reshape(-1)
+    )
+    b, cb = multi_positive_info_nce(
+        q.reshape(-1, D),
+        k.reshape(-1, D),
+        dense_pos.reshape(B * S, B * S),
+        0.2,
+        query_valid=valid.reshape(-1),
+        key_valid=valid.reshape(-1),
+    )
     assert torch.equal(ca, cb) and ca.any()
     assert torch.allclose(a[ca], b[cb], atol=1e-5)
 
@@ -139,10 +147,10 @@ def test_kmeans_labeler_warm_starts_from_saved_centroids():
 def test_sinkhorn_balances_clusters():
     g = torch.Generator().manual_seed(6)
     scores = torch.randn(64, 8, generator=g).clamp(-1, 1)
-    scores[:, 0] += 0.5                                   # everyone prefers prototype 0
+    scores[:, 0] += 0.5  # everyone prefers prototype 0
     q = sinkhorn(scores, epsilon=0.05, iterations=3)
     assert torch.allclose(q.sum(1), torch.ones(64), atol=1e-4)
-    assert q.sum(0).max() / q.sum(0).min() < 3.0          # far from all-on-one
+    assert q.sum(0).max() / q.sum(0).min() < 3.0  # far from all-on-one
     labels, codes, stats = PrototypeLabeler(16, num_clusters=8)(torch.randn(64, 16))
     assert codes.shape == (64, 8) and stats["nonempty"] > 4
 
@@ -190,7 +198,8 @@ def test_losses_have_finite_gradients_under_bf16_autocast():
         n = feature_neighbours(x1, x2)
         labels, _ = KMeansLabeler(16, num_clusters=4)(torch.cat([e1, e2]).transpose(1, 2).reshape(-1, 16), 0)
         loss = pixel_contrast_loss(e1, e2, n, num_samples=8) + supcon_loss(
-            torch.cat([e1, e2]).transpose(1, 2).reshape(-1, 16), labels)
+            torch.cat([e1, e2]).transpose(1, 2).reshape(-1, 16), labels
+        )
     loss.backward()
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
     assert all(torch.isfinite(p.grad).all() for p in conv.parameters())
@@ -204,5 +213,5 @@ def test_symmetric_queue_info_nce_is_the_mean_of_both_directions():
     loss = symmetric_queue_info_nce(q1, k1, q2, k2, n, 0.2)
     expect = 0.5 * (queue_info_nce(q1, k1, n, 0.2).mean() + queue_info_nce(q2, k2, n, 0.2).mean())
     assert loss.shape == () and torch.equal(loss, expect)
-    swapped = symmetric_queue_info_nce(q1, k2, q2, k1, n, 0.2)         # the pairing matters
+    swapped = symmetric_queue_info_nce(q1, k2, q2, k1, n, 0.2)  # the pairing matters
     assert not torch.allclose(loss, swapped)

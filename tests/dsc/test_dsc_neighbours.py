@@ -1,11 +1,12 @@
 """Neighbour rules of the pixel level: geometric, crop (PixPro), feature (DenseCL)."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import raycast
 import torch
 
-import raycast
 from synthssl.dataset import geometry
 from synthssl.train.neighbours.crop_neighbours import crop_neighbours
 from synthssl.train.neighbours.dense_correspondence import geometric_neighbours
@@ -15,8 +16,16 @@ from synthssl.train.neighbours.reprojection import nearest_pixel, reproject_pixe
 
 
 def _geo(b, fhw):
-    return geometric_neighbours(b["depth"][:, 0], b["intrinsics"][:, 0], b["cam_to_world"][:, 0],
-                                b["depth"][:, 1], b["intrinsics"][:, 1], b["cam_to_world"][:, 1], fhw, fhw)
+    return geometric_neighbours(
+        b["depth"][:, 0],
+        b["intrinsics"][:, 0],
+        b["cam_to_world"][:, 0],
+        b["depth"][:, 1],
+        b["intrinsics"][:, 1],
+        b["cam_to_world"][:, 1],
+        fhw,
+        fhw,
+    )
 
 
 def _instance_agreement(b, neighbours, image_hw, fhw):
@@ -35,9 +44,14 @@ def test_geometric_matches_dataset_reprojection_exactly():
     n = _geo(b, (size, size))
     for i in range(2):
         uv, visible = geometry.reproject(
-            b["depth"][i, 0].numpy(), b["intrinsics"][i, 0].numpy(), b["cam_to_world"][i, 0].numpy(),
-            b["depth"][i, 1].numpy(), b["intrinsics"][i, 1].numpy(), b["cam_to_world"][i, 1].numpy(),
-            rel_tol=0.02)
+            b["depth"][i, 0].numpy(),
+            b["intrinsics"][i, 0].numpy(),
+            b["cam_to_world"][i, 0].numpy(),
+            b["depth"][i, 1].numpy(),
+            b["intrinsics"][i, 1].numpy(),
+            b["cam_to_world"][i, 1].numpy(),
+            rel_tol=0.02,
+        )
         has = n.has_partner[i].reshape(size, size).numpy()
         assert visible.sum() > 50
         # same visibility except (rare) boundary pixels where the partner depth test differs
@@ -56,14 +70,28 @@ def _all_pixels(h: int, w: int) -> torch.Tensor:
 
 
 def _numpy_reprojection(b, i):
-    return geometry.reproject(b["depth"][i, 0].numpy(), b["intrinsics"][i, 0].numpy(), b["cam_to_world"][i, 0].numpy(),
-                              b["depth"][i, 1].numpy(), b["intrinsics"][i, 1].numpy(), b["cam_to_world"][i, 1].numpy(),
-                              rel_tol=0.02)
+    return geometry.reproject(
+        b["depth"][i, 0].numpy(),
+        b["intrinsics"][i, 0].numpy(),
+        b["cam_to_world"][i, 0].numpy(),
+        b["depth"][i, 1].numpy(),
+        b["intrinsics"][i, 1].numpy(),
+        b["cam_to_world"][i, 1].numpy(),
+        rel_tol=0.02,
+    )
 
 
 def _torch_reprojection(b, size):
-    return reproject_pixels(_all_pixels(size, size), b["depth"][:, 0], b["intrinsics"][:, 0], b["cam_to_world"][:, 0],
-                            b["depth"][:, 1], b["intrinsics"][:, 1], b["cam_to_world"][:, 1], rel_tol=0.02)
+    return reproject_pixels(
+        _all_pixels(size, size),
+        b["depth"][:, 0],
+        b["intrinsics"][:, 0],
+        b["cam_to_world"][:, 0],
+        b["depth"][:, 1],
+        b["intrinsics"][:, 1],
+        b["cam_to_world"][:, 1],
+        rel_tol=0.02,
+    )
 
 
 def test_torch_reprojection_equals_dataset_geometry_on_the_same_inputs():
@@ -80,7 +108,9 @@ def test_torch_reprojection_equals_dataset_geometry_on_the_same_inputs():
         assert np.array_equal(seen.visible[i].reshape(size, size).numpy(), visible)
         rows, cols = geometry.nearest_pixel(uv)
         near = seen.nearest[i].reshape(size, size, 2).numpy()
-        assert np.array_equal(near[..., 0][visible], cols[visible]) and np.array_equal(near[..., 1][visible], rows[visible])
+        assert np.array_equal(near[..., 0][visible], cols[visible]) and np.array_equal(
+            near[..., 1][visible], rows[visible]
+        )
 
 
 def test_half_pixels_round_as_numpy_rint():
@@ -96,16 +126,19 @@ def test_half_pixels_round_as_numpy_rint():
     K_half = K.clone()
     K_half[0, 2] += 0.5
     depth = torch.ones(1, size, size)
-    depth[0, :, 5] = 2.0          # a step in view b's depth: the rounding decides what is occluded
+    depth[0, :, 5] = 2.0  # a step in view b's depth: the rounding decides what is occluded
     eye = torch.eye(4)[None]
-    b = {"depth": torch.stack([torch.ones(1, size, size), depth], 1), "intrinsics": torch.stack([K, K_half])[None],
-         "cam_to_world": torch.stack([eye, eye], 1)}
+    b = {
+        "depth": torch.stack([torch.ones(1, size, size), depth], 1),
+        "intrinsics": torch.stack([K, K_half])[None],
+        "cam_to_world": torch.stack([eye, eye], 1),
+    }
     seen = _torch_reprojection(b, size)
     uv, visible = _numpy_reprojection(b, 0)
     assert np.all(uv[..., 0] % 1.0 == 0.5) and torch.all(seen.uv[0, :, 0] % 1.0 == 0.5)
     assert np.array_equal(seen.visible[0].reshape(size, size).numpy(), visible)
     floor_rule = np.floor(uv[..., 0] + 0.5)
-    assert not np.array_equal(np.rint(uv[..., 0]), floor_rule)       # the two rules really differ here
+    assert not np.array_equal(np.rint(uv[..., 0]), floor_rule)  # the two rules really differ here
     assert np.array_equal(seen.nearest[0, :, 0].reshape(size, size).numpy()[visible], np.rint(uv[..., 0])[visible])
 
 
@@ -120,7 +153,7 @@ def test_geometric_neighbours_land_on_same_instance(crop, flip):
 
 def test_flip_is_carried_by_intrinsics():
     """Flipping view 2 (through K) mirrors its partners' columns and nothing else."""
-    size, f = 40, 8          # odd stride 5: location centres sit on pixels, so mirroring is exact
+    size, f = 40, 8  # odd stride 5: location centres sit on pixels, so mirroring is exact
     rng = np.random.default_rng(5)
     spheres = raycast.random_scene(rng)
     T1 = raycast.look_at(np.array([4.0, 0.5, 2.5]), np.array([0, 0, 0.3]))
@@ -131,32 +164,84 @@ def test_flip_is_carried_by_intrinsics():
     d2, _, n2 = raycast.render_with_normals(spheres, K, T2, size)
     d2f, _, n2f = raycast.render_with_normals(spheres, Kf, T2, size)
     assert np.allclose(d2f, d2[:, ::-1])
-    n2f = n2f * np.array([-1.0, 1.0, 1.0], np.float32)          # stored like ViewBatch: x negated
-    t = lambda a: torch.as_tensor(np.asarray(a, np.float32))[None]
-    tn = lambda a: torch.as_tensor(np.ascontiguousarray(a)).permute(2, 0, 1)[None]   # [1, 3, H, W]
+    n2f = n2f * np.array([-1.0, 1.0, 1.0], np.float32)  # stored like ViewBatch: x negated
+
+    def t(a):
+        return torch.as_tensor(np.asarray(a, np.float32))[None]
+
+    def tn(a):
+        return torch.as_tensor(np.ascontiguousarray(a)).permute(2, 0, 1)[None]  # [1, 3, H, W]
+
     no, yes = torch.tensor([False]), torch.tensor([True])
     mirror = torch.arange(f * f).reshape(f, f).flip(1).reshape(-1)
     plain = geometric_neighbours(t(d1), t(K), t(T1), t(d2), t(K), t(T2), (f, f), (f, f))
     flipped = geometric_neighbours(t(d1), t(K), t(T1), t(d2f), t(Kf), t(T2), (f, f), (f, f))
     assert plain.mask.sum() > 20
     assert torch.equal(plain.mask[0][:, mirror], flipped.mask[0])
-    normals = dict(normal_tol_deg=10.0)                          # tight: curved spheres lose matches
-    plain_n = geometric_neighbours(t(d1), t(K), t(T1), t(d2), t(K), t(T2), (f, f), (f, f), normal1=tn(n1),
-                                   normal2=tn(n2), flipped1=no, flipped2=no, **normals)
-    flipped_n = geometric_neighbours(t(d1), t(K), t(T1), t(d2f), t(Kf), t(T2), (f, f), (f, f), normal1=tn(n1),
-                                     normal2=tn(n2f), flipped1=no, flipped2=yes, **normals)
-    assert 0 < plain_n.mask.sum() < plain.mask.sum()            # the normal test removes some matches
+    normals = dict(normal_tol_deg=10.0)  # tight: curved spheres lose matches
+    plain_n = geometric_neighbours(
+        t(d1),
+        t(K),
+        t(T1),
+        t(d2),
+        t(K),
+        t(T2),
+        (f, f),
+        (f, f),
+        normal1=tn(n1),
+        normal2=tn(n2),
+        flipped1=no,
+        flipped2=no,
+        **normals,
+    )
+    flipped_n = geometric_neighbours(
+        t(d1),
+        t(K),
+        t(T1),
+        t(d2f),
+        t(Kf),
+        t(T2),
+        (f, f),
+        (f, f),
+        normal1=tn(n1),
+        normal2=tn(n2f),
+        flipped1=no,
+        flipped2=yes,
+        **normals,
+    )
+    assert 0 < plain_n.mask.sum() < plain.mask.sum()  # the normal test removes some matches
     assert torch.equal(plain_n.mask[0][:, mirror], flipped_n.mask[0])
-    ignoring_flip = geometric_neighbours(t(d1), t(K), t(T1), t(d2f), t(Kf), t(T2), (f, f), (f, f),
-                                         normal1=tn(n1), normal2=tn(n2f), flipped1=no, flipped2=no, **normals)
+    ignoring_flip = geometric_neighbours(
+        t(d1),
+        t(K),
+        t(T1),
+        t(d2f),
+        t(Kf),
+        t(T2),
+        (f, f),
+        (f, f),
+        normal1=tn(n1),
+        normal2=tn(n2f),
+        flipped1=no,
+        flipped2=no,
+        **normals,
+    )
     assert not torch.equal(ignoring_flip.mask, flipped_n.mask)
 
 
 def test_geometric_rejects_bad_shapes():
     d = torch.ones(2, 8, 8)
     with pytest.raises(ValueError, match="intrinsics1"):
-        geometric_neighbours(d, torch.eye(3)[None], torch.eye(4).repeat(2, 1, 1), d,
-                             torch.eye(3).repeat(2, 1, 1), torch.eye(4).repeat(2, 1, 1), (2, 2), (2, 2))
+        geometric_neighbours(
+            d,
+            torch.eye(3)[None],
+            torch.eye(4).repeat(2, 1, 1),
+            d,
+            torch.eye(3).repeat(2, 1, 1),
+            torch.eye(4).repeat(2, 1, 1),
+            (2, 2),
+            (2, 2),
+        )
 
 
 def test_crop_neighbours_identity_shift_and_flip():
@@ -164,7 +249,7 @@ def test_crop_neighbours_identity_shift_and_flip():
     no = torch.tensor([False])
     same = crop_neighbours(full, no, full, no, (4, 4), (4, 4))
     assert torch.equal(same.partner[0], torch.arange(16))
-    assert same.mask[0].sum(1).eq(1).all()            # 0.7 x diagonal < one bin: only itself
+    assert same.mask[0].sum(1).eq(1).all()  # 0.7 x diagonal < one bin: only itself
     mirrored = crop_neighbours(full, no, full, torch.tensor([True]), (4, 4), (4, 4))
     assert torch.equal(mirrored.partner[0], torch.arange(16).reshape(4, 4).flip(1).reshape(-1))
     # view 2 = the right half of view 1, at twice the resolution per bin
@@ -174,7 +259,7 @@ def test_crop_neighbours_identity_shift_and_flip():
     # view-1 column centres x = 8, 24, 40, 56; view-2 ones 36, 44, 52, 60; limit 0.7 * 16 * sqrt(2)
     assert not shifted.has_partner[0][cols == 0].any()
     assert shifted.has_partner[0][cols >= 1].all()
-    assert torch.equal(shifted.partner[0][cols == 1], 4 * torch.arange(4))   # x=24 -> x=36
+    assert torch.equal(shifted.partner[0][cols == 1], 4 * torch.arange(4))  # x=24 -> x=36
 
 
 def test_crop_neighbours_rejects_empty_box():
@@ -200,18 +285,30 @@ def test_geometric_neighbours_after_trainer_augmentation():
     from synthssl.train.data.augment import augment_scenes
 
     raw = raycast.raw_scene_batch(12, 96, seed=2)
-    batch = augment_scenes(raw, AugmentConfig(crop_scale=[0.3, 1.0], flip_p=0.5), 64,
-                           torch.Generator().manual_seed(0))
+    batch = augment_scenes(raw, AugmentConfig(crop_scale=[0.3, 1.0], flip_p=0.5), 64, torch.Generator().manual_seed(0))
     assert batch.flipped.any() and (~batch.flipped).any()
     fhw = (8, 8)
-    geometry = (batch.depth[:, 0], batch.intrinsics[:, 0], batch.cam_to_world[:, 0],
-                batch.depth[:, 1], batch.intrinsics[:, 1], batch.cam_to_world[:, 1], fhw, fhw)
+    geometry = (
+        batch.depth[:, 0],
+        batch.intrinsics[:, 0],
+        batch.cam_to_world[:, 0],
+        batch.depth[:, 1],
+        batch.intrinsics[:, 1],
+        batch.cam_to_world[:, 1],
+        fhw,
+        fhw,
+    )
     n = geometric_neighbours(*geometry)
     agree, count = _instance_agreement({"instance": batch.instance}, n, (64, 64), fhw)
     assert count > 100
     assert agree > 0.95, agree
-    with_normals = geometric_neighbours(*geometry, normal1=batch.normal[:, 0], normal2=batch.normal[:, 1],
-                                        flipped1=batch.flipped[:, 0], flipped2=batch.flipped[:, 1])
+    with_normals = geometric_neighbours(
+        *geometry,
+        normal1=batch.normal[:, 0],
+        normal2=batch.normal[:, 1],
+        flipped1=batch.flipped[:, 0],
+        flipped2=batch.flipped[:, 1],
+    )
     agree_n, count_n = _instance_agreement({"instance": batch.instance}, with_normals, (64, 64), fhw)
     assert count_n > 0.8 * count and agree_n >= agree
 
@@ -227,16 +324,30 @@ def test_geometric_neighbours_on_rendered_shards(tmp_path):
     from synthssl.train.data.augment import augment_scenes
     from synthssl.train.data.scenes import SceneDataset
 
-    assert render_scenes(["--out", str(tmp_path), "--scenes", "16", "--size", "96", "--seed", "3",
-                          "--workers", "1", "--no-progress"]) == 0
+    assert (
+        render_scenes(
+            ["--out", str(tmp_path), "--scenes", "16", "--size", "96", "--seed", "3", "--workers", "1", "--no-progress"]
+        )
+        == 0
+    )
     dataset = SceneDataset([tmp_path])
     raw = default_collate([dataset[i] for i in range(len(dataset))])
     batch = augment_scenes(raw, AugmentConfig(), 64, torch.Generator().manual_seed(0))
     fhw = (8, 8)
-    n = geometric_neighbours(batch.depth[:, 0], batch.intrinsics[:, 0], batch.cam_to_world[:, 0],
-                             batch.depth[:, 1], batch.intrinsics[:, 1], batch.cam_to_world[:, 1], fhw, fhw,
-                             normal1=batch.normal[:, 0], normal2=batch.normal[:, 1],
-                             flipped1=batch.flipped[:, 0], flipped2=batch.flipped[:, 1])
+    n = geometric_neighbours(
+        batch.depth[:, 0],
+        batch.intrinsics[:, 0],
+        batch.cam_to_world[:, 0],
+        batch.depth[:, 1],
+        batch.intrinsics[:, 1],
+        batch.cam_to_world[:, 1],
+        fhw,
+        fhw,
+        normal1=batch.normal[:, 0],
+        normal2=batch.normal[:, 1],
+        flipped1=batch.flipped[:, 0],
+        flipped2=batch.flipped[:, 1],
+    )
     agree, count = _instance_agreement({"instance": batch.instance}, n, (64, 64), fhw)
     assert count > 200
     assert agree > 0.95, agree

@@ -1,5 +1,6 @@
 """Resumed runs equal uninterrupted ones: k-means centroids, momentum encoders and queues
 live in buffers and come back with the checkpoint."""
+
 from __future__ import annotations
 
 import json
@@ -15,18 +16,44 @@ CONFIGS = Path(__file__).resolve().parents[2] / "train" / "configs"
 
 
 def _cfg(name: str, shards: Path, out: Path, extra: list[str]):
-    return load_config(CONFIGS / f"{name}.yaml", [
-        f"data.shards=[{shards}]", "data.batch_size=4", "data.image_size=16", "data.workers=0",
-        "model.small_stem=true", "model.channels_last=false", "train.steps=4", "train.checkpoint_every=2",
-        "log.every=1", "log.tensorboard=false", "log.progress=false", "optim.warmup_steps=0",
-        "train.device=cpu", "train.export=false", f"train.out={out}", *extra])
+    return load_config(
+        CONFIGS / f"{name}.yaml",
+        [
+            f"data.shards=[{shards}]",
+            "data.batch_size=4",
+            "data.image_size=16",
+            "data.workers=0",
+            "model.small_stem=true",
+            "model.channels_last=false",
+            "train.steps=4",
+            "train.checkpoint_every=2",
+            "log.every=1",
+            "log.tensorboard=false",
+            "log.progress=false",
+            "optim.warmup_steps=0",
+            "train.device=cpu",
+            "train.export=false",
+            f"train.out={out}",
+            *extra,
+        ],
+    )
 
 
-@pytest.mark.parametrize("name,extra", [
-    ("dsc", ["method.semantic_warmup_steps=1", "method.num_clusters=8", "method.dense_level=c4",
-             "method.target_momentum=0.9"]),
-    ("mocov2", ["method.queue_size=24"]),
-])
+@pytest.mark.parametrize(
+    "name,extra",
+    [
+        (
+            "dsc",
+            [
+                "method.semantic_warmup_steps=1",
+                "method.num_clusters=8",
+                "method.dense_level=c4",
+                "method.target_momentum=0.9",
+            ],
+        ),
+        ("mocov2", ["method.queue_size=24"]),
+    ],
+)
 def test_resume_matches_uninterrupted_run(name, extra, analytic_shards, tmp_path):
     Trainer(_cfg(name, analytic_shards, tmp_path / "full", extra)).run()
     killed = _cfg(name, analytic_shards, tmp_path / "resumed", extra)

@@ -1,4 +1,5 @@
 """Each DSC-engineer method trains from its shipped config (train-ssl CLI) on shards or photos."""
+
 from __future__ import annotations
 
 import json
@@ -12,13 +13,28 @@ from synthssl.train.cli import main as train_ssl
 CONFIGS = Path(__file__).resolve().parents[2] / "train" / "configs"
 PHOTOS = Path("/usr/share/backgrounds")
 # The shipped configs are GPU-sized; shrink data and model, keep each method's options.
-TINY = ["data.batch_size=4", "data.image_size=16", "data.workers=0", "model.small_stem=true",
-        "model.channels_last=false", "train.steps=2", "train.checkpoint_every=0", "log.every=1",
-        "log.tensorboard=false", "log.progress=false", "optim.warmup_steps=0", "train.device=cpu"]
+TINY = [
+    "data.batch_size=4",
+    "data.image_size=16",
+    "data.workers=0",
+    "model.small_stem=true",
+    "model.channels_last=false",
+    "train.steps=2",
+    "train.checkpoint_every=0",
+    "log.every=1",
+    "log.tensorboard=false",
+    "log.progress=false",
+    "optim.warmup_steps=0",
+    "train.device=cpu",
+]
 EXTRA = {
     "dsc": ["method.semantic_warmup_steps=1", "method.num_clusters=8", "method.dense_level=c4"],
-    "dsc_photos": ["method.semantic_warmup_steps=0", "method.num_clusters=8", "method.dense_level=c4",
-                   "data.photo_base_size=32"],
+    "dsc_photos": [
+        "method.semantic_warmup_steps=0",
+        "method.num_clusters=8",
+        "method.dense_level=c4",
+        "data.photo_base_size=32",
+    ],
     "simclr_photos": ["data.photo_base_size=32"],
     "mocov2": ["method.queue_size=32"],
     "densecl": ["method.queue_size=32", "method.dense_warmup_steps=1"],
@@ -46,10 +62,14 @@ def test_trains_on_shards(name, analytic_shards, tmp_path):
 
 
 @pytest.mark.skipif(not PHOTOS.is_dir(), reason="no photo folder (apt package mate-backgrounds)")
-@pytest.mark.parametrize("name,data", [
-    ("dsc_photos", []), ("simclr_photos", []),
-    ("densecl", ["data.photo_pairs=true", "data.shards=[]", "data.photo_base_size=32"]),
-])
+@pytest.mark.parametrize(
+    "name,data",
+    [
+        ("dsc_photos", []),
+        ("simclr_photos", []),
+        ("densecl", ["data.photo_pairs=true", "data.shards=[]", "data.photo_base_size=32"]),
+    ],
+)
 def test_trains_on_a_photo_folder(name, data, tmp_path):
     records = _train(name, tmp_path / name, [f"data.photos={PHOTOS}", *data])
     if name == "dsc_photos":
@@ -57,8 +77,15 @@ def test_trains_on_a_photo_folder(name, data, tmp_path):
 
 
 def test_geometric_rule_on_photos_is_a_config_error(tmp_path, capsys):
-    code = train_ssl([str(CONFIGS / "dsc_photos.yaml"), *TINY, "method.neighbours=geometric",
-                      f"data.photos={PHOTOS}", f"train.out={tmp_path}"])
+    code = train_ssl(
+        [
+            str(CONFIGS / "dsc_photos.yaml"),
+            *TINY,
+            "method.neighbours=geometric",
+            f"data.photos={PHOTOS}",
+            f"train.out={tmp_path}",
+        ]
+    )
     assert code == 2
     assert "geometry" in capsys.readouterr().err
 
@@ -67,8 +94,17 @@ def test_dsc_trains_with_a_timm_backbone(analytic_shards, tmp_path):
     """A timm CNN (features_only) in place of the ResNet: every level, and the synthetic terms, run."""
     pytest.importorskip("timm")
     out = tmp_path / "dsc_timm"
-    records = _train("dsc", out, [f"data.shards=[{analytic_shards}]", "model.arch=timm:resnet18d",
-                                  "model.small_stem=false", "data.image_size=32", "method.synthetic.property_weight=1.0"])
+    records = _train(
+        "dsc",
+        out,
+        [
+            f"data.shards=[{analytic_shards}]",
+            "model.arch=timm:resnet18d",
+            "model.small_stem=false",
+            "data.image_size=32",
+            "method.synthetic.property_weight=1.0",
+        ],
+    )
     assert records[1]["semantic_weight"] == 1.0 and records[1]["matched_fraction"] > 0
     assert all(math.isfinite(records[-1][k]) for k in ("instance", "pixel", "semantic", "depth", "normal"))
     meta = json.loads((out / "export" / "backbone.json").read_text())

@@ -1,4 +1,5 @@
 """`train-ssl eval` end to end on a tiny export, tiny shards and a fake Fashion-MNIST."""
+
 import json
 
 import cv2
@@ -9,9 +10,15 @@ from synthssl.train.eval.cli import main
 
 def _argv(assets, out):
     """The one grammar: CONFIG.yaml key=value ..."""
-    return [str(assets["config"]), f"backbone={assets['export']}", f"compare=[{assets['other']}]",
-            f"benchmarks=[fashion-mnist:{assets['fmnist']}]", f"shards=[{assets['shards']}]", f"run={assets['run']}",
-            f"out={out}"]
+    return [
+        str(assets["config"]),
+        f"backbone={assets['export']}",
+        f"compare=[{assets['other']}]",
+        f"benchmarks=[fashion-mnist:{assets['fmnist']}]",
+        f"shards=[{assets['shards']}]",
+        f"run={assets['run']}",
+        f"out={out}",
+    ]
 
 
 def _run(assets, out):
@@ -20,16 +27,28 @@ def _run(assets, out):
 
 
 def test_earlier_flags_are_aliases_of_the_one_grammar(eval_assets, tmp_path, capsys):
-    old = ["--backbone", str(eval_assets["export"]), "--compare", str(eval_assets["other"]),
-           "--fashion-mnist", str(eval_assets["fmnist"]), "--shards", str(eval_assets["shards"]),
-           "--run", str(eval_assets["run"]), "--out", str(tmp_path / "a"), "--config", str(eval_assets["config"])]
+    old = [
+        "--backbone",
+        str(eval_assets["export"]),
+        "--compare",
+        str(eval_assets["other"]),
+        "--fashion-mnist",
+        str(eval_assets["fmnist"]),
+        "--shards",
+        str(eval_assets["shards"]),
+        "--run",
+        str(eval_assets["run"]),
+        "--out",
+        str(tmp_path / "a"),
+        "--config",
+        str(eval_assets["config"]),
+    ]
     printed = []
     for argv in (old, _argv(eval_assets, tmp_path / "a"), ["eval_quick", "backbone=b", "out=o", "dense.steps=7"]):
         assert main([*argv, "--print-config"]) == 0
         printed.append(capsys.readouterr().out)
     assert printed[0] == printed[1] and "fashion-mnist:" in printed[0]
     assert "steps: 7" in printed[2] and "threads: 1" in printed[2]  # a shipped config named without a path
-
 
 
 def test_help_lists_every_key_with_type_default_and_help(capsys):
@@ -39,8 +58,12 @@ def test_help_lists_every_key_with_type_default_and_help(capsys):
         main(["--help"])
     text = capsys.readouterr().out
     assert info.value.code == 0
-    for line in ("backbone (str or null, default null): exported backbone", "benchmarks (list[str], default [])",
-                 "dense.steps (int, default 300): Adam steps", "image.linear.max_iter (int, default 100)"):
+    for line in (
+        "backbone (str or null, default null): exported backbone",
+        "benchmarks (list[str], default [])",
+        "dense.steps (int, default 300): Adam steps",
+        "image.linear.max_iter (int, default 100)",
+    ):
         assert line in text, line
 
 
@@ -63,8 +86,12 @@ def test_cli_writes_json_markdown_and_figures_deterministically(eval_assets, tmp
         img = cv2.imread(str(tmp_path / "a" / rel))
         assert img is not None and img.shape[0] > 50 and img.shape[1] > 100, rel
         assert f"]({rel})" in md
-    assert {"figures/training_curves.png", "figures/embedding_fashion-mnist.png",
-            "figures/dense_examples_pretrained.png", "figures/dense_examples_random.png"} <= set(first["figures"])
+    assert {
+        "figures/training_curves.png",
+        "figures/embedding_fashion-mnist.png",
+        "figures/dense_examples_pretrained.png",
+        "figures/dense_examples_random.png",
+    } <= set(first["figures"])
     # same command twice -> same numbers (fresh output folder, so nothing comes from the cache)
     second = _run(eval_assets, tmp_path / "b")
     assert second["image"] == first["image"]
@@ -77,8 +104,9 @@ def test_cli_reports_bad_input_clearly(eval_assets, tmp_path, capsys):
     assert "nothing" in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"
     bad.write_text("dense: {stepz: 3}\n")
-    code = main([str(bad), f"backbone={eval_assets['export']}", f"shards=[{eval_assets['shards']}]",
-                 f"out={tmp_path / 'r'}"])
+    code = main(
+        [str(bad), f"backbone={eval_assets['export']}", f"shards=[{eval_assets['shards']}]", f"out={tmp_path / 'r'}"]
+    )
     assert code == 2
     assert "dense.stepz: unknown key" in capsys.readouterr().err
     assert main(["benchmarks=[fashion-mnist]"]) == 2
@@ -95,11 +123,35 @@ def test_cli_evaluates_a_timm_export_against_its_random_init(eval_assets, tmp_pa
 
     torch.manual_seed(0)
     export = tmp_path / "timm_export"
-    save_backbone(build_encoder("timm:convnext_atto"), export, arch="timm:convnext_atto", small_stem=False,
-                  image_size=32, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), method="test", steps=1)
+    save_backbone(
+        build_encoder("timm:convnext_atto"),
+        export,
+        arch="timm:convnext_atto",
+        small_stem=False,
+        image_size=32,
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
+        method="test",
+        steps=1,
+    )
     out = tmp_path / "report"
-    assert main(["--backbone", str(export), "--fashion-mnist", str(eval_assets["fmnist"]), "--shards",
-                 str(eval_assets["shards"]), "--out", str(out), "--config", str(eval_assets["config"])]) == 0
+    assert (
+        main(
+            [
+                "--backbone",
+                str(export),
+                "--fashion-mnist",
+                str(eval_assets["fmnist"]),
+                "--shards",
+                str(eval_assets["shards"]),
+                "--out",
+                str(out),
+                "--config",
+                str(eval_assets["config"]),
+            ]
+        )
+        == 0
+    )
     results = json.loads((out / "results.json").read_text())
     assert list(results["backbones"]) == ["pretrained", "random"]
     for name in ("pretrained", "random"):

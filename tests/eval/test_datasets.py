@@ -1,4 +1,5 @@
 """IDX parsing, Fashion-MNIST loading and ImageFolder trees."""
+
 import gzip
 import struct
 from pathlib import Path
@@ -54,8 +55,10 @@ def test_fashion_mnist_from_custom_root(tmp_path):
     assert ds.class_names[9] == "Ankle boot"
 
 
-@pytest.mark.skipif(not (DEFAULT_FASHION_MNIST_ROOT / "t10k-labels-idx1-ubyte.gz").exists(),
-                    reason="dataset-fashion-mnist not installed")
+@pytest.mark.skipif(
+    not (DEFAULT_FASHION_MNIST_ROOT / "t10k-labels-idx1-ubyte.gz").exists(),
+    reason="dataset-fashion-mnist not installed",
+)
 def test_installed_fashion_mnist_test_split():
     ds = load_fashion_mnist("test")
     assert ds.images.shape == (10000, 28, 28, 1)

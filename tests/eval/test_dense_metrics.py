@@ -1,4 +1,5 @@
 """Dense metrics against values computed by hand."""
+
 import math
 
 import pytest

@@ -1,4 +1,5 @@
 """Dense probes learn on toy views; configs are validated; features are cached."""
+
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +10,9 @@ from synthssl.train.eval.config import EvalConfig, load_eval_config
 from synthssl.train.eval.dense_data import load_dense_views
 from synthssl.train.eval.dense_features import DenseFeatures
 from synthssl.train.eval.dense_probe import DenseProbeConfig, run_dense_probes
+from synthssl.train.eval.fashion_mnist import load_fashion_mnist
 from synthssl.train.eval.feature_cache import FeatureCache
 from synthssl.train.eval.image_probe import ImageProbeConfig, run_image_probes
-from synthssl.train.eval.fashion_mnist import load_fashion_mnist
 from synthssl.train.models.backbone import build_backbone
 
 CONFIGS = Path(__file__).resolve().parents[2] / "train" / "configs"
@@ -62,8 +63,9 @@ def test_dense_probe_learns_toy_scenes(eval_assets, head):
 def test_dense_probe_refuses_unknown_category(eval_assets):
     train, test, names = load_dense_views([eval_assets["shards"]], train_scenes=2, test_scenes=1)
     with pytest.raises(ValueError, match="category_names"):
-        run_dense_probes(build_backbone("resnet18"), train, test, 2, mean=MEAN, std=STD,
-                         config=DenseProbeConfig(steps=1))
+        run_dense_probes(
+            build_backbone("resnet18"), train, test, 2, mean=MEAN, std=STD, config=DenseProbeConfig(steps=1)
+        )
 
 
 def test_image_features_are_cached_on_disk(eval_assets, tmp_path):
@@ -71,13 +73,15 @@ def test_image_features_are_cached_on_disk(eval_assets, tmp_path):
     cfg = ImageProbeConfig(train_size=50, test_size=30, seeds=(0, 1), knn_k=(5,))
     torch.manual_seed(0)
     net = build_backbone("resnet18")
-    first = run_image_probes(net, train, test, image_size=32, mean=MEAN, std=STD, config=cfg,
-                             cache=FeatureCache(tmp_path))
+    first = run_image_probes(
+        net, train, test, image_size=32, mean=MEAN, std=STD, config=cfg, cache=FeatureCache(tmp_path)
+    )
     assert len(list(tmp_path.glob("*.pt"))) == 2  # train and test features
     calls = []
     net.register_forward_hook(lambda *a: calls.append(1))
-    again = run_image_probes(net, train, test, image_size=32, mean=MEAN, std=STD, config=cfg,
-                             cache=FeatureCache(tmp_path))
+    again = run_image_probes(
+        net, train, test, image_size=32, mean=MEAN, std=STD, config=cfg, cache=FeatureCache(tmp_path)
+    )
     assert not calls  # served from disk
     assert again.metrics == first.metrics
     assert first.metrics["knn_k5"]["std"] >= 0 and len(first.metrics["linear"]["values"]) == 2

@@ -1,4 +1,5 @@
 """Plotting helpers: ticks cover the data, PNGs round-trip, colour conventions hold."""
+
 import cv2
 import numpy as np
 import pytest

@@ -1,4 +1,5 @@
 """Online k-NN monitor: configuration, speed-relevant caching, mode restoration."""
+
 import pytest
 import torch
 
@@ -7,8 +8,15 @@ from synthssl.train.models.backbone import build_backbone
 
 
 def test_online_knn_evaluates_and_restores_mode(eval_assets):
-    knn = OnlineKNN.from_config({"dataset": f"fashion-mnist:{eval_assets['fmnist']}", "train_size": 100,
-                                 "test_size": 50, "k": [5, 20], "image_size": 32})
+    knn = OnlineKNN.from_config(
+        {
+            "dataset": f"fashion-mnist:{eval_assets['fmnist']}",
+            "train_size": 100,
+            "test_size": 50,
+            "k": [5, 20],
+            "image_size": 32,
+        }
+    )
     assert knn._train.shape == (100, 3, 32, 32)  # preprocessed once, kept in memory
     torch.manual_seed(0)
     backbone = build_backbone("resnet18").train()

@@ -1,5 +1,6 @@
 """The photo-patches task: construction (split, filter, determinism) on generated photos,
 errors, the spec and CLI flag, and the real task when lomiri-wallpapers-16.04 is installed."""
+
 from pathlib import Path
 
 import cv2
@@ -9,12 +10,20 @@ import pytest
 from synthssl.train.eval.benchmarks import load_benchmark
 from synthssl.train.eval.cli import from_legacy_flags
 from synthssl.train.eval.config import load_eval_config
-from synthssl.train.eval.photo_patches import (DEFAULT_PHOTO_PATCHES_ROOT, PHOTO_PATCHES_SOURCES, PatchTaskConfig,
-                                               build_patch_task, layout_patches, load_photo_patches, patch_std,
-                                               resize_short_side)
+from synthssl.train.eval.photo_patches import (
+    DEFAULT_PHOTO_PATCHES_ROOT,
+    PHOTO_PATCHES_SOURCES,
+    PatchTaskConfig,
+    build_patch_task,
+    layout_patches,
+    load_photo_patches,
+    patch_std,
+    resize_short_side,
+)
 
-SMALL = PatchTaskConfig(short_side=96, block=32, patch=16, test_fraction=0.25, train_per_class=40,
-                        test_per_class=12, min_std=8.0)
+SMALL = PatchTaskConfig(
+    short_side=96, block=32, patch=16, test_fraction=0.25, train_per_class=40, test_per_class=12, min_std=8.0
+)
 
 
 def _photo(seed: int, h: int = 120, w: int = 180) -> np.ndarray:
@@ -64,14 +73,16 @@ def test_train_and_test_patches_share_no_pixel(shape):
     for split, origins in (("train", layout.train), ("test", layout.test)):
         assert len({tuple(o) for o in origins.tolist()}) == len(origins), f"duplicate {split} patch"
         # every patch lies inside a single block of its own split
-        inside = ((origins[:, None, :] >= layout.blocks[None]) &
-                  (origins[:, None, :] + p <= layout.blocks[None] + SMALL.block)).all(-1)
+        inside = (
+            (origins[:, None, :] >= layout.blocks[None])
+            & (origins[:, None, :] + p <= layout.blocks[None] + SMALL.block)
+        ).all(-1)
         assert (inside.sum(1) == 1).all()
         assert (layout.test_block[inside.argmax(1)] == (split == "test")).all()
     test_mask = np.zeros(shape, bool)
     for y, x in layout.test.tolist():
-        test_mask[y:y + p, x:x + p] = True
-    assert not any(test_mask[y:y + p, x:x + p].any() for y, x in layout.train.tolist())
+        test_mask[y : y + p, x : x + p] = True
+    assert not any(test_mask[y : y + p, x : x + p].any() for y, x in layout.train.tolist())
 
 
 def test_flat_patches_are_dropped_and_std_is_exact():
@@ -82,7 +93,7 @@ def test_flat_patches_are_dropped_and_std_is_exact():
     for origins in (layout.train, layout.test):
         assert (origins[:, 1] >= 96 - SMALL.patch + 1).all()
         std = patch_std(gray, origins, SMALL.patch)
-        expected = [gray[y:y + 16, x:x + 16].astype(np.float64).std() for y, x in origins.tolist()]
+        expected = [gray[y : y + 16, x : x + 16].astype(np.float64).std() for y, x in origins.tolist()]
         np.testing.assert_allclose(std, expected, atol=1e-6)
         assert (std >= SMALL.min_std).all()
 
@@ -100,8 +111,11 @@ def test_resize_short_side_keeps_aspect():
 
 
 def test_missing_photos_name_the_package(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"Bridge_by_Sander_Klootwijk\.jpg.*setup.sh.*"
-                                                 r"lomiri-wallpapers-16\.04"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"Bridge_by_Sander_Klootwijk\.jpg.*setup.sh.*"
+        r"lomiri-wallpapers-16\.04",
+    ):
         load_photo_patches(tmp_path)
     with pytest.raises(FileNotFoundError, match="lomiri-wallpapers-16.04"):
         load_benchmark(f"photo-patches:{tmp_path}")
@@ -150,7 +164,9 @@ def test_sources_are_disjoint_from_the_training_photos():
     assert len({s.file for s in PHOTO_PATCHES_SOURCES}) == len({s.name for s in PHOTO_PATCHES_SOURCES}) == 12
 
 
-@pytest.mark.skipif(not (DEFAULT_PHOTO_PATCHES_ROOT / PHOTO_PATCHES_SOURCES[0].file).is_file(),
-                    reason="lomiri-wallpapers-16.04 not installed")
+@pytest.mark.skipif(
+    not (DEFAULT_PHOTO_PATCHES_ROOT / PHOTO_PATCHES_SOURCES[0].file).is_file(),
+    reason="lomiri-wallpapers-16.04 not installed",
+)
 def test_installed_photo_patches():
     check_real_task(DEFAULT_PHOTO_PATCHES_ROOT)

@@ -1,4 +1,5 @@
 """k-NN and linear probe on features with known structure."""
+
 import torch
 
 from synthssl.train.eval.knn import knn_accuracy, knn_predict
@@ -52,11 +53,14 @@ def test_the_report_bolds_a_mean_only_when_it_wins_by_more_than_the_spread():
 
     def report(pre: tuple[float, float], rnd: tuple[float, float]) -> str:
         metrics = {name: {"knn_k20": {"mean": m, "std": s}} for name, (m, s) in (("pre", pre), ("rnd", rnd))}
-        return markdown_report({"backbones": {n: {"source": "x", "meta": meta} for n in ("pre", "rnd")},
-                                "image": {"fmnist": {"num_train": 10, "num_test": 10, "seeds": [0, 1],
-                                                     "metrics": metrics}}})
+        return markdown_report(
+            {
+                "backbones": {n: {"source": "x", "meta": meta} for n in ("pre", "rnd")},
+                "image": {"fmnist": {"num_train": 10, "num_test": 10, "seeds": [0, 1], "metrics": metrics}},
+            }
+        )
 
-    tie = report((71.93, 1.80), (71.07, 0.95))   # the demo's k-NN: 0.86 apart, spreads sum to 2.75
+    tie = report((71.93, 1.80), (71.07, 0.95))  # the demo's k-NN: 0.86 apart, spreads sum to 2.75
     assert "| weighted k-NN, k=20 top-1 (%) | 71.93 ± 1.80 | 71.07 ± 0.95 |" in tie
     win = report((75.0, 1.0), (71.0, 1.0))
     assert "| **75.00 ± 1.00** | 71.00 ± 1.00 |" in win

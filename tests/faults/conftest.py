@@ -1,5 +1,6 @@
 """Fixtures of the fault suite (its helpers live in fault_helpers.py: a plain ``conftest`` import
 would be ambiguous next to the other test folders' conftest modules)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,5 +1,6 @@
 """Helpers of the fault suite (a uniquely named module): run the CLIs as a user would, look at
 their processes, tiny training overrides."""
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,13 @@ for folder in (TESTS,):  # analytic_scene
 def start_cli(module: str, *args: str) -> subprocess.Popen:
     """Start ``python -m synthssl.<module> ARGS`` in the background (text pipes)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", f"synthssl.{module}", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", f"synthssl.{module}", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -62,10 +68,23 @@ def one_line(stderr: str) -> str:
 
 def train_args(shards: Path, out: Path, **extra) -> list[str]:
     """Dotted overrides of a seconds-long CPU SimCLR run (32 px, batch 4, 4 steps)."""
-    items = {"data.shards": f"[{shards}]", "data.image_size": 32, "data.batch_size": 4, "data.workers": 0,
-             "train.steps": 4, "train.out": str(out), "train.device": "cpu", "train.checkpoint_every": 2,
-             "log.every": 1, "log.tensorboard": "false", "log.progress": "false", "model.channels_last": "false",
-             "method.name": "simclr", "method.proj_hidden_dim": 32, "method.proj_dim": 16}
+    items = {
+        "data.shards": f"[{shards}]",
+        "data.image_size": 32,
+        "data.batch_size": 4,
+        "data.workers": 0,
+        "train.steps": 4,
+        "train.out": str(out),
+        "train.device": "cpu",
+        "train.checkpoint_every": 2,
+        "log.every": 1,
+        "log.tensorboard": "false",
+        "log.progress": "false",
+        "model.channels_last": "false",
+        "method.name": "simclr",
+        "method.proj_hidden_dim": 32,
+        "method.proj_dim": 16,
+    }
     items.update(extra)
     return [f"{k}={v}" for k, v in items.items()]
 

@@ -1,4 +1,5 @@
 """Console helpers (issue 11): only rank 0 prints; plain progress lines; umask modes."""
+
 from __future__ import annotations
 
 import io
@@ -6,7 +7,7 @@ import logging
 import os
 import stat
 
-from synthssl.dataset.console import ProgressLine, format_eta, one_line, progress, publish_mode, setup_logging
+from synthssl.core.console import ProgressLine, format_eta, one_line, progress, publish_mode, setup_logging
 
 
 def test_only_rank_0_prints_unless_all_ranks_are_asked_for():
@@ -31,11 +32,15 @@ def test_progress_line_and_eta():
 
 
 def test_one_line_takes_the_error_of_a_worker_traceback():
-    exc = ValueError("Caught ShardFormatError in DataLoader worker process 0.\nTraceback...\n  File x\n"
-                     "synthssl.dataset.errors.ShardFormatError: a.h5: dataset 'rgb': scene 2 cannot be read\n")
+    exc = ValueError(
+        "Caught ShardFormatError in DataLoader worker process 0.\nTraceback...\n  File x\n"
+        "synthssl.dataset.errors.ShardFormatError: a.h5: dataset 'rgb': scene 2 cannot be read\n"
+    )
     assert one_line(exc) == "a.h5: dataset 'rgb': scene 2 cannot be read"
-    assert one_line(ValueError("step 3: loss term 'loss' is nan; lower optim.lr")) == \
-        "step 3: loss term 'loss' is nan; lower optim.lr"
+    assert (
+        one_line(ValueError("step 3: loss term 'loss' is nan; lower optim.lr"))
+        == "step 3: loss term 'loss' is nan; lower optim.lr"
+    )
 
 
 def test_publish_mode_applies_the_umask(tmp_path):

@@ -1,4 +1,5 @@
 """Data and file faults (issue 11): corrupt chunks, non-finite maps, photos, exports -- one-line errors."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,9 @@ def test_a_corrupt_chunk_during_training_names_shard_and_scene(tiny_shards, tmp_
     # data.workers=1: the error crosses the DataLoader worker boundary and still reads as one line
     assert main([str(config), *train_args(shards, tmp_path / "run", **{"data.workers": 1})]) == 2
     line = one_line(capsys.readouterr().err)
-    assert line.startswith(f"train-ssl: {shards / 'shard-00001.h5'}: dataset 'rgb': scene 2 (scene id 6) "
-                           f"cannot be read (corrupt chunk?)"), line
+    assert line.startswith(
+        f"train-ssl: {shards / 'shard-00001.h5'}: dataset 'rgb': scene 2 (scene id 6) cannot be read (corrupt chunk?)"
+    ), line
 
 
 @pytest.mark.parametrize("field", ["depth", "normal"])
@@ -49,8 +51,19 @@ def test_an_all_corrupt_photo_folder_is_one_line(tiny_shards, tmp_path, capsys):
         (photos / f"p{i}.jpg").write_bytes(b"\xff\xd8 not a jpeg")
     config = tmp_path / "c.yaml"
     config.write_text("method: {name: simclr}\n")
-    assert main([str(config), *train_args(tiny_shards, tmp_path / "run", **{
-        "data.photos": str(photos), "data.photo_pairs": "true", "data.shards": "[]"})]) == 2
+    assert (
+        main(
+            [
+                str(config),
+                *train_args(
+                    tiny_shards,
+                    tmp_path / "run",
+                    **{"data.photos": str(photos), "data.photo_pairs": "true", "data.shards": "[]"},
+                ),
+            ]
+        )
+        == 2
+    )
     line = one_line(capsys.readouterr().err)
     assert f"data.photos: none of the 3 image files under {photos} can be decoded" in line, line
 
@@ -58,8 +71,17 @@ def test_an_all_corrupt_photo_folder_is_one_line(tiny_shards, tmp_path, capsys):
 @pytest.fixture
 def export18(tmp_path):
     d = tmp_path / "export"
-    save_backbone(torchvision.models.resnet18(), d, arch="resnet18", small_stem=False, image_size=32,
-                  mean=(0.5,) * 3, std=(0.5,) * 3, method="simclr", steps=1)
+    save_backbone(
+        torchvision.models.resnet18(),
+        d,
+        arch="resnet18",
+        small_stem=False,
+        image_size=32,
+        mean=(0.5,) * 3,
+        std=(0.5,) * 3,
+        method="simclr",
+        steps=1,
+    )
     return d
 
 
@@ -103,7 +125,16 @@ def test_a_held_out_set_smaller_than_the_probes_ask_for_is_marked_in_the_report(
     metrics: dict = {}
     for task, metric, _, _ in DENSE_ROWS:
         metrics.setdefault(task, {})[metric] = 0.5
-    report = markdown_report({"backbones": {"a": {"source": "x", "meta": meta}},
-                              "dense": {"head": "linear", "num_train_views": 12, "num_test_views": 12,
-                                        "metrics": {"a": metrics}, "shortfall": note}})
+    report = markdown_report(
+        {
+            "backbones": {"a": {"source": "x", "meta": meta}},
+            "dense": {
+                "head": "linear",
+                "num_train_views": 12,
+                "num_test_views": 12,
+                "metrics": {"a": metrics},
+                "shortfall": note,
+            },
+        }
+    )
     assert f"**Note:** {note}." in report

@@ -1,4 +1,5 @@
 """Render faults (issue 11): a killed worker, render identity, checksums, tmp files, full disk."""
+
 from __future__ import annotations
 
 import errno
@@ -21,7 +22,9 @@ def test_killed_worker_fails_fast_naming_it_and_resume_completes(tmp_path):
     proc = start_cli("render.cli", *args, "--workers", "2")
     try:
         wait_for(lambda: (out / "shard-00000.h5").exists() or proc.poll() is not None, 240, "the first shard")
-        workers = [p for p in child_pids(proc.pid) if "spawn_main" in cmdline(p) and "resource_tracker" not in cmdline(p)]
+        workers = [
+            p for p in child_pids(proc.pid) if "spawn_main" in cmdline(p) and "resource_tracker" not in cmdline(p)
+        ]
         assert workers, "no worker processes found"
         os.kill(workers[0], signal.SIGKILL)
         stdout, stderr = proc.communicate(timeout=30)  # a hang fails here
@@ -86,8 +89,10 @@ def test_a_folder_of_the_previous_identity_format_resumes_and_another_render_is_
     assert main(_render(out, "--compression", "lzf", scenes=4)) == 0  # as the previous version rendered it
     capsys.readouterr()
     identity = json.loads((out / "identity.json").read_text())
-    cfg = load_config(None, [f"out={out}", "scenes=4", "size=16", "shard_size=4", "seed=3", "physics.enabled=false",
-                             "compression=lzf"])
+    cfg = load_config(
+        None,
+        [f"out={out}", "scenes=4", "size=16", "shard_size=4", "seed=3", "physics.enabled=false", "compression=lzf"],
+    )
     (old_hash,) = legacy_config_hashes(cfg)  # what that version's identity.json held
     old = {k: v for k, v in identity.items() if k != "identity_version"}
     old["config_sha256"] = old_hash
@@ -114,7 +119,9 @@ def test_checksums_are_never_reblessed_and_resume_deep_rerenders_a_changed_shard
     assert "shard-00001.h5: sha256: checksum differs" in capsys.readouterr().err
     assert main(_render(out, "--resume", "--deep")) == 0
     captured = capsys.readouterr()
-    assert "checksum differs from the manifest (file changed or corrupt); rendering shard-00001.h5 again" in captured.err
+    assert (
+        "checksum differs from the manifest (file changed or corrupt); rendering shard-00001.h5 again" in captured.err
+    )
     assert json.loads(captured.out.splitlines()[-1])["shards_rerendered"] == 1
     assert validate_directory(out, deep=True)["num_scenes"] == 8
 
@@ -124,7 +131,7 @@ def test_dead_writers_tmp_files_are_listed_and_removed_by_the_next_run(tmp_path,
 
     out = tmp_path / "shards"
     assert main(_render(out, scenes=4)) == 0
-    dead = out / f"shard-00001.h5.tmp-{socket.gethostname()}-{2 ** 22 + 12345}"  # above pid_max: never alive
+    dead = out / f"shard-00001.h5.tmp-{socket.gethostname()}-{2**22 + 12345}"  # above pid_max: never alive
     foreign = out / "shard-00001.h5.tmp-other-node-17"
     for p in (dead, foreign):
         p.write_bytes(b"\0" * 4096)
@@ -157,18 +164,26 @@ def test_a_full_disk_is_one_line_leaves_no_tmp_and_resume_completes(tmp_path, ca
     assert main(_render(out)) == 2
     line = one_line(capsys.readouterr().err)
     assert line == f"render-scenes: cannot write {out / 'shard-00001.h5'}: No space left on device (ENOSPC)", line
-    assert sorted(p.name for p in out.iterdir()) == [".manifest.lock", "identity.json", "manifest.json",
-                                                     "shard-00000.h5", "shard-00000.json"]  # + its sidecar
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".manifest.lock",
+        "identity.json",
+        "manifest.json",
+        "shard-00000.h5",
+        "shard-00000.json",
+    ]  # + its sidecar
     monkeypatch.setattr(ShardWriter, "append", real)
     assert main(_render(out, "--resume")) == 0
     assert validate_directory(out, deep=True)["num_scenes"] == 8
 
 
-@pytest.mark.parametrize("extra, expected", [
-    (("--views", "1"), "views: expected >= 2"),
-    (("--assets", "/nonexistent/meshes"), "objects.asset_dirs: /nonexistent/meshes is not a folder"),
-    (("--set", "camera.fov=[4e1, 6.5e1]", "--views", "0"), "views: expected >= 2"),
-])
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        (("--views", "1"), "views: expected >= 2"),
+        (("--assets", "/nonexistent/meshes"), "objects.asset_dirs: /nonexistent/meshes is not a folder"),
+        (("--set", "camera.fov=[4e1, 6.5e1]", "--views", "0"), "views: expected >= 2"),
+    ],
+)
 def test_render_mistakes_are_one_line_errors(tmp_path, capsys, extra, expected):
     from synthssl.render.cli import main
 

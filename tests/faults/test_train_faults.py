@@ -1,4 +1,5 @@
 """Training faults (issue 11): run folders, torn metrics, preemption, divergence, full disk, files."""
+
 from __future__ import annotations
 
 import errno
@@ -53,7 +54,8 @@ def test_a_second_start_in_a_run_folder_is_refused_and_the_run_kept(config_file,
 
 
 def test_a_copied_run_resumes_in_place_with_options_in_any_order_and_a_torn_metrics_line(
-        config_file, tiny_shards, tmp_path, capsys):
+    config_file, tiny_shards, tmp_path, capsys
+):
     run = tmp_path / "run"
     Trainer(load_config(config_file, train_args(tiny_shards, run))).run(stop_after=3)  # killed after step 3
     assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 2
@@ -69,8 +71,9 @@ def test_a_copied_run_resumes_in_place_with_options_in_any_order_and_a_torn_metr
     assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 2  # the original is untouched
 
 
-def test_sigterm_checkpoints_at_the_step_boundary_and_resume_continues_exactly(config_file, tiny_shards, tmp_path,
-                                                                              capsys, monkeypatch):
+def test_sigterm_checkpoints_at_the_step_boundary_and_resume_continues_exactly(
+    config_file, tiny_shards, tmp_path, capsys, monkeypatch
+):
     full = tmp_path / "full"
     assert _train(config_file, tiny_shards, full) == 0
     run = tmp_path / "run"
@@ -98,7 +101,8 @@ def test_sigterm_checkpoints_at_the_step_boundary_and_resume_continues_exactly(c
 
 @pytest.mark.parametrize("scale, what", [(float("nan"), "is nan;"), (1e9, "e+09, above 1000 x its early median")])
 def test_divergence_stops_naming_the_term_and_step_and_keeps_the_last_good_checkpoint(
-        config_file, tiny_shards, tmp_path, capsys, monkeypatch, scale, what):
+    config_file, tiny_shards, tmp_path, capsys, monkeypatch, scale, what
+):
     real = Trainer.compute_gradients
 
     def diverging(self, batch, info):
@@ -111,7 +115,7 @@ def test_divergence_stops_naming_the_term_and_step_and_keeps_the_last_good_check
     run = tmp_path / "run"
     assert _train(config_file, tiny_shards, run, **{"train.divergence_window": 2}) == 2
     line = one_line(capsys.readouterr().err)
-    assert f"step 3: loss term 'loss' is " in line and what in line and "last good checkpoint" in line, line
+    assert "step 3: loss term 'loss' is " in line and what in line and "last good checkpoint" in line, line
     assert scale != scale or "x its early median" in line  # the bound, for a finite jump
     assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 2
     assert not (run / "export").exists() and _steps(run) == [1, 2]
@@ -123,8 +127,9 @@ def test_a_batch_larger_than_the_dataset_is_refused(config_file, tiny_shards, tm
     assert "data.batch_size: 16 per step but only 12 scene pairs" in line, line
 
 
-def test_a_full_disk_while_checkpointing_is_one_line_and_leaves_no_tmp(config_file, tiny_shards, tmp_path, capsys,
-                                                                       monkeypatch):
+def test_a_full_disk_while_checkpointing_is_one_line_and_leaves_no_tmp(
+    config_file, tiny_shards, tmp_path, capsys, monkeypatch
+):
     def full_disk(obj, f, *args, **kwargs):
         f.write(b"partial")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -138,7 +143,8 @@ def test_a_full_disk_while_checkpointing_is_one_line_and_leaves_no_tmp(config_fi
 
 
 def test_files_follow_the_umask_and_config_records_provenance_and_logs_are_plain_lines(
-        config_file, tiny_shards, tmp_path, capsys):
+    config_file, tiny_shards, tmp_path, capsys
+):
     run = tmp_path / "run"
     (run / "export").mkdir(parents=True)
     (run / "checkpoint.pt.abc123.tmp").write_bytes(b"x" * 100)  # left by a killed run

@@ -1,4 +1,5 @@
 """Fixtures for the predict tests: tiny trained runs (with and without heads) and odd images."""
+
 from __future__ import annotations
 
 import hashlib
@@ -25,7 +26,9 @@ def _train(shards: Path, out: Path, **extra) -> Path:
 
     overrides = tiny_overrides(shards, Path("unused"), out, **{"train.steps": 2, "data.photos": "null", **extra})
     if extra.get("method.name", "synthetic_contrast") != "synthetic_contrast":  # keep only options it has
-        overrides = [o for o in overrides if not o.startswith(("method.synthetic.decoder_width", "method.synthetic.disc_width"))]
+        overrides = [
+            o for o in overrides if not o.startswith(("method.synthetic.decoder_width", "method.synthetic.disc_width"))
+        ]
     Trainer(load_config(None, overrides)).run()
     return out
 
@@ -39,14 +42,19 @@ def train_tiny():
 @pytest.fixture(scope="session")
 def heads_run(analytic_shards, tmp_path_factory) -> Path:
     """A 2-step synthetic_contrast run (property heads on, adaptation off) at 32 px."""
-    return _train(analytic_shards, tmp_path_factory.mktemp("heads_run") / "run", **{"method.synthetic.adversarial": "none"})
+    return _train(
+        analytic_shards, tmp_path_factory.mktemp("heads_run") / "run", **{"method.synthetic.adversarial": "none"}
+    )
 
 
 @pytest.fixture(scope="session")
 def simclr_run(analytic_shards, tmp_path_factory) -> Path:
     """A 2-step SimCLR run: a method without heads."""
-    return _train(analytic_shards, tmp_path_factory.mktemp("simclr_run") / "run",
-                  **{"method.name": "simclr", "method.proj_hidden_dim": 64})
+    return _train(
+        analytic_shards,
+        tmp_path_factory.mktemp("simclr_run") / "run",
+        **{"method.name": "simclr", "method.proj_hidden_dim": 64},
+    )
 
 
 def _smooth(rng: np.random.Generator, h: int, w: int, c: int) -> np.ndarray:
@@ -80,8 +88,9 @@ def fake_middlebury(tmp_path, monkeypatch):
     disp = np.tile(np.linspace(5.0, 50.0, 44, dtype=np.float32), (30, 1))
     disp[:5] = np.inf
     np.savez(tmp_path / "motorcycle_disp.npz", disp)
-    monkeypatch.setattr(middlebury, "SHA256", {f.name: hashlib.sha256(f.read_bytes()).hexdigest()
-                                                for f in tmp_path.iterdir()})
+    monkeypatch.setattr(
+        middlebury, "SHA256", {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in tmp_path.iterdir()}
+    )
     return tmp_path
 
 

@@ -1,4 +1,5 @@
 """bench/bench_zero_shot.py at a tiny budget: both arms train on the same budget and are scored."""
+
 from __future__ import annotations
 
 import json
@@ -12,14 +13,38 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 import bench_zero_shot  # noqa: E402
 
-TINY = ["data.image_size=32", "data.batch_size=4", "data.workers=0", "method.proj_hidden_dim=64",
-        "method.synthetic.decoder_width=16", "method.synthetic.disc_width=32", "model.channels_last=false"]
+TINY = [
+    "data.image_size=32",
+    "data.batch_size=4",
+    "data.workers=0",
+    "method.proj_hidden_dim=64",
+    "method.synthetic.decoder_width=16",
+    "method.synthetic.disc_width=32",
+    "model.channels_last=false",
+]
 
 
-def test_both_arms_train_alike_and_are_scored(analytic_shards, few_photos, fake_middlebury, heads_run, tmp_path,
-                                              capsys):
-    argv = ["--shards", str(analytic_shards), "--photos", str(few_photos), "--out", str(tmp_path), "--steps", "2",
-            "--device", "cpu", "--root", str(fake_middlebury), "--set", *TINY, "--score", f"tiny={heads_run}"]
+def test_both_arms_train_alike_and_are_scored(
+    analytic_shards, few_photos, fake_middlebury, heads_run, tmp_path, capsys
+):
+    argv = [
+        "--shards",
+        str(analytic_shards),
+        "--photos",
+        str(few_photos),
+        "--out",
+        str(tmp_path),
+        "--steps",
+        "2",
+        "--device",
+        "cpu",
+        "--root",
+        str(fake_middlebury),
+        "--set",
+        *TINY,
+        "--score",
+        f"tiny={heads_run}",
+    ]
     assert bench_zero_shot.main(argv) == 0
     results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(results["arms"]) == {"adapted", "no_adaptation"} and results["size"] == 64
@@ -39,11 +64,22 @@ def test_both_arms_train_alike_and_are_scored(analytic_shards, few_photos, fake_
     assert again["arms"] == results["arms"]
 
 
-def test_scoring_a_run_without_heads_is_a_one_line_error(analytic_shards, simclr_run, fake_middlebury, tmp_path,
-                                                         capsys, monkeypatch):
+def test_scoring_a_run_without_heads_is_a_one_line_error(
+    analytic_shards, simclr_run, fake_middlebury, tmp_path, capsys, monkeypatch
+):
     monkeypatch.setattr(bench_zero_shot, "ARMS", {})  # score only
     with pytest.raises(SystemExit) as exc:
-        bench_zero_shot.main(["--shards", str(analytic_shards), "--out", str(tmp_path), "--root",
-                              str(fake_middlebury), "--score", f"simclr={simclr_run}"])
+        bench_zero_shot.main(
+            [
+                "--shards",
+                str(analytic_shards),
+                "--out",
+                str(tmp_path),
+                "--root",
+                str(fake_middlebury),
+                "--score",
+                f"simclr={simclr_run}",
+            ]
+        )
     err = capsys.readouterr().err.strip().splitlines()
     assert exc.value.code == 2 and "'simclr'" in err[-1]

@@ -1,4 +1,5 @@
 """The property heads leave the run: heads.pt + metadata, identical outputs after a round trip."""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,18 @@ def test_heads_round_trip_gives_identical_outputs(tmp_path):
     _randomise_bn(backbone, 1)
     _randomise_bn(decoder, 2)
     backbone.eval(), decoder.eval()
-    save_backbone(backbone, tmp_path, arch="resnet18", small_stem=False, image_size=32, mean=IMAGENET_MEAN,
-                  std=IMAGENET_STD, method="synthetic_contrast", steps=7, heads=HeadsExport(decoder, "log_metres"))
+    save_backbone(
+        backbone,
+        tmp_path,
+        arch="resnet18",
+        small_stem=False,
+        image_size=32,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        method="synthetic_contrast",
+        steps=7,
+        heads=HeadsExport(decoder, "log_metres"),
+    )
     x = torch.randn(2, 3, 64, 96)
     with torch.no_grad():
         ref = decoder(Encoder(backbone)(x), size=(64, 96))
@@ -73,11 +84,17 @@ def test_run_without_heads_says_so(simclr_run):
         load_heads(export)
 
 
-@pytest.mark.parametrize("name, overrides, has_heads", [
-    ("simclr", {}, False), ("synthetic_contrast", {"synthetic": {"adversarial": "none"}}, True),
-    ("synthetic_contrast", {"synthetic": {"property_weight": 0.0, "adversarial": "none"}}, False), ("dsc", {}, False)])
+@pytest.mark.parametrize(
+    "name, overrides, has_heads",
+    [
+        ("simclr", {}, False),
+        ("synthetic_contrast", {"synthetic": {"adversarial": "none"}}, True),
+        ("synthetic_contrast", {"synthetic": {"property_weight": 0.0, "adversarial": "none"}}, False),
+        ("dsc", {}, False),
+    ],
+)
 def test_method_heads_finds_the_decoder_only_where_trained(name, overrides, has_heads):
-    from synthssl.dataset.config import build
+    from synthssl.core.config import build
 
     cls = method_class(name)
     method = cls(build(cls.Config, overrides), MethodContext(num_categories=4))
@@ -90,8 +107,13 @@ def test_method_heads_finds_the_decoder_only_where_trained(name, overrides, has_
 def test_export_without_heads_removes_a_stale_heads_file(tmp_path):
     backbone = build_backbone("resnet18", False)
     common = dict(arch="resnet18", small_stem=False, image_size=32, mean=IMAGENET_MEAN, std=IMAGENET_STD, steps=1)
-    save_backbone(backbone, tmp_path, method="synthetic_contrast",
-                  heads=HeadsExport(PropertyDecoder((64, 128, 256, 512), 8), "metres"), **common)
+    save_backbone(
+        backbone,
+        tmp_path,
+        method="synthetic_contrast",
+        heads=HeadsExport(PropertyDecoder((64, 128, 256, 512), 8), "metres"),
+        **common,
+    )
     assert (tmp_path / "heads.pt").is_file()
     save_backbone(backbone, tmp_path, method="simclr", **common)
     assert not (tmp_path / "heads.pt").exists()

@@ -1,4 +1,5 @@
 """``train-ssl predict`` on odd inputs: any size/aspect, grayscale, RGBA, webp, a corrupt file."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,23 @@ SIZE = 40
 @pytest.fixture(scope="module")
 def predicted(heads_run, odd_images, tmp_path_factory):
     out = tmp_path_factory.mktemp("predicted")
-    code = train_ssl(["predict", "--run", str(heads_run), "--images", str(odd_images), "--out", str(out),
-                      "--size", str(SIZE), "--device", "cpu", "--batch", "2"])
+    code = train_ssl(
+        [
+            "predict",
+            "--run",
+            str(heads_run),
+            "--images",
+            str(odd_images),
+            "--out",
+            str(out),
+            "--size",
+            str(SIZE),
+            "--device",
+            "cpu",
+            "--batch",
+            "2",
+        ]
+    )
     return code, out
 
 
@@ -27,8 +43,9 @@ def _expected_size(h: int, w: int) -> tuple[int, int]:
     return max(SIZE, round(h * s)), max(SIZE, round(w * s))
 
 
-@pytest.mark.parametrize("name, original", [("odd", (37, 91)), ("sub/gray", (50, 40)), ("sub/rgba", (45, 45)),
-                                            ("wide", (20, 70))])
+@pytest.mark.parametrize(
+    "name, original", [("odd", (37, 91)), ("sub/gray", (50, 40)), ("sub/rgba", (45, 45)), ("wide", (20, 70))]
+)
 def test_every_readable_image_gets_its_maps(predicted, name, original):
     code, out = predicted
     assert code == 0
@@ -64,8 +81,20 @@ def test_contact_sheet_has_one_row_per_image(predicted):
 
 
 def test_single_image_file_at_the_default_size(heads_run, odd_images, tmp_path):
-    assert train_ssl(["predict", "--run", str(heads_run / "export" / "backbone.pt"),
-                      "--images", str(odd_images / "odd.jpg"), "--out", str(tmp_path)]) == 0
+    assert (
+        train_ssl(
+            [
+                "predict",
+                "--run",
+                str(heads_run / "export" / "backbone.pt"),
+                "--images",
+                str(odd_images / "odd.jpg"),
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     size = 2 * 32  # twice the run's data.image_size
     assert np.load(tmp_path / "odd" / "depth.npy").shape == (size, round(91 * size / 37))
     assert json.loads((tmp_path / "predict.json").read_text())["size"] == size
@@ -79,12 +108,15 @@ def test_export_without_heads_is_a_one_line_error(simclr_run, odd_images, tmp_pa
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--images", "{missing}"], "does not exist"),
-    (["--images", "{images}", "--size", "0"], "positive integer"),
-    (["--images", "{images}", "--device", "nonsense"], "--device"),
-    ([], "--images PATH and/or --zero-shot"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--images", "{missing}"], "does not exist"),
+        (["--images", "{images}", "--size", "0"], "positive integer"),
+        (["--images", "{images}", "--device", "nonsense"], "--device"),
+        ([], "--images PATH and/or --zero-shot"),
+    ],
+)
 def test_user_errors_are_one_line(heads_run, odd_images, tmp_path, capsys, args, needle):
     args = [a.format(missing=tmp_path / "nope", images=odd_images) for a in args]
     try:  # argparse-level errors exit through SystemExit, the others return the code
@@ -97,8 +129,7 @@ def test_user_errors_are_one_line(heads_run, odd_images, tmp_path, capsys, args,
 
 def test_all_unreadable_is_an_error(heads_run, tmp_path, capsys):
     (tmp_path / "a.jpg").write_bytes(b"nope")
-    assert train_ssl(["predict", "--run", str(heads_run), "--images", str(tmp_path), "--out",
-                      str(tmp_path / "o")]) == 2
+    assert train_ssl(["predict", "--run", str(heads_run), "--images", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "none of the 1 images" in capsys.readouterr().err
 
 

@@ -1,4 +1,5 @@
 """Zero-shot depth metrics (known answers), disparity -> depth, and the --zero-shot flag."""
+
 from __future__ import annotations
 
 import json
@@ -58,8 +59,10 @@ def test_loader_checks_files(fake_middlebury, tmp_path):
         load_motorcycle(tmp_path / "nowhere")
 
 
-@pytest.mark.skipif(not (middlebury.DEFAULT_ROOT / "motorcycle_disp.npz").is_file(),
-                    reason="Middlebury data not unpacked (bash scripts/setup.sh)")
+@pytest.mark.skipif(
+    not (middlebury.DEFAULT_ROOT / "motorcycle_disp.npz").is_file(),
+    reason="Middlebury data not unpacked (bash scripts/setup.sh)",
+)
 def test_real_motorcycle_ground_truth():
     data = load_motorcycle()
     assert data.rgb.shape == (500, 741, 3) and 0.9 < data.valid.mean() < 0.95
@@ -68,8 +71,22 @@ def test_real_motorcycle_ground_truth():
 
 
 def test_zero_shot_flag_prints_and_writes_json(heads_run, fake_middlebury, tmp_path, capsys):
-    assert train_ssl(["predict", "--run", str(heads_run), "--zero-shot", str(fake_middlebury),
-                      "--out", str(tmp_path), "--size", "32"]) == 0
+    assert (
+        train_ssl(
+            [
+                "predict",
+                "--run",
+                str(heads_run),
+                "--zero-shot",
+                str(fake_middlebury),
+                "--out",
+                str(tmp_path),
+                "--size",
+                "32",
+            ]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed == json.loads((tmp_path / "zero_shot.json").read_text())
     assert printed["pixels"] == 25 * 44 and printed["size"] == 32 and printed["dataset"].startswith("middlebury")

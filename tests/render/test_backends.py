@@ -35,7 +35,9 @@ print(json.dumps({"backend": r.backend}))
 
 
 def _render(backend, path):
-    res = subprocess.run([sys.executable, "-c", SCRIPT, backend, str(path)], capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-c", SCRIPT, backend, str(path)], capture_output=True, text=True, timeout=120
+    )
     if res.returncode != 0:
         pytest.skip(f"{backend} not usable here: {res.stderr.strip().splitlines()[-1:]}")
     assert json.loads(res.stdout.strip().splitlines()[-1])["backend"] == backend

@@ -25,8 +25,18 @@ def _hand_scene(box_pose):
     obj = SceneObject(box, "box", "test", np.array([0.4, 0.3, 0.2]), box_pose, mat, smooth=False)
     light = Light("directional", np.ones(3), 3.0, look_at_pose(np.array([1.0, 1.0, 3.0]), np.zeros(3)))
     orbit = Orbit(0.0, 45.0, 2.0, np.zeros(3), 0.0, 50.0)
-    return Scene(index=0, objects=[obj], floor_material=mat, walls=None, wall_material=None, lights=[light],
-                 ambient=np.full(3, 0.3), background=np.zeros(3), base_orbit=orbit, center=np.zeros(3))
+    return Scene(
+        index=0,
+        objects=[obj],
+        floor_material=mat,
+        walls=None,
+        wall_material=None,
+        lights=[light],
+        ambient=np.full(3, 0.3),
+        background=np.zeros(3),
+        base_orbit=orbit,
+        center=np.zeros(3),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +121,12 @@ def test_reprojection_lands_on_agreeing_depth_and_same_instance(rendered):
         for r, c in corners[1:]:
             same &= (inst[1][r, c] == inst[1][v0, u0]) & np.all(nrm[r, c] == nrm[v0, u0], axis=-1)
         fu, fv = u - u0, v - v0
-        inv = ((1 - fu) * (1 - fv) / np.maximum(depth[1][v0, u0], 1e-9) + fu * (1 - fv) / np.maximum(depth[1][v0, u0 + 1], 1e-9)
-               + (1 - fu) * fv / np.maximum(depth[1][v0 + 1, u0], 1e-9) + fu * fv / np.maximum(depth[1][v0 + 1, u0 + 1], 1e-9))
+        inv = (
+            (1 - fu) * (1 - fv) / np.maximum(depth[1][v0, u0], 1e-9)
+            + fu * (1 - fv) / np.maximum(depth[1][v0, u0 + 1], 1e-9)
+            + (1 - fu) * fv / np.maximum(depth[1][v0 + 1, u0], 1e-9)
+            + fu * fv / np.maximum(depth[1][v0 + 1, u0 + 1], 1e-9)
+        )
         rel = (z - 1.0 / inv) / z
         # Exact on one face up to float32 rounding: 1e-4 keeps every true match and leaves out
         # contact points, where an object touching the floor lies within 1e-3 of the floor's depth.
@@ -170,7 +184,7 @@ def test_contours_are_instance_boundaries_and_categories_follow_instances(render
             padded = np.pad(i, 1, mode="edge")
             differs = np.zeros(i.shape, bool)
             for dr, dc in ((0, 1), (2, 1), (1, 0), (1, 2)):
-                differs |= padded[dr:dr + i.shape[0], dc:dc + i.shape[1]] != i
+                differs |= padded[dr : dr + i.shape[0], dc : dc + i.shape[1]] != i
             assert np.array_equal(cont[v].astype(bool), differs)
         n = int(s["object_count"])
         lut = {0: 0, 1: 1, 2: 2}

@@ -58,13 +58,17 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, make_config):
     assert again.scenes_rendered == 0 and again.shards_skipped == 3
     manifest = json.loads((tmp_path / "part" / "manifest.json").read_text())
     assert manifest["num_scenes"] == 5 and [e["file"] for e in manifest["shards"]] == [
-        "shard-00000.h5", "shard-00001.h5", "shard-00002.h5"]
+        "shard-00000.h5",
+        "shard-00001.h5",
+        "shard-00002.h5",
+    ]
 
 
 def test_array_jobs_split_shards_and_conflicting_config_is_refused(tmp_path, make_config):
     for i in range(2):
-        render_dataset(make_config(tmp_path, scenes=3, size=32, shard_size=1, shard_index=i, num_shards=2),
-                       progress=False)
+        render_dataset(
+            make_config(tmp_path, scenes=3, size=32, shard_size=1, shard_index=i, num_shards=2), progress=False
+        )
     assert sorted(_by_id(tmp_path)) == [0, 1, 2]
     manifest = json.loads((tmp_path / "manifest.json").read_text())  # merged by the last job from 3 sidecars
     assert [e["file"] for e in manifest["shards"]] == ["shard-00000.h5", "shard-00001.h5", "shard-00002.h5"]
@@ -95,8 +99,16 @@ def test_render_id_follows_the_content_config_and_the_asset_bytes(tmp_path):
     base = {"out": str(tmp_path / "a"), "scenes": 8, "seed": 1}
     ref = render_provenance(config_from_dict(base))
     assert re.fullmatch(r"[0-9a-f]{16}", ref["render_id"]) and ref["config_hash"].startswith(ref["render_id"])
-    same = {"out": str(tmp_path / "b"), "scenes": 80, "workers": 2, "shard_size": 3, "compression": "lzf",
-            "shard_index": 1, "num_shards": 2, "backend": "egl"}
+    same = {
+        "out": str(tmp_path / "b"),
+        "scenes": 80,
+        "workers": 2,
+        "shard_size": 3,
+        "compression": "lzf",
+        "shard_index": 1,
+        "num_shards": 2,
+        "backend": "egl",
+    }
     assert render_provenance(config_from_dict({**base, **same}))["render_id"] == ref["render_id"]
     assert render_provenance(config_from_dict({**base, "seed": 2}))["render_id"] != ref["render_id"]
     assert render_provenance(config_from_dict({**base, "size": 64}))["render_id"] != ref["render_id"]
@@ -109,8 +121,9 @@ def test_render_id_follows_the_content_config_and_the_asset_bytes(tmp_path):
     trimesh.creation.box(extents=(1, 2, 3)).export(meshes / "a.obj")  # same name, other bytes
     second = render_provenance(config_from_dict(user))
     assert second["asset_names"] == first["asset_names"] and second["assets_sha256"] != first["assets_sha256"]
-    no_assets = render_provenance(config_from_dict({**base, "objects": {"source_weights": {"primitive": 1.0,
-                                                                                            "asset": 0.0}}}))
+    no_assets = render_provenance(
+        config_from_dict({**base, "objects": {"source_weights": {"primitive": 1.0, "asset": 0.0}}})
+    )
     assert no_assets["asset_names"] == []
 
 
@@ -124,8 +137,10 @@ def test_placement_without_physics_rests_on_floor_without_overlap():
     for i in range(4):
         scene = sampler.sample(0, i)
         assert np.allclose(_lowest_points(scene), 0.0, atol=1e-9)
-        xy = [(o.pose[:2, 3], np.max(np.linalg.norm((o.mesh.vertices @ o.pose[:3, :3].T)[:, :2], axis=1)))
-              for o in scene.objects]
+        xy = [
+            (o.pose[:2, 3], np.max(np.linalg.norm((o.mesh.vertices @ o.pose[:3, :3].T)[:, :2], axis=1)))
+            for o in scene.objects
+        ]
         for a in range(len(xy)):
             for b in range(a):
                 assert np.linalg.norm(xy[a][0] - xy[b][0]) >= xy[a][1] + xy[b][1] - 1e-9
@@ -175,8 +190,24 @@ def test_config_errors_name_the_key(tmp_path):
 
 def test_cli_render_validate_preview(tmp_path, capsys):
     out = tmp_path / "shards"
-    rc = cli.main(["--out", str(out), "--scenes", "2", "--size", "32", "--shard-size", "1", "--no-physics",
-                   "--backend", "auto", "--no-progress", "--set", "appearance.view_light_jitter=0.2"])
+    rc = cli.main(
+        [
+            "--out",
+            str(out),
+            "--scenes",
+            "2",
+            "--size",
+            "32",
+            "--shard-size",
+            "1",
+            "--no-physics",
+            "--backend",
+            "auto",
+            "--no-progress",
+            "--set",
+            "appearance.view_light_jitter=0.2",
+        ]
+    )
     assert rc == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["scenes_rendered"] == 2 and summary["shards_written"] == 2
@@ -200,10 +231,24 @@ def test_killed_process_then_resume_loses_and_duplicates_nothing(tmp_path, make_
     import time
 
     out = tmp_path / "killed"
-    args = ["--out", str(out), "--scenes", "20", "--size", "32", "--shard-size", "1", "--seed", "7",
-            "--backend", "auto", "--no-progress"]
-    proc = subprocess.Popen([sys.executable, "-m", "synthssl.render.cli", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    args = [
+        "--out",
+        str(out),
+        "--scenes",
+        "20",
+        "--size",
+        "32",
+        "--shard-size",
+        "1",
+        "--seed",
+        "7",
+        "--backend",
+        "auto",
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "synthssl.render.cli", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 60
     while not (out / "shard-00002.h5").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)
@@ -245,8 +290,8 @@ def test_no_working_backend_names_the_packages(monkeypatch):
 
 def test_the_defaults_live_in_the_dataclasses_only_and_print_as_yaml(capsys):
     """No copied default file: --print-config shows the dataclass defaults, a shipped config only its changes."""
-    from synthssl.dataset.config import to_dict
-    from synthssl.dataset.yaml_numbers import safe_load
+    from synthssl.core.config import to_dict
+    from synthssl.core.yaml_numbers import safe_load
     from synthssl.render.config import SHIPPED_CONFIGS, RenderConfig
 
     assert not (SHIPPED_CONFIGS / "default.yaml").exists()
@@ -265,13 +310,12 @@ def test_large_runs_spread_shards_over_subfolders_and_resume_finds_them(tmp_path
     monkeypatch.setattr(manifest, "SHARDS_PER_FOLDER", 2)  # as with 1,000 per folder, in 5 tiny shards
     cfg = make_config(tmp_path, scenes=5, size=16, shard_size=1, physics={"enabled": False})
     render_dataset(cfg, progress=False, stop_after_shards=3)
-    dead = tmp_path / "s0001" / f"shard-00003.h5.tmp-{socket.gethostname()}-{2 ** 22 + 7}"  # a dead writer's
+    dead = tmp_path / "s0001" / f"shard-00003.h5.tmp-{socket.gethostname()}-{2**22 + 7}"  # a dead writer's
     dead.write_bytes(b"half")
     resumed = render_dataset(cfg, resume=True, progress=False)
     assert resumed.shards_skipped == 3 and resumed.shards_written == 2 and not dead.exists()
     m = json.loads((tmp_path / "manifest.json").read_text())
-    files = ["s0001/shard-00002.h5", "s0001/shard-00003.h5", "s0002/shard-00004.h5", "shard-00000.h5",
-             "shard-00001.h5"]
+    files = ["s0001/shard-00002.h5", "s0001/shard-00003.h5", "s0002/shard-00004.h5", "shard-00000.h5", "shard-00001.h5"]
     assert [e["file"] for e in m["shards"]] == files and m["num_scenes"] == 5
     assert all((tmp_path / f).with_suffix(".json").is_file() for f in files)
     assert sorted(e["first_scene"] for e in m["shards"]) == [0, 1, 2, 3, 4]

@@ -8,14 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
+from synthssl.dataset.reader import ShardCollection
 from synthssl.render import shapes
 from synthssl.render.assets import asset_class, discover_assets
 from synthssl.render.config import config_from_dict
 from synthssl.render.pipeline import render_dataset
 from synthssl.render.scene import SceneSampler
 from synthssl.render.textures import make_texture
-
-from synthssl.dataset.reader import ShardCollection
 
 
 @pytest.mark.parametrize("name", sorted({**shapes.PRIMITIVES, **shapes.PROCEDURAL}))
@@ -47,10 +46,16 @@ def test_asset_classes_and_user_folder_objects(tmp_path):
     assert asset_class(folder, folder / "rock_01.obj") == "rock"
     entries = discover_assets([str(folder)], bundled=True, pybullet=False)
     assert {"mugs", "rock", "arch", "mug"} <= {e.category for e in entries}
-    cfg = config_from_dict({"out": str(tmp_path / "out"), "scenes": 2, "size": 32, "backend": "auto",
-                            "physics": {"enabled": False},
-                            "objects": {"source_weights": {"asset": 1.0}, "asset_dirs": [str(folder)],
-                                        "pybullet_assets": False}})
+    cfg = config_from_dict(
+        {
+            "out": str(tmp_path / "out"),
+            "scenes": 2,
+            "size": 32,
+            "backend": "auto",
+            "physics": {"enabled": False},
+            "objects": {"source_weights": {"asset": 1.0}, "asset_dirs": [str(folder)], "pybullet_assets": False},
+        }
+    )
     render_dataset(cfg, progress=False)
     coll = ShardCollection([str(tmp_path / "out")])
     names = coll.category_names

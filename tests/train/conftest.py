@@ -1,4 +1,5 @@
 """Fixtures for trainer tests: tiny analytic shards (exact geometry) and a photo folder."""
+
 from __future__ import annotations
 
 import sys

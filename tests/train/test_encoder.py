@@ -1,4 +1,5 @@
 """One `Encoder` per method: levels, no aliases, old checkpoints, compile targets, exports."""
+
 from __future__ import annotations
 
 import io
@@ -9,18 +10,25 @@ import torch
 import torchvision
 from torch import nn
 
-from synthssl.dataset.config import build
+from synthssl.core.config import build
 from synthssl.train.checkpoint import load_method_state
 from synthssl.train.export import load_backbone, load_encoder, save_backbone
 from synthssl.train.methods.base import MethodContext
 from synthssl.train.methods.registry import method_class
 from synthssl.train.models.encoder import Encoder, build_encoder
 
-SMALL = {"synthetic_contrast": {"proj_hidden_dim": 16, "synthetic": {"decoder_width": 8, "disc_width": 8}},
-         "dsc": {"proj_hidden_dim": 16, "dense_hidden_dim": 16, "target_momentum": 0.9,
-                 "synthetic": {"property_weight": 1.0, "adversarial": "gan", "disc_width": 8, "decoder_width": 8}},
-         "simclr": {"proj_hidden_dim": 16}, "mocov2": {"proj_hidden_dim": 16, "queue_size": 8},
-         "densecl": {"proj_hidden_dim": 16, "queue_size": 8, "dense_hidden_dim": 16}}
+SMALL = {
+    "synthetic_contrast": {"proj_hidden_dim": 16, "synthetic": {"decoder_width": 8, "disc_width": 8}},
+    "dsc": {
+        "proj_hidden_dim": 16,
+        "dense_hidden_dim": 16,
+        "target_momentum": 0.9,
+        "synthetic": {"property_weight": 1.0, "adversarial": "gan", "disc_width": 8, "decoder_width": 8},
+    },
+    "simclr": {"proj_hidden_dim": 16},
+    "mocov2": {"proj_hidden_dim": 16, "queue_size": 8},
+    "densecl": {"proj_hidden_dim": 16, "queue_size": 8, "dense_hidden_dim": 16},
+}
 
 
 def _method(name: str, arch: str = "resnet18", seed: int = 0) -> nn.Module:
@@ -57,9 +65,9 @@ def test_every_method_registers_its_encoder_once(name):
     ptrs = [v.data_ptr() for v in state.values() if v.numel()]
     assert len(ptrs) == len(set(ptrs)), "a tensor is stored under two names"
     trunk = method.encoder.trunk.state_dict()
-    assert {k[len("encoder.trunk."):] for k in state if k.startswith("encoder.trunk.")} == set(trunk)
+    assert {k[len("encoder.trunk.") :] for k in state if k.startswith("encoder.trunk.")} == set(trunk)
     encoders = [m for m in method.modules() if isinstance(m, Encoder)]
-    assert len(encoders) == (2 if name in ("mocov2", "densecl", "dsc") else 1)   # + momentum copy
+    assert len(encoders) == (2 if name in ("mocov2", "densecl", "dsc") else 1)  # + momentum copy
 
 
 class _MainFeatures(nn.Module):
@@ -104,7 +112,7 @@ def test_checkpoints_of_the_old_key_layout_still_load(name, with_aliases):
     state = old.state_dict() if with_aliases else _main_unique_state_dict(old)
     assert "backbone.conv1.weight" in state and ("features.resnet.conv1.weight" in state) == with_aliases
     buffer = io.BytesIO()
-    torch.save({"method": state}, buffer)                    # through a file, as a checkpoint travels
+    torch.save({"method": state}, buffer)  # through a file, as a checkpoint travels
     buffer.seek(0)
     state = torch.load(buffer, weights_only=True)["method"]
     fresh = _method(name, seed=2)
@@ -123,14 +131,22 @@ def test_a_checkpoint_of_another_method_is_refused():
 @pytest.mark.parametrize("name", ["synthetic_contrast", "mocov2", "dsc"])
 def test_compile_targets_modules_whose_forward_runs(name, shard_dir, photo_dir, tmp_path):
     """The trainer compiles each child of the method; every child with weights must really be called."""
+    from train_helpers import tiny_overrides
+
     from synthssl.train.config import load_config
     from synthssl.train.trainer import Trainer
-    from train_helpers import tiny_overrides
 
     extra = {"train.steps": 1, "method.name": name}
     if name == "dsc":
-        extra.update({"method.target_momentum": 0.9, "method.semantic_warmup_steps": 0, "method.num_clusters": 4,
-                      "method.synthetic.property_weight": 1.0, "method.synthetic.adversarial": "gan"})
+        extra.update(
+            {
+                "method.target_momentum": 0.9,
+                "method.semantic_warmup_steps": 0,
+                "method.num_clusters": 4,
+                "method.synthetic.property_weight": 1.0,
+                "method.synthetic.adversarial": "gan",
+            }
+        )
     if name == "mocov2":
         extra["method.queue_size"] = 8
     overrides = tiny_overrides(shard_dir, photo_dir, tmp_path / name, **extra)
@@ -150,8 +166,17 @@ def test_resnet_export_is_main_format(tmp_path):
     """backbone.pt: torchvision's own keys in its order; backbone.json: exactly main's keys and values."""
     torch.manual_seed(0)
     enc = build_encoder("resnet18", small_stem=True)
-    save_backbone(enc, tmp_path, arch="resnet18", small_stem=True, image_size=32, mean=(0.5, 0.5, 0.5),
-                  std=(0.25, 0.25, 0.25), method="simclr", steps=3)
+    save_backbone(
+        enc,
+        tmp_path,
+        arch="resnet18",
+        small_stem=True,
+        image_size=32,
+        mean=(0.5, 0.5, 0.5),
+        std=(0.25, 0.25, 0.25),
+        method="simclr",
+        steps=3,
+    )
     state = torch.load(tmp_path / "backbone.pt", weights_only=True)
     assert list(state) == list(torchvision.models.resnet18().state_dict())
     plain = torchvision.models.resnet18()
@@ -160,7 +185,8 @@ def test_resnet_export_is_main_format(tmp_path):
     assert (tmp_path / "backbone.json").read_text() == (
         '{\n  "arch": "resnet18",\n  "small_stem": true,\n  "image_size": 32,\n'
         '  "mean": [\n    0.5,\n    0.5,\n    0.5\n  ],\n  "std": [\n    0.25,\n    0.25,\n    0.25\n  ],\n'
-        '  "method": "simclr",\n  "steps": 3,\n  "heads": null\n}\n')
+        '  "method": "simclr",\n  "steps": 3,\n  "heads": null\n}\n'
+    )
     trunk, meta = load_backbone(tmp_path)
     assert isinstance(trunk, torchvision.models.ResNet) and meta["small_stem"] is True
     encoder, _ = load_encoder(tmp_path)
@@ -171,8 +197,9 @@ def test_resnet_export_is_main_format(tmp_path):
 timm = pytest.importorskip("timm")
 
 
-@pytest.mark.parametrize("arch,channels", [("timm:resnet18d", (64, 128, 256, 512)),
-                                           ("timm:convnext_atto", (40, 80, 160, 320))])
+@pytest.mark.parametrize(
+    "arch,channels", [("timm:resnet18d", (64, 128, 256, 512)), ("timm:convnext_atto", (40, 80, 160, 320))]
+)
 def test_timm_encoder_reports_levels_it_returns(arch, channels):
     enc = build_encoder(arch).eval()
     assert enc.channels == channels and enc.strides == (4, 8, 16, 32)
@@ -185,7 +212,7 @@ def test_timm_arch_errors_name_the_key():
         build_encoder("timm:no_such_net")
     with pytest.raises(ValueError, match="model.small_stem"):
         build_encoder("timm:resnet18d", small_stem=True)
-    with pytest.raises(ValueError, match="not increasing"):            # a ViT: no strided levels
+    with pytest.raises(ValueError, match="not increasing"):  # a ViT: no strided levels
         build_encoder("timm:vit_tiny_patch16_224")
 
 
@@ -196,9 +223,18 @@ def test_timm_export_loads_back_and_into_timm_itself(tmp_path):
     torch.manual_seed(0)
     enc = build_encoder("timm:convnext_atto").eval()
     decoder = PropertyDecoder(enc.channels, 8).eval()
-    save_backbone(enc, tmp_path, arch="timm:convnext_atto", small_stem=False, image_size=64,
-                  mean=(0.5,) * 3, std=(0.25,) * 3, method="synthetic_contrast", steps=1,
-                  heads=HeadsExport(decoder, "log_metres"))
+    save_backbone(
+        enc,
+        tmp_path,
+        arch="timm:convnext_atto",
+        small_stem=False,
+        image_size=64,
+        mean=(0.5,) * 3,
+        std=(0.25,) * 3,
+        method="synthetic_contrast",
+        steps=1,
+        heads=HeadsExport(decoder, "log_metres"),
+    )
     meta = json.loads((tmp_path / "backbone.json").read_text())
     assert meta["arch"] == "timm:convnext_atto" and meta["timm"]["features_only"] is True
     assert meta["timm"]["out_indices"] == [0, 1, 2, 3] and meta["heads"]["output_stride"] == 4
@@ -208,8 +244,9 @@ def test_timm_export_loads_back_and_into_timm_itself(tmp_path):
     for a, b in zip(loaded(x), enc(x)):
         torch.testing.assert_close(a, b)
     # the documented recipe, with timm alone
-    plain = timm.create_model(meta["timm"]["name"], pretrained=False, features_only=True,
-                              out_indices=meta["timm"]["out_indices"])
+    plain = timm.create_model(
+        meta["timm"]["name"], pretrained=False, features_only=True, out_indices=meta["timm"]["out_indices"]
+    )
     plain.load_state_dict(torch.load(tmp_path / "backbone.pt", weights_only=True), strict=True)
     torch.testing.assert_close(plain.eval()(x)[-1], enc(x)[-1])
     from synthssl.train.predict.model import load_predictor

@@ -1,13 +1,14 @@
 """Augmentation keeps geometry exact: K, depth, normals, labels and cross-view reprojection."""
+
 from __future__ import annotations
 
 import numpy as np
 import torch
-
 from analytic_scene import make_scene
+
 from synthssl.dataset.geometry import reproject, unproject
 from synthssl.train.config import AugmentConfig
-from synthssl.train.data.augment import augment_scenes, crop_intrinsics, sample_crops, Crops
+from synthssl.train.data.augment import Crops, augment_scenes, crop_intrinsics, sample_crops
 from synthssl.train.data.batch import IMAGENET_MEAN, IMAGENET_STD
 
 SIZE = 48
@@ -15,8 +16,10 @@ OUT = 32
 
 
 def _raw(scenes: list[dict]) -> dict[str, torch.Tensor]:
-    raw = {k: torch.from_numpy(np.stack([np.asarray(s[k]) for s in scenes]))
-           for k in ("rgb", "depth", "normal", "contour", "intrinsics", "cam_to_world")}
+    raw = {
+        k: torch.from_numpy(np.stack([np.asarray(s[k]) for s in scenes]))
+        for k in ("rgb", "depth", "normal", "contour", "intrinsics", "cam_to_world")
+    }
     for k in ("instance", "category"):
         raw[k] = torch.from_numpy(np.stack([s[k].astype(np.int16) for s in scenes]))
     raw["scene_id"] = torch.arange(len(scenes))
@@ -34,8 +37,9 @@ def _source_coords(box, flipped, out):
 
 def test_maps_and_intrinsics_stay_exact():
     scenes = [make_scene(i, size=SIZE) for i in range(3)]
-    batch = augment_scenes(_raw(scenes), AugmentConfig(crop_scale=[0.3, 1.0], flip_p=0.5), OUT,
-                           torch.Generator().manual_seed(3))
+    batch = augment_scenes(
+        _raw(scenes), AugmentConfig(crop_scale=[0.3, 1.0], flip_p=0.5), OUT, torch.Generator().manual_seed(3)
+    )
     assert batch.flipped.any() and not batch.flipped.all()
     for b, s in enumerate(scenes):
         for v in range(2):
@@ -63,8 +67,9 @@ def test_maps_and_intrinsics_stay_exact():
 def test_cross_view_reprojection_survives_augmentation():
     """View-0 pixels re-projected into view 1 with augmented depth/K hit the same object."""
     scenes = [make_scene(i, size=SIZE) for i in range(4)]
-    batch = augment_scenes(_raw(scenes), AugmentConfig(crop_scale=[0.6, 1.0], flip_p=0.5), OUT,
-                           torch.Generator().manual_seed(0))
+    batch = augment_scenes(
+        _raw(scenes), AugmentConfig(crop_scale=[0.6, 1.0], flip_p=0.5), OUT, torch.Generator().manual_seed(0)
+    )
     agree, total = 0, 0
     for b in range(len(scenes)):
         d = batch.depth[b].double().numpy()

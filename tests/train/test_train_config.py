@@ -1,15 +1,16 @@
 """Bad configs fail before training, naming the key and the fix; the CLI lists options."""
+
 from __future__ import annotations
 
 import sys
 import types
 
 import pytest
+from train_helpers import tiny_overrides
 
 from synthssl.train.cli import main
 from synthssl.train.config import ConfigError, load_config
 from synthssl.train.trainer import prepare
-from train_helpers import tiny_overrides
 
 
 def _error(shard_dir, photo_dir, tmp_path, **extra) -> str:
@@ -40,19 +41,31 @@ def test_data_problems_are_caught_before_training(shard_dir, photo_dir, tmp_path
     assert "data.photos" in msg and "no .jpg" in msg
     msg = _error(shard_dir, photo_dir, tmp_path, **{"data.photos": "null"})
     assert "data.photos" in msg and "method.synthetic.adversarial=none" in msg
-    msg = _error(shard_dir, photo_dir, tmp_path, **{"data.photos": "null", "method.synthetic.adversarial": "none",
-                                                    "method.photo_contrast_weight": 0.5})
+    msg = _error(
+        shard_dir,
+        photo_dir,
+        tmp_path,
+        **{"data.photos": "null", "method.synthetic.adversarial": "none", "method.photo_contrast_weight": 0.5},
+    )
     assert "data.photos" in msg and "method.photo_contrast_weight=0" in msg and "adversarial" not in msg.split("(")[-1]
-    msg = _error(shard_dir, photo_dir, tmp_path, **{"method.photo_decorrelation_weight": 1.0,
-                                                    "data.real_batch_size": 1})
+    msg = _error(
+        shard_dir, photo_dir, tmp_path, **{"method.photo_decorrelation_weight": 1.0, "data.real_batch_size": 1}
+    )
     assert "data.real_batch_size" in msg and "at least 2 real photos" in msg  # a statistic over the photos
     msg = _error(shard_dir, photo_dir, tmp_path, **{"data.shards": "[]", "data.photo_pairs": "true"})
     assert "geometry" in msg  # property heads need rendered data
     msg = _error(shard_dir, photo_dir, tmp_path, **{"data.batch_size": 1})
     assert "data.batch_size" in msg
-    msg = _error(shard_dir, photo_dir, tmp_path, **{"method.contrast_weight": 0.0,
-                                                    "method.synthetic.property_weight": 0.0,
-                                                    "method.synthetic.adversarial": "none"})
+    msg = _error(
+        shard_dir,
+        photo_dir,
+        tmp_path,
+        **{
+            "method.contrast_weight": 0.0,
+            "method.synthetic.property_weight": 0.0,
+            "method.synthetic.adversarial": "none",
+        },
+    )
     assert "every objective is off" in msg
 
 
@@ -61,9 +74,18 @@ def test_cli_help_lists_options_and_methods(capsys):
         main(["--help"])
     assert info.value.code == 0
     text = capsys.readouterr().out
-    for key in ("data.shards", "data.photo_pairs", "optim.lr", "train.precision", "augment.crop_scale",
-                "method.name=synthetic_contrast", "method.synthetic.adversarial_weight", "method.num_clusters",
-                "method.queue_size", "data.batch_size (int, default 32): global batch"):
+    for key in (
+        "data.shards",
+        "data.photo_pairs",
+        "optim.lr",
+        "train.precision",
+        "augment.crop_scale",
+        "method.name=synthetic_contrast",
+        "method.synthetic.adversarial_weight",
+        "method.num_clusters",
+        "method.queue_size",
+        "data.batch_size (int, default 32): global batch",
+    ):
         assert key in text, key
     keys = text.split("Keys (set in the YAML file", 1)[1].splitlines()[1:]
     options = [line for line in keys if line.startswith("  ")]
@@ -121,7 +143,7 @@ def _budget(name: str) -> dict:
 
 @pytest.mark.parametrize("group, base", [(FULL_SIZE, "budget.yaml"), (ABLATIONS, "ablation_budget.yaml")])
 def test_shipped_configs_of_a_group_share_one_budget_file(group, base):
-    from synthssl.dataset.yaml_numbers import safe_load
+    from synthssl.core.yaml_numbers import safe_load
     from synthssl.train.config import SHIPPED_CONFIGS
 
     for name in group:
@@ -141,7 +163,7 @@ def test_a_shipped_config_is_named_without_a_path(tmp_path, monkeypatch):
 
 
 def test_print_config_shows_the_merged_result(capsys):
-    from synthssl.dataset.yaml_numbers import safe_load
+    from synthssl.core.yaml_numbers import safe_load
 
     assert main(["mocov2", "data.shards=[x]", "optim.lr=0.5", "--print-config"]) == 0
     tree = safe_load(capsys.readouterr().out)
@@ -156,10 +178,12 @@ def test_the_shards_are_opened_once(shard_dir, photo_dir, tmp_path, monkeypatch)
 
     opened = []
     real_init = reader.ShardCollection.__init__
-    monkeypatch.setattr(reader.ShardCollection, "__init__",
-                        lambda self, *a, **k: (opened.append(a), real_init(self, *a, **k))[1])
-    trainer = Trainer(load_config(None, tiny_overrides(shard_dir, photo_dir, tmp_path / "run",
-                                                       **{"data.val_fraction": 0.25})))
+    monkeypatch.setattr(
+        reader.ShardCollection, "__init__", lambda self, *a, **k: (opened.append(a), real_init(self, *a, **k))[1]
+    )
+    trainer = Trainer(
+        load_config(None, tiny_overrides(shard_dir, photo_dir, tmp_path / "run", **{"data.val_fraction": 0.25}))
+    )
     assert len(opened) == 1
     assert trainer.data.scenes.collection is trainer.prepared.collection
 
@@ -168,8 +192,12 @@ def test_crop_neighbours_need_photo_pairs_before_anything_is_built(shard_dir, ph
     from synthssl.train.methods import dsc
 
     monkeypatch.setattr(dsc.DSC, "__init__", lambda *a, **k: pytest.fail("built before the data check"))
-    msg = _error(shard_dir, photo_dir, tmp_path, **{"method.name": "dsc", "method.neighbours": "crop",
-                                                    "method.proj_hidden_dim": 64})
+    msg = _error(
+        shard_dir,
+        photo_dir,
+        tmp_path,
+        **{"method.name": "dsc", "method.neighbours": "crop", "method.proj_hidden_dim": 64},
+    )
     assert msg.startswith("method.neighbours:") and "data.photo_pairs=true" in msg
 
 

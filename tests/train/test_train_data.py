@@ -1,4 +1,5 @@
 """Data: rank sharding and resumable positions, held-out split, photo folders."""
+
 from __future__ import annotations
 
 import itertools
@@ -6,13 +7,13 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from train_helpers import tiny_overrides
 
 from synthssl.train.config import load_config
 from synthssl.train.data.photos import PhotoFolder, list_photos
 from synthssl.train.data.pipeline import TrainingData
 from synthssl.train.data.sampler import ResumableSampler
 from synthssl.train.data.scenes import SceneDataset
-from train_helpers import tiny_overrides
 
 
 def test_sampler_shards_ranks_and_resumes():
@@ -70,8 +71,14 @@ def test_pipeline_batches_are_deterministic_per_step(shard_dir, photo_dir, tmp_p
 
 def test_real_photo_pairs_are_two_crops_of_one_photo_and_resume_exactly(shard_dir, photo_dir, tmp_path):
     """real_views=2: the real batch keeps its size in images, rows 2i and 2i+1 are crops of photo i."""
-    plain = {"augment.crop_scale": "[1.0, 1.0]", "augment.crop_ratio": "[1.0, 1.0]", "augment.flip_p": 0.0,
-             "augment.jitter_p": 0.0, "augment.grayscale_p": 0.0, "augment.blur_p": 0.0}
+    plain = {
+        "augment.crop_scale": "[1.0, 1.0]",
+        "augment.crop_ratio": "[1.0, 1.0]",
+        "augment.flip_p": 0.0,
+        "augment.jitter_p": 0.0,
+        "augment.grayscale_p": 0.0,
+        "augment.blur_p": 0.0,
+    }
     cfg = load_config(None, tiny_overrides(shard_dir, photo_dir, tmp_path, **{"data.real_batch_size": 6, **plain}))
     real = TrainingData(cfg, needs_real=True, real_views=2).next_batch(0)[0].real
     assert real.shape == (6, 3, 32, 32)

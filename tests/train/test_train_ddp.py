@@ -3,6 +3,7 @@
 Covers the gathered NT-Xent negatives (with gradients), global BatchNorm, gradient
 averaging, all loss terms and the discriminator's extra optimiser (GAN mode).
 """
+
 from __future__ import annotations
 
 import os
@@ -13,8 +14,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-
 from train_helpers import tiny_overrides
+
 from synthssl.train.config import AugmentConfig, load_config
 from synthssl.train.data.augment import augment_scenes
 from synthssl.train.data.scenes import SceneDataset
@@ -40,15 +41,25 @@ def _gradients(shard_dir: str, photo_dir: str, out: str) -> tuple[float, dict[st
     from synthssl.train import distributed as du
     from synthssl.train.trainer import Trainer
 
-    cfg = load_config(None, tiny_overrides(Path(shard_dir), Path(photo_dir), Path(out),
-                                           **{"data.batch_size": GLOBAL_BATCH, "data.real_batch_size": GLOBAL_BATCH,
-                                              "method.synthetic.adversarial": "gan"}))
+    cfg = load_config(
+        None,
+        tiny_overrides(
+            Path(shard_dir),
+            Path(photo_dir),
+            Path(out),
+            **{
+                "data.batch_size": GLOBAL_BATCH,
+                "data.real_batch_size": GLOBAL_BATCH,
+                "method.synthetic.adversarial": "gan",
+            },
+        ),
+    )
     trainer = Trainer(cfg)
     batch = _global_batch(shard_dir)
     world, rank = du.world_size(), du.rank()
     local = GLOBAL_BATCH // world
     part = batch.slice(rank * local, (rank + 1) * local)
-    part.real = batch.real[rank * local:(rank + 1) * local]
+    part.real = batch.real[rank * local : (rank + 1) * local]
     terms = trainer.compute_gradients(part, StepInfo(3, 10))
     keys = sorted(terms)
     mean = du.all_reduce_mean(torch.stack([terms[k].float() for k in keys]))
@@ -86,4 +97,6 @@ def test_two_processes_equal_one(shard_dir, photo_dir, tmp_path):
     # e.g. negatives gathered without gradients, is off by tens of percent)
     for name, g in grads.items():
         err = float((ddp["grads"][name] - g).norm())
-        assert err <= 1e-3 * float(g.norm()) + 1e-7, f"{name}: |ddp - single| = {err:.3g}, |single| = {float(g.norm()):.3g}"
+        assert err <= 1e-3 * float(g.norm()) + 1e-7, (
+            f"{name}: |ddp - single| = {err:.3g}, |single| = {float(g.norm()):.3g}"
+        )

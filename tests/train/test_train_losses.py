@@ -1,4 +1,5 @@
 """Loss functions: reference values and the invariances they promise."""
+
 from __future__ import annotations
 
 import math
@@ -13,8 +14,8 @@ from synthssl.train.losses.decorrelation import decorrelation_loss
 from synthssl.train.losses.depth import depth_loss
 from synthssl.train.losses.normal import normal_loss
 from synthssl.train.losses.nt_xent import nt_xent
-from synthssl.train.models.grad_reverse import grad_reverse
 from synthssl.train.methods.base import StepInfo
+from synthssl.train.models.grad_reverse import grad_reverse
 
 
 def _nt_xent_reference(z1, z2, t):

@@ -1,4 +1,5 @@
 """Learning-rate schedule and optimisers."""
+
 from __future__ import annotations
 
 import math

@@ -1,6 +1,7 @@
 """The trainer over render folders with provenance: two seeds train together, the same scenes
 given twice are refused (exit 2, one line), 1,000 shards train under ``ulimit -n 64``, and the
 resume fingerprints cover nested layouts."""
+
 from __future__ import annotations
 
 import json
@@ -11,11 +12,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from provenance_shards import provenance_render, tiny_folder
+from train_helpers import tiny_overrides
+
 from synthssl.train.cli import main
 from synthssl.train.guards import shard_fingerprints
-from train_helpers import tiny_overrides
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = str(ROOT / "train" / "configs" / "synthetic_contrast.yaml")
@@ -28,8 +29,10 @@ def _steps(run: Path) -> list[int]:
 @pytest.fixture(scope="module")
 def two_seeds(tmp_path_factory) -> tuple[Path, Path]:
     base = tmp_path_factory.mktemp("renders")
-    return (provenance_render(base / "seed1", num_scenes=8, shard_size=4, seed=1),
-            provenance_render(base / "seed2", num_scenes=8, shard_size=4, seed=2, per_folder=1))
+    return (
+        provenance_render(base / "seed1", num_scenes=8, shard_size=4, seed=1),
+        provenance_render(base / "seed2", num_scenes=8, shard_size=4, seed=2, per_folder=1),
+    )
 
 
 def test_two_render_folders_with_different_seeds_train_together(two_seeds, photo_dir, tmp_path):
@@ -58,7 +61,13 @@ def test_training_on_1000_shards_under_ulimit_64(photo_dir, tmp_path):
         from synthssl.train.cli import main
         sys.exit(main([{CONFIG!r}, *{overrides!r}]))
     """
-    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=600,
-                       cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    r = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert _steps(tmp_path / "run") == [1, 2]

@@ -1,19 +1,34 @@
 """A run killed after its checkpoint and resumed ends with the weights of an uninterrupted run."""
+
 from __future__ import annotations
 
 import json
 
 import torch
+from train_helpers import tiny_overrides
 
 from synthssl.train.config import load_config
 from synthssl.train.trainer import Trainer
-from train_helpers import tiny_overrides
 
 
 def _cfg(shard_dir, photo_dir, out):
-    return load_config(None, tiny_overrides(shard_dir, photo_dir, out, **{
-        "train.steps": 4, "train.checkpoint_every": 2, "data.workers": 1, "optim.warmup_steps": 2,
-        "optim.grad_clip": 1.0, "method.synthetic.adversarial": "gan", "augment.blur_p": 0.5}))
+    return load_config(
+        None,
+        tiny_overrides(
+            shard_dir,
+            photo_dir,
+            out,
+            **{
+                "train.steps": 4,
+                "train.checkpoint_every": 2,
+                "data.workers": 1,
+                "optim.warmup_steps": 2,
+                "optim.grad_clip": 1.0,
+                "method.synthetic.adversarial": "gan",
+                "augment.blur_p": 0.5,
+            },
+        ),
+    )
 
 
 def test_resume_matches_uninterrupted_run(shard_dir, photo_dir, tmp_path):
@@ -42,8 +57,15 @@ def test_resume_matches_uninterrupted_run(shard_dir, photo_dir, tmp_path):
 
 
 def test_ctrl_c_saves_the_finished_steps(shard_dir, photo_dir, tmp_path):
-    cfg = load_config(None, tiny_overrides(shard_dir, photo_dir, tmp_path / "run", **{
-        "train.steps": 3, "train.checkpoint_every": 0, "method.synthetic.adversarial": "none"}))
+    cfg = load_config(
+        None,
+        tiny_overrides(
+            shard_dir,
+            photo_dir,
+            tmp_path / "run",
+            **{"train.steps": 3, "train.checkpoint_every": 0, "method.synthetic.adversarial": "none"},
+        ),
+    )
     trainer = Trainer(cfg)
     real_step = trainer.train_step
 
@@ -74,8 +96,9 @@ def test_resume_from_a_checkpoint_of_the_old_key_layout(shard_dir, photo_dir, tm
     path = tmp_path / "old" / "checkpoint.pt"
     ckpt = torch.load(path, weights_only=True)
     prefix = "encoder.trunk."
-    ckpt["method"] = {("backbone." + k[len(prefix):] if k.startswith(prefix) else k): v
-                      for k, v in ckpt["method"].items()}
+    ckpt["method"] = {
+        ("backbone." + k[len(prefix) :] if k.startswith(prefix) else k): v for k, v in ckpt["method"].items()
+    }
     assert "backbone.conv1.weight" in ckpt["method"] and not any(k.startswith("encoder.") for k in ckpt["method"])
     torch.save(ckpt, path)
     Trainer(killed, resume=True).run()
@@ -91,9 +114,20 @@ def test_weight_average_is_exported_and_resumes_exactly(shard_dir, photo_dir, tm
     from synthssl.train.momentum.weight_average import WeightAverage
 
     def cfg(out):
-        return load_config(None, tiny_overrides(shard_dir, photo_dir, out, **{
-            "train.steps": 4, "train.checkpoint_every": 2, "train.ema_decay": 0.9,
-            "method.synthetic.adversarial": "none"}))
+        return load_config(
+            None,
+            tiny_overrides(
+                shard_dir,
+                photo_dir,
+                out,
+                **{
+                    "train.steps": 4,
+                    "train.checkpoint_every": 2,
+                    "train.ema_decay": 0.9,
+                    "method.synthetic.adversarial": "none",
+                },
+            ),
+        )
 
     trainer = Trainer(cfg(tmp_path / "full"))
     snapshots = []

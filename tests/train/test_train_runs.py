@@ -1,4 +1,5 @@
 """End-to-end runs: losses fall, every shipped config runs, photo pairs run, exports load."""
+
 from __future__ import annotations
 
 import json
@@ -8,16 +9,22 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
+from train_helpers import tiny_overrides
 
 from synthssl.train.cli import main
 from synthssl.train.config import load_config
 from synthssl.train.export import load_backbone
 from synthssl.train.trainer import Trainer
-from train_helpers import tiny_overrides
 
 CONFIGS = Path(__file__).resolve().parents[2] / "train" / "configs"
-OUR_CONFIGS = ["demo.yaml", "synthetic_contrast.yaml", "ablation_contrast.yaml", "ablation_properties.yaml",
-               "ablation_adaptation.yaml", "ablation_dann.yaml"]
+OUR_CONFIGS = [
+    "demo.yaml",
+    "synthetic_contrast.yaml",
+    "ablation_contrast.yaml",
+    "ablation_properties.yaml",
+    "ablation_adaptation.yaml",
+    "ablation_dann.yaml",
+]
 EXPECTED_TERMS = {
     "ablation_contrast.yaml": ({"contrast"}, {"depth", "adv"}),
     "ablation_properties.yaml": ({"contrast", "depth", "normal", "contour"}, {"adv"}),
@@ -32,9 +39,23 @@ def _metrics(run: Path) -> list[dict]:
 
 def test_losses_fall_and_export_loads_into_torchvision(shard_dir, photo_dir, tmp_path):
     out = tmp_path / "run"
-    cfg = load_config(None, tiny_overrides(shard_dir, photo_dir, out, **{
-        "train.steps": 12, "data.batch_size": 8, "data.val_fraction": 0.5, "optim.lr": 0.002,
-        "augment.crop_scale": "[0.8, 1.0]", "augment.jitter_p": 0.0, "augment.blur_p": 0.0}))
+    cfg = load_config(
+        None,
+        tiny_overrides(
+            shard_dir,
+            photo_dir,
+            out,
+            **{
+                "train.steps": 12,
+                "data.batch_size": 8,
+                "data.val_fraction": 0.5,
+                "optim.lr": 0.002,
+                "augment.crop_scale": "[0.8, 1.0]",
+                "augment.jitter_p": 0.0,
+                "augment.blur_p": 0.0,
+            },
+        ),
+    )
     Trainer(cfg).run()
     rows = _metrics(out)
     assert [r["step"] for r in rows] == list(range(1, 13))
@@ -70,10 +91,27 @@ def test_shipped_config_runs(name, shard_dir, photo_dir, tmp_path):
 def test_photo_contrast_falls_and_needs_no_adaptation(shard_dir, photo_dir, tmp_path):
     """method.photo_contrast_weight: a SimCLR term on two crops of each real photo, with or without the GAN."""
     out = tmp_path / "photo_contrast"
-    Trainer(load_config(None, tiny_overrides(shard_dir, photo_dir, out, **{
-        "train.steps": 12, "optim.lr": 0.002, "data.real_batch_size": 8, "method.photo_contrast_weight": 1.0,
-        "method.synthetic.adversarial": "none", "method.synthetic.property_weight": 0.0,
-        "augment.crop_scale": "[0.8, 1.0]", "augment.jitter_p": 0.0, "augment.blur_p": 0.0}))).run()
+    Trainer(
+        load_config(
+            None,
+            tiny_overrides(
+                shard_dir,
+                photo_dir,
+                out,
+                **{
+                    "train.steps": 12,
+                    "optim.lr": 0.002,
+                    "data.real_batch_size": 8,
+                    "method.photo_contrast_weight": 1.0,
+                    "method.synthetic.adversarial": "none",
+                    "method.synthetic.property_weight": 0.0,
+                    "augment.crop_scale": "[0.8, 1.0]",
+                    "augment.jitter_p": 0.0,
+                    "augment.blur_p": 0.0,
+                },
+            ),
+        )
+    ).run()
     rows = _metrics(out)
     assert "photo_contrast" in rows[-1] and "adv" not in rows[-1] and "depth" not in rows[-1]
     first, last = (sum(r["photo_contrast"] for r in part) / 4 for part in (rows[:4], rows[-4:]))
@@ -87,37 +125,73 @@ def test_decorrelation_terms_are_logged_and_weighted(shard_dir, photo_dir, tmp_p
     of the synthetic views and of the real photos enter the loss with their weights; the photo term alone
     makes the batch carry photos (no adaptation here)."""
     out = tmp_path / "decorrelation"
-    Trainer(load_config(None, tiny_overrides(shard_dir, photo_dir, out, **{
-        "train.steps": 12, "optim.lr": 0.002, "method.decorrelation_weight": 3.0, "method.contrast_weight": 1.0,
-        "method.photo_decorrelation_weight": 2.0, "data.real_batch_size": 6,
-        "method.synthetic.adversarial": "none", "method.synthetic.property_weight": 0.0,
-        "augment.crop_scale": "[0.8, 1.0]", "augment.jitter_p": 0.0, "augment.blur_p": 0.0}))).run()
+    Trainer(
+        load_config(
+            None,
+            tiny_overrides(
+                shard_dir,
+                photo_dir,
+                out,
+                **{
+                    "train.steps": 12,
+                    "optim.lr": 0.002,
+                    "method.decorrelation_weight": 3.0,
+                    "method.contrast_weight": 1.0,
+                    "method.photo_decorrelation_weight": 2.0,
+                    "data.real_batch_size": 6,
+                    "method.synthetic.adversarial": "none",
+                    "method.synthetic.property_weight": 0.0,
+                    "augment.crop_scale": "[0.8, 1.0]",
+                    "augment.jitter_p": 0.0,
+                    "augment.blur_p": 0.0,
+                },
+            ),
+        )
+    ).run()
     rows = _metrics(out)
     for r in rows:  # loss = contrast + 3 * decorrelation + 2 * photo_decorrelation
         assert 0.0 <= r["decorrelation"] <= 1.0 and 0.0 < r["photo_decorrelation"] <= 1.0
         assert "adv" not in r
-        assert math.isclose(r["loss"], r["contrast"] + 3.0 * r["decorrelation"] + 2.0 * r["photo_decorrelation"],
-                            rel_tol=1e-4), r
+        assert math.isclose(
+            r["loss"], r["contrast"] + 3.0 * r["decorrelation"] + 2.0 * r["photo_decorrelation"], rel_tol=1e-4
+        ), r
 
 
 def test_photo_pairs_without_shards(photo_dir, tmp_path):
     out = tmp_path / "pairs"
-    overrides = tiny_overrides(Path("unused"), photo_dir, out, **{
-        "data.shards": "[]", "data.photo_pairs": "true", "train.steps": 2,
-        "method.synthetic.property_weight": 0.0, "method.synthetic.adversarial": "none"})
+    overrides = tiny_overrides(
+        Path("unused"),
+        photo_dir,
+        out,
+        **{
+            "data.shards": "[]",
+            "data.photo_pairs": "true",
+            "train.steps": 2,
+            "method.synthetic.property_weight": 0.0,
+            "method.synthetic.adversarial": "none",
+        },
+    )
     Trainer(load_config(None, overrides)).run()
     rows = _metrics(out)
     assert rows[-1]["step"] == 2 and "contrast" in rows[-1]
     assert rows[-1]["photos_skipped"] >= 0
 
 
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
-                    reason="needs the dataset-fashion-mnist apt package")
+@pytest.mark.skipif(
+    not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="needs the dataset-fashion-mnist apt package"
+)
 def test_online_knn_hook_logs_accuracy(shard_dir, photo_dir, tmp_path):
     out = tmp_path / "knn"
-    overrides = tiny_overrides(shard_dir, photo_dir, out, **{
-        "train.steps": 2, "eval.every_steps": 2,
-        "eval.online_knn": "{dataset: fashion-mnist, train_size: 40, test_size: 20, k: [5], image_size: 32}"})
+    overrides = tiny_overrides(
+        shard_dir,
+        photo_dir,
+        out,
+        **{
+            "train.steps": 2,
+            "eval.every_steps": 2,
+            "eval.online_knn": "{dataset: fashion-mnist, train_size: 40, test_size: 20, k: [5], image_size: 32}",
+        },
+    )
     Trainer(load_config(None, overrides)).run()
     knn = [r for r in _metrics(out) if "knn/top1_k5" in r]
     assert len(knn) == 1 and knn[0]["step"] == 2 and 0.0 <= knn[0]["knn/top1_k5"] <= 100.0
@@ -129,8 +203,11 @@ def test_she_xu_trains_with_a_timm_backbone(shard_dir, photo_dir, tmp_path):
     from synthssl.train.predict.model import load_predictor
 
     out = tmp_path / "run"
-    Trainer(load_config(None, tiny_overrides(shard_dir, photo_dir, out, **{
-        "train.steps": 2, "model.arch": "timm:convnext_atto"}))).run()
+    Trainer(
+        load_config(
+            None, tiny_overrides(shard_dir, photo_dir, out, **{"train.steps": 2, "model.arch": "timm:convnext_atto"})
+        )
+    ).run()
     rows = _metrics(out)
     assert [r["step"] for r in rows] == [1, 2]
     for key in ("contrast", "depth", "normal", "contour", "adv", "disc_loss"):

@@ -1,4 +1,5 @@
 """Helpers shared by the trainer tests (a uniquely named module, importable from tests)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,12 +8,23 @@ from pathlib import Path
 def tiny_overrides(shard_dir: Path, photo_dir: Path, out: Path, **extra) -> list[str]:
     """Dotted overrides for a fast CPU run (32 px, standard stem, batch 4)."""
     items = {
-        "data.shards": f"[{shard_dir}]", "data.photos": str(photo_dir), "data.image_size": 32,
-        "data.batch_size": 4, "data.workers": 0, "train.steps": 4, "train.out": str(out),
-        "train.device": "cpu", "log.every": 1, "log.tensorboard": "false", "log.progress": "false",
-        "train.checkpoint_every": 0, "model.channels_last": "false",
-        "method.name": "synthetic_contrast", "method.proj_hidden_dim": 64,
-        "method.synthetic.decoder_width": 16, "method.synthetic.disc_width": 32,
+        "data.shards": f"[{shard_dir}]",
+        "data.photos": str(photo_dir),
+        "data.image_size": 32,
+        "data.batch_size": 4,
+        "data.workers": 0,
+        "train.steps": 4,
+        "train.out": str(out),
+        "train.device": "cpu",
+        "log.every": 1,
+        "log.tensorboard": "false",
+        "log.progress": "false",
+        "train.checkpoint_every": 0,
+        "model.channels_last": "false",
+        "method.name": "synthetic_contrast",
+        "method.proj_hidden_dim": 64,
+        "method.synthetic.decoder_width": 16,
+        "method.synthetic.disc_width": 32,
     }
     items.update(extra)
     return [f"{k}={v}" for k, v in items.items()]

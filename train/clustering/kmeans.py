@@ -9,6 +9,7 @@ not depend on the order of the points: ranks that hold the same gathered points,
 a permuted batch, get the same clusters.
 Memory: [N, K] similarities.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,9 +32,9 @@ def farthest_point_init(x: Tensor, num_clusters: int, seed: int = 0) -> Tensor:
     """K centroids [K, D] chosen among the unit vectors x [N, D] by farthest-point traversal."""
     gen = torch.Generator().manual_seed(int(seed))
     direction = F.normalize(torch.randn(x.shape[1], generator=gen), dim=0).to(x.device, x.dtype)
-    first = (x @ direction).argmax()                                                 # stays on device
+    first = (x @ direction).argmax()  # stays on device
     centroids = [x[first]]
-    closest = x @ centroids[0]                                                       # [N] max sim to chosen
+    closest = x @ centroids[0]  # [N] max sim to chosen
     for _ in range(num_clusters - 1):
         centroids.append(x[closest.argmin()])
         closest = torch.maximum(closest, x @ centroids[-1])
@@ -41,8 +42,9 @@ def farthest_point_init(x: Tensor, num_clusters: int, seed: int = 0) -> Tensor:
 
 
 @torch.no_grad()
-def spherical_kmeans(points: Tensor, num_clusters: int, iterations: int = 3, seed: int = 0,
-                     init: Tensor | None = None) -> Clustering:
+def spherical_kmeans(
+    points: Tensor, num_clusters: int, iterations: int = 3, seed: int = 0, init: Tensor | None = None
+) -> Clustering:
     """Cluster points [N, D] into `num_clusters` groups by cosine similarity.
 
     init: optional [K, D] starting centroids (e.g. last step's); otherwise farthest-point
@@ -52,11 +54,10 @@ def spherical_kmeans(points: Tensor, num_clusters: int, iterations: int = 3, see
         raise ValueError(f"spherical_kmeans: points must be [N, D], got {tuple(points.shape)}")
     n = points.shape[0]
     if not 1 <= num_clusters <= n:
-        raise ValueError(f"spherical_kmeans: num_clusters must be in [1, {n}] (number of points), "
-                         f"got {num_clusters}")
+        raise ValueError(f"spherical_kmeans: num_clusters must be in [1, {n}] (number of points), got {num_clusters}")
     if iterations < 1:
         raise ValueError(f"spherical_kmeans: iterations must be >= 1, got {iterations}")
-    with torch.autocast(points.device.type, enabled=False):                          # float32 throughout
+    with torch.autocast(points.device.type, enabled=False):  # float32 throughout
         return _lloyd(F.normalize(points.float(), dim=1), num_clusters, iterations, seed, init)
 
 
@@ -65,8 +66,7 @@ def _lloyd(x: Tensor, num_clusters: int, iterations: int, seed: int, init: Tenso
         centroids = farthest_point_init(x, num_clusters, seed)
     else:
         if init.shape != (num_clusters, x.shape[1]):
-            raise ValueError(f"spherical_kmeans: init must be [{num_clusters}, {x.shape[1]}], "
-                             f"got {tuple(init.shape)}")
+            raise ValueError(f"spherical_kmeans: init must be [{num_clusters}, {x.shape[1]}], got {tuple(init.shape)}")
         centroids = F.normalize(init.float(), dim=1)
     for _ in range(iterations):
         labels = (x @ centroids.t()).argmax(dim=1)

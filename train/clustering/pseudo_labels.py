@@ -12,6 +12,7 @@ encoder) of the global batch, so every rank derives identical labels:
 Both take local targets [M, D], gather them across ranks, and return the local labels
 [M] plus statistics of the global clustering (`cluster_statistics`).
 """
+
 from __future__ import annotations
 
 import torch
@@ -25,7 +26,7 @@ from synthssl.train.clustering.sinkhorn import sinkhorn
 
 def _local_slice(x: Tensor, m: int) -> Tensor:
     start = distributed.rank() * m
-    return x[start:start + m]
+    return x[start : start + m]
 
 
 class KMeansLabeler(nn.Module):
@@ -37,16 +38,17 @@ class KMeansLabeler(nn.Module):
     def __init__(self, dim: int, num_clusters: int = 32, iterations: int = 3):
         super().__init__()
         if num_clusters < 2 or iterations < 1:
-            raise ValueError(f"KMeansLabeler: need num_clusters >= 2 and iterations >= 1, "
-                             f"got {num_clusters}, {iterations}")
+            raise ValueError(
+                f"KMeansLabeler: need num_clusters >= 2 and iterations >= 1, got {num_clusters}, {iterations}"
+            )
         self.num_clusters, self.iterations = num_clusters, iterations
         self.register_buffer("centroids", torch.zeros(num_clusters, dim))
         self.register_buffer("initialised", torch.zeros((), dtype=torch.bool))
-        self._ready = False   # host mirror of `initialised`: avoids a device sync every step
+        self._ready = False  # host mirror of `initialised`: avoids a device sync every step
 
     def _load_from_state_dict(self, *args, **kwargs):  # type: ignore[override]
         super()._load_from_state_dict(*args, **kwargs)
-        self._ready = False                           # re-read `initialised` after loading
+        self._ready = False  # re-read `initialised` after loading
 
     @torch.no_grad()
     def forward(self, targets: Tensor, seed: int) -> tuple[Tensor, dict[str, Tensor]]:
@@ -59,15 +61,17 @@ class KMeansLabeler(nn.Module):
         self.centroids.copy_(clustering.centroids)
         self.initialised.fill_(True)
         self._ready = True
-        return _local_slice(clustering.labels, targets.shape[0]), cluster_statistics(clustering.labels,
-                                                                                    self.num_clusters)
+        return _local_slice(clustering.labels, targets.shape[0]), cluster_statistics(
+            clustering.labels, self.num_clusters
+        )
 
 
 class PrototypeLabeler(nn.Module):
     """Learnable prototypes [K, D] with Sinkhorn-balanced assignments (SwAV rule)."""
 
-    def __init__(self, dim: int, num_clusters: int = 32, epsilon: float = 0.05, iterations: int = 3,
-                 temperature: float = 0.1):
+    def __init__(
+        self, dim: int, num_clusters: int = 32, epsilon: float = 0.05, iterations: int = 3, temperature: float = 0.1
+    ):
         super().__init__()
         if num_clusters < 2:
             raise ValueError(f"PrototypeLabeler: num_clusters must be >= 2, got {num_clusters}")
@@ -87,8 +91,7 @@ class PrototypeLabeler(nn.Module):
         codes = sinkhorn(scores, self.epsilon, self.iterations)
         labels = codes.argmax(dim=1)
         m = targets.shape[0]
-        return (_local_slice(labels, m), _local_slice(codes, m),
-                cluster_statistics(labels, self.num_clusters))
+        return (_local_slice(labels, m), _local_slice(codes, m), cluster_statistics(labels, self.num_clusters))
 
     def prototype_loss(self, online: Tensor, codes: Tensor) -> Tensor:
         """Cross-entropy between softmax(online . prototypes / t) and the codes, per row [M]."""

@@ -6,6 +6,7 @@ to 1 and each column to N / K. SwAV (Caron et al., NeurIPS 2020) uses eps = 0.05
 3 iterations. Run it on the *gathered* scores so that every rank balances the global
 batch and computes identical codes.
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,10 +21,10 @@ def sinkhorn(scores: Tensor, epsilon: float = 0.05, iterations: int = 3) -> Tens
     if epsilon <= 0 or iterations < 1:
         raise ValueError(f"sinkhorn: need epsilon > 0 and iterations >= 1, got {epsilon}, {iterations}")
     s = scores.float() / epsilon
-    q = torch.exp(s - s.max()).t()                                                   # [K, N]
+    q = torch.exp(s - s.max()).t()  # [K, N]
     n, k = q.shape[1], q.shape[0]
     q = q / q.sum()
     for _ in range(iterations):
-        q = q / q.sum(dim=1, keepdim=True).clamp_min(1e-30) / k                        # prototypes: 1/K each
-        q = q / q.sum(dim=0, keepdim=True).clamp_min(1e-30) / n                        # samples: 1/N each
+        q = q / q.sum(dim=1, keepdim=True).clamp_min(1e-30) / k  # prototypes: 1/K each
+        q = q / q.sum(dim=0, keepdim=True).clamp_min(1e-30) / n  # samples: 1/N each
     return (q * n).t()

@@ -23,6 +23,7 @@ Photometric (rgb only, per image, in this order): colour jitter with probability
 plane), grayscale with probability ``grayscale_p``, Gaussian blur with probability
 ``blur_p`` (sigma range given at 224 px, scaled to S), then ImageNet normalisation.
 """
+
 from __future__ import annotations
 
 import math
@@ -45,8 +46,16 @@ class Crops:
     flip: Tensor
 
 
-def sample_crops(n: int, height: int, width: int, scale: tuple[float, float], ratio: tuple[float, float],
-                 flip_p: float, generator: torch.Generator, attempts: int = 10) -> Crops:
+def sample_crops(
+    n: int,
+    height: int,
+    width: int,
+    scale: tuple[float, float],
+    ratio: tuple[float, float],
+    flip_p: float,
+    generator: torch.Generator,
+    attempts: int = 10,
+) -> Crops:
     """torchvision-style random resized crop boxes for `n` images of height x width.
 
     Up to `attempts` tries per image (vectorised); the first box that fits is kept,
@@ -113,8 +122,9 @@ def crop_intrinsics(K: Tensor, crops: Crops, size: int) -> Tensor:
 
 def resample(images: Tensor, theta: Tensor, size: int, mode: str) -> Tensor:
     """Crop/resize/flip images [n,C,H,W] (float) to [n,C,size,size] with `mode`."""
-    grid = F.affine_grid(theta.to(images.device, images.dtype), [images.shape[0], images.shape[1], size, size],
-                         align_corners=False)
+    grid = F.affine_grid(
+        theta.to(images.device, images.dtype), [images.shape[0], images.shape[1], size, size], align_corners=False
+    )
     return F.grid_sample(images, grid, mode=mode, padding_mode="zeros", align_corners=False)
 
 
@@ -195,8 +205,9 @@ def _rgb_to_float(rgb: Tensor) -> Tensor:
     return rgb.permute(0, 3, 1, 2).float().div_(255.0)
 
 
-def augment_photos(rgb: Tensor, cfg: AugmentConfig, size: int, g: torch.Generator,
-                   views: int = 1) -> tuple[Tensor, Crops]:
+def augment_photos(
+    rgb: Tensor, cfg: AugmentConfig, size: int, g: torch.Generator, views: int = 1
+) -> tuple[Tensor, Crops]:
     """Photos uint8 [B,H0,W0,3] (device) -> ``views`` augmented crops each.
 
     Returns (rgb float [B,views,3,S,S] normalised, Crops over B*views images, view-major
@@ -223,18 +234,22 @@ def augment_scenes(raw: dict[str, Tensor], cfg: AugmentConfig, size: int, g: tor
     image = resample(_rgb_to_float(rgb.reshape(n, h0, w0, 3)), theta, size, "bilinear").clamp_(0, 1)
     image = normalise(photometric(image, cfg, g)).view(b, v, 3, size, size)
     # All maps in one nearest-neighbour resample: [n, C, H0, W0] float32 (ids < 2^24 are exact).
-    layout = [(k, c) for k, c in (("depth", 1), ("normal", 3), ("contour", 1), ("instance", 1), ("category", 1))
-              if k in raw]
-    out: dict[str, Optional[Tensor]] = {k: None for k in ("depth", "normal", "contour", "instance", "category",
-                                                          "valid", "intrinsics", "cam_to_world")}
+    layout = [
+        (k, c) for k, c in (("depth", 1), ("normal", 3), ("contour", 1), ("instance", 1), ("category", 1)) if k in raw
+    ]
+    out: dict[str, Optional[Tensor]] = {
+        k: None for k in ("depth", "normal", "contour", "instance", "category", "valid", "intrinsics", "cam_to_world")
+    }
     flip = crops.flip.to(rgb.device)
     if layout:
-        parts = [raw[k].reshape(n, h0, w0, 3).permute(0, 3, 1, 2).float() if c == 3
-                 else raw[k].reshape(n, 1, h0, w0).float() for k, c in layout]
+        parts = [
+            raw[k].reshape(n, h0, w0, 3).permute(0, 3, 1, 2).float() if c == 3 else raw[k].reshape(n, 1, h0, w0).float()
+            for k, c in layout
+        ]
         maps = resample(torch.cat(parts, 1), theta, size, "nearest")
         offset = 0
         for k, c in layout:
-            out[k] = maps[:, offset:offset + c]
+            out[k] = maps[:, offset : offset + c]
             offset += c
         if out["normal"] is not None:
             normal = out["normal"]
@@ -252,22 +267,32 @@ def augment_scenes(raw: dict[str, Tensor], cfg: AugmentConfig, size: int, g: tor
         out["intrinsics"] = crop_intrinsics(raw["intrinsics"].reshape(n, 3, 3).float(), crops, size).view(b, v, 3, 3)
     if "cam_to_world" in raw:
         out["cam_to_world"] = raw["cam_to_world"].float()
-    return ViewBatch(rgb=image, crop_boxes=crops.boxes.to(rgb.device).view(b, v, 4), flipped=flip.view(b, v),
-                     scene_id=raw["scene_id"].long(), **out)
+    return ViewBatch(
+        rgb=image,
+        crop_boxes=crops.boxes.to(rgb.device).view(b, v, 4),
+        flipped=flip.view(b, v),
+        scene_id=raw["scene_id"].long(),
+        **out,
+    )
 
 
-def photo_pair_batch(raw: dict[str, Tensor], cfg: AugmentConfig, size: int, g: torch.Generator,
-                     views: int = 2) -> ViewBatch:
+def photo_pair_batch(
+    raw: dict[str, Tensor], cfg: AugmentConfig, size: int, g: torch.Generator, views: int = 2
+) -> ViewBatch:
     """Collated photos (``rgb`` uint8 [B,S0,S0,3], ``photo_index``) -> ViewBatch of two crops each."""
     rgb, crops = augment_photos(raw["rgb"], cfg, size, g, views)
     b = rgb.shape[0]
-    return ViewBatch(rgb=rgb, crop_boxes=crops.boxes.to(rgb.device).view(b, views, 4),
-                     flipped=crops.flip.to(rgb.device).view(b, views),
-                     scene_id=-1 - raw["photo_index"].long())
+    return ViewBatch(
+        rgb=rgb,
+        crop_boxes=crops.boxes.to(rgb.device).view(b, views, 4),
+        flipped=crops.flip.to(rgb.device).view(b, views),
+        scene_id=-1 - raw["photo_index"].long(),
+    )
 
 
-def real_images(raw: Optional[dict[str, Tensor]], cfg: AugmentConfig, size: int,
-                g: torch.Generator, views: int = 1) -> Optional[Tensor]:
+def real_images(
+    raw: Optional[dict[str, Tensor]], cfg: AugmentConfig, size: int, g: torch.Generator, views: int = 1
+) -> Optional[Tensor]:
     """Collated photos [P,...] -> ``views`` augmented crops each, float [P*views,3,S,S] normalised,
     sample-major (the crops of photo i are rows i*views ... i*views + views-1). None passes through."""
     if raw is None:

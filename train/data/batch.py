@@ -31,6 +31,7 @@ Conventions
 - ``scene_id``: long [B] each scene's id within its render (several renders may share ids: the pair
   (render id, scene id) is unique); photo pairs: -1 - photo index.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
@@ -43,7 +44,14 @@ IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
 GEOMETRY_FIELDS: tuple[str, ...] = (
-    "depth", "normal", "contour", "instance", "category", "valid", "intrinsics", "cam_to_world",
+    "depth",
+    "normal",
+    "contour",
+    "instance",
+    "category",
+    "valid",
+    "intrinsics",
+    "cam_to_world",
 )
 
 
@@ -83,8 +91,11 @@ class ViewBatch:
     def to(self, device: torch.device | str, non_blocking: bool = False) -> "ViewBatch":
         """Copy every tensor field to `device`."""
         moved = {
-            f.name: (getattr(self, f.name).to(device, non_blocking=non_blocking)
-                     if getattr(self, f.name) is not None else None)
+            f.name: (
+                getattr(self, f.name).to(device, non_blocking=non_blocking)
+                if getattr(self, f.name) is not None
+                else None
+            )
             for f in fields(self)
         }
         return ViewBatch(**moved)

@@ -14,6 +14,7 @@ Unreadable or corrupt files are skipped (the next file is used) and counted: eac
 item carries ``skipped`` (files skipped to produce it); the trainer sums and logs
 them. A folder without images is a `FileNotFoundError` naming it.
 """
+
 from __future__ import annotations
 
 import os
@@ -60,19 +61,18 @@ def random_square(image: np.ndarray, size: int, rng: np.random.Generator) -> np.
     h, w = image.shape[:2]
     y0 = int(rng.integers(0, h - size + 1))
     x0 = int(rng.integers(0, w - size + 1))
-    return np.ascontiguousarray(image[y0:y0 + size, x0:x0 + size])
+    return np.ascontiguousarray(image[y0 : y0 + size, x0 : x0 + size])
 
 
 class PhotoFolder(Dataset):
     """Real photos as square uint8 bases; see the module docstring."""
 
-    def __init__(self, root: str | os.PathLike, base_size: int, seed: int = 0, rank: int = 0,
-                 cache_mb: float = 256.0):
+    def __init__(self, root: str | os.PathLike, base_size: int, seed: int = 0, rank: int = 0, cache_mb: float = 256.0):
         self.root = Path(root)
         self.files = list_photos(root)
         self.base_size = int(base_size)
         self.seed, self.rank = int(seed), int(rank)
-        self.cache_bytes = int(cache_mb * 2 ** 20)
+        self.cache_bytes = int(cache_mb * 2**20)
         self._cache: dict[int, np.ndarray] = {}
         self._cached_bytes = 0
         self._bad: set[int] = set()  # files that failed to decode in this process
@@ -115,6 +115,9 @@ class PhotoFolder(Dataset):
             i = (index + skipped) % len(self.files)
             image = self._resized(i)
             if image is not None:
-                return {"rgb": random_square(image, self.base_size, rng),
-                        "photo_index": np.int64(i), "skipped": np.int64(skipped)}
+                return {
+                    "rgb": random_square(image, self.base_size, rng),
+                    "photo_index": np.int64(i),
+                    "skipped": np.int64(skipped),
+                }
         raise RuntimeError(f"data.photos: none of the {len(self.files)} files under {self.root} could be decoded")

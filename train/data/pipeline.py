@@ -12,6 +12,7 @@ asks for, see `DataNeeds`, through the ``collection`` the trainer opened once):
 corrupt photos were skipped). All randomness of a step comes from a generator
 seeded by (seed, rank, step), so a resumed run sees identical batches.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,8 +36,9 @@ def step_seed(seed: int, rank: int, step: int, stream: str = "") -> int:
     return int.from_bytes(digest, "little") & ((1 << 63) - 1)
 
 
-def _loader(dataset: Dataset, batch: int, sampler: ResumableSampler, workers: int, prefetch: int,
-            pin: bool) -> Iterator[dict]:
+def _loader(
+    dataset: Dataset, batch: int, sampler: ResumableSampler, workers: int, prefetch: int, pin: bool
+) -> Iterator[dict]:
     kwargs = dict(num_workers=workers, pin_memory=pin, drop_last=True)
     if workers > 0:
         kwargs.update(prefetch_factor=prefetch, persistent_workers=True)
@@ -52,9 +54,19 @@ def photos_per_rank(d: DataConfig, world: int, real_views: int) -> int:
 class TrainingData:
     """Per-rank data streams; see the module docstring."""
 
-    def __init__(self, cfg: TrainingConfig, *, needs_real: bool, real_views: int = 1, rank: int = 0, world: int = 1,
-                 device: torch.device = torch.device("cpu"), start_step: int = 0,
-                 fields: Optional[tuple[str, ...]] = None, collection: Optional[ShardCollection] = None):
+    def __init__(
+        self,
+        cfg: TrainingConfig,
+        *,
+        needs_real: bool,
+        real_views: int = 1,
+        rank: int = 0,
+        world: int = 1,
+        device: torch.device = torch.device("cpu"),
+        start_step: int = 0,
+        fields: Optional[tuple[str, ...]] = None,
+        collection: Optional[ShardCollection] = None,
+    ):
         d = cfg.data
         self.cfg, self.rank, self.world, self.device = cfg, rank, world, device
         self.local_batch = d.batch_size // world
@@ -68,18 +80,25 @@ class TrainingData:
             self.pairs = PhotoFolder(d.photos, base, seed=cfg.train.seed, rank=rank, cache_mb=d.photo_cache_mb)
             pair_set: Dataset = self.pairs
         else:
-            self.scenes = SceneDataset(d.shards, split="train" if d.val_fraction > 0 else None,
-                                       val_fraction=d.val_fraction, fields=fields, collection=collection,
-                                       pair_seed=cfg.train.seed)
+            self.scenes = SceneDataset(
+                d.shards,
+                split="train" if d.val_fraction > 0 else None,
+                val_fraction=d.val_fraction,
+                fields=fields,
+                collection=collection,
+                pair_seed=cfg.train.seed,
+            )
             pair_set = self.scenes
-        sampler = ResumableSampler(len(pair_set), seed=cfg.train.seed, rank=rank, world=world,
-                                   start=start_step * self.local_batch)
+        sampler = ResumableSampler(
+            len(pair_set), seed=cfg.train.seed, rank=rank, world=world, start=start_step * self.local_batch
+        )
         self._pairs_iter = _loader(pair_set, self.local_batch, sampler, d.workers, d.prefetch_factor, pin)
         self._real_iter: Optional[Iterator[dict]] = None
         if needs_real:
             self.real = PhotoFolder(d.photos, base, seed=cfg.train.seed + 1, rank=rank, cache_mb=d.photo_cache_mb)
-            real_sampler = ResumableSampler(len(self.real), seed=cfg.train.seed + 1, rank=rank, world=world,
-                                            start=start_step * self.local_real)
+            real_sampler = ResumableSampler(
+                len(self.real), seed=cfg.train.seed + 1, rank=rank, world=world, start=start_step * self.local_real
+            )
             # Photos are decoded once per worker and then only sliced: a quarter of the workers suffices.
             real_workers = max(1, d.workers // 4) if d.workers > 0 else 0
             self._real_iter = _loader(self.real, self.local_real, real_sampler, real_workers, d.prefetch_factor, pin)

@@ -22,6 +22,7 @@ is drawn, the same pair in a resumed run, whatever the number of workers. Every
 per-view field is cut to those two views (V = 2), in the drawn order. Scenes with two
 views, and items asked for by index alone, keep all their views.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,13 +33,14 @@ from torch.utils.data import Dataset
 
 from synthssl.dataset.reader import ShardCollection
 
-SCENE_FIELDS_READ = ("rgb", "depth", "normal", "contour", "instance", "category", "intrinsics",
-                     "cam_to_world")
+SCENE_FIELDS_READ = ("rgb", "depth", "normal", "contour", "instance", "category", "intrinsics", "cam_to_world")
 _AS_INT16 = ("instance", "category")
 
 
 def scene_fields(fields: Sequence[str] | None) -> tuple[str, ...]:
-    """The shard fields read for items asking for ``fields`` (None = all): ``rgb`` always, in `SCENE_FIELDS_READ` order."""
+    """The shard fields read for items asking for ``fields`` (None = all).
+
+    ``rgb`` is always read; the fields come in `SCENE_FIELDS_READ` order."""
     if fields is not None:
         unknown = sorted(set(fields) - set(SCENE_FIELDS_READ))
         if unknown:
@@ -55,16 +57,26 @@ class SceneDataset(Dataset):
     than two views (see the module docstring); None keeps all views.
     """
 
-    def __init__(self, paths: Sequence[str | os.PathLike], split: str | None = None, val_fraction: float = 0.0,
-                 fields: Sequence[str] | None = None, collection: ShardCollection | None = None,
-                 pair_seed: int | None = None):
+    def __init__(
+        self,
+        paths: Sequence[str | os.PathLike],
+        split: str | None = None,
+        val_fraction: float = 0.0,
+        fields: Sequence[str] | None = None,
+        collection: ShardCollection | None = None,
+        pair_seed: int | None = None,
+    ):
         self.fields = scene_fields(fields)
         self.pair_seed = pair_seed
-        self.collection = collection if collection is not None else ShardCollection(
-            list(paths), split=split, val_fraction=val_fraction, fields=self.fields)
+        self.collection = (
+            collection
+            if collection is not None
+            else ShardCollection(list(paths), split=split, val_fraction=val_fraction, fields=self.fields)
+        )
         if len(self.collection) == 0:
-            raise ValueError(f"data.shards: split {split!r} of {list(map(str, paths))} holds no scenes "
-                             f"(val_fraction={val_fraction})")
+            raise ValueError(
+                f"data.shards: split {split!r} of {list(map(str, paths))} holds no scenes (val_fraction={val_fraction})"
+            )
 
     @property
     def scene_ids(self) -> np.ndarray:

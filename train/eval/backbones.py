@@ -9,6 +9,7 @@ Every evaluated backbone carries the metadata of the export format
 the standard stem, ImageNet normalisation and the reference backbone's image size;
 its arch is read off the state_dict.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ class EvalBackbone:
 
 
 def infer_arch(state: dict[str, torch.Tensor], path: Path) -> str:
-    """"resnet18", "resnet34" or "resnet50" from the state_dict's keys."""
+    """ "resnet18", "resnet34" or "resnet50" from the state_dict's keys."""
     if "layer1.0.conv1.weight" not in state:
         raise ValueError(f"{path}: not a torchvision ResNet state_dict (no 'layer1.0.conv1.weight')")
     blocks3 = len({k.split(".")[1] for k in state if k.startswith("layer3.")})
@@ -86,8 +87,14 @@ def load_eval_backbone(path: str | Path, name: str, reference_meta: dict | None 
     except RuntimeError as exc:
         raise ValueError(f"{pt}: does not load strictly into torchvision {arch}: {exc}") from exc
     image_size = int(reference_meta["image_size"]) if reference_meta else 224
-    meta = {"arch": arch, "small_stem": False, "image_size": image_size, **_IMAGENET,
-            "method": "state_dict", "steps": 0}
+    meta = {
+        "arch": arch,
+        "small_stem": False,
+        "image_size": image_size,
+        **_IMAGENET,
+        "method": "state_dict",
+        "steps": 0,
+    }
     return EvalBackbone(name, Encoder(resnet).eval(), meta, str(pt))
 
 
@@ -97,8 +104,9 @@ def random_backbone(reference_meta: dict, seed: int, name: str = "random") -> Ev
     torch.manual_seed(seed)
     arch = reference_meta["arch"]
     if "timm" in reference_meta:
-        encoder = Encoder(build_timm_backbone(timm_name(arch), False,
-                                              tuple(int(i) for i in reference_meta["timm"]["out_indices"])))
+        encoder = Encoder(
+            build_timm_backbone(timm_name(arch), False, tuple(int(i) for i in reference_meta["timm"]["out_indices"]))
+        )
     else:
         encoder = build_encoder(arch, bool(reference_meta["small_stem"]))
     meta = {**reference_meta, "method": "random_init", "steps": 0}

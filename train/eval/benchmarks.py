@@ -4,11 +4,13 @@ Specs:
 - ``fashion-mnist`` or ``fashion-mnist:ROOT`` (gzip IDX files, default root
   /usr/share/datasets/fashion-mnist from the Debian package ``dataset-fashion-mnist``);
 - ``photo-patches`` or ``photo-patches:ROOT`` (64 px patches of 12 real photographs,
-  default root /usr/share/synthssl/photo-patches, unpacked by scripts/setup.sh from the Debian package ``lomiri-wallpapers-16.04``,
+  default root /usr/share/synthssl/photo-patches, unpacked by scripts/setup.sh from the
+  Debian package ``lomiri-wallpapers-16.04``,
   see :mod:`synthssl.train.eval.photo_patches`);
 - ``image-folder:ROOT`` (ImageFolder tree, see :mod:`synthssl.train.eval.image_folder`);
 - ``cifar10``, ``cifar100``, ``stl10``, optionally ``NAME:ROOT`` (torchvision, downloads).
 """
+
 from __future__ import annotations
 
 from synthssl.train.eval.fashion_mnist import load_fashion_mnist
@@ -32,8 +34,7 @@ def load_benchmark(spec: str, folder_image_size: int = 64) -> tuple[LabeledImage
     if name == "image-folder":
         if not root:
             raise ValueError("benchmark spec 'image-folder' needs a root: 'image-folder:/path/to/tree'")
-        return (load_image_folder(root, "train", folder_image_size),
-                load_image_folder(root, "test", folder_image_size))
+        return (load_image_folder(root, "train", folder_image_size), load_image_folder(root, "test", folder_image_size))
     if name.replace("-", "") in TORCHVISION_DATASETS:
         kwargs = {"root": root} if root else {}
         return load_torchvision_dataset(name, "train", **kwargs), load_torchvision_dataset(name, "test", **kwargs)

@@ -11,6 +11,7 @@ PNG figures under ``REPORT_DIR/figures/`` (see :mod:`synthssl.train.eval.report`
 random-init baseline is on by default. Same command, same machine -> same numbers
 (seeded, deterministic CPU kernels).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from synthssl.dataset.config import ConfigError, help_lines, split_arguments, to_dict, to_yaml
+from synthssl.core.config import ConfigError, help_lines, split_arguments, to_dict, to_yaml
 from synthssl.train.eval.backbones import EvalBackbone, load_eval_backbone, random_backbone, unique_name
 from synthssl.train.eval.benchmarks import load_benchmark
 from synthssl.train.eval.config import EvalConfig, load_eval_config
@@ -31,8 +32,12 @@ from synthssl.train.eval.dense_data import DenseViews, dense_shortfall, load_den
 from synthssl.train.eval.dense_probe import DenseProbeResult, run_dense_probes
 from synthssl.train.eval.drawing import line_chart, write_png
 from synthssl.train.eval.feature_cache import FeatureCache, backbone_fingerprint
-from synthssl.train.eval.figures import (dense_examples_figure, embedding_figure, read_metrics_jsonl,
-                                         training_curves_figure)
+from synthssl.train.eval.figures import (
+    dense_examples_figure,
+    embedding_figure,
+    read_metrics_jsonl,
+    training_curves_figure,
+)
 from synthssl.train.eval.image_folder import list_images, read_rgb_square
 from synthssl.train.eval.image_probe import run_image_probes
 from synthssl.train.eval.report import markdown_report, write_json
@@ -46,8 +51,12 @@ _ONE_VALUE = {"--backbone": "backbone", "--run": "run", "--out": "out", "--devic
 #: Flags of earlier versions that add to a list key (``--shards A B`` adds A and B to ``shards``).
 _LIST = {"--compare": "compare", "--shards": "shards"}
 #: Flags of earlier versions that add one benchmark (``--image-folder DIR`` adds ``image-folder:DIR``).
-_BENCHMARK = {"--fashion-mnist": "fashion-mnist", "--photo-patches": "photo-patches", "--image-folder": "image-folder",
-              "--torchvision": ""}
+_BENCHMARK = {
+    "--fashion-mnist": "fashion-mnist",
+    "--photo-patches": "photo-patches",
+    "--image-folder": "image-folder",
+    "--torchvision": "",
+}
 
 
 def _is_value(word: str) -> bool:
@@ -98,12 +107,14 @@ def from_legacy_flags(argv: Sequence[str]) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="train-ssl eval", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="train-ssl eval",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         usage="train-ssl eval [CONFIG.yaml] backbone=DIR out=DIR [key=value ...]",
         description="Evaluate exported backbones against random init and write a report. CONFIG.yaml: a file or a "
-                    "shipped config name (eval, eval_quick); key=value sets any key below (value parsed as YAML). "
-                    "Earlier flags (--backbone X, --fashion-mnist, --shards DIR, --config X, ...) still work.",
-        epilog="Keys:\n" + "\n".join(help_lines(EvalConfig)))
+        "shipped config name (eval, eval_quick); key=value sets any key below (value parsed as YAML). "
+        "Earlier flags (--backbone X, --fashion-mnist, --shards DIR, --config X, ...) still work.",
+        epilog="Keys:\n" + "\n".join(help_lines(EvalConfig)),
+    )
     p.add_argument("words", nargs="*", metavar="CONFIG.yaml | key=value")
     p.add_argument("--print-config", action="store_true", help="print the merged config (YAML) and exit")
     return p
@@ -153,18 +164,28 @@ def _photos(config: EvalConfig, height: int, width: int) -> tuple[np.ndarray, li
     return (np.stack(imgs) if imgs else np.zeros((0, height, width, 3), np.uint8)), [p.stem for p in paths]
 
 
-def _dense_figures(results: dict[str, DenseProbeResult], test: DenseViews, config: EvalConfig, out: Path,
-                   device) -> list[str]:
+def _dense_figures(
+    results: dict[str, DenseProbeResult], test: DenseViews, config: EvalConfig, out: Path, device
+) -> list[str]:
     figures = []
     _, first_view = np.unique(test.scene_index, return_index=True)
-    rows = np.sort(first_view)[:config.report.scenes]
+    rows = np.sort(first_view)[: config.report.scenes]
     photos, photo_names = _photos(config, test.rgb.shape[1], test.rgb.shape[2])
     rgb = np.concatenate([test.rgb[rows], photos])
     names = [f"scene {test.scene_ids[i]}" for i in rows] + photo_names
     for name, res in results.items():
-        img = dense_examples_figure(res.probe, rgb, names, f"{name}: dense probes on held-out views and photos",
-                                    test.depth[rows], test.normal[rows], test.contour[rows], len(rows), device,
-                                    config.report.cell)
+        img = dense_examples_figure(
+            res.probe,
+            rgb,
+            names,
+            f"{name}: dense probes on held-out views and photos",
+            test.depth[rows],
+            test.normal[rows],
+            test.contour[rows],
+            len(rows),
+            device,
+            config.report.cell,
+        )
         rel = f"figures/dense_examples_{name}.png"
         write_png(out / rel, img)
         figures.append(rel)
@@ -173,9 +194,12 @@ def _dense_figures(results: dict[str, DenseProbeResult], test: DenseViews, confi
     for n, r in results.items():
         smooth = np.convolve(r.loss_history, np.ones(window) / window, mode="valid")
         curves[n] = (list(range(window, window + len(smooth))), smooth.tolist())
-    write_png(out / "figures/dense_probe_training.png",
-              line_chart(curves, f"dense probe training loss (4 tasks, mean of {window} steps)", ylabel="loss",
-                         size=(640, 360)))
+    write_png(
+        out / "figures/dense_probe_training.png",
+        line_chart(
+            curves, f"dense probe training loss (4 tasks, mean of {window} steps)", ylabel="loss", size=(640, 360)
+        ),
+    )
     figures.append("figures/dense_probe_training.png")
     return figures
 
@@ -183,21 +207,28 @@ def _dense_figures(results: dict[str, DenseProbeResult], test: DenseViews, confi
 def evaluate(config: EvalConfig) -> dict:
     """Run every requested protocol on every backbone; write and return the results."""
     if not config.backbone or not config.out:
-        raise ConfigError(f"{'backbone' if not config.backbone else 'out'}: required; give backbone=RUN/export "
-                          f"out=REPORT_DIR")
+        raise ConfigError(
+            f"{'backbone' if not config.backbone else 'out'}: required; give backbone=RUN/export out=REPORT_DIR"
+        )
     device = torch.device(config.device)
     if config.threads > 0:
         torch.set_num_threads(config.threads)
     out = Path(config.out)
     specs = list(config.benchmarks)
     if not specs and not config.shards and not config.run:
-        raise ConfigError("benchmarks: nothing to do; give benchmarks=[fashion-mnist,photo-patches,...], "
-                          "shards=[DIR] and/or run=RUN_DIR")
+        raise ConfigError(
+            "benchmarks: nothing to do; give benchmarks=[fashion-mnist,photo-patches,...], "
+            "shards=[DIR] and/or run=RUN_DIR"
+        )
     backbones = _backbones(config)
-    results: dict = {"backbones": {b.name: {"source": b.source, "meta": b.meta,
-                                            "fingerprint": backbone_fingerprint(b.encoder)[:16]}
-                                   for b in backbones},
-                     "image": {}, "figures": []}
+    results: dict = {
+        "backbones": {
+            b.name: {"source": b.source, "meta": b.meta, "fingerprint": backbone_fingerprint(b.encoder)[:16]}
+            for b in backbones
+        },
+        "image": {},
+        "figures": [],
+    }
     for b in backbones:
         b.encoder.to(device)
     figures: list[str] = results["figures"]
@@ -207,14 +238,26 @@ def evaluate(config: EvalConfig) -> dict:
         t0 = time.perf_counter()
         train, test = load_benchmark(spec, folder_image_size=int(backbones[0].meta["image_size"]))
         dataset = train.name.split("/")[0]
-        block = {"num_train": min(config.image.train_size, len(train)),
-                 "num_test": min(config.image.test_size, len(test)), "seeds": list(config.image.seeds),
-                 "metrics": {}}
+        block = {
+            "num_train": min(config.image.train_size, len(train)),
+            "num_test": min(config.image.test_size, len(test)),
+            "seeds": list(config.image.seeds),
+            "metrics": {},
+        }
         panels = {}
         for b in backbones:
             _log(f"{dataset}: image probes of {b.name}")
-            res = run_image_probes(b.encoder, train, test, image_size=int(b.meta["image_size"]), mean=b.meta["mean"],
-                                   std=b.meta["std"], config=config.image, device=device, cache=cache)
+            res = run_image_probes(
+                b.encoder,
+                train,
+                test,
+                image_size=int(b.meta["image_size"]),
+                mean=b.meta["mean"],
+                std=b.meta["std"],
+                config=config.image,
+                device=device,
+                cache=cache,
+            )
             block["metrics"][b.name] = res.metrics
             n = config.report.embedding_points
             panels[b.name] = (res.embedding[:n], res.embedding_labels[:n])
@@ -228,18 +271,35 @@ def evaluate(config: EvalConfig) -> dict:
     if config.shards:
         t0 = time.perf_counter()
         dc = config.dense
-        train_v, test_v, categories = load_dense_views(config.shards, train_scenes=dc.train_scenes,
-                                                       test_scenes=dc.test_scenes, seed=dc.seed, split=dc.split,
-                                                       val_fraction=dc.val_fraction)
+        train_v, test_v, categories = load_dense_views(
+            config.shards,
+            train_scenes=dc.train_scenes,
+            test_scenes=dc.test_scenes,
+            seed=dc.seed,
+            split=dc.split,
+            val_fraction=dc.val_fraction,
+        )
         dense_results = {}
         for b in backbones:
             _log(f"dense probes of {b.name} ({len(train_v)} train / {len(test_v)} test views)")
-            dense_results[b.name] = run_dense_probes(b.encoder, train_v, test_v, len(categories), mean=b.meta["mean"],
-                                                     std=b.meta["std"], config=dc, device=device,
-                                                     progress=f"dense probe {b.name}")
-        results["dense"] = {"head": dc.head, "num_train_views": len(train_v), "num_test_views": len(test_v),
-                            "categories": categories,
-                            "metrics": {n: r.metrics for n, r in dense_results.items()}}
+            dense_results[b.name] = run_dense_probes(
+                b.encoder,
+                train_v,
+                test_v,
+                len(categories),
+                mean=b.meta["mean"],
+                std=b.meta["std"],
+                config=dc,
+                device=device,
+                progress=f"dense probe {b.name}",
+            )
+        results["dense"] = {
+            "head": dc.head,
+            "num_train_views": len(train_v),
+            "num_test_views": len(test_v),
+            "categories": categories,
+            "metrics": {n: r.metrics for n, r in dense_results.items()},
+        }
         shortfall = dense_shortfall(train_v, test_v, dc.train_scenes, dc.test_scenes)
         if shortfall:
             results["dense"]["shortfall"] = shortfall
@@ -251,8 +311,10 @@ def evaluate(config: EvalConfig) -> dict:
         metrics_path = Path(config.run) / "metrics.jsonl"
         if not metrics_path.is_file():
             raise FileNotFoundError(f"run: {config.run}: no metrics.jsonl in this run directory")
-        write_png(out / "figures/training_curves.png",
-                  training_curves_figure(read_metrics_jsonl(metrics_path), f"training curves: {config.run}"))
+        write_png(
+            out / "figures/training_curves.png",
+            training_curves_figure(read_metrics_jsonl(metrics_path), f"training curves: {config.run}"),
+        )
         figures.append("figures/training_curves.png")
 
     results["config"] = to_dict(config)

@@ -4,15 +4,16 @@ Top-level keys say what is evaluated and where the report goes (:class:`EvalConf
 sections: ``image`` (:class:`~synthssl.train.eval.image_probe.ImageProbeConfig`, with a
 nested ``linear`` section), ``dense`` (:class:`~synthssl.train.eval.dense_probe.DenseProbeConfig`)
 and ``report`` (:class:`ReportConfig`). Built and checked by the package's one engine
-(`synthssl.dataset.config`): unknown keys and wrong types are errors naming the key.
+(`synthssl.core.config`): unknown keys and wrong types are errors naming the key.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-from synthssl.dataset.config import ConfigError, apply_override, build, load_yaml, need
+from synthssl.core.config import ConfigError, apply_override, build, load_yaml, need
 from synthssl.train.config import SHIPPED_CONFIGS
 from synthssl.train.eval.dense_probe import DenseProbeConfig
 from synthssl.train.eval.image_probe import ImageProbeConfig

@@ -5,6 +5,7 @@ hash-based "val" split). A seeded permutation of the scenes gives ``test_scenes`
 probe-test scenes and then ``train_scenes`` probe-train scenes (disjoint); every view
 of a scene becomes one image.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from synthssl.dataset.console import progress as console_progress
+from synthssl.core.console import progress as console_progress
 from synthssl.dataset.reader import ShardCollection
 
 __all__ = ["DenseViews", "load_dense_views", "dense_shortfall", "DENSE_FIELDS"]
@@ -70,26 +71,37 @@ def dense_shortfall(train: DenseViews, test: DenseViews, train_scenes: int, test
     got_train, got_test = len(np.unique(train.scene_index)), len(np.unique(test.scene_index))
     if got_train >= train_scenes and got_test >= test_scenes:
         return None
-    return (f"the held-out shards gave {got_train} probe-train and {got_test} probe-test scenes, fewer than the "
-            f"{train_scenes} and {test_scenes} asked for (dense.train_scenes, dense.test_scenes): these dense "
-            f"results rest on less data than configured")
+    return (
+        f"the held-out shards gave {got_train} probe-train and {got_test} probe-test scenes, fewer than the "
+        f"{train_scenes} and {test_scenes} asked for (dense.train_scenes, dense.test_scenes): these dense "
+        f"results rest on less data than configured"
+    )
 
 
-def load_dense_views(paths: Sequence[str | PathLike], *, train_scenes: int, test_scenes: int, seed: int = 0,
-                     split: str | None = None, val_fraction: float = 0.0
-                     ) -> tuple[DenseViews, DenseViews, list[str]]:
+def load_dense_views(
+    paths: Sequence[str | PathLike],
+    *,
+    train_scenes: int,
+    test_scenes: int,
+    seed: int = 0,
+    split: str | None = None,
+    val_fraction: float = 0.0,
+) -> tuple[DenseViews, DenseViews, list[str]]:
     """(probe-train views, probe-test views, category names) from the shards at ``paths``."""
     collection = ShardCollection(list(paths), split=split, val_fraction=val_fraction, fields=DENSE_FIELDS)
     n = len(collection)
     if n < 2:
-        raise ValueError(f"dense probes need at least 2 scenes in {', '.join(map(str, paths))} "
-                         f"(split={split!r}), found {n}")
+        raise ValueError(
+            f"dense probes need at least 2 scenes in {', '.join(map(str, paths))} (split={split!r}), found {n}"
+        )
     if train_scenes < 1 or test_scenes < 1:
         raise ValueError(f"dense.train_scenes and dense.test_scenes must be >= 1, got {train_scenes}, {test_scenes}")
     order = np.random.default_rng(seed).permutation(n)
     n_test = min(test_scenes, n // 2)
     test_idx = np.sort(order[:n_test])
-    train_idx = np.sort(order[n_test:n_test + train_scenes])
-    return (_gather(collection, train_idx, "probe-train scenes"),
-            _gather(collection, test_idx, "probe-test scenes"),
-            list(collection.category_names))
+    train_idx = np.sort(order[n_test : n_test + train_scenes])
+    return (
+        _gather(collection, train_idx, "probe-train scenes"),
+        _gather(collection, test_idx, "probe-test scenes"),
+        list(collection.category_names),
+    )

@@ -5,6 +5,7 @@ The selected levels (names "c2".."c5", the `Encoder`'s four levels) are resample
 bilinearly upsampled when coarser -- and concatenated along channels. Output
 float [N, sum(C_level), H / stride, W / stride] for normalised input [N, 3, H, W].
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -23,8 +24,7 @@ LEVELS = ("c2", "c3", "c4", "c5")
 class DenseFeatures(nn.Module):
     """Concatenated multi-stage features on a grid of stride ``feature_stride``."""
 
-    def __init__(self, encoder: nn.Module, levels: Sequence[str] = ("c3", "c4", "c5"),
-                 feature_stride: int = 8):
+    def __init__(self, encoder: nn.Module, levels: Sequence[str] = ("c3", "c4", "c5"), feature_stride: int = 8):
         """encoder: an `Encoder` (or a bare trunk, wrapped; shared, not copied); channels from ``encoder.channels``."""
         super().__init__()
         unknown = [lv for lv in levels if lv not in LEVELS]

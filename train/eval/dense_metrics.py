@@ -13,6 +13,7 @@ Conventions:
   BSDS benchmark (no thinning, no one-to-one matching), documented in docs/eval.md.
 - segmentation: integer class maps [B, H, W]; IoU per class from a confusion matrix.
 """
+
 from __future__ import annotations
 
 import math
@@ -95,8 +96,9 @@ class ContourMetrics:
 
     def __init__(self, num_thresholds: int = 99, tolerance: int = 1) -> None:
         if num_thresholds < 1 or tolerance < 0:
-            raise ValueError(f"contour metrics: need num_thresholds >= 1 and tolerance >= 0, got "
-                             f"{num_thresholds}, {tolerance}")
+            raise ValueError(
+                f"contour metrics: need num_thresholds >= 1 and tolerance >= 0, got {num_thresholds}, {tolerance}"
+            )
         self.thresholds = torch.linspace(0, 1, num_thresholds + 2, dtype=torch.float64)[1:-1]
         self.tolerance = tolerance
         zeros = lambda: torch.zeros(num_thresholds, dtype=torch.float64)  # noqa: E731
@@ -128,8 +130,12 @@ class ContourMetrics:
         recall = self.gt_matched / self.gt_total.clamp_min(1)
         f = torch.where(precision + recall > 0, 2 * precision * recall / (precision + recall).clamp_min(1e-12), 0.0)
         best = int(f.argmax().item())
-        return {"ods_f": float(f[best]), "ods_threshold": float(self.thresholds[best]),
-                "ods_precision": float(precision[best]), "ods_recall": float(recall[best])}
+        return {
+            "ods_f": float(f[best]),
+            "ods_threshold": float(self.thresholds[best]),
+            "ods_precision": float(precision[best]),
+            "ods_recall": float(recall[best]),
+        }
 
 
 class SegmentationMetrics:
@@ -154,8 +160,9 @@ class SegmentationMetrics:
         if t.numel() and (t.min() < 0 or t.max() >= self.num_classes or p.min() < 0 or p.max() >= self.num_classes):
             raise ValueError(f"segmentation: class ids must lie in [0, {self.num_classes})")
         idx = t.reshape(-1) * self.num_classes + p.reshape(-1)
-        self.confusion += torch.bincount(idx, minlength=self.num_classes ** 2).reshape(
-            self.num_classes, self.num_classes).double()
+        self.confusion += (
+            torch.bincount(idx, minlength=self.num_classes**2).reshape(self.num_classes, self.num_classes).double()
+        )
 
     def per_class_iou(self) -> torch.Tensor:
         """float64 [C] IoU per class, NaN for classes with an empty union."""
@@ -167,5 +174,7 @@ class SegmentationMetrics:
         iou = self.per_class_iou()
         present = ~iou.isnan()
         total = self.confusion.sum().item()
-        return {"miou": 100.0 * float(iou[present].mean()) if present.any() else 0.0,
-                "pixel_acc": 100.0 * self.confusion.diag().sum().item() / max(total, 1)}
+        return {
+            "miou": 100.0 * float(iou[present].mean()) if present.any() else 0.0,
+            "pixel_acc": 100.0 * self.confusion.diag().sum().item() / max(total, 1),
+        }

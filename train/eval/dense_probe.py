@@ -15,8 +15,8 @@ Protocol (fixed, deterministic on CPU):
 4. metrics (:mod:`~synthssl.train.eval.dense_metrics`) on the probe-test views at full
    resolution (predictions bilinearly upsampled).
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 import math
 from dataclasses import dataclass
@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from synthssl.dataset.console import progress as console_progress
+from synthssl.core.console import progress as console_progress
 from synthssl.train.eval.dense_data import DenseViews
 from synthssl.train.eval.dense_features import DenseFeatures
 from synthssl.train.eval.dense_heads import DenseHeads, dense_probe_losses
@@ -75,8 +75,14 @@ class DenseProbe(nn.Module):
     """Frozen dense features -> standardisation -> task heads. The given encoder (an `Encoder`
     or a bare trunk) is shared, not copied, and its parameters are frozen in place (requires_grad False)."""
 
-    def __init__(self, encoder: nn.Module, num_categories: int, mean: Sequence[float],
-                 std: Sequence[float], config: DenseProbeConfig):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        num_categories: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        config: DenseProbeConfig,
+    ):
         super().__init__()
         self.features = DenseFeatures(encoder, config.levels, config.feature_stride).eval()
         for p in self.features.parameters():
@@ -92,7 +98,7 @@ class DenseProbe(nn.Module):
         self.features.eval()
         out = []
         for s in range(0, rgb.shape[0], batch_size):
-            x = preprocess_images(rgb[s:s + batch_size], None, self.image_mean, self.image_std).to(device)
+            x = preprocess_images(rgb[s : s + batch_size], None, self.image_mean, self.image_std).to(device)
             out.append(self.features(x).half().cpu())
         return torch.cat(out)
 
@@ -111,12 +117,17 @@ class DenseProbe(nn.Module):
         raw = self.raw_features(rgb, device) if raw is None else raw
         h, w = rgb.shape[1:3]
         feats = self.standardise(raw.to(device))
-        up = {t: F.interpolate(o, size=(h, w), mode="bilinear", align_corners=False)
-              for t, o in self.heads(feats).items()}
+        up = {
+            t: F.interpolate(o, size=(h, w), mode="bilinear", align_corners=False) for t, o in self.heads(feats).items()
+        }
         log_depth = up["depth"][:, 0].clamp(-7.0, 10.0)  # exp -> [1 mm, 22 km]: finite on any input
-        return {"depth": log_depth.exp().cpu(), "normal": F.normalize(up["normal"], dim=1).cpu(),
-                "contour": up["contour"][:, 0].sigmoid().cpu(), "segmentation": up["segmentation"].argmax(1).cpu(),
-                "features": feats.cpu()}
+        return {
+            "depth": log_depth.exp().cpu(),
+            "normal": F.normalize(up["normal"], dim=1).cpu(),
+            "contour": up["contour"][:, 0].sigmoid().cpu(),
+            "segmentation": up["segmentation"].argmax(1).cpu(),
+            "features": feats.cpu(),
+        }
 
 
 @dataclass
@@ -132,19 +143,32 @@ class DenseProbeResult:
 
 
 def _targets(views: DenseViews, idx: np.ndarray, device) -> tuple[torch.Tensor, ...]:
-    return (torch.from_numpy(views.depth[idx]).to(device),
-            torch.from_numpy(views.normal[idx]).permute(0, 3, 1, 2).to(device),
-            torch.from_numpy(views.contour[idx]).to(device),
-            torch.from_numpy(views.category[idx]).to(device))
+    return (
+        torch.from_numpy(views.depth[idx]).to(device),
+        torch.from_numpy(views.normal[idx]).permute(0, 3, 1, 2).to(device),
+        torch.from_numpy(views.contour[idx]).to(device),
+        torch.from_numpy(views.category[idx]).to(device),
+    )
 
 
-def run_dense_probes(encoder: nn.Module, train: DenseViews, test: DenseViews, num_categories: int,
-                     *, mean: Sequence[float], std: Sequence[float], config: DenseProbeConfig = DenseProbeConfig(),
-                     device: torch.device | str = "cpu", progress: str | None = None) -> DenseProbeResult:
+def run_dense_probes(
+    encoder: nn.Module,
+    train: DenseViews,
+    test: DenseViews,
+    num_categories: int,
+    *,
+    mean: Sequence[float],
+    std: Sequence[float],
+    config: DenseProbeConfig = DenseProbeConfig(),
+    device: torch.device | str = "cpu",
+    progress: str | None = None,
+) -> DenseProbeResult:
     """Train the heads on ``train`` views and score them on ``test`` views."""
     if int(max(train.category.max(), test.category.max())) >= num_categories:
-        raise ValueError(f"dense probes: category ids reach {int(max(train.category.max(), test.category.max()))} "
-                         f"but the shards name only {num_categories} categories (root attr category_names)")
+        raise ValueError(
+            f"dense probes: category ids reach {int(max(train.category.max(), test.category.max()))} "
+            f"but the shards name only {num_categories} categories (root attr category_names)"
+        )
     torch.manual_seed(config.seed)
     probe = DenseProbe(encoder, num_categories, mean, std, config).to(device)
     train_raw = probe.raw_features(train.rgb, device)
@@ -180,6 +204,7 @@ def _init_heads(probe: DenseProbe, train: DenseViews) -> None:
     """Constant predictors: zero last-layer weights and biases, except depth (mean log
     depth, so the first steps are not spent finding the scale) and normals (facing the
     camera, never a zero vector)."""
+
     def last(task: str) -> nn.Conv2d:
         head = probe.heads.heads[task]
         return head if isinstance(head, nn.Conv2d) else head[-1]
@@ -193,12 +218,20 @@ def _init_heads(probe: DenseProbe, train: DenseViews) -> None:
         last("depth").bias.fill_(float(np.log(train.depth[valid]).mean()))
 
 
-def _train_heads(probe: DenseProbe, train: DenseViews, train_raw: torch.Tensor, pos_weight: float,
-                 config: DenseProbeConfig, device, progress: str | None) -> list[float]:
+def _train_heads(
+    probe: DenseProbe,
+    train: DenseViews,
+    train_raw: torch.Tensor,
+    pos_weight: float,
+    config: DenseProbeConfig,
+    device,
+    progress: str | None,
+) -> list[float]:
     """Adam with cosine decay on seeded mini-batches; returns the total loss per step."""
     optimizer = torch.optim.Adam(probe.heads.parameters(), lr=config.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / max(config.steps, 1))))
+        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / max(config.steps, 1)))
+    )
     generator = torch.Generator().manual_seed(config.seed)
     probe.heads.train()
     history = []
@@ -215,13 +248,22 @@ def _train_heads(probe: DenseProbe, train: DenseViews, train_raw: torch.Tensor, 
     return history
 
 
-def _score(probe: DenseProbe, test: DenseViews, test_raw: torch.Tensor, num_categories: int,
-           config: DenseProbeConfig, history: list[float]) -> DenseProbeResult:
+def _score(
+    probe: DenseProbe,
+    test: DenseViews,
+    test_raw: torch.Tensor,
+    num_categories: int,
+    config: DenseProbeConfig,
+    history: list[float],
+) -> DenseProbeResult:
     """Metrics of the trained probe on the probe-test views."""
     device = probe.feat_mean.device
-    metrics = {"depth": DepthMetrics(), "normal": NormalMetrics(),
-               "contour": ContourMetrics(config.contour_thresholds, config.contour_tolerance),
-               "segmentation": SegmentationMetrics(num_categories)}
+    metrics = {
+        "depth": DepthMetrics(),
+        "normal": NormalMetrics(),
+        "contour": ContourMetrics(config.contour_thresholds, config.contour_tolerance),
+        "segmentation": SegmentationMetrics(num_categories),
+    }
     for s in range(0, len(test), config.batch_size):
         idx = np.arange(s, min(s + config.batch_size, len(test)))
         pred = probe.predict(test.rgb[idx], device, raw=test_raw[idx])

@@ -4,6 +4,7 @@ All functions return uint8 RGB images [H, W, 3]; :func:`write_png` stores one
 atomically. Charts have axes with numeric ticks, a title and a legend; text uses
 OpenCV's Hershey font.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,14 +16,34 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from synthssl.dataset.console import publish_mode
+from synthssl.core.console import publish_mode
 
-__all__ = ["PALETTE", "write_png", "put_text", "line_chart", "bar_chart", "scatter_chart", "panel_grid",
-           "colorize", "nice_ticks", "label_image"]
+__all__ = [
+    "PALETTE",
+    "write_png",
+    "put_text",
+    "line_chart",
+    "bar_chart",
+    "scatter_chart",
+    "panel_grid",
+    "colorize",
+    "nice_ticks",
+    "label_image",
+]
 
 #: Tableau-10 colours (RGB), used for series and classes in order.
-PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-           (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+PALETTE = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+]
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _WHITE = (255, 255, 255)
 _BLACK = (0, 0, 0)
@@ -49,8 +70,15 @@ def write_png(path: str | Path, rgb: np.ndarray) -> Path:
     return path
 
 
-def put_text(img: np.ndarray, text: str, org: tuple[int, int], scale: float = 0.45, color=_BLACK,
-             thickness: int = 1, anchor: str = "left") -> None:
+def put_text(
+    img: np.ndarray,
+    text: str,
+    org: tuple[int, int],
+    scale: float = 0.45,
+    color=_BLACK,
+    thickness: int = 1,
+    anchor: str = "left",
+) -> None:
     """Draw ``text`` with its baseline at ``org``; anchor "left", "center" or "right"."""
     (w, _), _ = cv2.getTextSize(text, _FONT, scale, thickness)
     x, y = org
@@ -118,8 +146,14 @@ def _legend(img, names: Sequence[str], colors, x: int, y: int) -> None:
         put_text(img, name, (x + 17, yy), 0.4)
 
 
-def line_chart(series: dict[str, tuple[Sequence[float], Sequence[float]]], title: str, xlabel: str = "step",
-               ylabel: str = "", size: tuple[int, int] = (420, 300), legend: bool = True) -> np.ndarray:
+def line_chart(
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    title: str,
+    xlabel: str = "step",
+    ylabel: str = "",
+    size: tuple[int, int] = (420, 300),
+    legend: bool = True,
+) -> np.ndarray:
     """Lines y(x), one per named series, on shared axes. ``size`` = (width, height)."""
     w, h = size
     img = np.full((h, w, 3), 255, np.uint8)
@@ -141,8 +175,13 @@ def line_chart(series: dict[str, tuple[Sequence[float], Sequence[float]]], title
     return img
 
 
-def bar_chart(groups: Sequence[str], series: dict[str, Sequence[tuple[float, float]]], title: str,
-              ylabel: str = "", size: tuple[int, int] = (720, 340)) -> np.ndarray:
+def bar_chart(
+    groups: Sequence[str],
+    series: dict[str, Sequence[tuple[float, float]]],
+    title: str,
+    ylabel: str = "",
+    size: tuple[int, int] = (720, 340),
+) -> np.ndarray:
     """Grouped bars with error bars: ``series[name][g] = (value, spread)`` for group ``g``.
 
     NaN values leave a gap; a spread of 0 (or NaN) draws no error bar. ``size`` = (width, height).
@@ -159,7 +198,7 @@ def bar_chart(groups: Sequence[str], series: dict[str, Sequence[tuple[float, flo
     right = w - 140
     ax = _Axes(img, (58, 30, right, h - 45), (0.0, float(len(groups))), (lo - pad, hi + pad), "", ylabel, title)
     # Group labels replace the numeric x ticks: blank the tick row first.
-    img[ax.y1 + 2:ax.y1 + 20, ax.x0 - 20:ax.x1 + 20] = 255
+    img[ax.y1 + 2 : ax.y1 + 20, ax.x0 - 20 : ax.x1 + 20] = 255
     n = len(series)
     slot = (ax.x1 - ax.x0) / len(groups)
     width = max(2, int(slot * 0.8 / max(n, 1)))
@@ -182,8 +221,15 @@ def bar_chart(groups: Sequence[str], series: dict[str, Sequence[tuple[float, flo
     return img
 
 
-def scatter_chart(points: np.ndarray, labels: np.ndarray, class_names: Sequence[str], title: str,
-                  size: tuple[int, int] = (560, 420), xlabel: str = "PC 1", ylabel: str = "PC 2") -> np.ndarray:
+def scatter_chart(
+    points: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    title: str,
+    size: tuple[int, int] = (560, 420),
+    xlabel: str = "PC 1",
+    ylabel: str = "PC 2",
+) -> np.ndarray:
     """2-D points [N, 2] coloured by integer ``labels`` with a class legend."""
     w, h = size
     img = np.full((h, w, 3), 255, np.uint8)
@@ -192,13 +238,13 @@ def scatter_chart(points: np.ndarray, labels: np.ndarray, class_names: Sequence[
     ax = _Axes(img, (58, 30, right, h - 45), (lo[0], hi[0]), (lo[1], hi[1]), xlabel, ylabel, title)
     for (x, y), c in zip(points.tolist(), labels.tolist()):
         cv2.circle(img, (ax.px(x), ax.py(y)), 3, PALETTE[int(c) % 10], -1, cv2.LINE_AA)
-    _legend(img, [str(n)[:16] for n in class_names], [PALETTE[i % 10] for i in range(len(class_names))],
-            right + 8, 40)
+    _legend(img, [str(n)[:16] for n in class_names], [PALETTE[i % 10] for i in range(len(class_names))], right + 8, 40)
     return img
 
 
-def colorize(values: np.ndarray, lo: float, hi: float, colormap: int = cv2.COLORMAP_VIRIDIS,
-             invalid: np.ndarray | None = None) -> np.ndarray:
+def colorize(
+    values: np.ndarray, lo: float, hi: float, colormap: int = cv2.COLORMAP_VIRIDIS, invalid: np.ndarray | None = None
+) -> np.ndarray:
     """float [H, W] -> uint8 RGB [H, W, 3] with an OpenCV colormap over [lo, hi];
     pixels where ``invalid`` is True are drawn black."""
     norm = np.clip((values - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
@@ -214,8 +260,13 @@ def label_image(img: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(img), (size, size), interpolation=interp)
 
 
-def panel_grid(cells: Sequence[Sequence[np.ndarray | None]], col_titles: Sequence[str],
-               row_titles: Sequence[str], cell: int = 128, title: str = "") -> np.ndarray:
+def panel_grid(
+    cells: Sequence[Sequence[np.ndarray | None]],
+    col_titles: Sequence[str],
+    row_titles: Sequence[str],
+    cell: int = 128,
+    title: str = "",
+) -> np.ndarray:
     """Grid of RGB images (None = empty cell marked "n/a") with column and row titles."""
     rows, cols = len(cells), len(col_titles)
     pad, left, top = 4, 110, 30 + (24 if title else 0)
@@ -233,5 +284,5 @@ def panel_grid(cells: Sequence[Sequence[np.ndarray | None]], col_titles: Sequenc
                 cv2.rectangle(img, (x, y), (x + cell, y + cell), _GREY, -1)
                 put_text(img, "n/a", (x + cell // 2, y + cell // 2), 0.45, (120, 120, 120), anchor="center")
             else:
-                img[y:y + cell, x:x + cell] = label_image(tile, cell)
+                img[y : y + cell, x : x + cell] = label_image(tile, cell)
     return img

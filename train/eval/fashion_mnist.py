@@ -1,4 +1,5 @@
 """Fashion-MNIST from its gzip IDX files (Debian package ``dataset-fashion-mnist``)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,16 @@ __all__ = ["DEFAULT_FASHION_MNIST_ROOT", "FASHION_MNIST_CLASSES", "load_fashion_
 DEFAULT_FASHION_MNIST_ROOT = Path("/usr/share/datasets/fashion-mnist")
 
 FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 
 _PREFIX = {"train": "train", "test": "t10k"}

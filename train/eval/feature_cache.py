@@ -4,6 +4,7 @@ A cache entry is identified by a dict of everything the features depend on (back
 weights fingerprint, dataset name, image indices, preprocessing); its SHA-256 names
 the file ``<directory>/<key>.pt``. Files are written atomically.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,7 +35,9 @@ def backbone_fingerprint(module: nn.Module) -> str:
         h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     conv1 = getattr(module, "conv1", None)
     if conv1 is not None:
-        h.update(f"conv1.stride={tuple(conv1.stride)}|maxpool={type(getattr(module, 'maxpool', None)).__name__}".encode())
+        h.update(
+            f"conv1.stride={tuple(conv1.stride)}|maxpool={type(getattr(module, 'maxpool', None)).__name__}".encode()
+        )
     return h.hexdigest()
 
 

@@ -5,6 +5,7 @@ replicated to 3 channels) -> float in [0, 1] -> bilinear resize (antialiased) to
 ``image_size`` x ``image_size`` -> (x - mean) / std. The feature of an image is the
 global average of the encoder's last level (c5; for a ResNet what it feeds its fc layer).
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -15,7 +16,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from synthssl.dataset.console import progress as console_progress
+from synthssl.core.console import progress as console_progress
 from synthssl.train.models.backbone import pooled
 from synthssl.train.models.encoder import Encoder
 from synthssl.train.models.timm_backbone import is_timm_trunk
@@ -23,8 +24,9 @@ from synthssl.train.models.timm_backbone import is_timm_trunk
 __all__ = ["preprocess_images", "pooled_features", "extract_features"]
 
 
-def preprocess_images(images: np.ndarray, image_size: int | None, mean: Sequence[float],
-                      std: Sequence[float]) -> torch.Tensor:
+def preprocess_images(
+    images: np.ndarray, image_size: int | None, mean: Sequence[float], std: Sequence[float]
+) -> torch.Tensor:
     """uint8 [N, H, W, 1|3] -> normalised float32 [N, 3, S, S] (S = image_size, or H if None)."""
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
         raise ValueError(f"expected uint8 images [N, H, W, 1|3], got {images.dtype} {images.shape}")
@@ -58,13 +60,21 @@ def pooled_features(backbone: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def extract_features(backbone: nn.Module, images: np.ndarray, *, image_size: int | None,
-                     mean: Sequence[float], std: Sequence[float], device: torch.device | str = "cpu",
-                     batch_size: int = 256, progress: str | None = None) -> torch.Tensor:
+def extract_features(
+    backbone: nn.Module,
+    images: np.ndarray,
+    *,
+    image_size: int | None,
+    mean: Sequence[float],
+    std: Sequence[float],
+    device: torch.device | str = "cpu",
+    batch_size: int = 256,
+    progress: str | None = None,
+) -> torch.Tensor:
     """float32 [N, D] (on CPU) features of uint8 images [N, H, W, 1|3].
 
     The backbone is put in eval mode for the extraction and its previous mode restored.
-    ``progress``: label of the progress bar or lines (`synthssl.dataset.console.progress`), None for none.
+    ``progress``: label of the progress bar or lines (`synthssl.core.console.progress`), None for none.
     """
     was_training = backbone.training
     backbone.eval()
@@ -72,7 +82,7 @@ def extract_features(backbone: nn.Module, images: np.ndarray, *, image_size: int
         chunks = []
         starts = range(0, images.shape[0], batch_size)
         for start in console_progress(starts, progress):
-            x = preprocess_images(images[start:start + batch_size], image_size, mean, std).to(device)
+            x = preprocess_images(images[start : start + batch_size], image_size, mean, std).to(device)
             chunks.append(pooled_features(backbone, x).float().cpu())
         if not chunks:
             raise ValueError("extract_features: no images")

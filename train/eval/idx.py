@@ -8,6 +8,7 @@ An IDX file is a big-endian header followed by raw data::
 Only the element types that occur in practice are supported (uint8, int8, int16,
 int32, float32, float64). Files whose name ends in ``.gz`` are decompressed.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -61,8 +62,6 @@ def read_idx(path: str | Path) -> np.ndarray:
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     payload = len(raw) - header_end
     if payload != expected:
-        raise IDXFormatError(
-            f"{path}: payload has {payload} bytes, header shape {shape} of {dtype} needs {expected}"
-        )
+        raise IDXFormatError(f"{path}: payload has {payload} bytes, header shape {shape} of {dtype} needs {expected}")
     data = np.frombuffer(raw, dtype=dtype, offset=header_end).reshape(shape)
     return data.astype(dtype.newbyteorder("="), copy=True)

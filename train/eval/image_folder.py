@@ -8,6 +8,7 @@ Two layouts are accepted:
 Images are decoded with OpenCV, converted to RGB, resized so that the shorter side is
 ``size`` pixels (area interpolation) and centre-cropped to ``size x size``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from synthssl.dataset.console import progress as console_progress
+from synthssl.core.console import progress as console_progress
 from synthssl.train.eval.labeled_images import LabeledImages
 
 __all__ = ["IMAGE_EXTENSIONS", "load_image_folder", "list_images", "read_rgb_square"]
@@ -38,7 +39,7 @@ def read_rgb_square(path: Path, size: int) -> np.ndarray:
     nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
     resized = cv2.resize(bgr, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     y0, x0 = (nh - size) // 2, (nw - size) // 2
-    return np.ascontiguousarray(resized[y0:y0 + size, x0:x0 + size, ::-1])
+    return np.ascontiguousarray(resized[y0 : y0 + size, x0 : x0 + size, ::-1])
 
 
 def _class_files(root: Path) -> dict[str, list[Path]]:
@@ -84,7 +85,8 @@ def load_image_folder(
             items += [(p, label) for i, p in enumerate(paths) if (i in test_idx) == (split == "test")]
     if not items:
         raise ValueError(f"image folder {root}: split {split!r} is empty")
-    images = np.stack([read_rgb_square(p, size)
-                       for p, _ in console_progress(items, f"reading {root.name}/{split}", unit="image")])
+    images = np.stack(
+        [read_rgb_square(p, size) for p, _ in console_progress(items, f"reading {root.name}/{split}", unit="image")]
+    )
     labels = np.array([label for _, label in items], dtype=np.int64)
     return LabeledImages(images, labels, class_names, name=f"image-folder:{root.name}/{split}")

@@ -6,6 +6,7 @@ For every seed s, a training subset (``train_size`` images) and a test subset
 once and cached. Each protocol's top-1 accuracy (%) is reported as mean and sample
 standard deviation (ddof = 1; 0 for one seed) over seeds, plus the per-seed values.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -65,19 +66,54 @@ def mean_std(values: Sequence[float]) -> dict[str, float | list[float]]:
     return {"mean": float(arr.mean()), "std": std, "values": [float(v) for v in arr]}
 
 
-def _features(backbone: nn.Module, data: LabeledImages, indices: np.ndarray, image_size: int | None,
-              mean: Sequence[float], std: Sequence[float], device, batch_size: int, cache: FeatureCache,
-              fingerprint: str) -> torch.Tensor:
-    parts = {"backbone": fingerprint, "dataset": data.name, "n": len(data), "indices": indices_fingerprint(indices),
-             "image_size": image_size, "mean": list(mean), "std": list(std)}
-    return cache.get_or_compute(parts, lambda: extract_features(
-        backbone, data.images[indices], image_size=image_size, mean=mean, std=std, device=device,
-        batch_size=batch_size, progress=f"features {data.name}"))
+def _features(
+    backbone: nn.Module,
+    data: LabeledImages,
+    indices: np.ndarray,
+    image_size: int | None,
+    mean: Sequence[float],
+    std: Sequence[float],
+    device,
+    batch_size: int,
+    cache: FeatureCache,
+    fingerprint: str,
+) -> torch.Tensor:
+    parts = {
+        "backbone": fingerprint,
+        "dataset": data.name,
+        "n": len(data),
+        "indices": indices_fingerprint(indices),
+        "image_size": image_size,
+        "mean": list(mean),
+        "std": list(std),
+    }
+    return cache.get_or_compute(
+        parts,
+        lambda: extract_features(
+            backbone,
+            data.images[indices],
+            image_size=image_size,
+            mean=mean,
+            std=std,
+            device=device,
+            batch_size=batch_size,
+            progress=f"features {data.name}",
+        ),
+    )
 
 
-def run_image_probes(backbone: nn.Module, train: LabeledImages, test: LabeledImages, *, image_size: int | None,
-                     mean: Sequence[float], std: Sequence[float], config: ImageProbeConfig = ImageProbeConfig(),
-                     device: torch.device | str = "cpu", cache: FeatureCache | None = None) -> ImageProbeResult:
+def run_image_probes(
+    backbone: nn.Module,
+    train: LabeledImages,
+    test: LabeledImages,
+    *,
+    image_size: int | None,
+    mean: Sequence[float],
+    std: Sequence[float],
+    config: ImageProbeConfig = ImageProbeConfig(),
+    device: torch.device | str = "cpu",
+    cache: FeatureCache | None = None,
+) -> ImageProbeResult:
     """Run k-NN (each k in ``config.knn_k``) and the linear probe for every seed."""
     if not config.seeds:
         raise ValueError("image.seeds: at least one seed is needed")

@@ -5,6 +5,7 @@ samples vote for their class with weight exp(cos / temperature) (temperature 0.0
 default, as in Wu et al. 2018 and DINO); the class with the largest summed weight wins.
 Ties are broken towards the smaller class index (torch.argmax semantics).
 """
+
 from __future__ import annotations
 
 import torch
@@ -33,8 +34,9 @@ def knn_predict(
         long [M] predicted labels.
     """
     if train_features.ndim != 2 or test_features.ndim != 2 or train_features.shape[1] != test_features.shape[1]:
-        raise ValueError(f"k-NN needs [N, D] and [M, D] features, got {tuple(train_features.shape)} "
-                         f"and {tuple(test_features.shape)}")
+        raise ValueError(
+            f"k-NN needs [N, D] and [M, D] features, got {tuple(train_features.shape)} and {tuple(test_features.shape)}"
+        )
     if k < 1:
         raise ValueError(f"k-NN k must be >= 1, got {k}")
     k = min(k, train_features.shape[0])
@@ -42,7 +44,7 @@ def knn_predict(
     labels = train_labels.long()
     predictions = []
     for start in range(0, test_features.shape[0], chunk_size):
-        test = F.normalize(test_features[start:start + chunk_size].float(), dim=1)
+        test = F.normalize(test_features[start : start + chunk_size].float(), dim=1)
         sim, idx = (test @ train.T).topk(k, dim=1)  # [m, k]
         weights = (sim / temperature).exp()
         votes = torch.zeros(test.shape[0], num_classes, dtype=weights.dtype, device=weights.device)
@@ -52,9 +54,13 @@ def knn_predict(
 
 
 def knn_accuracy(
-    train_features: torch.Tensor, train_labels: torch.Tensor,
-    test_features: torch.Tensor, test_labels: torch.Tensor,
-    k: int, num_classes: int, temperature: float = 0.07,
+    train_features: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_features: torch.Tensor,
+    test_labels: torch.Tensor,
+    k: int,
+    num_classes: int,
+    temperature: float = 0.07,
 ) -> float:
     """Top-1 accuracy in percent of :func:`knn_predict` on the test set."""
     pred = knn_predict(train_features, train_labels, test_features, k, num_classes, temperature)

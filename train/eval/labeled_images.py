@@ -1,4 +1,5 @@
 """In-memory labeled image set: the common currency of the image-level probes."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,9 +31,7 @@ class LabeledImages:
                 f"{self.name}: images must be uint8 [N, H, W, 1|3], got {self.images.dtype} {self.images.shape}"
             )
         if self.labels.shape != (self.images.shape[0],):
-            raise ValueError(
-                f"{self.name}: labels must be [N={self.images.shape[0]}], got {self.labels.shape}"
-            )
+            raise ValueError(f"{self.name}: labels must be [N={self.images.shape[0]}], got {self.labels.shape}")
         if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= len(self.class_names)):
             raise ValueError(f"{self.name}: labels outside [0, {len(self.class_names)})")
 

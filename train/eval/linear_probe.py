@@ -7,6 +7,7 @@ Recipe (deterministic, no tuning on the test set):
 3. full-batch L-BFGS (strong Wolfe line search) on mean cross-entropy
    + ``weight_decay`` / 2 * ||W||^2 for ``max_iter`` iterations, in float64.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,12 +47,14 @@ class LinearProbe:
         return self.logits(features).argmax(dim=1)
 
 
-def fit_linear_probe(features: torch.Tensor, labels: torch.Tensor, num_classes: int,
-                     config: LinearProbeConfig = LinearProbeConfig()) -> LinearProbe:
+def fit_linear_probe(
+    features: torch.Tensor, labels: torch.Tensor, num_classes: int, config: LinearProbeConfig = LinearProbeConfig()
+) -> LinearProbe:
     """Fit the probe on float [N, D] features with long [N] labels."""
     if features.ndim != 2 or labels.shape != (features.shape[0],):
-        raise ValueError(f"linear probe needs [N, D] features and [N] labels, got "
-                         f"{tuple(features.shape)} and {tuple(labels.shape)}")
+        raise ValueError(
+            f"linear probe needs [N, D] features and [N] labels, got {tuple(features.shape)} and {tuple(labels.shape)}"
+        )
     x = features.detach().double().cpu()
     y = labels.detach().long().cpu()
     mean = x.mean(dim=0)
@@ -59,8 +62,9 @@ def fit_linear_probe(features: torch.Tensor, labels: torch.Tensor, num_classes: 
     x = (x - mean) / std
     weight = torch.zeros(num_classes, x.shape[1], dtype=torch.float64, requires_grad=True)
     bias = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=config.max_iter,
-                                  history_size=20, line_search_fn="strong_wolfe")
+    optimizer = torch.optim.LBFGS(
+        [weight, bias], lr=1.0, max_iter=config.max_iter, history_size=20, line_search_fn="strong_wolfe"
+    )
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
@@ -72,9 +76,14 @@ def fit_linear_probe(features: torch.Tensor, labels: torch.Tensor, num_classes: 
     return LinearProbe(mean, std, weight.detach(), bias.detach())
 
 
-def linear_probe_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor,
-                          test_features: torch.Tensor, test_labels: torch.Tensor, num_classes: int,
-                          config: LinearProbeConfig = LinearProbeConfig()) -> float:
+def linear_probe_accuracy(
+    train_features: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_features: torch.Tensor,
+    test_labels: torch.Tensor,
+    num_classes: int,
+    config: LinearProbeConfig = LinearProbeConfig(),
+) -> float:
     """Top-1 accuracy in percent of a probe fitted on train and scored on test."""
     probe = fit_linear_probe(train_features, train_labels, num_classes, config)
     return 100.0 * (probe.predict(test_features) == test_labels.cpu()).double().mean().item()

@@ -14,6 +14,7 @@ documentation of ``stereo_motorcycle``): ``Z = f * B / (d + doffs)``, f = 994.97
 B = 193.001 mm, doffs = 31.086 px, so `RealDepth.depth` is in millimetres. Pixels
 without ground truth (NaN / inf disparity) are invalid.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -49,8 +50,9 @@ class RealDepth:
     valid: np.ndarray
 
 
-def disparity_to_depth(disp: np.ndarray, focal: float = FOCAL_PX, baseline: float = BASELINE_MM,
-                       doffs: float = DOFFS_PX) -> tuple[np.ndarray, np.ndarray]:
+def disparity_to_depth(
+    disp: np.ndarray, focal: float = FOCAL_PX, baseline: float = BASELINE_MM, doffs: float = DOFFS_PX
+) -> tuple[np.ndarray, np.ndarray]:
     """disparity float [H, W] (px; NaN/inf = unknown) -> (depth float32 [H, W] in baseline units, valid)."""
     d = disp.astype(np.float64) + doffs
     valid = np.isfinite(d) & (d > 0)

@@ -17,6 +17,7 @@ are memoised per configuration, so calling ``from_config`` at every evaluation c
 nothing after the first call, and ``evaluate`` only runs the backbone on
 ``train_size + test_size`` images. It returns ``{"top1_k20": ...}`` (% top-1 per k).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from synthssl.dataset.config import build
+from synthssl.core.config import build
 from synthssl.train.data.batch import IMAGENET_MEAN, IMAGENET_STD
 from synthssl.train.eval.benchmarks import load_benchmark
 from synthssl.train.eval.features import pooled_features, preprocess_images
@@ -57,8 +58,15 @@ _INSTANCES: dict[OnlineKNNConfig, "OnlineKNN"] = {}
 class OnlineKNN:
     """Weighted k-NN top-1 of a backbone on a fixed labeled subset, kept in memory."""
 
-    def __init__(self, config: OnlineKNNConfig, train_images: np.ndarray, train_labels: np.ndarray,
-                 test_images: np.ndarray, test_labels: np.ndarray, num_classes: int):
+    def __init__(
+        self,
+        config: OnlineKNNConfig,
+        train_images: np.ndarray,
+        train_labels: np.ndarray,
+        test_images: np.ndarray,
+        test_labels: np.ndarray,
+        num_classes: int,
+    ):
         self.config = config
         self.num_classes = num_classes
         self._train = preprocess_images(train_images, config.image_size, config.mean, config.std)
@@ -78,14 +86,17 @@ class OnlineKNN:
             train, test = load_benchmark(config.dataset, folder_image_size=config.image_size)
             tr = train.sample(config.train_size, config.seed)
             te = test.sample(config.test_size, config.seed + 1)
-            _INSTANCES[config] = cls(config, train.images[tr], train.labels[tr], test.images[te], test.labels[te],
-                                     train.num_classes)
+            _INSTANCES[config] = cls(
+                config, train.images[tr], train.labels[tr], test.images[te], test.labels[te], train.num_classes
+            )
         return _INSTANCES[config]
 
     @torch.no_grad()
     def _features(self, backbone: nn.Module, images: torch.Tensor, device) -> torch.Tensor:
-        out = [pooled_features(backbone, images[s:s + self.config.batch_size].to(device)).float()
-               for s in range(0, images.shape[0], self.config.batch_size)]
+        out = [
+            pooled_features(backbone, images[s : s + self.config.batch_size].to(device)).float()
+            for s in range(0, images.shape[0], self.config.batch_size)
+        ]
         return torch.cat(out)
 
     def evaluate(self, backbone: nn.Module, device: torch.device | str) -> dict[str, float]:
@@ -100,6 +111,9 @@ class OnlineKNN:
             backbone.train(was_training)
         labels_train = self._train_labels.to(train.device)
         labels_test = self._test_labels.to(test.device)
-        return {f"top1_k{k}": knn_accuracy(train, labels_train, test, labels_test, k, self.num_classes,
-                                                 self.config.temperature)
-                for k in self.config.k}
+        return {
+            f"top1_k{k}": knn_accuracy(
+                train, labels_train, test, labels_test, k, self.num_classes, self.config.temperature
+            )
+            for k in self.config.k
+        }

@@ -1,4 +1,5 @@
 """Deterministic PCA projection (for embedding maps and dense-feature colourings)."""
+
 from __future__ import annotations
 
 import torch

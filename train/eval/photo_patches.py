@@ -26,6 +26,7 @@ The task is built the same way every time, for a given ``seed``. For each photog
 
 Patches of one split do overlap each other (about 8 per block).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,9 +39,19 @@ import numpy as np
 
 from synthssl.train.eval.labeled_images import LabeledImages
 
-__all__ = ["DEFAULT_PHOTO_PATCHES_ROOT", "PHOTO_PATCHES_PACKAGE", "PHOTO_PATCHES_SOURCES", "PatchLayout",
-           "PatchTaskConfig", "SourcePhoto", "build_patch_task", "layout_patches", "load_photo_patches",
-           "patch_std", "resize_short_side"]
+__all__ = [
+    "DEFAULT_PHOTO_PATCHES_ROOT",
+    "PHOTO_PATCHES_PACKAGE",
+    "PHOTO_PATCHES_SOURCES",
+    "PatchLayout",
+    "PatchTaskConfig",
+    "SourcePhoto",
+    "build_patch_task",
+    "layout_patches",
+    "load_photo_patches",
+    "patch_std",
+    "resize_short_side",
+]
 
 #: Where ``scripts/setup.sh`` unpacks the package's photographs (its /usr/share/backgrounds/*.jpg).
 DEFAULT_PHOTO_PATCHES_ROOT = Path("/usr/share/synthssl/photo-patches")
@@ -65,30 +76,90 @@ class SourcePhoto:
 #: ``umang_by_Abhishek_Mudgal.jpg``, and ``free_by_Peter_Nerlich.jpg`` and
 #: ``greentock_by_Peter_Nerlich.jpg``, which are mostly flat grey (they look alike).
 PHOTO_PATCHES_SOURCES: tuple[SourcePhoto, ...] = (
-    SourcePhoto("Bridge_by_Sander_Klootwijk.jpg", "bridge",
-                "bd86b081f9975e2b83527f71e49b9271a8ab40885428395969d9f7d834d7f050", "Sander Klootwijk", "CC-BY-SA-4.0"),
-    SourcePhoto("Dragonfly_by_Bolly.jpg", "dragonfly",
-                "af5af17841009732def24b09bb1e669a1b09d2b4bdeee7812c371101c30d2bb3", "Bolly", "CC-BY-SA-4.0"),
-    SourcePhoto("Picture_0B_by_freespace.jpg", "fig",
-                "c8c0ab18e48d9e0419fe42881112137f3afafc27dfddc29ec3a6d54c56d225ad", "Trevor 'Freespace'", "CC-BY-4.0"),
-    SourcePhoto("Picture_1A_by_freespace.jpg", "brushes",
-                "89e86af38d04daaef975665dc2127e9fa76f0fd68f4eea105a2d0ae3390b010b", "Trevor 'Freespace'", "CC-BY-4.0"),
-    SourcePhoto("Wine_by_Jakkub_Mede.jpg", "wine",
-                "d2e96e6d4da40dd804b3d0ce295e94de04a2d7d9b6785d42cd9d92ba58bced74", "Jakub Mede", "CC-BY-4.0"),
-    SourcePhoto("aitzgorri_by_Aitzol_Berasategi.jpg", "aitzgorri",
-                "66268e7b48f8854d36a28765fac6e23ec1aee251daa6da1f64715f201020ad36", "Aitzol Berasategi", "CC-BY-4.0"),
-    SourcePhoto("analogpattern_by_Peter_Nerlich.jpg", "analog pattern",
-                "15372488a192b2be2eafc67bd3ed31cbfca19abe3929e925607fcbc9cb4d4202", "Peter Nerlich", "CC-BY-SA-4.0"),
-    SourcePhoto("friends_by_Aitzol_Berasategi.jpg", "friends",
-                "cc40e313c74e421edffe3403def413c16878ce14661cce7ec5915baeab35538d", "Aitzol Berasategi", "CC-BY-4.0"),
-    SourcePhoto("life_by_Aitzol_Berasategi.jpg", "life",
-                "4c119350ead80201fe256850c3d316309ddfb4bdf10b235ce982dcde0c667c05", "Aitzol Berasategi", "CC-BY-4.0"),
-    SourcePhoto("picosdeeuropa_by_Aitzol_Berasategi.jpg", "picos de europa",
-                "414d0072b2f6f2c555deafeaef6e45c4fed6fa9ad26eba6560ca8803959cf97a", "Aitzol Berasategi", "CC-BY-4.0"),
-    SourcePhoto("seeding_by_Clements_Engelhardt.jpg", "seeding",
-                "a5634d1ab5e41a3568e92d4a894a500c92b891f9ff734e50bd224d6e185a605f", "Clemens Engelhardt", "CC0-1.0"),
-    SourcePhoto("sunset_by_Aitzol_Berasategi.jpg", "sunset",
-                "474dab6a4b9f94dc76c29dfe30e9f5db4af0fd2e33fe5d695f8152b371efca18", "Aitzol Berasategi", "CC-BY-4.0"),
+    SourcePhoto(
+        "Bridge_by_Sander_Klootwijk.jpg",
+        "bridge",
+        "bd86b081f9975e2b83527f71e49b9271a8ab40885428395969d9f7d834d7f050",
+        "Sander Klootwijk",
+        "CC-BY-SA-4.0",
+    ),
+    SourcePhoto(
+        "Dragonfly_by_Bolly.jpg",
+        "dragonfly",
+        "af5af17841009732def24b09bb1e669a1b09d2b4bdeee7812c371101c30d2bb3",
+        "Bolly",
+        "CC-BY-SA-4.0",
+    ),
+    SourcePhoto(
+        "Picture_0B_by_freespace.jpg",
+        "fig",
+        "c8c0ab18e48d9e0419fe42881112137f3afafc27dfddc29ec3a6d54c56d225ad",
+        "Trevor 'Freespace'",
+        "CC-BY-4.0",
+    ),
+    SourcePhoto(
+        "Picture_1A_by_freespace.jpg",
+        "brushes",
+        "89e86af38d04daaef975665dc2127e9fa76f0fd68f4eea105a2d0ae3390b010b",
+        "Trevor 'Freespace'",
+        "CC-BY-4.0",
+    ),
+    SourcePhoto(
+        "Wine_by_Jakkub_Mede.jpg",
+        "wine",
+        "d2e96e6d4da40dd804b3d0ce295e94de04a2d7d9b6785d42cd9d92ba58bced74",
+        "Jakub Mede",
+        "CC-BY-4.0",
+    ),
+    SourcePhoto(
+        "aitzgorri_by_Aitzol_Berasategi.jpg",
+        "aitzgorri",
+        "66268e7b48f8854d36a28765fac6e23ec1aee251daa6da1f64715f201020ad36",
+        "Aitzol Berasategi",
+        "CC-BY-4.0",
+    ),
+    SourcePhoto(
+        "analogpattern_by_Peter_Nerlich.jpg",
+        "analog pattern",
+        "15372488a192b2be2eafc67bd3ed31cbfca19abe3929e925607fcbc9cb4d4202",
+        "Peter Nerlich",
+        "CC-BY-SA-4.0",
+    ),
+    SourcePhoto(
+        "friends_by_Aitzol_Berasategi.jpg",
+        "friends",
+        "cc40e313c74e421edffe3403def413c16878ce14661cce7ec5915baeab35538d",
+        "Aitzol Berasategi",
+        "CC-BY-4.0",
+    ),
+    SourcePhoto(
+        "life_by_Aitzol_Berasategi.jpg",
+        "life",
+        "4c119350ead80201fe256850c3d316309ddfb4bdf10b235ce982dcde0c667c05",
+        "Aitzol Berasategi",
+        "CC-BY-4.0",
+    ),
+    SourcePhoto(
+        "picosdeeuropa_by_Aitzol_Berasategi.jpg",
+        "picos de europa",
+        "414d0072b2f6f2c555deafeaef6e45c4fed6fa9ad26eba6560ca8803959cf97a",
+        "Aitzol Berasategi",
+        "CC-BY-4.0",
+    ),
+    SourcePhoto(
+        "seeding_by_Clements_Engelhardt.jpg",
+        "seeding",
+        "a5634d1ab5e41a3568e92d4a894a500c92b891f9ff734e50bd224d6e185a605f",
+        "Clemens Engelhardt",
+        "CC0-1.0",
+    ),
+    SourcePhoto(
+        "sunset_by_Aitzol_Berasategi.jpg",
+        "sunset",
+        "474dab6a4b9f94dc76c29dfe30e9f5db4af0fd2e33fe5d695f8152b371efca18",
+        "Aitzol Berasategi",
+        "CC-BY-4.0",
+    ),
 )
 
 
@@ -115,8 +186,9 @@ class PatchTaskConfig:
 
     def __post_init__(self) -> None:
         if not 0 < self.patch <= self.block <= self.short_side:
-            raise ValueError(f"need 0 < patch <= block <= short_side, got {self.patch}, {self.block}, "
-                             f"{self.short_side}")
+            raise ValueError(
+                f"need 0 < patch <= block <= short_side, got {self.patch}, {self.block}, {self.short_side}"
+            )
         if not 0.0 < self.test_fraction < 1.0:
             raise ValueError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
         if self.train_per_class < 1 or self.test_per_class < 1:
@@ -166,8 +238,9 @@ def patch_std(gray: np.ndarray, origins: np.ndarray, patch: int) -> np.ndarray:
     return np.sqrt(np.maximum(window(sq) / n - mean * mean, 0.0))
 
 
-def _pick(gray: np.ndarray, blocks: np.ndarray, config: PatchTaskConfig, count: int,
-          rng: np.random.Generator, what: str) -> np.ndarray:
+def _pick(
+    gray: np.ndarray, blocks: np.ndarray, config: PatchTaskConfig, count: int, rng: np.random.Generator, what: str
+) -> np.ndarray:
     """``count`` distinct textured patch corners inside ``blocks`` (int64 [count, 2])."""
     span = config.block - config.patch + 1  # corner positions per block side
     ids = rng.permutation(len(blocks) * span * span)
@@ -176,13 +249,16 @@ def _pick(gray: np.ndarray, blocks: np.ndarray, config: PatchTaskConfig, count: 
     origins = blocks[block] + np.stack([dy, dx], axis=1)
     keep = origins[patch_std(gray, origins, config.patch) >= config.min_std]
     if len(keep) < count:
-        raise ValueError(f"{what}: only {len(keep)} patches with grayscale std >= {config.min_std} "
-                         f"in {len(blocks)} blocks, {count} needed")
+        raise ValueError(
+            f"{what}: only {len(keep)} patches with grayscale std >= {config.min_std} "
+            f"in {len(blocks)} blocks, {count} needed"
+        )
     return keep[:count].astype(np.int64)
 
 
-def layout_patches(rgb: np.ndarray, config: PatchTaskConfig, rng: np.random.Generator,
-                   what: str = "photo") -> PatchLayout:
+def layout_patches(
+    rgb: np.ndarray, config: PatchTaskConfig, rng: np.random.Generator, what: str = "photo"
+) -> PatchLayout:
     """Blocks, their split and the patch corners for one resized photograph
     (uint8 [H, W, 3] with min(H, W) == ``config.short_side``)."""
     h, w = rgb.shape[:2]
@@ -202,12 +278,16 @@ def layout_patches(rgb: np.ndarray, config: PatchTaskConfig, rng: np.random.Gene
 
 
 def _cut(rgb: np.ndarray, origins: np.ndarray, patch: int) -> np.ndarray:
-    return np.stack([rgb[y:y + patch, x:x + patch] for y, x in origins.tolist()])
+    return np.stack([rgb[y : y + patch, x : x + patch] for y, x in origins.tolist()])
 
 
-def build_patch_task(photos: Sequence[np.ndarray], class_names: Sequence[str],
-                     config: PatchTaskConfig = PatchTaskConfig(), seed: int = 0,
-                     name: str = "photo-patches") -> tuple[LabeledImages, LabeledImages]:
+def build_patch_task(
+    photos: Sequence[np.ndarray],
+    class_names: Sequence[str],
+    config: PatchTaskConfig = PatchTaskConfig(),
+    seed: int = 0,
+    name: str = "photo-patches",
+) -> tuple[LabeledImages, LabeledImages]:
     """(train, test) patch sets from RGB photographs (uint8 [H_c, W_c, 3], one per class).
 
     Returns uint8 [C * per_class, patch, patch, 3] images with int64 labels, grouped by
@@ -215,8 +295,9 @@ def build_patch_task(photos: Sequence[np.ndarray], class_names: Sequence[str],
     ``numpy.random.default_rng([seed, c])``, so one class's patches do not depend on the others.
     """
     if len(photos) != len(class_names) or len(photos) < 2:
-        raise ValueError(f"need one photo per class and >= 2 classes, got {len(photos)} photos, "
-                         f"{len(class_names)} names")
+        raise ValueError(
+            f"need one photo per class and >= 2 classes, got {len(photos)} photos, {len(class_names)} names"
+        )
     out: dict[str, list[np.ndarray]] = {"train": [], "test": []}
     for c, (photo, cname) in enumerate(zip(photos, class_names)):
         if photo.dtype != np.uint8 or photo.ndim != 3 or photo.shape[2] != 3:
@@ -227,10 +308,14 @@ def build_patch_task(photos: Sequence[np.ndarray], class_names: Sequence[str],
         out["test"].append(_cut(rgb, layout.test, config.patch))
     per = {"train": config.train_per_class, "test": config.test_per_class}
     return tuple(  # type: ignore[return-value]
-        LabeledImages(images=np.ascontiguousarray(np.concatenate(out[split])),
-                      labels=np.repeat(np.arange(len(photos), dtype=np.int64), per[split]),
-                      class_names=tuple(class_names), name=f"{name}/{split}")
-        for split in ("train", "test"))
+        LabeledImages(
+            images=np.ascontiguousarray(np.concatenate(out[split])),
+            labels=np.repeat(np.arange(len(photos), dtype=np.int64), per[split]),
+            class_names=tuple(class_names),
+            name=f"{name}/{split}",
+        )
+        for split in ("train", "test")
+    )
 
 
 def _read_photo(root: Path, source: SourcePhoto, verify: bool) -> np.ndarray:
@@ -239,21 +324,24 @@ def _read_photo(root: Path, source: SourcePhoto, verify: bool) -> np.ndarray:
         raise FileNotFoundError(
             f"photo-patches: {path} not found; run scripts/setup.sh (it unpacks the Debian package "
             f"{PHOTO_PATCHES_PACKAGE} into {DEFAULT_PHOTO_PATCHES_ROOT}), or `apt-get install "
-            f"{PHOTO_PATCHES_PACKAGE}` and give photo-patches:/usr/share/backgrounds")
+            f"{PHOTO_PATCHES_PACKAGE}` and give photo-patches:/usr/share/backgrounds"
+        )
     data = path.read_bytes()
     if verify and hashlib.sha256(data).hexdigest() != source.sha256:
-        raise ValueError(f"photo-patches: {path} is not the file of {PHOTO_PATCHES_PACKAGE} "
-                         f"{PHOTO_PATCHES_PACKAGE_VERSION} (SHA-256 differs), so the task would not be "
-                         f"comparable; pass verify=False to use it anyway")
+        raise ValueError(
+            f"photo-patches: {path} is not the file of {PHOTO_PATCHES_PACKAGE} "
+            f"{PHOTO_PATCHES_PACKAGE_VERSION} (SHA-256 differs), so the task would not be "
+            f"comparable; pass verify=False to use it anyway"
+        )
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
         raise ValueError(f"photo-patches: cannot decode {path}")
     return np.ascontiguousarray(bgr[..., ::-1])
 
 
-def load_photo_patches(root: str | Path | None = None, seed: int = 0,
-                       config: PatchTaskConfig = PatchTaskConfig(),
-                       verify: bool = True) -> tuple[LabeledImages, LabeledImages]:
+def load_photo_patches(
+    root: str | Path | None = None, seed: int = 0, config: PatchTaskConfig = PatchTaskConfig(), verify: bool = True
+) -> tuple[LabeledImages, LabeledImages]:
     """The photo-patches task: (train, test) with uint8 RGB [12 * 300, 64, 64, 3] and
     [12 * 100, 64, 64, 3] images and int64 labels in [0, 12) (default ``config``).
 

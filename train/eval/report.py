@@ -12,6 +12,7 @@ results.json layout::
 Accuracies and percentages are in %, depth errors in metres (RMSE) or relative (AbsRel),
 angles in degrees. No timestamps are stored, so the same evaluation gives the same file.
 """
+
 from __future__ import annotations
 
 import json
@@ -76,34 +77,56 @@ def markdown_report(results: dict) -> str:
     stds (`_bold_real_best`); dense tables (one probe run each) bold the best value.
     """
     names = list(results["backbones"])
-    lines = ["# synthssl evaluation report", "", "## Backbones", "",
-             "| name | source | arch | method | steps | image size |", "| --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "# synthssl evaluation report",
+        "",
+        "## Backbones",
+        "",
+        "| name | source | arch | method | steps | image size |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for name, b in results["backbones"].items():
         m = b["meta"]
-        lines.append(f"| {name} | `{b['source']}` | {m['arch']}{' (small stem)' if m['small_stem'] else ''} | "
-                     f"{m['method']} | {m['steps']} | {m['image_size']} |")
+        lines.append(
+            f"| {name} | `{b['source']}` | {m['arch']}{' (small stem)' if m['small_stem'] else ''} | "
+            f"{m['method']} | {m['steps']} | {m['image_size']} |"
+        )
     for dataset, block in results.get("image", {}).items():
-        lines += ["", f"## {dataset}: frozen features, top-1 accuracy (%)", "",
-                  f"{block['num_train']} training and {block['num_test']} test images per seed, "
-                  f"seeds {block['seeds']}; mean ± std over seeds. Bold: higher than every other "
-                  "column by more than the sum of the two stds (otherwise a tie, nothing bold).", "",
-                  "| protocol | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
+        lines += [
+            "",
+            f"## {dataset}: frozen features, top-1 accuracy (%)",
+            "",
+            f"{block['num_train']} training and {block['num_test']} test images per seed, "
+            f"seeds {block['seeds']}; mean ± std over seeds. Bold: higher than every other "
+            "column by more than the sum of the two stds (otherwise a tie, nothing bold).",
+            "",
+            "| protocol | " + " | ".join(names) + " |",
+            "| --- |" + " --- |" * len(names),
+        ]
         metric_names = list(next(iter(block["metrics"].values())))
         for metric in metric_names:
             vals = [block["metrics"][n][metric] for n in names]
             bold = _bold_real_best([v["mean"] for v in vals], [v["std"] for v in vals])
-            cells = [(f"**{v['mean']:.2f} ± {v['std']:.2f}**" if b else f"{v['mean']:.2f} ± {v['std']:.2f}")
-                     for v, b in zip(vals, bold)]
+            cells = [
+                (f"**{v['mean']:.2f} ± {v['std']:.2f}**" if b else f"{v['mean']:.2f} ± {v['std']:.2f}")
+                for v, b in zip(vals, bold)
+            ]
             label = _IMAGE_LABELS.get(metric, metric.replace("knn_k", "weighted k-NN, k=") + " top-1 (%)")
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
     dense = results.get("dense")
     if dense:
-        lines += ["", "## Dense probes on held-out rendered views (frozen backbone)", "",
-                  f"{dense['head']} head trained on {dense['num_train_views']} views, tested on "
-                  f"{dense['num_test_views']} views, one probe run each (no spread: bold is the best value "
-                  "only). ↓ lower is better, ↑ higher is better.", "",
-                  *([f"**Note:** {dense['shortfall']}.", ""] if dense.get("shortfall") else []),
-                  "| metric | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
+        lines += [
+            "",
+            "## Dense probes on held-out rendered views (frozen backbone)",
+            "",
+            f"{dense['head']} head trained on {dense['num_train_views']} views, tested on "
+            f"{dense['num_test_views']} views, one probe run each (no spread: bold is the best value "
+            "only). ↓ lower is better, ↑ higher is better.",
+            "",
+            *([f"**Note:** {dense['shortfall']}.", ""] if dense.get("shortfall") else []),
+            "| metric | " + " | ".join(names) + " |",
+            "| --- |" + " --- |" * len(names),
+        ]
         for task, metric, label, higher in DENSE_ROWS:
             vals = [dense["metrics"][n][task][metric] for n in names]
             bold = _bold_best(vals, higher)

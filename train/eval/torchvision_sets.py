@@ -1,4 +1,5 @@
 """Standard labeled benchmarks through torchvision (needs internet for the first download)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,8 +18,9 @@ class DatasetUnavailableError(RuntimeError):
     """The dataset is not on disk and cannot be downloaded; the message says what to do."""
 
 
-def load_torchvision_dataset(name: str, split: str = "train", root: str | Path = "~/.cache/synthssl/datasets",
-                             download: bool = True) -> LabeledImages:
+def load_torchvision_dataset(
+    name: str, split: str = "train", root: str | Path = "~/.cache/synthssl/datasets", download: bool = True
+) -> LabeledImages:
     """Load CIFAR-10/100 or STL-10 (``split`` "train" or "test") as uint8 RGB [N, H, W, 3].
 
     The data are downloaded into ``root`` on first use; without network access the

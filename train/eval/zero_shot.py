@@ -10,6 +10,7 @@ and > 0):
   is constant); it needs no scaling and also holds for a prediction that is any
   monotone function of depth.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,8 +21,10 @@ __all__ = ["median_scale", "depth_zero_shot_metrics", "row_prior_depth"]
 
 def _valid(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
     if pred.shape != gt.shape or (valid is not None and valid.shape != gt.shape):
-        raise ValueError(f"zero-shot depth: shapes differ: pred {pred.shape}, gt {gt.shape}"
-                         + (f", valid {valid.shape}" if valid is not None else ""))
+        raise ValueError(
+            f"zero-shot depth: shapes differ: pred {pred.shape}, gt {gt.shape}"
+            + (f", valid {valid.shape}" if valid is not None else "")
+        )
     mask = np.isfinite(gt) & (gt > 0) & np.isfinite(pred) & (pred > 0)
     return mask if valid is None else mask & valid.astype(bool)
 
@@ -47,8 +50,13 @@ def depth_zero_shot_metrics(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray 
     q = s * p
     ratio = np.maximum(q / g, g / q)
     rho = spearmanr(p, g).statistic if np.ptp(p) > 0 and np.ptp(g) > 0 else float("nan")  # constant: undefined
-    return {"abs_rel": float(np.mean(np.abs(q - g) / g)), "delta1": float(100.0 * np.mean(ratio < 1.25)),
-            "spearman": float(rho) if np.isfinite(rho) else float("nan"), "scale": s, "pixels": int(mask.sum())}
+    return {
+        "abs_rel": float(np.mean(np.abs(q - g) / g)),
+        "delta1": float(100.0 * np.mean(ratio < 1.25)),
+        "spearman": float(rho) if np.isfinite(rho) else float("nan"),
+        "scale": s,
+        "pixels": int(mask.sum()),
+    }
 
 
 def row_prior_depth(height: int, width: int) -> np.ndarray:

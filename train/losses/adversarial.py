@@ -10,6 +10,7 @@ DANN mode: `discriminator_loss` on features passed through `grad_reverse` with t
 ramped coefficient; one optimiser; the encoder receives the reversed gradient.
 `discriminator_accuracy`: fraction of locations classified correctly (logit > 0 = real).
 """
+
 from __future__ import annotations
 
 import torch

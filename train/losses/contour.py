@@ -4,6 +4,7 @@ Per image, over valid pixels: pos_weight = (#pixels - #edge) / #edge (1 when an 
 has no edge pixel), BCE averaged over the image's valid pixels; then the mean over
 images with valid pixels (Ren & Lee 2018's class balancing; edges are rare).
 """
+
 from __future__ import annotations
 
 import torch
@@ -14,8 +15,10 @@ from torch import Tensor
 def contour_loss(logits: Tensor, target: Tensor, valid: Tensor) -> Tensor:
     """logits, target ({0,1}): [N,H,W]; valid: bool [N,H,W] -> scalar."""
     if logits.shape != target.shape or valid.shape != target.shape:
-        raise ValueError(f"contour_loss: shapes differ: logits {tuple(logits.shape)}, "
-                         f"target {tuple(target.shape)}, valid {tuple(valid.shape)}")
+        raise ValueError(
+            f"contour_loss: shapes differ: logits {tuple(logits.shape)}, "
+            f"target {tuple(target.shape)}, valid {tuple(valid.shape)}"
+        )
     m = valid.float()
     t = target.float() * m
     pixels = m.sum(dim=(1, 2))

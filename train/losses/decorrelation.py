@@ -13,6 +13,7 @@ Used on the backbone's pooled c5 (the representation users get) against the dime
 collapse that the contrastive term alone shows on out-of-domain images (docs/quality.md);
 see Hua et al., "On Feature Decorrelation in Self-Supervised Learning", ICCV 2021.
 """
+
 from __future__ import annotations
 
 import torch

@@ -18,6 +18,7 @@ Two input forms of the same loss:
 
 Similarities are computed in float32 with autocast off (safe under bf16/fp16).
 """
+
 from __future__ import annotations
 
 import torch
@@ -33,8 +34,14 @@ def _check_temperature(temperature: float) -> None:
 
 
 def multi_positive_info_nce(
-    query: Tensor, keys: Tensor, positive: Tensor, temperature: float, *,
-    query_valid: Tensor | None = None, key_valid: Tensor | None = None, exclude: Tensor | None = None,
+    query: Tensor,
+    keys: Tensor,
+    positive: Tensor,
+    temperature: float,
+    *,
+    query_valid: Tensor | None = None,
+    key_valid: Tensor | None = None,
+    exclude: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Per-query multi-positive InfoNCE.
 
@@ -47,16 +54,20 @@ def multi_positive_info_nce(
     at least one allowed positive. Reduce with `global_mean` (or ``loss[counted].mean()``).
     """
     if query.dim() != 2 or keys.dim() != 2 or query.shape[1] != keys.shape[1]:
-        raise ValueError(f"multi_positive_info_nce: query [Nq, D] and keys [Nk, D] expected, got "
-                         f"{tuple(query.shape)} and {tuple(keys.shape)}")
+        raise ValueError(
+            f"multi_positive_info_nce: query [Nq, D] and keys [Nk, D] expected, got "
+            f"{tuple(query.shape)} and {tuple(keys.shape)}"
+        )
     if positive.shape != (query.shape[0], keys.shape[0]) or positive.dtype != torch.bool:
-        raise ValueError(f"multi_positive_info_nce: positive must be bool [{query.shape[0]}, {keys.shape[0]}], "
-                         f"got {positive.dtype} {tuple(positive.shape)}")
+        raise ValueError(
+            f"multi_positive_info_nce: positive must be bool [{query.shape[0]}, {keys.shape[0]}], "
+            f"got {positive.dtype} {tuple(positive.shape)}"
+        )
     _check_temperature(temperature)
-    with torch.autocast(query.device.type, enabled=False):                           # float32 logits
+    with torch.autocast(query.device.type, enabled=False):  # float32 logits
         q = F.normalize(query.float(), dim=1)
         k = F.normalize(keys.float(), dim=1)
-        logits = (q @ k.t()) / temperature                                          # [Nq, Nk]
+        logits = (q @ k.t()) / temperature  # [Nq, Nk]
     pos = positive
     if key_valid is not None:
         logits = logits.masked_fill(~key_valid[None, :], _NEG)
@@ -74,8 +85,15 @@ def multi_positive_info_nce(
 
 
 def block_positive_info_nce(
-    query: Tensor, own_keys: Tensor, positive: Tensor, all_keys: Tensor, temperature: float, *,
-    query_valid: Tensor | None = None, own_key_valid: Tensor | None = None, all_key_valid: Tensor | None = None,
+    query: Tensor,
+    own_keys: Tensor,
+    positive: Tensor,
+    all_keys: Tensor,
+    temperature: float,
+    *,
+    query_valid: Tensor | None = None,
+    own_key_valid: Tensor | None = None,
+    all_key_valid: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Multi-positive InfoNCE whose positives lie among the query's own image's keys.
 
@@ -91,14 +109,16 @@ def block_positive_info_nce(
     if own_keys.dim() != 3 or own_keys.shape[0] != B or own_keys.shape[2] != D:
         raise ValueError(f"block_positive_info_nce: own_keys must be [{B}, S', {D}], got {tuple(own_keys.shape)}")
     if positive.shape != (B, S, own_keys.shape[1]) or positive.dtype != torch.bool:
-        raise ValueError(f"block_positive_info_nce: positive must be bool [{B}, {S}, {own_keys.shape[1]}], "
-                         f"got {positive.dtype} {tuple(positive.shape)}")
+        raise ValueError(
+            f"block_positive_info_nce: positive must be bool [{B}, {S}, {own_keys.shape[1]}], "
+            f"got {positive.dtype} {tuple(positive.shape)}"
+        )
     if all_keys.dim() != 2 or all_keys.shape[1] != D:
         raise ValueError(f"block_positive_info_nce: all_keys must be [Nk, {D}], got {tuple(all_keys.shape)}")
     _check_temperature(temperature)
-    with torch.autocast(query.device.type, enabled=False):                           # float32 logits
+    with torch.autocast(query.device.type, enabled=False):  # float32 logits
         q = F.normalize(query.float(), dim=2)
-        own = torch.bmm(q, F.normalize(own_keys.float(), dim=2).transpose(1, 2)) / temperature   # [B, S, S']
+        own = torch.bmm(q, F.normalize(own_keys.float(), dim=2).transpose(1, 2)) / temperature  # [B, S, S']
         logits = (q.reshape(B * S, D) @ F.normalize(all_keys.float(), dim=1).t()) / temperature  # [B*S, Nk]
     if all_key_valid is not None:
         logits = logits.masked_fill(~all_key_valid[None, :], _NEG)

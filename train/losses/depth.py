@@ -13,19 +13,23 @@ Residual space (``log_space``):
 Images without valid pixels contribute 0; the result is the mean over images that
 have some.
 """
+
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
 
-def depth_loss(pred: Tensor, target: Tensor, valid: Tensor, scale_weight: float = 0.5,
-               log_space: bool = True) -> Tensor:
+def depth_loss(
+    pred: Tensor, target: Tensor, valid: Tensor, scale_weight: float = 0.5, log_space: bool = True
+) -> Tensor:
     """pred: [N,H,W] (log metres if log_space, else metres); target: [N,H,W] metres (0 = none);
     valid: bool [N,H,W] -> scalar."""
     if pred.shape != target.shape or valid.shape != target.shape:
-        raise ValueError(f"depth_loss: shapes differ: pred {tuple(pred.shape)}, target {tuple(target.shape)}, "
-                         f"valid {tuple(valid.shape)}")
+        raise ValueError(
+            f"depth_loss: shapes differ: pred {tuple(pred.shape)}, target {tuple(target.shape)}, "
+            f"valid {tuple(valid.shape)}"
+        )
     valid = valid & (target > 0)
     m = valid.float()
     target = target.float()

@@ -8,6 +8,7 @@ Each rank computes the mean over its *local* 2B queries against all 2N keys, gat
 with `gather_with_grad`; averaging gradients over ranks then equals one process with
 the whole batch (tested in tests/train/test_train_ddp.py).
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,8 +21,9 @@ from synthssl.train.distributed import gather_with_grad, rank
 def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.2) -> Tensor:
     """z1, z2: [B, D] embeddings of the two views of this rank's B pairs -> scalar loss."""
     if z1.shape != z2.shape or z1.ndim != 2:
-        raise ValueError(f"nt_xent: expected two [B, D] tensors of the same shape, got {tuple(z1.shape)} "
-                         f"and {tuple(z2.shape)}")
+        raise ValueError(
+            f"nt_xent: expected two [B, D] tensors of the same shape, got {tuple(z1.shape)} and {tuple(z2.shape)}"
+        )
     b = z1.shape[0]
     # Similarities and the softmax in float32 even under autocast (bf16 logits / T lose precision).
     with torch.autocast(device_type=z1.device.type, enabled=False):

@@ -16,19 +16,21 @@ plus [B, S, S] within images for the positives (never a dense [B*N, B*N] matrix,
 Keys are gathered across ranks with gradients, and the mean is over the global batch
 (`global_mean`), so one process with the whole batch gives the same loss and gradients.
 """
+
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
 from synthssl.train import distributed
+from synthssl.train.distributed import global_mean
 from synthssl.train.losses.dense_infonce import block_positive_info_nce
 from synthssl.train.neighbours.dense_neighbours import DenseNeighbours
-from synthssl.train.distributed import global_mean
 
 
-def sample_locations(candidates: Tensor, num_samples: int, generator: torch.Generator | None = None
-                     ) -> tuple[Tensor, Tensor]:
+def sample_locations(
+    candidates: Tensor, num_samples: int, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
     """Pick up to `num_samples` candidate locations per image.
 
     candidates: bool [B, N]. Returns (index long [B, S], valid bool [B, S]) with
@@ -53,9 +55,14 @@ def _take(embeddings: Tensor, index: Tensor) -> Tensor:
     return torch.gather(embeddings, 2, index[:, None, :].expand(B, D, index.shape[1])).transpose(1, 2)
 
 
-def pixel_contrast_loss(embeddings1: Tensor, embeddings2: Tensor, neighbours: DenseNeighbours,
-                        num_samples: int = 64, temperature: float = 0.2,
-                        generator: torch.Generator | None = None) -> Tensor:
+def pixel_contrast_loss(
+    embeddings1: Tensor,
+    embeddings2: Tensor,
+    neighbours: DenseNeighbours,
+    num_samples: int = 64,
+    temperature: float = 0.2,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """Symmetric multi-positive InfoNCE over sampled locations (scalar, global mean).
 
     embeddings1: float [B, D, N1] dense embeddings of view 1 (row-major locations);
@@ -64,22 +71,33 @@ def pixel_contrast_loss(embeddings1: Tensor, embeddings2: Tensor, neighbours: De
     """
     B, D, N1 = embeddings1.shape
     if embeddings2.shape[:2] != (B, D) or neighbours.mask.shape != (B, N1, embeddings2.shape[2]):
-        raise ValueError(f"pixel_contrast_loss: embeddings [B, D, N1] {tuple(embeddings1.shape)}, "
-                         f"[B, D, N2] {tuple(embeddings2.shape)} and neighbours [B, N1, N2] "
-                         f"{tuple(neighbours.mask.shape)} do not agree")
-    q_index, valid = sample_locations(neighbours.has_partner, num_samples, generator)    # [B, S]
-    k_index = torch.gather(neighbours.partner, 1, q_index).clamp_min(0)                 # [B, S]
+        raise ValueError(
+            f"pixel_contrast_loss: embeddings [B, D, N1] {tuple(embeddings1.shape)}, "
+            f"[B, D, N2] {tuple(embeddings2.shape)} and neighbours [B, N1, N2] "
+            f"{tuple(neighbours.mask.shape)} do not agree"
+        )
+    q_index, valid = sample_locations(neighbours.has_partner, num_samples, generator)  # [B, S]
+    k_index = torch.gather(neighbours.partner, 1, q_index).clamp_min(0)  # [B, S]
     S = q_index.shape[1]
     batch = torch.arange(B, device=q_index.device)
     pos_local = neighbours.mask[batch[:, None, None], q_index[:, :, None], k_index[:, None, :]]  # [B,S,S]
 
-    q = _take(embeddings1, q_index)                                                      # [B, S, D]
+    q = _take(embeddings1, q_index)  # [B, S, D]
     k = _take(embeddings2, k_index)
-    all_q = distributed.gather_with_grad(q.reshape(B * S, D))                           # [world*B*S, D]
+    all_q = distributed.gather_with_grad(q.reshape(B * S, D))  # [world*B*S, D]
     all_k = distributed.gather_with_grad(k.reshape(B * S, D))
     all_valid = distributed.gather_no_grad(valid.reshape(B * S))
-    loss12, counted12 = block_positive_info_nce(q, k, pos_local, all_k, temperature, query_valid=valid,
-                                                own_key_valid=valid, all_key_valid=all_valid)
-    loss21, counted21 = block_positive_info_nce(k, q, pos_local.transpose(1, 2), all_q, temperature,
-                                                query_valid=valid, own_key_valid=valid, all_key_valid=all_valid)
+    loss12, counted12 = block_positive_info_nce(
+        q, k, pos_local, all_k, temperature, query_valid=valid, own_key_valid=valid, all_key_valid=all_valid
+    )
+    loss21, counted21 = block_positive_info_nce(
+        k,
+        q,
+        pos_local.transpose(1, 2),
+        all_q,
+        temperature,
+        query_valid=valid,
+        own_key_valid=valid,
+        all_key_valid=all_valid,
+    )
     return 0.5 * (global_mean(loss12, counted12) + global_mean(loss21, counted21))

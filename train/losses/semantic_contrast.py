@@ -5,6 +5,7 @@ Given the online dense embeddings of both views and a pseudo-label per location
 the supervised-contrastive loss across the global batch (`supcon_loss`). Similarities:
 [M*S, world*M*S] for M = images x views on a rank, S = samples per map.
 """
+
 from __future__ import annotations
 
 import torch
@@ -14,8 +15,9 @@ from synthssl.train.losses.pixel_contrast import sample_locations
 from synthssl.train.losses.supcon import supcon_loss
 
 
-def sampled_pixels(embeddings: Tensor, num_samples: int, generator: torch.Generator | None = None
-                   ) -> tuple[Tensor, Tensor]:
+def sampled_pixels(
+    embeddings: Tensor, num_samples: int, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
     """Sample locations of every map.
 
     embeddings: [M, D, N]. Returns (pixels [M*S, D], rows long [M*S]) where ``rows`` index
@@ -23,16 +25,20 @@ def sampled_pixels(embeddings: Tensor, num_samples: int, generator: torch.Genera
     S = min(num_samples, N), all locations in order when num_samples >= N.
     """
     M, D, N = embeddings.shape
-    index, _ = sample_locations(torch.ones(M, N, dtype=torch.bool, device=embeddings.device),
-                                num_samples, generator)
+    index, _ = sample_locations(torch.ones(M, N, dtype=torch.bool, device=embeddings.device), num_samples, generator)
     pixels = torch.gather(embeddings, 2, index[:, None, :].expand(M, D, index.shape[1]))
     rows = index + N * torch.arange(M, device=embeddings.device)[:, None]
     return pixels.transpose(1, 2).reshape(-1, D), rows.reshape(-1)
 
 
-def semantic_contrast_loss(embeddings: Tensor, labels: Tensor, num_samples: int = 8,
-                           temperature: float = 0.1, generator: torch.Generator | None = None,
-                           sampled: tuple[Tensor, Tensor] | None = None) -> Tensor:
+def semantic_contrast_loss(
+    embeddings: Tensor,
+    labels: Tensor,
+    num_samples: int = 8,
+    temperature: float = 0.1,
+    generator: torch.Generator | None = None,
+    sampled: tuple[Tensor, Tensor] | None = None,
+) -> Tensor:
     """Scalar supervised-contrastive loss over sampled pixels (DSC's L_sem).
 
     embeddings: float [M, D, N] online dense embeddings (M = images x views on this rank);

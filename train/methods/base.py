@@ -14,7 +14,7 @@ Writing a method::
     class Config(MethodConfig):   # the YAML ``method:`` section
         name: str = "mine"
         temperature: float = 0.2
-        def check(self):          # its own value checks (synthssl.dataset.config.need)
+        def check(self):          # its own value checks (synthssl.core.config.need)
             need(self.temperature > 0, "temperature", "> 0")
         def data_needs(self):     # what data it needs, read before anything is built
             return DataNeeds(geometry=True)
@@ -51,6 +51,7 @@ Rules
 - Any state that must survive ``--resume`` lives in parameters or buffers
   (``register_buffer``), so ``state_dict()`` captures it (queues, cluster centres).
 """
+
 from __future__ import annotations
 
 import math
@@ -61,8 +62,8 @@ import torch
 from torch import Tensor, nn
 
 from synthssl.train.data.batch import ViewBatch
-from synthssl.train.models.encoder import Encoder
 from synthssl.train.methods.method_config import DataNeeds, MethodConfig
+from synthssl.train.models.encoder import Encoder
 
 __all__ = ["StepInfo", "MethodContext", "DataNeeds", "MethodConfig", "ExtraOptimizer", "Method"]
 

@@ -10,6 +10,7 @@ for the first ``dense_warmup_steps`` (DenseCL: ~1000 iterations).
 
 Logged terms: global, dense, dense_weight, momentum.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,16 +19,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from synthssl.core.config import need
 from synthssl.train import distributed
-from synthssl.dataset.config import need
 from synthssl.train.data.batch import ViewBatch
-from synthssl.train.neighbours.feature_neighbours import feature_neighbours
-from synthssl.train.momentum.feature_queue import FeatureQueue
-from synthssl.train.momentum.momentum import momentum_copy, momentum_schedule
 from synthssl.train.losses.queue_infonce import symmetric_queue_info_nce
 from synthssl.train.methods.base import MethodContext, StepInfo
 from synthssl.train.methods.mocov2 import MoCoV2, MoCoV2Config
 from synthssl.train.models.dense_head import DenseProjectionHead
+from synthssl.train.momentum.feature_queue import FeatureQueue
+from synthssl.train.momentum.momentum import momentum_copy, momentum_schedule
+from synthssl.train.neighbours.feature_neighbours import feature_neighbours
 
 
 @dataclass
@@ -72,17 +73,17 @@ class DenseCL(MoCoV2):
         negatives = self.queue.queue.clone()
         l_global = symmetric_queue_info_nce(q[:, 0], k[:, 1], q[:, 1], k[:, 0], negatives, cfg.temperature)
         c5, key_c5 = feats[-1], key_feats[-1]
-        dq = self.dense_head(c5).flatten(2)                                           # [B*V, D, N]
+        dq = self.dense_head(c5).flatten(2)  # [B*V, D, N]
         with torch.no_grad():
             dk = self.key_dense_head(key_c5).flatten(2)
         dq, dk = dq.view(b, v, *dq.shape[1:]), dk.view(b, v, *dk.shape[1:])
         c5, key_c5 = c5.view(b, v, *c5.shape[1:]), key_c5.view(b, v, *key_c5.shape[1:])
         dense_negatives = self.dense_queue.queue.clone()
         d = dq.shape[2]
-        pairs = []                                  # (queries of view i, their matched keys in view j) as [B*N, D]
+        pairs = []  # (queries of view i, their matched keys in view j) as [B*N, D]
         for i, j in ((0, 1), (1, 0)):
-            match = feature_neighbours(c5[:, i].detach(), key_c5[:, j], k=1).partner          # [B, N]
-            pos = torch.gather(dk[:, j], 2, match[:, None, :].expand_as(dk[:, j]))          # [B, D, N]
+            match = feature_neighbours(c5[:, i].detach(), key_c5[:, j], k=1).partner  # [B, N]
+            pos = torch.gather(dk[:, j], 2, match[:, None, :].expand_as(dk[:, j]))  # [B, D, N]
             pairs += [dq[:, i].transpose(1, 2).reshape(-1, d), pos.transpose(1, 2).reshape(-1, d)]
         l_dense = symmetric_queue_info_nce(*pairs, dense_negatives, cfg.temperature)
         if self.training:
@@ -90,6 +91,10 @@ class DenseCL(MoCoV2):
             self.dense_queue.enqueue(distributed.gather_no_grad(F.normalize(dk.float().mean(3), dim=2).flatten(0, 1)))
         w = self.dense_weight(step)
         m = momentum_schedule(cfg.momentum, step.progress, cfg.momentum_cosine)
-        return {"loss": (1.0 - w) * l_global + w * l_dense, "global": l_global, "dense": l_dense,
-                "dense_weight": torch.tensor(w, device=l_global.device),
-                "momentum": torch.tensor(m, device=l_global.device)}
+        return {
+            "loss": (1.0 - w) * l_global + w * l_dense,
+            "global": l_global,
+            "dense": l_dense,
+            "dense_weight": torch.tensor(w, device=l_global.device),
+            "momentum": torch.tensor(m, device=l_global.device),
+        }

@@ -30,6 +30,7 @@ Logged terms: instance, pixel, semantic, prototype (prototype variant), cluster_
 clusters_nonempty, matched_fraction (view-1 locations with a positive), semantic_weight,
 and depth / normal / contour / adv / disc_loss / disc_acc when the synthetic terms are on.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -38,24 +39,25 @@ from typing import ClassVar, Literal, Optional
 import torch
 from torch import Tensor
 
-from synthssl.dataset.config import need
+from synthssl.core.config import need
+from synthssl.train.clustering.pseudo_labels import KMeansLabeler, PrototypeLabeler
 from synthssl.train.data.batch import ViewBatch
+from synthssl.train.distributed import global_mean
+from synthssl.train.losses.nt_xent import nt_xent
+from synthssl.train.losses.pixel_contrast import pixel_contrast_loss
+from synthssl.train.losses.semantic_contrast import sampled_pixels, semantic_contrast_loss
+from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodConfig, MethodContext, StepInfo
+from synthssl.train.methods.synthetic_terms import MOVED_TO_SYNTHETIC, SyntheticTerms, SyntheticTermsConfig
+from synthssl.train.models.backbone import LEVEL_INDEX, pooled
+from synthssl.train.models.dense_head import DenseProjectionHead
+from synthssl.train.models.encoder import build_encoder
+from synthssl.train.models.projection import ProjectionMLP
+from synthssl.train.momentum.momentum import ema_update, momentum_copy
 from synthssl.train.neighbours.crop_neighbours import crop_neighbours
 from synthssl.train.neighbours.dense_correspondence import geometric_neighbours
 from synthssl.train.neighbours.dense_neighbours import DenseNeighbours
 from synthssl.train.neighbours.feature_neighbours import feature_neighbours
-from synthssl.train.distributed import global_mean
-from synthssl.train.momentum.momentum import ema_update, momentum_copy
-from synthssl.train.losses.nt_xent import nt_xent
-from synthssl.train.losses.pixel_contrast import pixel_contrast_loss
-from synthssl.train.clustering.pseudo_labels import KMeansLabeler, PrototypeLabeler
-from synthssl.train.losses.semantic_contrast import sampled_pixels, semantic_contrast_loss
-from synthssl.train.methods.synthetic_terms import MOVED_TO_SYNTHETIC, SyntheticTerms, SyntheticTermsConfig
-from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodConfig, MethodContext, StepInfo
-from synthssl.train.models.backbone import LEVEL_INDEX, pooled
-from synthssl.train.models.encoder import build_encoder
-from synthssl.train.models.dense_head import DenseProjectionHead
-from synthssl.train.models.projection import ProjectionMLP
+
 
 @dataclass
 class DSCConfig(MethodConfig):
@@ -126,32 +128,51 @@ class DSCConfig(MethodConfig):
     weight_semantic: float = 1.0
     """weight of the semantic level after its warm-up; 0 = skipped."""
     synthetic: SyntheticTermsConfig = field(
-        default_factory=lambda: SyntheticTermsConfig(property_weight=0.0, adversarial="none"))
+        default_factory=lambda: SyntheticTermsConfig(property_weight=0.0, adversarial="none")
+    )
     """the She & Xu terms DSC can add (off by default here)."""
 
     moved_keys: ClassVar[dict[str, str]] = MOVED_TO_SYNTHETIC
 
     def check(self) -> None:
-        for key in ("temperature", "pixel_temperature", "semantic_temperature", "prototype_temperature",
-                    "sinkhorn_epsilon", "geometric_radius", "crop_radius"):
+        for key in (
+            "temperature",
+            "pixel_temperature",
+            "semantic_temperature",
+            "prototype_temperature",
+            "sinkhorn_epsilon",
+            "geometric_radius",
+            "crop_radius",
+        ):
             need(getattr(self, key) > 0, key, f"> 0, got {getattr(self, key)}")
-        for key in ("pixel_samples", "semantic_samples", "feature_topk", "kmeans_iterations",
-                    "sinkhorn_iterations"):
+        for key in ("pixel_samples", "semantic_samples", "feature_topk", "kmeans_iterations", "sinkhorn_iterations"):
             need(getattr(self, key) >= 1, key, f">= 1, got {getattr(self, key)}")
-        need(self.normal_tol_deg is None or 0 < self.normal_tol_deg <= 180, "normal_tol_deg",
-             f"null (off) or a value in (0, 180], got {self.normal_tol_deg}")
+        need(
+            self.normal_tol_deg is None or 0 < self.normal_tol_deg <= 180,
+            "normal_tol_deg",
+            f"null (off) or a value in (0, 180], got {self.normal_tol_deg}",
+        )
         need(self.num_clusters >= 2, "num_clusters", f">= 2, got {self.num_clusters}")
-        need(self.target_momentum is None or 0.0 <= self.target_momentum < 1.0, "target_momentum",
-             f"null or a value in [0, 1), got {self.target_momentum}")
+        need(
+            self.target_momentum is None or 0.0 <= self.target_momentum < 1.0,
+            "target_momentum",
+            f"null or a value in [0, 1), got {self.target_momentum}",
+        )
         weights = (self.weight_instance, self.weight_pixel, self.weight_semantic)
-        need(min(weights) >= 0 and max(weights) > 0, "weight_instance/weight_pixel/weight_semantic",
-             "values >= 0, not all 0 (a level with weight 0 is skipped)")
+        need(
+            min(weights) >= 0 and max(weights) > 0,
+            "weight_instance/weight_pixel/weight_semantic",
+            "values >= 0, not all 0 (a level with weight 0 is skipped)",
+        )
 
     def data_needs(self) -> DataNeeds:
         adv = self.synthetic.uses_adversarial
-        return DataNeeds(geometry=self.neighbours == "geometric" or self.synthetic.uses_properties,
-                         real=adv, real_off=("method.synthetic.adversarial=none",) if adv else (),
-                         two_crops=self.neighbours == "crop")
+        return DataNeeds(
+            geometry=self.neighbours == "geometric" or self.synthetic.uses_properties,
+            real=adv,
+            real_off=("method.synthetic.adversarial=none",) if adv else (),
+            two_crops=self.neighbours == "crop",
+        )
 
 
 def _flat_locations(x: Tensor) -> Tensor:
@@ -173,8 +194,13 @@ class DSC(Method):
         if cfg.semantic == "kmeans":
             self.labeler = KMeansLabeler(cfg.dense_dim, cfg.num_clusters, cfg.kmeans_iterations)
         else:
-            self.labeler = PrototypeLabeler(cfg.dense_dim, cfg.num_clusters, cfg.sinkhorn_epsilon,
-                                            cfg.sinkhorn_iterations, cfg.prototype_temperature)
+            self.labeler = PrototypeLabeler(
+                cfg.dense_dim,
+                cfg.num_clusters,
+                cfg.sinkhorn_epsilon,
+                cfg.sinkhorn_iterations,
+                cfg.prototype_temperature,
+            )
         if cfg.target_momentum is not None:
             self.target_encoder = momentum_copy(self.encoder)
             self.target_dense_head = momentum_copy(self.dense_head)
@@ -205,18 +231,42 @@ class DSC(Method):
         if cfg.neighbours == "geometric":
             normals = {}
             if cfg.normal_tol_deg is not None and batch.normal is not None:
-                normals = dict(normal1=batch.normal[:, 0], normal2=batch.normal[:, 1], flipped1=batch.flipped[:, 0],
-                               flipped2=batch.flipped[:, 1], normal_tol_deg=cfg.normal_tol_deg)
-            return geometric_neighbours(batch.depth[:, 0], batch.intrinsics[:, 0], batch.cam_to_world[:, 0],
-                                        batch.depth[:, 1], batch.intrinsics[:, 1], batch.cam_to_world[:, 1],
-                                        hw, hw, cfg.geometric_radius, cfg.occlusion_tol, cfg.depth_tol, **normals)
+                normals = dict(
+                    normal1=batch.normal[:, 0],
+                    normal2=batch.normal[:, 1],
+                    flipped1=batch.flipped[:, 0],
+                    flipped2=batch.flipped[:, 1],
+                    normal_tol_deg=cfg.normal_tol_deg,
+                )
+            return geometric_neighbours(
+                batch.depth[:, 0],
+                batch.intrinsics[:, 0],
+                batch.cam_to_world[:, 0],
+                batch.depth[:, 1],
+                batch.intrinsics[:, 1],
+                batch.cam_to_world[:, 1],
+                hw,
+                hw,
+                cfg.geometric_radius,
+                cfg.occlusion_tol,
+                cfg.depth_tol,
+                **normals,
+            )
         if cfg.neighbours == "crop":
-            return crop_neighbours(batch.crop_boxes[:, 0], batch.flipped[:, 0], batch.crop_boxes[:, 1],
-                                   batch.flipped[:, 1], hw, hw, cfg.crop_radius)
+            return crop_neighbours(
+                batch.crop_boxes[:, 0],
+                batch.flipped[:, 0],
+                batch.crop_boxes[:, 1],
+                batch.flipped[:, 1],
+                hw,
+                hw,
+                cfg.crop_radius,
+            )
         return feature_neighbours(dense_features[:, 0].detach(), dense_features[:, 1].detach(), cfg.feature_topk)
 
-    def level_losses(self, z: Tensor, dense: Tensor, targets: Tensor, neighbours: DenseNeighbours,
-                     step: StepInfo) -> dict[str, Tensor]:
+    def level_losses(
+        self, z: Tensor, dense: Tensor, targets: Tensor, neighbours: DenseNeighbours, step: StepInfo
+    ) -> dict[str, Tensor]:
         """The three DSC levels from embeddings (usable with any encoder).
 
         z: [B, V, D] instance embeddings; dense: [B, V, D', h, w] online dense embeddings;
@@ -231,10 +281,9 @@ class DSC(Method):
         if cfg.weight_instance > 0:
             out["instance"] = nt_xent(z[:, 0], z[:, 1], cfg.temperature)
             total = total + cfg.weight_instance * out["instance"]
-        e = _flat_locations(dense.flatten(0, 1)).view(B, V, dense.shape[2], -1)       # [B, V, D, N]
+        e = _flat_locations(dense.flatten(0, 1)).view(B, V, dense.shape[2], -1)  # [B, V, D, N]
         if cfg.weight_pixel > 0:
-            out["pixel"] = pixel_contrast_loss(e[:, 0], e[:, 1], neighbours, cfg.pixel_samples,
-                                               cfg.pixel_temperature)
+            out["pixel"] = pixel_contrast_loss(e[:, 0], e[:, 1], neighbours, cfg.pixel_samples, cfg.pixel_temperature)
             total = total + cfg.weight_pixel * out["pixel"]
         out["matched_fraction"] = neighbours.has_partner.float().mean().detach()
         w_sem = self.semantic_weight(step)
@@ -250,19 +299,26 @@ class DSC(Method):
         cfg = self.cfg
         M, D, N = e.shape
         t = _flat_locations(targets.flatten(0, 1)).transpose(1, 2).reshape(M * N, D).detach()
-        sample = sampled_pixels(e, cfg.semantic_samples)                              # [M*S, D], [M*S]
+        sample = sampled_pixels(e, cfg.semantic_samples)  # [M*S, D], [M*S]
         out: dict[str, Tensor] = {}
         if isinstance(self.labeler, KMeansLabeler):
             labels, stats = self.labeler(t, seed=step.step)
-            out["semantic"] = semantic_contrast_loss(e, labels.view(M, N), cfg.semantic_samples,
-                                                     cfg.semantic_temperature, sampled=sample)
+            out["semantic"] = semantic_contrast_loss(
+                e, labels.view(M, N), cfg.semantic_samples, cfg.semantic_temperature, sampled=sample
+            )
         else:
             labels, codes, stats = self.labeler(t)
             pix, rows = sample
-            out["prototype"] = global_mean(self.labeler.prototype_loss(pix, codes[rows]),
-                                           torch.ones(pix.shape[0], dtype=torch.bool, device=pix.device))
-            out["semantic"] = semantic_contrast_loss(e, labels.view(M, N), cfg.semantic_samples,
-                                                     cfg.semantic_temperature, sampled=sample) + out["prototype"]
+            out["prototype"] = global_mean(
+                self.labeler.prototype_loss(pix, codes[rows]),
+                torch.ones(pix.shape[0], dtype=torch.bool, device=pix.device),
+            )
+            out["semantic"] = (
+                semantic_contrast_loss(
+                    e, labels.view(M, N), cfg.semantic_samples, cfg.semantic_temperature, sampled=sample
+                )
+                + out["prototype"]
+            )
         out["cluster_entropy"] = stats["entropy"]
         out["cluster_largest"] = stats["largest"]
         out["clusters_nonempty"] = stats["nonempty"]
@@ -274,7 +330,7 @@ class DSC(Method):
         B, V, _, H, W = batch.rgb.shape
         if V != 2:
             raise ValueError(f"dsc: expects view pairs (V = 2), got V = {V}")
-        x = self.synthetic.append_real(batch.rgb.flatten(0, 1), batch)              # [B*V (+ real),3,H,W]
+        x = self.synthetic.append_real(batch.rgb.flatten(0, 1), batch)  # [B*V (+ real),3,H,W]
         n_syn = B * V
         feats = self.encoder(x)
         z = self.projector(pooled(feats[-1][:n_syn])).view(B, V, -1)

@@ -4,6 +4,7 @@ A method's ``Config`` dataclass derives from `MethodConfig`. Its `MethodConfig.d
 says, from the options alone, what data the configured method requires, so the trainer
 checks the data against it and opens the data once, before anything is built.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

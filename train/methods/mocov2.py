@@ -12,6 +12,7 @@ normalises the key encoder over the global batch).
 
 Logged terms: contrast, momentum.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,16 +20,16 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from synthssl.core.config import need
 from synthssl.train import distributed
-from synthssl.dataset.config import need
 from synthssl.train.data.batch import ViewBatch
-from synthssl.train.momentum.feature_queue import FeatureQueue
-from synthssl.train.momentum.momentum import ema_update, momentum_copy, momentum_schedule
 from synthssl.train.losses.queue_infonce import symmetric_queue_info_nce
 from synthssl.train.methods.base import Method, MethodConfig, MethodContext, StepInfo
 from synthssl.train.models.backbone import pooled
 from synthssl.train.models.encoder import build_encoder
 from synthssl.train.models.projection import ProjectionMLP
+from synthssl.train.momentum.feature_queue import FeatureQueue
+from synthssl.train.momentum.momentum import ema_update, momentum_copy, momentum_schedule
 
 
 @dataclass

@@ -3,6 +3,7 @@
 Names are a shared contract: ``synthetic_contrast`` (She & Xu, 2021), ``dsc`` (Dense
 Semantic Contrast), ``simclr``, ``mocov2``, ``densecl``.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -26,8 +27,9 @@ def method_class(name: str) -> type[Method]:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        raise ValueError(f"method.name: method {name!r} is registered as {METHODS[name]} "
-                         f"but its module cannot be imported ({exc})") from exc
+        raise ValueError(
+            f"method.name: method {name!r} is registered as {METHODS[name]} but its module cannot be imported ({exc})"
+        ) from exc
     cls = getattr(module, class_name, None)
     if cls is None or not (isinstance(cls, type) and issubclass(cls, Method)):
         raise ValueError(f"method.name: {METHODS[name]} is not a Method subclass")

@@ -9,12 +9,14 @@ scene on shards (the same inputs DSC and synthetic_contrast see).
 
 Logged terms: contrast.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from torch import Tensor
 
-from synthssl.dataset.config import need
+from synthssl.core.config import need
 from synthssl.train.data.batch import ViewBatch
 from synthssl.train.losses.nt_xent import nt_xent
 from synthssl.train.methods.base import Method, MethodConfig, MethodContext, StepInfo
@@ -51,7 +53,7 @@ class SimCLR(Method):
 
     def forward(self, batch: ViewBatch, step: StepInfo) -> dict[str, Tensor]:
         b, v = batch.rgb.shape[:2]
-        x = batch.rgb.flatten(0, 1)                                           # [B*V,3,H,W]
+        x = batch.rgb.flatten(0, 1)  # [B*V,3,H,W]
         z = self.projector(self.encoder.pooled(x)).view(b, v, -1)
         loss = nt_xent(z[:, 0], z[:, 1], self.cfg.temperature)
         return {"loss": loss, "contrast": loss}

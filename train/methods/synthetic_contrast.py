@@ -37,9 +37,11 @@ L = contrast_weight * L_contrast
   taken apart from the synthetic views so that the domain gap is not counted as a direction.
 Any objective with weight 0 is skipped entirely (ablations).
 
-Logged terms: contrast, photo_contrast, decorrelation, photo_decorrelation, depth, normal, contour, adv, disc_loss, disc_acc, grl_coeff.
+Logged terms: contrast, photo_contrast, decorrelation, photo_decorrelation, depth, normal, contour, adv,
+disc_loss, disc_acc, grl_coeff.
 Defaults are ours (see docs/train.md), not numbers from the paper.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -48,15 +50,16 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from synthssl.core.config import need
 from synthssl.train.data.batch import ViewBatch
 from synthssl.train.losses.decorrelation import decorrelation_loss
 from synthssl.train.losses.nt_xent import nt_xent
-from synthssl.dataset.config import need
-from synthssl.train.methods.synthetic_terms import MOVED_TO_SYNTHETIC, SyntheticTerms, SyntheticTermsConfig
 from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodConfig, MethodContext, StepInfo
+from synthssl.train.methods.synthetic_terms import MOVED_TO_SYNTHETIC, SyntheticTerms, SyntheticTermsConfig
 from synthssl.train.models.backbone import pooled
 from synthssl.train.models.encoder import build_encoder
 from synthssl.train.models.projection import ProjectionMLP
+
 
 @dataclass
 class SyntheticContrastConfig(MethodConfig):
@@ -90,9 +93,15 @@ class SyntheticContrastConfig(MethodConfig):
         need(self.photo_contrast_weight >= 0, "photo_contrast_weight", ">= 0 (0 = off)")
         need(self.decorrelation_weight >= 0, "decorrelation_weight", ">= 0 (0 = off)")
         need(self.photo_decorrelation_weight >= 0, "photo_decorrelation_weight", ">= 0 (0 = off)")
-        need(self.contrast_weight > 0 or self.uses_photo_contrast or self.synthetic.uses_properties
-             or self.synthetic.uses_adversarial, "contrast_weight", "> 0, or method.photo_contrast_weight, "
-             "method.synthetic.property_weight or adversarial_weight > 0: every objective is off")
+        need(
+            self.contrast_weight > 0
+            or self.uses_photo_contrast
+            or self.synthetic.uses_properties
+            or self.synthetic.uses_adversarial,
+            "contrast_weight",
+            "> 0, or method.photo_contrast_weight, "
+            "method.synthetic.property_weight or adversarial_weight > 0: every objective is off",
+        )
 
     @property
     def uses_photo_contrast(self) -> bool:
@@ -101,15 +110,28 @@ class SyntheticContrastConfig(MethodConfig):
     def data_needs(self) -> DataNeeds:
         props, adv, photo = self.synthetic.uses_properties, self.synthetic.uses_adversarial, self.uses_photo_contrast
         photo_decor = self.photo_decorrelation_weight > 0
-        off = tuple(key for key, on in (("method.synthetic.adversarial=none", adv),
-                                        ("method.photo_contrast_weight=0", photo),
-                                        ("method.photo_decorrelation_weight=0", photo_decor)) if on)
-        return DataNeeds(geometry=props, real=adv or photo or photo_decor, real_off=off, real_views=2 if photo else 1,
-                         real_min=2 if photo_decor else 1, fields=("depth", "normal", "contour") if props else ())
+        off = tuple(
+            key
+            for key, on in (
+                ("method.synthetic.adversarial=none", adv),
+                ("method.photo_contrast_weight=0", photo),
+                ("method.photo_decorrelation_weight=0", photo_decor),
+            )
+            if on
+        )
+        return DataNeeds(
+            geometry=props,
+            real=adv or photo or photo_decor,
+            real_off=off,
+            real_views=2 if photo else 1,
+            real_min=2 if photo_decor else 1,
+            fields=("depth", "normal", "contour") if props else (),
+        )
 
 
 class SyntheticContrast(Method):
     """She & Xu (2021): contrast + property maps + adversarial adaptation (see module docstring)."""
+
     Config = SyntheticContrastConfig
 
     def __init__(self, cfg: SyntheticContrastConfig, ctx: MethodContext):
@@ -119,8 +141,11 @@ class SyntheticContrast(Method):
         self.use_contrast = cfg.contrast_weight > 0
         channels = self.encoder.channels
         self.synthetic = SyntheticTerms(cfg.synthetic, channels)
-        self.projector = (ProjectionMLP(channels[-1], cfg.proj_hidden_dim, cfg.proj_dim, cfg.proj_layers)
-                          if self.use_contrast or cfg.uses_photo_contrast else None)
+        self.projector = (
+            ProjectionMLP(channels[-1], cfg.proj_hidden_dim, cfg.proj_dim, cfg.proj_layers)
+            if self.use_contrast or cfg.uses_photo_contrast
+            else None
+        )
 
     def extra_optimizers(self) -> list[ExtraOptimizer]:
         return self.synthetic.extra_optimizers()

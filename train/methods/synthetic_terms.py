@@ -7,6 +7,7 @@ rest), as alternating GAN updates or through a gradient-reversal layer (DANN).
 `synthetic_contrast` and `dsc` both compose these; where each loss is computed is in
 `synthssl.train.losses.{depth,normal,contour,adversarial}`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -15,10 +16,9 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from synthssl.dataset.config import need
+from synthssl.core.config import need
 from synthssl.train.data.batch import ViewBatch
-from synthssl.train.losses.adversarial import (discriminator_accuracy, discriminator_loss,
-                                               encoder_adversarial_loss)
+from synthssl.train.losses.adversarial import discriminator_accuracy, discriminator_loss, encoder_adversarial_loss
 from synthssl.train.losses.contour import contour_loss
 from synthssl.train.losses.depth import depth_loss
 from synthssl.train.losses.normal import normal_loss
@@ -71,8 +71,14 @@ class SyntheticTermsConfig:
         return self.adversarial != "none" and self.adversarial_weight > 0
 
     def check(self) -> None:
-        for key in ("property_weight", "depth_weight", "normal_weight", "contour_weight", "depth_scale_weight",
-                    "adversarial_weight"):
+        for key in (
+            "property_weight",
+            "depth_weight",
+            "normal_weight",
+            "contour_weight",
+            "depth_scale_weight",
+            "adversarial_weight",
+        ):
             need(getattr(self, key) >= 0, key, ">= 0 (0 = off)")
         for key in ("decoder_width", "disc_width", "disc_blocks"):
             need(getattr(self, key) >= 1, key, ">= 1")
@@ -96,14 +102,18 @@ class SyntheticTerms(nn.Module):
         self.use_properties = cfg.property_weight > 0
         self.use_adversarial = cfg.adversarial != "none" and cfg.adversarial_weight > 0
         self.decoder = PropertyDecoder(channels, cfg.decoder_width) if self.use_properties else None
-        self.discriminator = (Discriminator(channels[LEVEL_INDEX[cfg.adversarial_feature]], cfg.disc_width,
-                                            cfg.disc_blocks) if self.use_adversarial else None)
+        self.discriminator = (
+            Discriminator(channels[LEVEL_INDEX[cfg.adversarial_feature]], cfg.disc_width, cfg.disc_blocks)
+            if self.use_adversarial
+            else None
+        )
 
     def extra_optimizers(self) -> list[ExtraOptimizer]:
         """The discriminator's own optimiser for alternating GAN updates (none otherwise)."""
         if self.use_adversarial and self.cfg.adversarial == "gan":
-            return [ExtraOptimizer("discriminator", list(self.discriminator.parameters()), "disc_loss",
-                                   lr=self.cfg.disc_lr)]
+            return [
+                ExtraOptimizer("discriminator", list(self.discriminator.parameters()), "disc_loss", lr=self.cfg.disc_lr)
+            ]
         return []
 
     def append_real(self, x: Tensor, batch: ViewBatch) -> Tensor:
@@ -113,8 +123,9 @@ class SyntheticTerms(nn.Module):
             return x
         return torch.cat([x, batch.real.to(x.dtype)], 0)
 
-    def forward(self, feats: list[Tensor], batch: ViewBatch, n_syn: int, size: tuple[int, int],
-                step: StepInfo) -> tuple[dict[str, Tensor], Tensor]:
+    def forward(
+        self, feats: list[Tensor], batch: ViewBatch, n_syn: int, size: tuple[int, int], step: StepInfo
+    ) -> tuple[dict[str, Tensor], Tensor]:
         """(logged terms, weighted total) for backbone levels ``feats`` of n_syn synthetic + real images.
 
         total = property_weight * (w_d L_depth + w_n L_normal + w_c L_contour) + adversarial_weight * L_adv.
@@ -123,21 +134,47 @@ class SyntheticTerms(nn.Module):
         out: dict[str, Tensor] = {}
         total = feats[-1].new_zeros((), dtype=torch.float32)
         if self.use_properties:
-            out.update(property_terms(self.decoder, feats, batch, n_syn, size,
-                                      depth_scale_weight=cfg.depth_scale_weight,
-                                      depth_log_space=cfg.depth_log_space))
-            total = total + cfg.property_weight * (cfg.depth_weight * out["depth"] + cfg.normal_weight * out["normal"]
-                                                   + cfg.contour_weight * out["contour"])
+            out.update(
+                property_terms(
+                    self.decoder,
+                    feats,
+                    batch,
+                    n_syn,
+                    size,
+                    depth_scale_weight=cfg.depth_scale_weight,
+                    depth_log_space=cfg.depth_log_space,
+                )
+            )
+            total = total + cfg.property_weight * (
+                cfg.depth_weight * out["depth"]
+                + cfg.normal_weight * out["normal"]
+                + cfg.contour_weight * out["contour"]
+            )
         if self.use_adversarial:
-            out.update(adversarial_terms(self.discriminator, feats[LEVEL_INDEX[cfg.adversarial_feature]], n_syn,
-                                         cfg.adversarial, step, cfg.dann_gamma))
+            out.update(
+                adversarial_terms(
+                    self.discriminator,
+                    feats[LEVEL_INDEX[cfg.adversarial_feature]],
+                    n_syn,
+                    cfg.adversarial,
+                    step,
+                    cfg.dann_gamma,
+                )
+            )
             total = total + cfg.adversarial_weight * out["adv"]
         return out, total
 
 
-def property_terms(decoder: nn.Module, feats: list[Tensor], batch: ViewBatch, n_syn: int,
-                   size: tuple[int, int], *, depth_scale_weight: float = 0.5,
-                   depth_log_space: bool = True) -> dict[str, Tensor]:
+def property_terms(
+    decoder: nn.Module,
+    feats: list[Tensor],
+    batch: ViewBatch,
+    n_syn: int,
+    size: tuple[int, int],
+    *,
+    depth_scale_weight: float = 0.5,
+    depth_log_space: bool = True,
+) -> dict[str, Tensor]:
     """Depth, normal and contour losses of the decoder's predictions for the synthetic views.
 
     feats: backbone levels [c2..c5], each [n_syn (+ real), C, h, w]; only the first
@@ -147,15 +184,20 @@ def property_terms(decoder: nn.Module, feats: list[Tensor], batch: ViewBatch, n_
     pred = decoder([f[:n_syn] for f in feats], size=size)
     valid = batch.valid.flatten(0, 1)
     return {
-        "depth": depth_loss(pred["depth"][:, 0], batch.depth.flatten(0, 1), valid,
-                            depth_scale_weight, depth_log_space),
+        "depth": depth_loss(pred["depth"][:, 0], batch.depth.flatten(0, 1), valid, depth_scale_weight, depth_log_space),
         "normal": normal_loss(pred["normal"], batch.normal.flatten(0, 1), valid),
         "contour": contour_loss(pred["contour"][:, 0], batch.contour.flatten(0, 1), valid),
     }
 
 
-def adversarial_terms(discriminator: nn.Module, f: Tensor, n_syn: int, mode: Literal["gan", "dann"],
-                      step: StepInfo, dann_gamma: float = 10.0) -> dict[str, Tensor]:
+def adversarial_terms(
+    discriminator: nn.Module,
+    f: Tensor,
+    n_syn: int,
+    mode: Literal["gan", "dann"],
+    step: StepInfo,
+    dann_gamma: float = 10.0,
+) -> dict[str, Tensor]:
     """Feature-level adaptation terms on a feature map f [n_syn + n_real, C, h, w].
 
     ``gan``: ``disc_loss`` trains D on detached features (its own optimiser), ``adv``

@@ -13,6 +13,7 @@ with the small stem 1, 2, 4, 8 (`resnet_strides`). Channels: resnet18 (64, 128, 
 directly: `synthssl.train.models.encoder.Encoder` wraps a trunk of either family
 (this one or `timm_backbone`) behind one interface.
 """
+
 from __future__ import annotations
 
 import torch
@@ -48,8 +49,10 @@ LEVEL_INDEX = {"c2": 0, "c3": 1, "c4": 2, "c5": 3}
 
 def resnet_channels(resnet: torchvision.models.ResNet) -> tuple[int, int, int, int]:
     """Channels of [c2, c3, c4, c5]: (64, 128, 256, 512) for resnet18/34, (256, 512, 1024, 2048) for resnet50."""
-    return tuple(layer[-1].conv3.out_channels if hasattr(layer[-1], "conv3") else layer[-1].conv2.out_channels
-                 for layer in (resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4))
+    return tuple(
+        layer[-1].conv3.out_channels if hasattr(layer[-1], "conv3") else layer[-1].conv2.out_channels
+        for layer in (resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4)
+    )
 
 
 def resnet_strides(resnet: torchvision.models.ResNet) -> tuple[int, int, int, int]:

@@ -4,6 +4,7 @@
 applied independently at every location. Input float [N, C, h, w] backbone features;
 output float [N, out_dim, h, w] (not normalised; the losses normalise).
 """
+
 from __future__ import annotations
 
 from torch import Tensor, nn
@@ -15,8 +16,9 @@ class DenseProjectionHead(nn.Module):
     def __init__(self, in_channels: int, hidden_dim: int = 512, out_dim: int = 128):
         super().__init__()
         if min(in_channels, hidden_dim, out_dim) < 1:
-            raise ValueError(f"DenseProjectionHead: channels must be >= 1, got in={in_channels}, "
-                             f"hidden={hidden_dim}, out={out_dim}")
+            raise ValueError(
+                f"DenseProjectionHead: channels must be >= 1, got in={in_channels}, hidden={hidden_dim}, out={out_dim}"
+            )
         self.net = nn.Sequential(
             nn.Conv2d(in_channels, hidden_dim, kernel_size=1, bias=False),
             nn.BatchNorm2d(hidden_dim),

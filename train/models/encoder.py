@@ -17,16 +17,29 @@ State-dict keys are the trunk's under ``trunk.`` (a method's checkpoint holds
 ``encoder.trunk.*``; there are no aliases). torch.compile of a method compiles this
 module, whose forward is the one that runs.
 """
+
 from __future__ import annotations
 
 import torch
 import torchvision
 from torch import Tensor, nn
 
-from synthssl.train.models.backbone import (LEVEL_INDEX, build_backbone, pooled, resnet_channels, resnet_levels,
-                                            resnet_strides)
-from synthssl.train.models.timm_backbone import (build_timm_backbone, is_timm_arch, is_timm_trunk, timm_channels,
-                                                 timm_name, timm_strides)
+from synthssl.train.models.backbone import (
+    LEVEL_INDEX,
+    build_backbone,
+    pooled,
+    resnet_channels,
+    resnet_levels,
+    resnet_strides,
+)
+from synthssl.train.models.timm_backbone import (
+    build_timm_backbone,
+    is_timm_arch,
+    is_timm_trunk,
+    timm_channels,
+    timm_name,
+    timm_strides,
+)
 
 __all__ = ["Encoder", "build_encoder", "LEVEL_INDEX"]
 
@@ -43,8 +56,9 @@ class Encoder(nn.Module):
             self.family = "timm"
             channels, strides = timm_channels(trunk), timm_strides(trunk)
         else:
-            raise TypeError(f"Encoder: expected a torchvision ResNet or a timm features_only model, "
-                            f"got {type(trunk).__name__}")
+            raise TypeError(
+                f"Encoder: expected a torchvision ResNet or a timm features_only model, got {type(trunk).__name__}"
+            )
         self.trunk = trunk
         self.channels: tuple[int, ...] = tuple(channels)
         self.strides: tuple[int, ...] = tuple(strides)

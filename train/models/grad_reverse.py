@@ -1,4 +1,5 @@
 """Gradient reversal layer (DANN, Ganin & Lempitsky 2015)."""
+
 from __future__ import annotations
 
 import torch

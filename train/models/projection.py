@@ -1,4 +1,5 @@
 """Projection MLP for contrastive losses (SimCLR-style)."""
+
 from __future__ import annotations
 
 from torch import Tensor, nn

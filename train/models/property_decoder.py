@@ -16,6 +16,7 @@ of the input with the standard stem, full resolution with the small stem) feeds 
 ``size`` (the input resolution) so the losses compare at full resolution with the
 exact, un-resampled targets; normals are re-normalised after upsampling.
 """
+
 from __future__ import annotations
 
 import torch.nn.functional as F
@@ -28,6 +29,7 @@ def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
 
 class PropertyDecoder(nn.Module):
     """FPN/U-Net decoder with depth, normal and contour heads (see module docstring)."""
+
     def __init__(self, in_channels: tuple[int, ...], width: int = 64):
         super().__init__()
         self.lateral = nn.ModuleList(nn.Conv2d(c, width, 1) for c in in_channels)

@@ -12,6 +12,7 @@ An export of such a trunk is its plain ``state_dict``; `timm_load_spec` is what
 ``backbone.json["timm"]`` records so that loaders rebuild the same module:
 ``timm.create_model(name, pretrained=False, features_only=True, out_indices=out_indices)``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -29,7 +30,7 @@ def is_timm_arch(arch: str) -> bool:
 
 def timm_name(arch: str) -> str:
     """``timm:convnext_atto`` -> ``convnext_atto``."""
-    return arch[len(TIMM_PREFIX):]
+    return arch[len(TIMM_PREFIX) :]
 
 
 def _import_timm():
@@ -49,8 +50,10 @@ def build_timm_backbone(name: str, small_stem: bool = False, out_indices: tuple[
     ``small_stem``.
     """
     if small_stem:
-        raise ValueError(f"model.small_stem: only torchvision ResNets have the small stem, not timm:{name}; "
-                         f"set model.small_stem=false")
+        raise ValueError(
+            f"model.small_stem: only torchvision ResNets have the small stem, not timm:{name}; "
+            f"set model.small_stem=false"
+        )
     timm = _import_timm()
     if out_indices is None:
         try:
@@ -58,22 +61,27 @@ def build_timm_backbone(name: str, small_stem: bool = False, out_indices: tuple[
                 probe = timm.create_model(name, pretrained=False, features_only=True)
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ValueError(f"model.arch: timm:{name} cannot be built as a feature extractor ({first}); "
-                             f"give a timm CNN name, e.g. timm:resnet18d or timm:convnext_atto") from None
+            raise ValueError(
+                f"model.arch: timm:{name} cannot be built as a feature extractor ({first}); "
+                f"give a timm CNN name, e.g. timm:resnet18d or timm:convnext_atto"
+            ) from None
         levels = len(probe.feature_info)
         if levels < LEVELS:
             raise ValueError(f"model.arch: timm:{name} has {levels} feature levels; {LEVELS} are needed")
         out_indices = tuple(probe.feature_info.out_indices[-LEVELS:])
         strides = [int(r) for r in probe.feature_info.reduction()[-LEVELS:]]
         if any(b <= a for a, b in zip(strides, strides[1:])):
-            raise ValueError(f"model.arch: timm:{name}'s feature levels end with strides {strides}, not "
-                             f"increasing (a ViT?); only CNNs with four strided levels are supported")
+            raise ValueError(
+                f"model.arch: timm:{name}'s feature levels end with strides {strides}, not "
+                f"increasing (a ViT?); only CNNs with four strided levels are supported"
+            )
     try:
         return timm.create_model(name, pretrained=False, features_only=True, out_indices=tuple(out_indices))
     except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"model.arch: timm:{name} with out_indices {list(out_indices)} cannot be built "
-                         f"({first})") from None
+        raise ValueError(
+            f"model.arch: timm:{name} with out_indices {list(out_indices)} cannot be built ({first})"
+        ) from None
 
 
 def is_timm_trunk(module: nn.Module) -> bool:
@@ -95,6 +103,11 @@ def timm_load_spec(name: str, trunk: nn.Module) -> dict:
     """What backbone.json["timm"] records: ``{"name", "features_only": true, "out_indices", "channels",
     "strides", "timm_version"}``."""
     timm = _import_timm()
-    return {"name": name, "features_only": True, "out_indices": [int(i) for i in trunk.feature_info.out_indices],
-            "channels": list(timm_channels(trunk)), "strides": list(timm_strides(trunk)),
-            "timm_version": timm.__version__}
+    return {
+        "name": name,
+        "features_only": True,
+        "out_indices": [int(i) for i in trunk.feature_info.out_indices],
+        "channels": list(timm_channels(trunk)),
+        "strides": list(timm_strides(trunk)),
+        "timm_version": timm.__version__,
+    }

@@ -5,6 +5,7 @@ vectors, as MoCo does) plus a write pointer, so it is saved in checkpoints and r
 on resume. Enqueue the keys of the *global* batch (gathered from every rank) so that all
 ranks keep identical queues.
 """
+
 from __future__ import annotations
 
 import torch
@@ -34,8 +35,9 @@ class FeatureQueue(nn.Module):
         """Write keys [N, D] (normalised here) over the oldest entries; N <= size."""
         n = keys.shape[0]
         if keys.dim() != 2 or keys.shape[1] != self.queue.shape[1] or n > self.size:
-            raise ValueError(f"FeatureQueue.enqueue: keys must be [N <= {self.size}, {self.queue.shape[1]}], "
-                             f"got {tuple(keys.shape)}")
+            raise ValueError(
+                f"FeatureQueue.enqueue: keys must be [N <= {self.size}, {self.queue.shape[1]}], got {tuple(keys.shape)}"
+            )
         index = (self.pointer + torch.arange(n, device=keys.device)) % self.size
         self.queue[index] = F.normalize(keys.detach().to(self.queue.dtype), dim=1)
         self.pointer.copy_((self.pointer + n) % self.size)

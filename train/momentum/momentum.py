@@ -5,6 +5,7 @@ module: ``target = m * target + (1 - m) * online`` after every optimiser step (b
 e.g. BatchNorm statistics, are copied). `momentum_schedule` optionally raises m from its
 base value to 1 with a cosine (BYOL); MoCo v2 keeps it constant (0.999).
 """
+
 from __future__ import annotations
 
 import copy

@@ -16,6 +16,7 @@ Unlike `synthssl.train.momentum.momentum.ema_update` (the MoCo/BYOL target encod
 copies that take part in training and copy BatchNorm statistics), this keeps tensors only,
 averages the statistics too and never feeds back into training.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -34,9 +35,12 @@ class WeightAverage:
         self.decay, self.updates = float(decay), 0
         # ``<module name>.<state key>`` -> the live tensor (floating-point entries only). Optimisers,
         # BatchNorm and checkpoint loading update these tensors in place, so they are listed once.
-        self.live: dict[str, Tensor] = {f"{name}.{key}": value.detach() for name, module in modules.items()
-                                        for key, value in module.state_dict(keep_vars=True).items()
-                                        if value.is_floating_point()}
+        self.live: dict[str, Tensor] = {
+            f"{name}.{key}": value.detach()
+            for name, module in modules.items()
+            for key, value in module.state_dict(keep_vars=True).items()
+            if value.is_floating_point()
+        }
         self.shadow: dict[str, Tensor] = {key: value.clone() for key, value in self.live.items()}
 
     def current_decay(self) -> float:

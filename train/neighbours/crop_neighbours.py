@@ -10,6 +10,7 @@ Crop boxes follow `ViewBatch`: (x0, y0, x1, y1) in the original image's pixel-ed
 coordinates (the full image is (0, 0, W0, H0)), before resize; a flipped view
 mirrors its crop horizontally.
 """
+
 from __future__ import annotations
 
 import torch
@@ -26,12 +27,12 @@ def original_image_centres(crop_boxes: Tensor, flipped: Tensor, feature_hw: tupl
     """
     h, w = feature_hw
     device = crop_boxes.device
-    fy = (torch.arange(h, dtype=torch.float64, device=device) + 0.5) / h            # [h] in (0, 1)
-    fx = (torch.arange(w, dtype=torch.float64, device=device) + 0.5) / w            # [w]
-    fx = torch.where(flipped.to(device)[:, None], 1.0 - fx[None], fx[None])         # [B, w]
+    fy = (torch.arange(h, dtype=torch.float64, device=device) + 0.5) / h  # [h] in (0, 1)
+    fx = (torch.arange(w, dtype=torch.float64, device=device) + 0.5) / w  # [w]
+    fx = torch.where(flipped.to(device)[:, None], 1.0 - fx[None], fx[None])  # [B, w]
     box = crop_boxes.to(torch.float64)
-    x = box[:, None, 0] + fx * (box[:, None, 2] - box[:, None, 0])                  # [B, w]
-    y = box[:, None, 1] + fy[None] * (box[:, None, 3] - box[:, None, 1])            # [B, h]
+    x = box[:, None, 0] + fx * (box[:, None, 2] - box[:, None, 0])  # [B, w]
+    y = box[:, None, 1] + fy[None] * (box[:, None, 3] - box[:, None, 1])  # [B, h]
     B = box.shape[0]
     xs = x[:, None, :].expand(B, h, w)
     ys = y[:, :, None].expand(B, h, w)
@@ -45,9 +46,15 @@ def location_diagonal(crop_boxes: Tensor, feature_hw: tuple[int, int]) -> Tensor
 
 
 @torch.no_grad()
-def crop_neighbours(crop_boxes1: Tensor, flipped1: Tensor, crop_boxes2: Tensor, flipped2: Tensor,
-                    feature_hw1: tuple[int, int], feature_hw2: tuple[int, int],
-                    radius: float = 0.7) -> DenseNeighbours:
+def crop_neighbours(
+    crop_boxes1: Tensor,
+    flipped1: Tensor,
+    crop_boxes2: Tensor,
+    flipped2: Tensor,
+    feature_hw1: tuple[int, int],
+    feature_hw2: tuple[int, int],
+    radius: float = 0.7,
+) -> DenseNeighbours:
     """Positives from crop geometry: centres closer than radius x max location diagonal.
 
     crop_boxes*: float [B, 4] (x0, y0, x1, y1); flipped*: bool [B]; feature_hw*: (h, w).
@@ -60,7 +67,8 @@ def crop_neighbours(crop_boxes1: Tensor, flipped1: Tensor, crop_boxes2: Tensor, 
             raise ValueError(f"crop_neighbours: {name} has an empty box (x1 <= x0 or y1 <= y0)")
     c1 = original_image_centres(crop_boxes1, flipped1, feature_hw1)
     c2 = original_image_centres(crop_boxes2, flipped2, feature_hw2)
-    dist = torch.cdist(c1, c2)                                                       # [B, N1, N2]
-    limit = radius * torch.maximum(location_diagonal(crop_boxes1, feature_hw1),
-                                   location_diagonal(crop_boxes2, feature_hw2))
+    dist = torch.cdist(c1, c2)  # [B, N1, N2]
+    limit = radius * torch.maximum(
+        location_diagonal(crop_boxes1, feature_hw1), location_diagonal(crop_boxes2, feature_hw2)
+    )
     return DenseNeighbours.from_mask(dist <= limit[:, None, None], dist)

@@ -11,6 +11,7 @@ location ``n = row * w + col``. Location (row, col) covers the image rectangle
 its centre in pixel-centre coordinates (pixel (u, v) centred at (u, v), as the shard
 format and the intrinsics use) is ``((col + 0.5) * W/w - 0.5, (row + 0.5) * H/h - 0.5)``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,11 +35,13 @@ class DenseNeighbours:
 
     def __post_init__(self) -> None:
         if self.mask.dtype != torch.bool or self.mask.dim() != 3:
-            raise ValueError(f"DenseNeighbours.mask: expected bool [B, N1, N2], got "
-                             f"{self.mask.dtype} {tuple(self.mask.shape)}")
+            raise ValueError(
+                f"DenseNeighbours.mask: expected bool [B, N1, N2], got {self.mask.dtype} {tuple(self.mask.shape)}"
+            )
         if self.partner.shape != self.mask.shape[:2]:
-            raise ValueError(f"DenseNeighbours.partner: expected shape {tuple(self.mask.shape[:2])}, "
-                             f"got {tuple(self.partner.shape)}")
+            raise ValueError(
+                f"DenseNeighbours.partner: expected shape {tuple(self.mask.shape[:2])}, got {tuple(self.partner.shape)}"
+            )
 
     @property
     def has_partner(self) -> Tensor:
@@ -54,8 +57,9 @@ class DenseNeighbours:
         return DenseNeighbours(mask=mask, partner=partner)
 
 
-def location_centres(image_hw: tuple[int, int], feature_hw: tuple[int, int],
-                     device: torch.device | str | None = None) -> Tensor:
+def location_centres(
+    image_hw: tuple[int, int], feature_hw: tuple[int, int], device: torch.device | str | None = None
+) -> Tensor:
     """Centres of the feature locations in pixel-centre image coordinates.
 
     Returns float64 [h*w, 2] holding (u, v) = (column, row) positions, row-major.
@@ -63,16 +67,18 @@ def location_centres(image_hw: tuple[int, int], feature_hw: tuple[int, int],
     H, W = image_hw
     h, w = feature_hw
     if h <= 0 or w <= 0 or H < h or W < w:
-        raise ValueError(f"location_centres: feature map {feature_hw} must be non-empty and "
-                         f"no larger than the image {image_hw}")
+        raise ValueError(
+            f"location_centres: feature map {feature_hw} must be non-empty and no larger than the image {image_hw}"
+        )
     rows = (torch.arange(h, dtype=torch.float64, device=device) + 0.5) * (H / h) - 0.5
     cols = (torch.arange(w, dtype=torch.float64, device=device) + 0.5) * (W / w) - 0.5
     v, u = torch.meshgrid(rows, cols, indexing="ij")
     return torch.stack([u.reshape(-1), v.reshape(-1)], dim=-1)
 
 
-def location_pixels(image_hw: tuple[int, int], feature_hw: tuple[int, int],
-                    device: torch.device | str | None = None) -> Tensor:
+def location_pixels(
+    image_hw: tuple[int, int], feature_hw: tuple[int, int], device: torch.device | str | None = None
+) -> Tensor:
     """The image pixel nearest to each location centre: long [h*w, 2] as (u, v).
 
     Ties (even strides put the centre between pixels) round up, consistently.

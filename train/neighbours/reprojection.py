@@ -11,6 +11,7 @@ Conventions (as the shard format): OpenCV camera frame (x right, y down, z forwa
 depth = metric z-depth in metres, 0 = no surface; ``cam_to_world = [R t; 0 1]``;
 pixel (u, v) centred at image point (u, v). All arithmetic is float64.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,18 +56,25 @@ def nearest_pixel(uv: Tensor) -> Tensor:
     return torch.round(uv)
 
 
-def reproject_pixels(pixels: Tensor, depth_a: Tensor, intrinsics_a: Tensor, cam_to_world_a: Tensor,
-                     depth_b: Tensor, intrinsics_b: Tensor, cam_to_world_b: Tensor,
-                     rel_tol: float = 0.02) -> Reprojection:
+def reproject_pixels(
+    pixels: Tensor,
+    depth_a: Tensor,
+    intrinsics_a: Tensor,
+    cam_to_world_a: Tensor,
+    depth_b: Tensor,
+    intrinsics_b: Tensor,
+    cam_to_world_b: Tensor,
+    rel_tol: float = 0.02,
+) -> Reprojection:
     """Reproject the view-a pixels ``pixels`` (long [N, 2] as (u, v), shared by the batch) into view b.
 
     depth_a/depth_b: float [B, H, W] metres; intrinsics_*: [B, 3, 3]; cam_to_world_*: [B, 4, 4].
     """
     d64 = torch.float64
-    z_a = sample_pixels(depth_a, pixels).to(d64)                                       # [B, N]
+    z_a = sample_pixels(depth_a, pixels).to(d64)  # [B, N]
     homog = torch.cat([pixels.to(d64), torch.ones_like(pixels[:, :1], dtype=d64)], dim=1)  # [N, 3]
-    K_a_inv = torch.linalg.inv_ex(intrinsics_a.to(d64)).inverse                       # no host sync
-    rays = torch.einsum("bij,nj->bni", K_a_inv, homog)                                # [B, N, 3]
+    K_a_inv = torch.linalg.inv_ex(intrinsics_a.to(d64)).inverse  # no host sync
+    rays = torch.einsum("bij,nj->bni", K_a_inv, homog)  # [B, N, 3]
     points_a = rays / rays[..., 2:3] * z_a[..., None]
     # camera a -> camera b: inv(cam_to_world_b) @ cam_to_world_a, a general inverse as in
     # geometry.relative_transform (float32 poses are orthonormal only to ~1e-7).
@@ -78,8 +86,14 @@ def reproject_pixels(pixels: Tensor, depth_a: Tensor, intrinsics_a: Tensor, cam_
     uv = torch.where(((z_a > 0) & (z > 0))[..., None], uv, torch.full_like(uv, float("nan")))
     H_b, W_b = depth_b.shape[1:]
     near = nearest_pixel(uv)
-    inside = ((z_a > 0) & (z > 0) & (near[..., 0] >= 0) & (near[..., 0] <= W_b - 1)
-              & (near[..., 1] >= 0) & (near[..., 1] <= H_b - 1))
+    inside = (
+        (z_a > 0)
+        & (z > 0)
+        & (near[..., 0] >= 0)
+        & (near[..., 0] <= W_b - 1)
+        & (near[..., 1] >= 0)
+        & (near[..., 1] <= H_b - 1)
+    )
     near = torch.where(inside[..., None], near, torch.zeros_like(near)).long()
     d_at = sample_pixels(depth_b, near).to(d64)
     visible = inside & (d_at > 0) & ((d_at - z).abs() <= rel_tol * z.clamp_min(1e-9))

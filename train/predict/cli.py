@@ -17,6 +17,7 @@ at most 100 rows) and ``OUT/predict.json`` (what was written, what was skipped).
 Unreadable images are skipped and listed at the end. ``--zero-shot`` also scores the
 depth head on real ground truth (`synthssl.train.eval.middlebury`) and prints JSON.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,14 @@ from synthssl.train.eval.middlebury import DEFAULT_ROOT, load_motorcycle
 from synthssl.train.export import NoHeadsError, atomic_save_npy, atomic_write_text
 from synthssl.train.predict.feed import Fed, feed_image, to_tensor
 from synthssl.train.predict.images import list_inputs, output_names, read_rgb
-from synthssl.train.predict.maps import (contact_sheet, contour_rgb, depth_rgb, depth_with_colorbar, fit_square,
-                                         normals_rgb)
+from synthssl.train.predict.maps import (
+    contact_sheet,
+    contour_rgb,
+    depth_rgb,
+    depth_with_colorbar,
+    fit_square,
+    normals_rgb,
+)
 from synthssl.train.predict.model import Predictor, load_predictor
 from synthssl.train.predict.zero_shot import score_zero_shot
 
@@ -43,10 +50,12 @@ __all__ = ["build_parser", "main", "default_size", "SHEET_ROWS", "SHEET_CELL"]
 SHEET_ROWS = 100  #: at most this many images on the contact sheet
 SHEET_CELL = 160  #: contact sheet tile size (px)
 
-_FEED_HELP = ("How images are fed: resized (aspect kept, area/bilinear) so that the shorter side is --size "
-              "pixels, padded on the right/bottom by mirroring up to a multiple of the backbone's stride "
-              "(32; 8 with the small stem), normalised as backbone.json says; the predictions are cropped "
-              "back to the resized image, which is the resolution of every written map.")
+_FEED_HELP = (
+    "How images are fed: resized (aspect kept, area/bilinear) so that the shorter side is --size "
+    "pixels, padded on the right/bottom by mirroring up to a multiple of the backbone's stride "
+    "(32; 8 with the small stem), normalised as backbone.json says; the predictions are cropped "
+    "back to the resized image, which is the resolution of every written map."
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,22 +76,45 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="train-ssl predict", formatter_class=argparse.RawDescriptionHelpFormatter,
-                description=__doc__.split("\n\n")[0] + "\n\n" + _FEED_HELP,
-                epilog="\n\n".join(__doc__.split("\n\n")[2:]))
-    p.add_argument("--run", required=True, metavar="RUN_OR_EXPORT",
-                   help="a run folder (with export/), an export folder or its backbone.pt; it needs heads.pt")
+    p = _Parser(
+        prog="train-ssl predict",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__.split("\n\n")[0] + "\n\n" + _FEED_HELP,
+        epilog="\n\n".join(__doc__.split("\n\n")[2:]),
+    )
+    p.add_argument(
+        "--run",
+        required=True,
+        metavar="RUN_OR_EXPORT",
+        help="a run folder (with export/), an export folder or its backbone.pt; it needs heads.pt",
+    )
     p.add_argument("--images", metavar="PATH", help="one image or a folder tree of jpg/jpeg/png/webp")
     p.add_argument("--out", default="out/predict", metavar="DIR", help="output folder (default: out/predict)")
-    p.add_argument("--size", type=_positive, default=None, metavar="N",
-                   help="shorter side of the fed image in pixels (default: twice the export's training "
-                        "image_size, e.g. 96 for the demo's 48 px; see docs/predict.md)")
+    p.add_argument(
+        "--size",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="shorter side of the fed image in pixels (default: twice the export's training "
+        "image_size, e.g. 96 for the demo's 48 px; see docs/predict.md)",
+    )
     p.add_argument("--device", default="auto", help="torch device: auto (cuda if available), cpu, cuda, cuda:N")
-    p.add_argument("--batch", type=_positive, default=8, metavar="N",
-                   help="images per forward pass (images of one fed shape are batched; default: 8)")
-    p.add_argument("--zero-shot", nargs="?", const=str(DEFAULT_ROOT), default=None, metavar="ROOT",
-                   help="score the depth head on real ground truth (Middlebury 2014 Motorcycle; default root "
-                        f"{DEFAULT_ROOT}, unpacked by scripts/setup.sh); prints JSON, writes OUT/zero_shot.json")
+    p.add_argument(
+        "--batch",
+        type=_positive,
+        default=8,
+        metavar="N",
+        help="images per forward pass (images of one fed shape are batched; default: 8)",
+    )
+    p.add_argument(
+        "--zero-shot",
+        nargs="?",
+        const=str(DEFAULT_ROOT),
+        default=None,
+        metavar="ROOT",
+        help="score the depth head on real ground truth (Middlebury 2014 Motorcycle; default root "
+        f"{DEFAULT_ROOT}, unpacked by scripts/setup.sh); prints JSON, writes OUT/zero_shot.json",
+    )
     return p
 
 
@@ -151,8 +183,12 @@ def _predict_images(predictor: Predictor, files: list[Path], names: list[str], a
             _write_maps(out / names[i], depth, normal, contour)
             records.append({"file": str(files[i]), "out": names[i], "original": list(original), "maps": [h, w]})
             if len(tiles) < SHEET_ROWS:
-                tiles.append([fit_square(t, SHEET_CELL) for t in
-                              (fed.rgb, depth_rgb(depth), normals_rgb(normal), contour_rgb(contour))])
+                tiles.append(
+                    [
+                        fit_square(t, SHEET_CELL)
+                        for t in (fed.rgb, depth_rgb(depth), normals_rgb(normal), contour_rgb(contour))
+                    ]
+                )
                 tile_names.append(Path(names[i]).name)
             progress.step(f"{files[i]} ({original[1]}x{original[0]} -> {w}x{h})")
         pending.clear()
@@ -174,8 +210,9 @@ def _predict_images(predictor: Predictor, files: list[Path], names: list[str], a
         progress.close()
     summary = {"images": records, "skipped": skipped, "contact_sheet": None}
     if tiles:
-        title = (f"{predictor.meta['method']} ({predictor.meta['steps']} steps): {len(records)} images"
-                 + (f", first {SHEET_ROWS} shown" if len(records) > SHEET_ROWS else ""))
+        title = f"{predictor.meta['method']} ({predictor.meta['steps']} steps): {len(records)} images" + (
+            f", first {SHEET_ROWS} shown" if len(records) > SHEET_ROWS else ""
+        )
         write_png(out / "contact_sheet.png", contact_sheet(tiles, tile_names, title, SHEET_CELL))
         summary["contact_sheet"] = "contact_sheet.png"
     return summary
@@ -198,13 +235,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.size is None:
         args.size = default_size(predictor.meta)
     out = Path(args.out)
-    summary: dict = {"export": str(Path(args.run)), "method": predictor.meta["method"],
-                     "steps": predictor.meta["steps"], "size": args.size, "device": str(device)}
+    summary: dict = {
+        "export": str(Path(args.run)),
+        "method": predictor.meta["method"],
+        "steps": predictor.meta["steps"],
+        "size": args.size,
+        "device": str(device),
+    }
     if files:
         summary.update(_predict_images(predictor, files, output_names(files, root), args, device))
         if not summary["images"]:
-            print(f"train-ssl predict: error: none of the {len(files)} images under {args.images} could be read",
-                  file=sys.stderr)
+            print(
+                f"train-ssl predict: error: none of the {len(files)} images under {args.images} could be read",
+                file=sys.stderr,
+            )
             return 2
     if real is not None:
         summary["zero_shot"] = score_zero_shot(predictor, real, args.size, device)
@@ -212,8 +256,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(json.dumps(summary["zero_shot"]))
     atomic_write_text(json.dumps(summary, indent=2) + "\n", out / "predict.json")
     if files:
-        print(f"[predict] {len(summary['images'])} images -> {out}; contact sheet {out / 'contact_sheet.png'}",
-              file=sys.stderr)
+        print(
+            f"[predict] {len(summary['images'])} images -> {out}; contact sheet {out / 'contact_sheet.png'}",
+            file=sys.stderr,
+        )
     if summary.get("skipped"):
         print(f"[predict] skipped {len(summary['skipped'])} unreadable file(s):", file=sys.stderr)
         for path in summary["skipped"]:

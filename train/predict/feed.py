@@ -10,6 +10,7 @@
 The predictions are computed at the padded size and cropped back to the resized image
 (step 1), which is the resolution of every written map.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

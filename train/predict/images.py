@@ -7,6 +7,7 @@ grayscale is replicated to 3 channels; an alpha channel is composited over mid-g
 orientation applied. A file that OpenCV cannot decode gives ``None`` (the caller
 skips it), never an exception.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

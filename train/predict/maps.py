@@ -7,6 +7,7 @@
   blue-violet, facing up = green), as in the evaluation figures;
 - contours: gray level = 255 x probability (white = contour).
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -17,8 +18,16 @@ import numpy as np
 from synthssl.train.eval.drawing import colorize, panel_grid, put_text
 from synthssl.train.eval.figures import normals_to_rgb
 
-__all__ = ["depth_range", "depth_rgb", "depth_with_colorbar", "normals_rgb", "contour_rgb", "fit_square",
-           "contact_sheet", "SHEET_COLUMNS"]
+__all__ = [
+    "depth_range",
+    "depth_rgb",
+    "depth_with_colorbar",
+    "normals_rgb",
+    "contour_rgb",
+    "fit_square",
+    "contact_sheet",
+    "SHEET_COLUMNS",
+]
 
 SHEET_COLUMNS = ("input", "depth", "normals", "contours")
 
@@ -43,7 +52,7 @@ def depth_with_colorbar(depth: np.ndarray) -> np.ndarray:
     canvas = np.full((h, w + gap + bar_w + label_w, 3), 255, np.uint8)
     canvas[:, :w] = colorize(depth, lo, hi)
     ramp = np.repeat(np.linspace(hi, lo, h, dtype=np.float32)[:, None], bar_w, axis=1)
-    canvas[:, w + gap:w + gap + bar_w] = colorize(ramp, lo, hi)
+    canvas[:, w + gap : w + gap + bar_w] = colorize(ramp, lo, hi)
     x = w + gap + bar_w + 4
     scale = 0.35 if h >= 60 else 0.28
     put_text(canvas, f"{hi:.3g} far", (x, 12), scale)
@@ -69,16 +78,18 @@ def fit_square(img: np.ndarray, cell: int) -> np.ndarray:
     h, w = img.shape[:2]
     scale = cell / max(h, w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    small = cv2.resize(np.ascontiguousarray(img), (nw, nh),
-                       interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    small = cv2.resize(
+        np.ascontiguousarray(img), (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    )
     out = np.full((cell, cell, 3), 255, np.uint8)
     y0, x0 = (cell - nh) // 2, (cell - nw) // 2
-    out[y0:y0 + nh, x0:x0 + nw] = small
+    out[y0 : y0 + nh, x0 : x0 + nw] = small
     return out
 
 
-def contact_sheet(rows: Sequence[Sequence[np.ndarray]], names: Sequence[str], title: str,
-                  cell: int = 160) -> np.ndarray:
+def contact_sheet(
+    rows: Sequence[Sequence[np.ndarray]], names: Sequence[str], title: str, cell: int = 160
+) -> np.ndarray:
     """One row per image: tiles input | depth | normals | contours (each `fit_square`d)."""
     cells = [[fit_square(t, cell) for t in row] for row in rows]
     return panel_grid(cells, SHEET_COLUMNS, list(names), cell=cell, title=title)

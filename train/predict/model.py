@@ -11,6 +11,7 @@ export's ``backbone.json`` says; H, W multiples of ``multiple``):
   y down, z forward), facing the camera (z < 0);
 - ``contour`` float [N, H, W] in [0, 1]: probability of an instance contour.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,8 +34,10 @@ def resolve_export(path: str | Path) -> Path:
     for candidate in (path / "export", path, path.parent if path.name == "backbone.pt" else None):
         if candidate is not None and (candidate / "backbone.json").is_file():
             return candidate
-    raise FileNotFoundError(f"--run: {path} is neither a run folder (with export/), an export folder "
-                            "nor a backbone.pt (backbone.json not found)")
+    raise FileNotFoundError(
+        f"--run: {path} is neither a run folder (with export/), an export folder "
+        "nor a backbone.pt (backbone.json not found)"
+    )
 
 
 class Predictor(nn.Module):

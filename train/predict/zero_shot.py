@@ -4,6 +4,7 @@ The image is fed exactly like a user's photo (`synthssl.train.predict.feed`), th
 predicted depth is resized bilinearly to the ground truth's resolution and scored with
 `synthssl.train.eval.zero_shot.depth_zero_shot_metrics` (per-image median scaling).
 """
+
 from __future__ import annotations
 
 import cv2
@@ -27,8 +28,7 @@ def predict_depth(predictor: Predictor, rgb: np.ndarray, size: int, device: torc
     return cv2.resize(depth, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
-def score_zero_shot(predictor: Predictor, data: RealDepth, size: int,
-                    device: torch.device | str = "cpu") -> dict:
+def score_zero_shot(predictor: Predictor, data: RealDepth, size: int, device: torch.device | str = "cpu") -> dict:
     """{"dataset", "size", "abs_rel", "delta1", "spearman", "scale", "pixels"} for one real image."""
     depth = predict_depth(predictor, data.rgb, size, device)
     return {"dataset": data.name, "size": int(size), **depth_zero_shot_metrics(depth, data.depth, data.valid)}

@@ -5,6 +5,7 @@ override ``optim.lr=1e-3``) would load as the *string* '3e-4' and then fail a ty
 check. `safe_load` is ``yaml.safe_load`` plus the YAML 1.2 scientific notation, used
 for every config file and override of render and train alike.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,7 +21,8 @@ class NumberLoader(yaml.SafeLoader):
 NumberLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."))
+    list("-+0123456789."),
+)
 
 
 def safe_load(text: str) -> Any:

@@ -15,6 +15,7 @@
 
 NumPy-free and torch-free.
 """
+
 from __future__ import annotations
 
 import logging
@@ -41,8 +42,9 @@ class _RankFilter(logging.Filter):
         return self.rank == 0
 
 
-def setup_logging(prog: str, verbosity: int = 0, rank: int = 0, all_ranks: bool = False,
-                  stream: Optional[TextIO] = None) -> logging.Logger:
+def setup_logging(
+    prog: str, verbosity: int = 0, rank: int = 0, all_ranks: bool = False, stream: Optional[TextIO] = None
+) -> logging.Logger:
     """Route the ``synthssl`` loggers to ``stream`` (stderr) as ``prog: message``; returns the root one."""
     logger = logging.getLogger(LOGGER_NAME)
     for handler in list(logger.handlers):
@@ -94,8 +96,14 @@ class ProgressLine:
         return "  ".join(parts)
 
 
-def progress(items: Sequence[T], desc: Optional[str], unit: str = "batch", lines: int = 10,
-             stream: Optional[TextIO] = None, min_interval: float = 2.0) -> Iterator[T]:
+def progress(
+    items: Sequence[T],
+    desc: Optional[str],
+    unit: str = "batch",
+    lines: int = 10,
+    stream: Optional[TextIO] = None,
+    min_interval: float = 2.0,
+) -> Iterator[T]:
     """Iterate over ``items``; ``desc`` None: silently. On a terminal a tqdm bar; elsewhere at
     most about ``lines`` plain lines ``'desc: batch 12/40  3.1 batches/s  ETA 0:00:09'``, each
     printed once the item before it has been processed: one per ``len(items) / lines`` items,
@@ -145,5 +153,13 @@ def one_line(exc: BaseException) -> str:
     return last
 
 
-__all__ = ["setup_logging", "is_tty", "format_eta", "ProgressLine", "user_file_mode", "publish_mode", "one_line",
-           "LOGGER_NAME"]
+__all__ = [
+    "setup_logging",
+    "is_tty",
+    "format_eta",
+    "ProgressLine",
+    "user_file_mode",
+    "publish_mode",
+    "one_line",
+    "LOGGER_NAME",
+]

@@ -11,6 +11,7 @@ in pyproject.toml's ``[project.optional-dependencies]`` (tests/test_packaging.py
 that the two agree). Optional ones (pybullet: physics is used whenever it imports) are
 not required here.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -33,8 +34,11 @@ def require_extra(extra: str, command: str) -> None:
     install and exit 2 (SystemExit). ``command`` names the command in the message."""
     missing = missing_modules(extra)
     if missing:
-        print(f"{command}: needs the synthssl[{extra}] extra, which is not installed here (missing: "
-              f"{', '.join(missing)}); install it with: pip install 'synthssl[{extra}]'", file=sys.stderr)
+        print(
+            f"{command}: needs the synthssl[{extra}] extra, which is not installed here (missing: "
+            f"{', '.join(missing)}); install it with: pip install 'synthssl[{extra}]'",
+            file=sys.stderr,
+        )
         raise SystemExit(2)
 
 

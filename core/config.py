@@ -19,6 +19,7 @@ A field may hold one of several dataclasses chosen by a ``name`` key (`variant`)
 mapping an old key to its new dotted place) so that configs written before a key
 moved still load.
 """
+
 from __future__ import annotations
 
 import ast
@@ -28,17 +29,32 @@ import inspect
 import textwrap
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Callable, Literal, Optional, Sequence, Union
 
 import yaml
 
-from synthssl.dataset.yaml_numbers import safe_load
+from synthssl.core.yaml_numbers import safe_load
 
-__all__ = ["ConfigError", "opt", "variant", "need", "build", "check_tree", "to_dict", "to_yaml", "merge",
-           "apply_override", "load_yaml", "find_config", "help_lines", "field_help", "split_arguments",
-           "type_name"]
+__all__ = [
+    "ConfigError",
+    "opt",
+    "variant",
+    "need",
+    "build",
+    "check_tree",
+    "to_dict",
+    "to_yaml",
+    "merge",
+    "apply_override",
+    "load_yaml",
+    "find_config",
+    "help_lines",
+    "field_help",
+    "split_arguments",
+    "type_name",
+]
 
 
 class ConfigError(ValueError):
@@ -52,8 +68,9 @@ def opt(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
 
 
-def variant(default: Callable[[], Any], choose: Callable[[str], type], choices: Callable[[], Sequence[str]],
-            help: str) -> Any:
+def variant(
+    default: Callable[[], Any], choose: Callable[[str], type], choices: Callable[[], Sequence[str]], help: str
+) -> Any:
     """A field holding one of several dataclasses, picked by the mapping's ``name`` key.
 
     choose(name) -> the dataclass for that name (ValueError naming the choices); every
@@ -79,6 +96,7 @@ class _SectionError(ConfigError):
 
 
 # --------------------------------------------------------------------------- building
+
 
 def type_name(tp: Any) -> str:
     """A short readable name of a type annotation (``int``, ``list[float]``, ``'a' | 'b'``)."""
@@ -198,8 +216,9 @@ def _build(cls: type, data: Any, key: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for k in data:
         if k not in fields:
-            raise ConfigError(f"{key + '.' if key else ''}{k}: unknown key; the keys of {where} are: "
-                              f"{', '.join(fields)}")
+            raise ConfigError(
+                f"{key + '.' if key else ''}{k}: unknown key; the keys of {where} are: {', '.join(fields)}"
+            )
     kwargs = {}
     for k, v in data.items():
         sub = f"{key + '.' if key else ''}{k}"
@@ -297,6 +316,7 @@ def to_yaml(obj: Any) -> str:
 
 # --------------------------------------------------------------------------- files and overrides
 
+
 def merge(base: dict, over: dict) -> dict:
     """``over`` merged into a copy of ``base`` key by key: nested mappings recursively, otherwise ``over`` wins."""
     out = dict(base)
@@ -385,7 +405,7 @@ def apply_override(tree: dict, item: str) -> None:
         if child is None:
             child = node[p] = {}
         if not isinstance(child, dict):
-            raise ConfigError(f"{key}: {'.'.join(parts[:i + 1])} is not a section")
+            raise ConfigError(f"{key}: {'.'.join(parts[: i + 1])} is not a section")
         node = child
     node[parts[-1]] = value
 
@@ -406,6 +426,7 @@ def split_arguments(words: Sequence[str]) -> tuple[Optional[str], list[str]]:
 
 # --------------------------------------------------------------------------- help
 
+
 @functools.lru_cache(maxsize=None)
 def _attribute_docstrings(cls: type) -> dict[str, str]:
     """{field: the string literal under it in the class body} for ``cls`` and its dataclass bases."""
@@ -419,8 +440,13 @@ def _attribute_docstrings(cls: type) -> dict[str, str]:
             continue
         body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
         for stmt, nxt in zip(body, body[1:]):
-            if (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and isinstance(nxt, ast.Expr)
-                    and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str)):
+            if (
+                isinstance(stmt, ast.AnnAssign)
+                and isinstance(stmt.target, ast.Name)
+                and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str)
+            ):
                 out[stmt.target.id] = " ".join(nxt.value.value.split())
     return out
 
@@ -478,4 +504,3 @@ def help_lines(cls: type, prefix: str = "", defaults: Any = None) -> list[str]:
         text = field_help(cls, f)
         lines.append(f"  {key} ({type_name(tp)}, default {_yaml_value(value)}){': ' + text if text else ''}")
     return lines
-
