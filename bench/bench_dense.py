@@ -25,7 +25,9 @@ from pathlib import Path
 
 import torch
 
+from synthssl.core.config import ConfigError
 from synthssl.train.data.batch import ViewBatch
+from synthssl.train.device import resolve_device
 from synthssl.train.methods.base import MethodContext, StepInfo
 from synthssl.train.methods.registry import method_class
 
@@ -151,18 +153,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--small-stem", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
     p.add_argument("--steps", type=int, default=3, help="timed steps per method and round")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument(
         "--precision", default="auto", choices=["auto", "fp32", "bf16"], help="auto = bf16 autocast on GPU, fp32 on CPU"
     )
     p.add_argument("--dense-level", default="c5", choices=["c4", "c5"], help="DSC dense level")
     args = p.parse_args(argv)
 
-    device = torch.device(
-        "cuda"
-        if args.device == "auto" and torch.cuda.is_available()
-        else ("cpu" if args.device == "auto" else args.device)
-    )
+    try:
+        device = resolve_device(args.device, "--device")
+    except ConfigError as exc:
+        print(f"bench_dense: error: {exc}", file=sys.stderr)
+        return 2
     amp = {"fp32": None, "bf16": torch.bfloat16}.get(args.precision, torch.bfloat16 if device.type == "cuda" else None)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True

@@ -43,13 +43,16 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_runs import SettingsMismatch, finished_export, train_run  # noqa: E402
 from quality_report import ARMS_ORDER, METRICS, compare_arms, quality_chart, quality_markdown  # noqa: E402
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -343,16 +346,14 @@ def evaluation_settings(budget: Budget, heldout: Path) -> dict:
 class Evaluator:
     """Frozen-backbone probes on the benchmark's real-image tasks and held-out renders."""
 
-    def __init__(self, budget: Budget, heldout: Path, cache: Path):
-        import torch
-
+    def __init__(self, budget: Budget, device: torch.device, heldout: Path, cache: Path):
         from synthssl.train.eval.dense_data import load_dense_views
         from synthssl.train.eval.fashion_mnist import load_fashion_mnist
         from synthssl.train.eval.feature_cache import FeatureCache
         from synthssl.train.eval.photo_patches import load_photo_patches
 
         self.budget = budget
-        self.device = torch.device("cuda" if budget.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
+        self.device = device
         self.cache = FeatureCache(cache)
         self.tasks = {
             "fmnist": (load_fashion_mnist("train"), load_fashion_mnist("test"), budget.fmnist_train, budget.fmnist_test)
@@ -491,6 +492,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         fail(f"--arms: unknown arm(s) {unknown}; choose from {','.join(ARMS_ORDER)}")
     if budget.image_size > budget.render_size:
         fail(f"--set image_size={budget.image_size} is larger than render_size={budget.render_size}")
+    from synthssl.train.device import resolve_device
+
+    try:
+        device = resolve_device(budget.device, "--set device")  # before anything is rendered
+    except ValueError as exc:
+        fail(str(exc))
     if budget.threads > 0:
         import torch
 
@@ -505,7 +512,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     shards = render(out / "data" / "train", budget.scenes, 0, budget, args.render_set)
     heldout = render(out / "data" / "heldout", budget.heldout_scenes, 1, budget, args.render_set)
     try:
-        evaluate = Evaluator(budget, heldout, out / "cache")
+        evaluate = Evaluator(budget, device, heldout, out / "cache")
     except (FileNotFoundError, ValueError) as exc:  # a missing data set names its package
         fail(str(exc))
 

@@ -49,8 +49,8 @@ def _sync(device: torch.device) -> None:
 
 def make_shards(directory: Path, scenes: int, size: int) -> Path:
     """Write analytic test scenes (exact geometry) as shards into `directory`."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from analytic_scene import write_shards
+    sys.path.insert(0, str(ROOT / "tests"))  # the tests' helpers package
+    from helpers.analytic_scene import write_shards
 
     write_shards(directory, num_scenes=scenes, shard_size=max(1, min(256, scenes)), size=size)
     return directory
@@ -143,10 +143,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from synthssl.train.config import load_config
-    from synthssl.train.trainer import Trainer, resolve_device, resolve_precision
+    from synthssl.train.config import ConfigError, load_config
+    from synthssl.train.device import resolve_device, resolve_precision
+    from synthssl.train.trainer import Trainer
 
-    device = resolve_device(args.device)
+    try:
+        device = resolve_device(args.device, "--device")
+    except ConfigError as exc:
+        print(f"bench_train: error: {exc}", file=sys.stderr)
+        return 2
     amp = resolve_precision(args.precision, device)
     tmp = Path(tempfile.mkdtemp(prefix="bench_train_"))
     shards = args.shards or make_shards(

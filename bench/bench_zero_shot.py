@@ -125,8 +125,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
-    import torch
-
+    from synthssl.core.config import ConfigError
+    from synthssl.train.device import resolve_device
     from synthssl.train.eval.middlebury import DEFAULT_ROOT, load_motorcycle
     from synthssl.train.eval.zero_shot import depth_zero_shot_metrics, row_prior_depth
     from synthssl.train.export import atomic_write_text
@@ -146,7 +146,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         real = load_motorcycle(args.root or DEFAULT_ROOT)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    try:
+        device = resolve_device(args.device, "--device")
+    except ConfigError as exc:
+        fail(str(exc))
 
     def score(run: Path) -> dict:
         try:

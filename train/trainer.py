@@ -44,6 +44,7 @@ from synthssl.train.checkpoint import load_checkpoint, load_method_state, save_c
 from synthssl.train.config import ConfigError, TrainingConfig, parse_config, to_dict
 from synthssl.train.data.batch import IMAGENET_MEAN, IMAGENET_STD, ViewBatch
 from synthssl.train.data.pipeline import TrainingData, photos_per_rank, step_seed
+from synthssl.train.device import resolve_device, resolve_precision
 from synthssl.train.export import atomic_write_text, method_heads, save_backbone
 from synthssl.train.guards import DivergenceError, DivergenceGuard, StopSignals, fingerprint_changes, shard_fingerprints
 from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodContext, StepInfo
@@ -88,28 +89,6 @@ class Prepared:
     shard_size: Optional[tuple[int, int]]
     needs: DataNeeds
     collection: Optional["ShardCollection"] = None
-
-
-def resolve_device(spec: str) -> torch.device:
-    """``auto`` -> cuda when available else cpu; errors name train.device."""
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError as exc:
-        raise ConfigError(f"train.device: {spec!r} is not a device (auto, cpu, cuda, cuda:N)") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device: CUDA requested but not available; use train.device=cpu or auto")
-    return device
-
-
-def resolve_precision(spec: str, device: torch.device) -> Optional[torch.dtype]:
-    """autocast dtype (None = fp32). auto: bf16 on GPUs that support it, else fp16; fp32 on CPU."""
-    if spec == "fp32" or (spec == "auto" and device.type != "cuda"):
-        return None
-    if spec == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if spec == "bf16" else torch.float16
 
 
 def _check_world(cfg: TrainingConfig, world: int) -> None:
@@ -323,7 +302,7 @@ class Trainer:
         """the signal's name when SIGTERM/SIGUSR1 stopped `run` early (after a checkpoint)."""
         self.steps_done = 0
         self.cfg = cfg
-        self.device = resolve_device(cfg.train.device)
+        self.device = resolve_device(cfg.train.device, "train.device")
         self.amp_dtype = resolve_precision(cfg.train.precision, self.device)
         self.run_dir = Path(cfg.train.out)
         self.prepared = prepared or prepare(cfg, self.world)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from synthssl.core.config import ConfigError, help_lines, split_arguments, to_dict, to_yaml
+from synthssl.train.device import resolve_device
 from synthssl.train.eval.backbones import EvalBackbone, load_eval_backbone, random_backbone, unique_name
 from synthssl.train.eval.benchmarks import load_benchmark
 from synthssl.train.eval.config import EvalConfig, load_eval_config
@@ -210,7 +211,7 @@ def evaluate(config: EvalConfig) -> dict:
         raise ConfigError(
             f"{'backbone' if not config.backbone else 'out'}: required; give backbone=RUN/export out=REPORT_DIR"
         )
-    device = torch.device(config.device)
+    device = resolve_device(config.device, "device")
     if config.threads > 0:
         torch.set_num_threads(config.threads)
     out = Path(config.out)

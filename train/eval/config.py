@@ -59,7 +59,7 @@ class EvalConfig:
     seed: int = 0
     """seed of the random-init baseline."""
     device: str = "cpu"
-    """torch device."""
+    """torch device: auto (cuda when available), cpu, cuda or cuda:N."""
     threads: int = 0
     """torch CPU threads (0 = torch's default)."""
     cache_dir: Optional[str] = None

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import NoReturn, Optional, Sequence
 
 import numpy as np
-import torch
 
+from synthssl.train.device import resolve_device
 from synthssl.train.eval.drawing import write_png
 from synthssl.train.eval.middlebury import DEFAULT_ROOT, load_motorcycle
 from synthssl.train.export import NoHeadsError, atomic_save_npy, atomic_write_text
@@ -124,18 +124,6 @@ def default_size(meta: dict) -> int:
     return 2 * int(meta["image_size"])
 
 
-def _device(spec: str) -> torch.device:
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError:
-        raise ValueError(f"--device: {spec!r} is not a device (auto, cpu, cuda, cuda:N)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device: CUDA requested but not available; use --device cpu or auto")
-    return device
-
-
 class _Progress:
     """A tqdm bar on a terminal, one plain line per image elsewhere (both on stderr)."""
 
@@ -225,7 +213,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("train-ssl predict: error: give --images PATH and/or --zero-shot", file=sys.stderr)
         return 2
     try:
-        device = _device(args.device)
+        device = resolve_device(args.device, "--device")
         predictor = load_predictor(args.run, device)
         files, root = list_inputs(args.images) if args.images is not None else ([], None)
         real = load_motorcycle(args.zero_shot) if args.zero_shot is not None else None
