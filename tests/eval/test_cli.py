@@ -26,29 +26,22 @@ def _run(assets, out):
     return json.loads((out / "results.json").read_text())
 
 
-def test_earlier_flags_are_aliases_of_the_one_grammar(eval_assets, tmp_path, capsys):
-    old = [
-        "--backbone",
-        str(eval_assets["export"]),
-        "--compare",
-        str(eval_assets["other"]),
-        "--fashion-mnist",
-        str(eval_assets["fmnist"]),
-        "--shards",
-        str(eval_assets["shards"]),
-        "--run",
-        str(eval_assets["run"]),
-        "--out",
-        str(tmp_path / "a"),
-        "--config",
-        str(eval_assets["config"]),
-    ]
+def test_print_config_merges_the_file_and_the_keys(eval_assets, tmp_path, capsys):
     printed = []
-    for argv in (old, _argv(eval_assets, tmp_path / "a"), ["eval_quick", "backbone=b", "out=o", "dense.steps=7"]):
+    for argv in (_argv(eval_assets, tmp_path / "a"), ["eval_quick", "backbone=b", "out=o", "dense.steps=7"]):
         assert main([*argv, "--print-config"]) == 0
         printed.append(capsys.readouterr().out)
-    assert printed[0] == printed[1] and "fashion-mnist:" in printed[0]
-    assert "steps: 7" in printed[2] and "threads: 1" in printed[2]  # a shipped config named without a path
+    assert (
+        f"- fashion-mnist:{eval_assets['fmnist']}" in printed[0] and f"backbone: {eval_assets['export']}" in printed[0]
+    )
+    assert "steps: 7" in printed[1] and "threads: 1" in printed[1]  # a shipped config named without a path
+
+
+def test_flags_of_earlier_versions_are_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--backbone", str(tmp_path), "--fashion-mnist"])
+    assert info.value.code == 2
+    assert "unrecognized arguments: --backbone" in capsys.readouterr().err
 
 
 def test_help_lists_every_key_with_type_default_and_help(capsys):
@@ -99,7 +92,7 @@ def test_cli_writes_json_markdown_and_figures_deterministically(eval_assets, tmp
 
 
 def test_cli_reports_bad_input_clearly(eval_assets, tmp_path, capsys):
-    code = main(["--backbone", str(tmp_path / "nothing"), "--fashion-mnist", "--out", str(tmp_path / "r")])
+    code = main([f"backbone={tmp_path / 'nothing'}", "benchmarks=[fashion-mnist]", f"out={tmp_path / 'r'}"])
     assert code == 2
     assert "nothing" in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"
@@ -138,16 +131,11 @@ def test_cli_evaluates_a_timm_export_against_its_random_init(eval_assets, tmp_pa
     assert (
         main(
             [
-                "--backbone",
-                str(export),
-                "--fashion-mnist",
-                str(eval_assets["fmnist"]),
-                "--shards",
-                str(eval_assets["shards"]),
-                "--out",
-                str(out),
-                "--config",
                 str(eval_assets["config"]),
+                f"backbone={export}",
+                f"benchmarks=[fashion-mnist:{eval_assets['fmnist']}]",
+                f"shards=[{eval_assets['shards']}]",
+                f"out={out}",
             ]
         )
         == 0

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from synthssl.train.eval.benchmarks import load_benchmark
-from synthssl.train.eval.cli import from_legacy_flags
 from synthssl.train.eval.config import load_eval_config
 from synthssl.train.eval.photo_patches import (
     DEFAULT_PHOTO_PATCHES_ROOT,
@@ -132,12 +131,11 @@ def test_files_are_checked_against_the_package(tmp_path):
     assert train.name.startswith("photo-patches-") and train.name.endswith("/train")  # non-default config
 
 
-def test_cli_flag_selects_the_spec():
+def test_cli_key_selects_the_spec():
     def benchmarks(*argv):
-        return load_eval_config(None, from_legacy_flags(["backbone=b", "out=o", *argv])).benchmarks
+        return load_eval_config(None, ["backbone=b", "out=o", *argv]).benchmarks
 
-    assert benchmarks("--photo-patches") == ["photo-patches"]
-    assert benchmarks("--photo-patches", "/x") == ["photo-patches:/x"]
+    assert benchmarks("benchmarks=[photo-patches]") == ["photo-patches"]
     assert benchmarks("benchmarks=[photo-patches:/x]") == ["photo-patches:/x"]
     assert benchmarks() == []
 

@@ -4,9 +4,7 @@
                    [shards=[HELDOUT_DIR]] [run=RUN_DIR] [compare=[other.pt]] [random=false] [key=value ...]
 
 CONFIG.yaml is a file or a shipped config name (``eval``, ``eval_quick``); every key is
-listed by ``train-ssl eval --help``. The flags of earlier versions (``--backbone X``,
-``--fashion-mnist [ROOT]``, ``--shards A B``, ``--config X``, ...) are kept as aliases
-(`from_legacy_flags`). Writes ``REPORT_DIR/results.json``, ``REPORT_DIR/report.md`` and
+listed by ``train-ssl eval --help``. Writes ``REPORT_DIR/results.json``, ``REPORT_DIR/report.md`` and
 PNG figures under ``REPORT_DIR/figures/`` (see :mod:`synthssl.train.eval.report`). The
 random-init baseline is on by default. Same command, same machine -> same numbers
 (seeded, deterministic CPU kernels).
@@ -15,7 +13,6 @@ random-init baseline is on by default. Same command, same machine -> same number
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -45,65 +42,7 @@ from synthssl.train.eval.report import markdown_report, write_json
 from synthssl.train.eval.torchvision_sets import DatasetUnavailableError
 from synthssl.train.export import atomic_write_text
 
-__all__ = ["build_parser", "evaluate", "from_legacy_flags", "main"]
-
-#: Flags of earlier versions that set one key (``--backbone X`` is ``backbone=X``).
-_ONE_VALUE = {"--backbone": "backbone", "--run": "run", "--out": "out", "--device": "device"}
-#: Flags of earlier versions that add to a list key (``--shards A B`` adds A and B to ``shards``).
-_LIST = {"--compare": "compare", "--shards": "shards"}
-#: Flags of earlier versions that add one benchmark (``--image-folder DIR`` adds ``image-folder:DIR``).
-_BENCHMARK = {
-    "--fashion-mnist": "fashion-mnist",
-    "--photo-patches": "photo-patches",
-    "--image-folder": "image-folder",
-    "--torchvision": "",
-}
-
-
-def _is_value(word: str) -> bool:
-    return not word.startswith("-") and "=" not in word
-
-
-def from_legacy_flags(argv: Sequence[str]) -> list[str]:
-    """argv with the earlier flags rewritten to ``[CONFIG.yaml] key=value ...`` (see the module docstring)."""
-    config: list[str] = []
-    words: list[str] = []
-    lists: dict[str, list[str]] = {}
-    argv = list(argv)
-    i = 0
-    while i < len(argv):
-        flag, eq, inline = argv[i].partition("=")
-        if flag in _ONE_VALUE or flag == "--config":
-            if eq:
-                value = inline
-            elif i + 1 < len(argv):
-                value, i = argv[i + 1], i + 1
-            else:
-                raise ConfigError(f"{flag}: expected a value (new spelling: {_ONE_VALUE.get(flag, 'CONFIG.yaml')}=...)")
-            if flag == "--config":
-                config.append(value)
-            else:
-                words.append(f"{_ONE_VALUE[flag]}={json.dumps(value)}")
-        elif flag in _LIST:
-            while i + 1 < len(argv) and _is_value(argv[i + 1]):
-                lists.setdefault(_LIST[flag], []).append(argv[i + 1])
-                i += 1
-        elif flag in _BENCHMARK:
-            kind = _BENCHMARK[flag]
-            takes = flag in ("--image-folder", "--torchvision")
-            value = inline if eq else (argv[i + 1] if i + 1 < len(argv) and _is_value(argv[i + 1]) else None)
-            if value is not None and not eq:
-                i += 1
-            if takes and not value:
-                raise ConfigError(f"{flag}: expected a value (new spelling: benchmarks=[{kind or 'NAME'}...])")
-            spec = value if kind == "" else f"{kind}:{value}" if value else kind
-            lists.setdefault("benchmarks", []).append(spec)
-        elif argv[i] in ("--random", "--no-random"):
-            words.append(f"random={'true' if argv[i] == '--random' else 'false'}")
-        else:
-            words.append(argv[i])
-        i += 1
-    return config + words + [f"{k}={json.dumps(v)}" for k, v in lists.items()]
+__all__ = ["build_parser", "evaluate", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,8 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         usage="train-ssl eval [CONFIG.yaml] backbone=DIR out=DIR [key=value ...]",
         description="Evaluate exported backbones against random init and write a report. CONFIG.yaml: a file or a "
-        "shipped config name (eval, eval_quick); key=value sets any key below (value parsed as YAML). "
-        "Earlier flags (--backbone X, --fashion-mnist, --shards DIR, --config X, ...) still work.",
+        "shipped config name (eval, eval_quick); key=value sets any key below (value parsed as YAML).",
         epilog="Keys:\n" + "\n".join(help_lines(EvalConfig)),
     )
     p.add_argument("words", nargs="*", metavar="CONFIG.yaml | key=value")
@@ -328,7 +266,7 @@ def evaluate(config: EvalConfig) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``train-ssl eval`` (``argv`` without the ``eval`` word)."""
     try:
-        args = build_parser().parse_intermixed_args(from_legacy_flags(sys.argv[1:] if argv is None else argv))
+        args = build_parser().parse_intermixed_args(sys.argv[1:] if argv is None else argv)
         config = load_eval_config(*split_arguments(args.words))
         if args.print_config:
             print(to_yaml(config), end="")

@@ -47,6 +47,6 @@ def load_torchvision_dataset(
         raise DatasetUnavailableError(
             f"torchvision dataset {name!r} is not in {root} and could not be downloaded ({exc}). "
             f"Without internet access, copy the dataset archive into {root} or use "
-            f"--fashion-mnist / --image-folder instead."
+            f"benchmarks=[fashion-mnist] or benchmarks=[image-folder:DIR] instead."
         ) from exc
     return LabeledImages(images.astype(np.uint8), labels.astype(np.int64), tuple(classes), name=f"{key}/{split}")
