@@ -1,4 +1,4 @@
-"""Shared test fixtures. ``analytic_scene`` builds exact scenes without a GL context."""
+"""Shared test fixtures. ``helpers.analytic_scene`` builds exact scenes without a GL context."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
 
@@ -29,7 +28,7 @@ def _one_torch_thread():
 @pytest.fixture(scope="session")
 def analytic_shards(tmp_path_factory) -> Path:
     """A directory of 3 shards (12 analytic scenes, 32x32, 2 views) with a manifest."""
-    from analytic_scene import write_shards
+    from helpers.analytic_scene import write_shards
 
     d = tmp_path_factory.mktemp("analytic_shards")
     write_shards(d, num_scenes=12, shard_size=4, size=32)

@@ -27,7 +27,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What the wheel is built from (everything pyproject.toml packages).
-SOURCE_ITEMS = ("pyproject.toml", "README.md", "render", "dataset", "train", "assets")
+SOURCE_ITEMS = ("pyproject.toml", "README.md", "core", "render", "dataset", "train", "assets")
 #: The distributions of a plain install: pyproject's [project] dependencies.
 PLAIN_PREFIXES = ("numpy", "h5py", "yaml", "_yaml", "pyyaml")
 BUNDLED_CATEGORIES = {"arch", "l_block", "mug", "star_prism"}

@@ -10,13 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from quality_report import METRICS, compare_arms, quality_chart, quality_markdown
+
+from synthssl.train.eval.photo_patches import DEFAULT_PHOTO_PATCHES_ROOT, PHOTO_PATCHES_SOURCES
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))
-
-from quality_report import METRICS, compare_arms, quality_chart, quality_markdown  # noqa: E402
-
-from synthssl.train.eval.photo_patches import DEFAULT_PHOTO_PATCHES_ROOT, PHOTO_PATCHES_SOURCES  # noqa: E402
 
 
 def _record(**metrics) -> dict:

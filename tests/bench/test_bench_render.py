@@ -3,15 +3,8 @@ compare what the workers do once running."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))
-
-from bench_render import steady_rate  # noqa: E402
+from bench_render import steady_rate
 
 
 def test_steady_rate_leaves_start_up_out():

@@ -4,17 +4,14 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from bench_runs import SETTINGS_FILE, SettingsMismatch, resolved_settings, train_run
+
+from synthssl.train.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))
-
-from bench_runs import SETTINGS_FILE, SettingsMismatch, resolved_settings, train_run  # noqa: E402
-
-from synthssl.train.config import ConfigError  # noqa: E402
 
 CONFIG = ROOT / "train/configs/synthetic_contrast.yaml"
 OVERRIDES = ["train.steps=3", "data.shards=[/nowhere]"]

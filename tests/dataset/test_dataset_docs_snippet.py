@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from analytic_scene import write_shards
-from provenance_shards import provenance_render
+from helpers.analytic_scene import write_shards
+from helpers.provenance_shards import provenance_render
 
 from synthssl.dataset import ShardCollection
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from analytic_scene import make_scene
+from helpers.analytic_scene import make_scene
 
 from synthssl.dataset.contour import contour_from_instance
 from synthssl.dataset.geometry import nearest_pixel, overlap, project, reproject, unproject

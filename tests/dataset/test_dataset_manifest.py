@@ -14,7 +14,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from analytic_scene import make_scene, write_shards
+from helpers.analytic_scene import make_scene, write_shards
 
 from synthssl.dataset import ShardWriter
 from synthssl.dataset.manifest import (

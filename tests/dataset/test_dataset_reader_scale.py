@@ -15,8 +15,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from analytic_scene import write_shards
-from provenance_shards import provenance_render, render_id_of, tiny_folder
+from helpers.analytic_scene import write_shards
+from helpers.provenance_shards import provenance_render, render_id_of, tiny_folder
 
 from synthssl.dataset import ShardCollection, ShardFormatError
 from synthssl.dataset.errors import MixedShardsError

@@ -8,7 +8,7 @@ import shutil
 import h5py
 import numpy as np
 import pytest
-from analytic_scene import make_scene, write_shards
+from helpers.analytic_scene import make_scene, write_shards
 
 from synthssl.dataset import ShardCollection, ShardFormatError, ShardWriter
 from synthssl.dataset.manifest import read_manifest, update_manifest

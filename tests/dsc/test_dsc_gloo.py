@@ -101,7 +101,7 @@ def test_dense_losses_two_gloo_processes_equal_one(rank_results):
 
 
 def _method_and_batch():
-    import raycast
+    from helpers import raycast
 
     from synthssl.train.config import AugmentConfig
     from synthssl.train.data.augment import augment_scenes

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-import raycast
 import torch
 import torch.nn.functional as F
+from helpers import raycast
 
 from synthssl.core.config import build
 from synthssl.train.config import AugmentConfig, ConfigError

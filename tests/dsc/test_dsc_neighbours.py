@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import raycast
 import torch
+from helpers import raycast
 
 from synthssl.dataset import geometry
 from synthssl.train.neighbours.crop_neighbours import crop_neighbours

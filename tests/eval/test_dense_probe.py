@@ -28,10 +28,7 @@ def test_dense_views_split_is_disjoint(eval_assets):
 
 def test_dense_views_of_two_renders_count_every_scene(tmp_path):
     """Two renders number their scenes alike (0, 1, ...); the probes' scenes are told apart all the same."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from provenance_shards import provenance_render
+    from helpers.provenance_shards import provenance_render
 
     folders = [provenance_render(tmp_path / f"seed{s}", num_scenes=6, size=16, seed=s) for s in (1, 2)]
     train, test, _ = load_dense_views(folders, train_scenes=8, test_scenes=4, seed=0)

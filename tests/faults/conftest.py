@@ -1,13 +1,11 @@
-"""Fixtures of the fault suite (its helpers live in fault_helpers.py: a plain ``conftest`` import
-would be ambiguous next to the other test folders' conftest modules)."""
+"""Fixtures of the fault suite (its helpers live in tests/helpers/faults.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import fault_helpers  # noqa: F401 - puts tests/ on sys.path (analytic_scene)
 import pytest
-from analytic_scene import write_shards
+from helpers.analytic_scene import write_shards
 
 
 @pytest.fixture(scope="session")

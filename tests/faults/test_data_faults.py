@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from fault_helpers import corrupt_chunk, one_line, train_args
+from helpers.faults import corrupt_chunk, one_line, train_args
 
 from synthssl.dataset.errors import ShardFormatError
 from synthssl.dataset.reader import Shard

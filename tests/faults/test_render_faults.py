@@ -9,7 +9,7 @@ import signal
 import socket
 
 import pytest
-from fault_helpers import child_pids, cmdline, corrupt_chunk, one_line, start_cli, wait_for
+from helpers.faults import child_pids, cmdline, corrupt_chunk, one_line, start_cli, wait_for
 
 from synthssl.dataset.validate import validate_directory
 

@@ -12,7 +12,7 @@ import stat
 import pytest
 import torch
 import yaml
-from fault_helpers import one_line, train_args
+from helpers.faults import one_line, train_args
 
 from synthssl.train.cli import main
 from synthssl.train.config import load_config
@@ -170,7 +170,7 @@ def test_files_follow_the_umask_and_config_records_provenance_and_logs_are_plain
 
 
 def test_resume_on_replaced_shards_is_refused(config_file, tiny_shards, tmp_path, capsys):
-    from analytic_scene import write_shards
+    from helpers.analytic_scene import write_shards
 
     shards = tmp_path / "shards"
     shutil.copytree(tiny_shards, shards)

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from helpers.train_overrides import tiny_overrides
 
-TESTS = Path(__file__).resolve().parents[1]
-for folder in (TESTS, TESTS / "train"):
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
-
-from train_helpers import tiny_overrides  # noqa: E402
-
-from synthssl.train.eval import middlebury  # noqa: E402
+from synthssl.train.eval import middlebury
 
 
 def _train(shards: Path, out: Path, **extra) -> Path:

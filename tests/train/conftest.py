@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-
-TESTS = Path(__file__).resolve().parents[1]
-for folder in (TESTS, TESTS / "train"):
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
-
-from analytic_scene import write_shards  # noqa: E402
+from helpers.analytic_scene import write_shards
 
 
 @pytest.fixture(scope="session")

@@ -131,7 +131,7 @@ def test_a_checkpoint_of_another_method_is_refused():
 @pytest.mark.parametrize("name", ["synthetic_contrast", "mocov2", "dsc"])
 def test_compile_targets_modules_whose_forward_runs(name, shard_dir, photo_dir, tmp_path):
     """The trainer compiles each child of the method; every child with weights must really be called."""
-    from train_helpers import tiny_overrides
+    from helpers.train_overrides import tiny_overrides
 
     from synthssl.train.config import load_config
     from synthssl.train.trainer import Trainer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from analytic_scene import make_scene
+from helpers.analytic_scene import make_scene
 
 from synthssl.dataset.geometry import reproject, unproject
 from synthssl.train.config import AugmentConfig

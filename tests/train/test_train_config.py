@@ -6,7 +6,7 @@ import sys
 import types
 
 import pytest
-from train_helpers import tiny_overrides
+from helpers.train_overrides import tiny_overrides
 
 from synthssl.train.cli import main
 from synthssl.train.config import ConfigError, load_config

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from train_helpers import tiny_overrides
+from helpers.train_overrides import tiny_overrides
 
 from synthssl.train.config import load_config
 from synthssl.train.data.photos import PhotoFolder, list_photos
@@ -105,7 +105,7 @@ def test_only_requested_fields_are_read(shard_dir, photo_dir, tmp_path):
 
 
 def test_scenes_with_more_views_give_a_fresh_stored_pair_per_draw(tmp_path, photo_dir):
-    from analytic_scene import write_shards
+    from helpers.analytic_scene import write_shards
 
     write_shards(tmp_path / "v4", num_scenes=6, shard_size=3, size=32, views=4)
     full = SceneDataset([tmp_path / "v4"])

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from train_helpers import tiny_overrides
+from helpers.train_overrides import tiny_overrides
 
 from synthssl.train.config import AugmentConfig, load_config
 from synthssl.train.data.augment import augment_scenes

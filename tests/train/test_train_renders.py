@@ -12,8 +12,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from provenance_shards import provenance_render, tiny_folder
-from train_helpers import tiny_overrides
+from helpers.provenance_shards import provenance_render, tiny_folder
+from helpers.train_overrides import tiny_overrides
 
 from synthssl.train.cli import main
 from synthssl.train.guards import shard_fingerprints

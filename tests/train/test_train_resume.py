@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import torch
-from train_helpers import tiny_overrides
+from helpers.train_overrides import tiny_overrides
 
 from synthssl.train.config import load_config
 from synthssl.train.trainer import Trainer

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
-from train_helpers import tiny_overrides
+from helpers.train_overrides import tiny_overrides
 
 from synthssl.train.cli import main
 from synthssl.train.config import load_config

@@ -1,4 +1,4 @@
-"""Helpers shared by the trainer tests (a uniquely named module, importable from tests)."""
+"""Dotted overrides of a seconds-long CPU training run, shared by the trainer and predict tests."""
 
 from __future__ import annotations
 

@@ -1,21 +1,18 @@
 """Render folders in the provenance format of docs/shard-format.md, for reader tests.
 
-Analytic scenes (exact geometry, `analytic_scene.make_scene`) written through ShardWriter with
-the provenance root attributes, a sidecar per shard and a ``manifest.json`` whose entries carry
-``render_id`` and ``compat`` (bench/bench_reader.py writes them; the renderer writes the same).
+Analytic scenes (exact geometry, `helpers.analytic_scene.make_scene`) written through ShardWriter
+with the provenance root attributes, a sidecar per shard and a ``manifest.json`` whose entries
+carry ``render_id`` and ``compat`` (bench/shard_folders.py writes them, for the reader benchmark
+too; the renderer writes the same).
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT / "bench") not in sys.path:
-    sys.path.insert(0, str(ROOT / "bench"))
+from shard_folders import CATEGORIES, render_id_of, tiny_folder, write_render_folder
 
-from analytic_scene import make_scene  # noqa: E402
-from bench_reader import CATEGORIES, render_id_of, tiny_folder, write_render_folder  # noqa: E402
+from helpers.analytic_scene import make_scene
 
 
 def provenance_render(

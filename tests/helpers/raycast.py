@@ -1,6 +1,6 @@
 """Exact view pairs for the DSC tests: spheres resting on a floor, seen by pinhole cameras.
 
-Uses the shared analytic ray caster (tests/analytic_scene.py) with arbitrary intrinsics,
+Uses the shared analytic ray caster (tests/helpers/analytic_scene.py) with arbitrary intrinsics,
 so crops, resizes and flips are just different K, and assembles batches as the trainer's
 loader / `ViewBatch` hold them. Shard-format conventions: OpenCV camera frame, depth =
 z-depth in metres (0 = no surface), instance 1 = floor, objects 3, 4, ...
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from analytic_scene import _raycast, look_at  # noqa: F401  (look_at re-exported for the tests)
 
+from helpers.analytic_scene import _raycast, look_at  # noqa: F401  (look_at re-exported for the tests)
 from synthssl.dataset.contour import contour_from_instance
 
 
@@ -54,7 +54,7 @@ def render_with_normals(
     spheres, K: np.ndarray, cam_to_world: np.ndarray, size: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(depth, instance, normal float32 [H, W, 3] unit camera-frame normals, 0 = none), by the
-    shared analytic ray caster (tests/analytic_scene.py) with any intrinsics K."""
+    shared analytic ray caster (tests/helpers/analytic_scene.py) with any intrinsics K."""
     centres = np.array([c for c, _ in spheres])
     radii = np.array([r for _, r in spheres])
     depth, normal, inst = _raycast(

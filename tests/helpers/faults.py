@@ -1,5 +1,5 @@
-"""Helpers of the fault suite (a uniquely named module): run the CLIs as a user would, look at
-their processes, tiny training overrides."""
+"""Helpers of the fault suite: run the CLIs as a user would, look at their processes, tiny
+training overrides, corrupt a shard's chunk."""
 
 from __future__ import annotations
 
@@ -9,11 +9,6 @@ import sys
 import time
 from pathlib import Path
 from typing import Callable
-
-TESTS = Path(__file__).resolve().parents[1]
-for folder in (TESTS,):  # analytic_scene
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
 
 
 def start_cli(module: str, *args: str) -> subprocess.Popen:
