@@ -28,10 +28,11 @@ def _finished(run: Path, steps: int, settings: dict | None) -> None:
 def test_settings_hold_method_defaults_and_leave_out_the_paths():
     s = resolved_settings(CONFIG, OVERRIDES)
     assert s["method"]["name"] == "synthetic_contrast"
-    assert "proj_layers" in s["method"] and "depth_weight" in s["method"]["synthetic"]  # defaults not in the YAML
+    assert s["method"]["projection"] == {"hidden_dim": 512, "dim": 128, "layers": 2}  # layers: not in the YAML
+    assert s["method"]["synthetic"]["depth_weight"] == 1.0  # a default not in the YAML
     assert "shards" not in s["data"] and "out" not in s["train"]
     assert resolved_settings(CONFIG, OVERRIDES + ["data.shards=[/elsewhere]"]) == s
-    assert resolved_settings(CONFIG, OVERRIDES + ["method.proj_layers=3"]) != s
+    assert resolved_settings(CONFIG, OVERRIDES + ["method.projection.layers=3"]) != s
     with pytest.raises(ConfigError):
         resolved_settings(CONFIG, OVERRIDES + ["method.no_such_key=1"])
 

@@ -107,6 +107,7 @@ def _method_and_batch():
     from synthssl.train.data.augment import augment_scenes
     from synthssl.train.methods.base import MethodContext
     from synthssl.train.methods.dsc import DSC, DSCConfig
+    from synthssl.train.methods.projection_config import ProjectionConfig
 
     torch.manual_seed(0)
     method = DSC(
@@ -115,7 +116,7 @@ def _method_and_batch():
             num_clusters=4,
             pixel_samples=16,
             semantic_samples=16,
-            proj_hidden_dim=64,
+            projection=ProjectionConfig(hidden_dim=64),
             dense_hidden_dim=64,
         ),
         MethodContext(small_stem=True),

@@ -77,8 +77,8 @@ def train_args(shards: Path, out: Path, **extra) -> list[str]:
         "log.progress": "false",
         "model.channels_last": "false",
         "method.name": "simclr",
-        "method.proj_hidden_dim": 32,
-        "method.proj_dim": 16,
+        "method.projection.hidden_dim": 32,
+        "method.projection.dim": 16,
     }
     items.update(extra)
     return [f"{k}={v}" for k, v in items.items()]

@@ -22,7 +22,7 @@ def tiny_overrides(shard_dir: Path, photo_dir: Path, out: Path, **extra) -> list
         "train.checkpoint_every": 0,
         "model.channels_last": "false",
         "method.name": "synthetic_contrast",
-        "method.proj_hidden_dim": 64,
+        "method.projection.hidden_dim": 64,
         "method.synthetic.decoder_width": 16,
         "method.synthetic.disc_width": 32,
     }

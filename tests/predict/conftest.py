@@ -46,7 +46,7 @@ def simclr_run(analytic_shards, tmp_path_factory) -> Path:
     return _train(
         analytic_shards,
         tmp_path_factory.mktemp("simclr_run") / "run",
-        **{"method.name": "simclr", "method.proj_hidden_dim": 64},
+        **{"method.name": "simclr", "method.projection.hidden_dim": 64},
     )
 
 

@@ -18,16 +18,16 @@ from synthssl.train.methods.registry import method_class
 from synthssl.train.models.encoder import Encoder, build_encoder
 
 SMALL = {
-    "synthetic_contrast": {"proj_hidden_dim": 16, "synthetic": {"decoder_width": 8, "disc_width": 8}},
+    "synthetic_contrast": {"projection": {"hidden_dim": 16}, "synthetic": {"decoder_width": 8, "disc_width": 8}},
     "dsc": {
-        "proj_hidden_dim": 16,
+        "projection": {"hidden_dim": 16},
         "dense_hidden_dim": 16,
         "target_momentum": 0.9,
         "synthetic": {"property_weight": 1.0, "adversarial": "gan", "disc_width": 8, "decoder_width": 8},
     },
-    "simclr": {"proj_hidden_dim": 16},
-    "mocov2": {"proj_hidden_dim": 16, "queue_size": 8},
-    "densecl": {"proj_hidden_dim": 16, "queue_size": 8, "dense_hidden_dim": 16},
+    "simclr": {"projection": {"hidden_dim": 16}},
+    "mocov2": {"projection": {"hidden_dim": 16}, "queue_size": 8},
+    "densecl": {"projection": {"hidden_dim": 16}, "queue_size": 8, "dense_hidden_dim": 16},
 }
 
 

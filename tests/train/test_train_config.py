@@ -196,7 +196,7 @@ def test_crop_neighbours_need_photo_pairs_before_anything_is_built(shard_dir, ph
         shard_dir,
         photo_dir,
         tmp_path,
-        **{"method.name": "dsc", "method.neighbours": "crop", "method.proj_hidden_dim": 64},
+        **{"method.name": "dsc", "method.neighbours": "crop", "method.projection.hidden_dim": 64},
     )
     assert msg.startswith("method.neighbours:") and "data.photo_pairs=true" in msg
 

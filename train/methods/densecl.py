@@ -53,9 +53,9 @@ class DenseCL(MoCoV2):
 
     def __init__(self, cfg: DenseCLConfig, ctx: MethodContext):
         super().__init__(cfg, ctx)
-        self.dense_head = DenseProjectionHead(self.encoder.channels[-1], cfg.dense_hidden_dim, cfg.proj_dim)
+        self.dense_head = DenseProjectionHead(self.encoder.channels[-1], cfg.dense_hidden_dim, cfg.projection.dim)
         self.key_dense_head = momentum_copy(self.dense_head)
-        self.dense_queue = FeatureQueue(cfg.proj_dim, cfg.queue_size)
+        self.dense_queue = FeatureQueue(cfg.projection.dim, cfg.queue_size)
 
     def online_pairs(self) -> list[tuple[torch.nn.Module, torch.nn.Module]]:
         return super().online_pairs() + [(self.dense_head, self.key_dense_head)]

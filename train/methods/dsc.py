@@ -47,6 +47,7 @@ from synthssl.train.losses.nt_xent import nt_xent
 from synthssl.train.losses.pixel_contrast import pixel_contrast_loss
 from synthssl.train.losses.semantic_contrast import sampled_pixels, semantic_contrast_loss
 from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodConfig, MethodContext, StepInfo
+from synthssl.train.methods.projection_config import ProjectionConfig
 from synthssl.train.methods.synthetic_terms import MOVED_TO_SYNTHETIC, SyntheticTerms, SyntheticTermsConfig
 from synthssl.train.models.backbone import LEVEL_INDEX, pooled
 from synthssl.train.models.dense_head import DenseProjectionHead
@@ -67,12 +68,8 @@ class DSCConfig(MethodConfig):
     # instance level
     temperature: float = 0.2
     """instance level: NT-Xent temperature."""
-    proj_hidden_dim: int = 512
-    """instance level: projection MLP hidden width."""
-    proj_dim: int = 128
-    """instance level: projection output dimension."""
-    proj_layers: int = 2
-    """instance level: projection MLP layers."""
+    projection: ProjectionConfig = field(default_factory=ProjectionConfig)
+    """instance level: the projection MLP on pooled c5."""
     # pixel level
     dense_level: Literal["c4", "c5"] = "c5"
     """pixel level: backbone level of the dense embeddings."""
@@ -189,7 +186,9 @@ class DSC(Method):
         self.encoder = build_encoder(ctx.arch, ctx.small_stem)
         channels = self.encoder.channels
         self.level = LEVEL_INDEX[cfg.dense_level]
-        self.projector = ProjectionMLP(channels[-1], cfg.proj_hidden_dim, cfg.proj_dim, cfg.proj_layers)
+        self.projector = ProjectionMLP(
+            channels[-1], cfg.projection.hidden_dim, cfg.projection.dim, cfg.projection.layers
+        )
         self.dense_head = DenseProjectionHead(channels[self.level], cfg.dense_hidden_dim, cfg.dense_dim)
         if cfg.semantic == "kmeans":
             self.labeler = KMeansLabeler(cfg.dense_dim, cfg.num_clusters, cfg.kmeans_iterations)

@@ -15,7 +15,7 @@ Logged terms: contrast, momentum.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -25,6 +25,7 @@ from synthssl.train import distributed
 from synthssl.train.data.batch import ViewBatch
 from synthssl.train.losses.queue_infonce import symmetric_queue_info_nce
 from synthssl.train.methods.base import Method, MethodConfig, MethodContext, StepInfo
+from synthssl.train.methods.projection_config import ProjectionConfig
 from synthssl.train.models.backbone import pooled
 from synthssl.train.models.encoder import build_encoder
 from synthssl.train.models.projection import ProjectionMLP
@@ -39,12 +40,8 @@ class MoCoV2Config(MethodConfig):
     name: str = "mocov2"
     temperature: float = 0.2
     """InfoNCE temperature."""
-    proj_hidden_dim: int = 512
-    """projection MLP hidden width."""
-    proj_dim: int = 128
-    """projection output dimension."""
-    proj_layers: int = 2
-    """projection MLP layers."""
+    projection: ProjectionConfig = field(default_factory=ProjectionConfig)
+    """the projection MLP on pooled c5."""
     queue_size: int = 4096
     """negatives kept in the queue."""
     momentum: float = 0.99
@@ -65,10 +62,12 @@ class MoCoV2(Method):
         super().__init__()
         self.cfg = cfg
         self.encoder = build_encoder(ctx.arch, ctx.small_stem)
-        self.projector = ProjectionMLP(self.encoder.channels[-1], cfg.proj_hidden_dim, cfg.proj_dim, cfg.proj_layers)
+        self.projector = ProjectionMLP(
+            self.encoder.channels[-1], cfg.projection.hidden_dim, cfg.projection.dim, cfg.projection.layers
+        )
         self.key_encoder = momentum_copy(self.encoder)
         self.key_projector = momentum_copy(self.projector)
-        self.queue = FeatureQueue(cfg.proj_dim, cfg.queue_size)
+        self.queue = FeatureQueue(cfg.projection.dim, cfg.queue_size)
 
     def online_pairs(self) -> list[tuple[torch.nn.Module, torch.nn.Module]]:
         """(online, momentum) module pairs updated by EMA."""
@@ -81,7 +80,7 @@ class MoCoV2(Method):
             ema_update(online, target, m)
 
     def encode(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
-        """Query features [c2..c5] and embeddings [N, proj_dim] of images x [N,3,H,W]."""
+        """Query features [c2..c5] and embeddings [N, projection.dim] of images x [N,3,H,W]."""
         feats = self.encoder(x)
         return feats, self.projector(pooled(feats[-1]))
 

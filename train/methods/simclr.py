@@ -12,7 +12,7 @@ Logged terms: contrast.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch import Tensor
 
@@ -20,6 +20,7 @@ from synthssl.core.config import need
 from synthssl.train.data.batch import ViewBatch
 from synthssl.train.losses.nt_xent import nt_xent
 from synthssl.train.methods.base import Method, MethodConfig, MethodContext, StepInfo
+from synthssl.train.methods.projection_config import ProjectionConfig
 from synthssl.train.models.encoder import build_encoder
 from synthssl.train.models.projection import ProjectionMLP
 
@@ -31,12 +32,8 @@ class SimCLRConfig(MethodConfig):
     name: str = "simclr"
     temperature: float = 0.2
     """NT-Xent temperature."""
-    proj_hidden_dim: int = 512
-    """projection MLP hidden width."""
-    proj_dim: int = 128
-    """projection output dimension."""
-    proj_layers: int = 2
-    """projection MLP layers."""
+    projection: ProjectionConfig = field(default_factory=ProjectionConfig)
+    """the projection MLP on pooled c5."""
 
     def check(self) -> None:
         need(self.temperature > 0, "temperature", f"> 0, got {self.temperature}")
@@ -49,7 +46,9 @@ class SimCLR(Method):
         super().__init__()
         self.cfg = cfg
         self.encoder = build_encoder(ctx.arch, ctx.small_stem)
-        self.projector = ProjectionMLP(self.encoder.channels[-1], cfg.proj_hidden_dim, cfg.proj_dim, cfg.proj_layers)
+        self.projector = ProjectionMLP(
+            self.encoder.channels[-1], cfg.projection.hidden_dim, cfg.projection.dim, cfg.projection.layers
+        )
 
     def forward(self, batch: ViewBatch, step: StepInfo) -> dict[str, Tensor]:
         b, v = batch.rgb.shape[:2]

@@ -55,6 +55,7 @@ from synthssl.train.data.batch import ViewBatch
 from synthssl.train.losses.decorrelation import decorrelation_loss
 from synthssl.train.losses.nt_xent import nt_xent
 from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodConfig, MethodContext, StepInfo
+from synthssl.train.methods.projection_config import ProjectionConfig
 from synthssl.train.methods.synthetic_terms import MOVED_TO_SYNTHETIC, SyntheticTerms, SyntheticTermsConfig
 from synthssl.train.models.backbone import pooled
 from synthssl.train.models.encoder import build_encoder
@@ -68,12 +69,8 @@ class SyntheticContrastConfig(MethodConfig):
     name: str = "synthetic_contrast"
     temperature: float = 0.1  # measured: docs/quality.md
     """NT-Xent temperature."""
-    proj_hidden_dim: int = 512
-    """projection MLP hidden width."""
-    proj_dim: int = 128
-    """projection output dimension."""
-    proj_layers: int = 2
-    """projection MLP layers."""
+    projection: ProjectionConfig = field(default_factory=ProjectionConfig)
+    """the projection MLP on pooled c5."""
     contrast_weight: float = 1.0
     """weight of the contrast term; 0 = off."""
     photo_contrast_weight: float = 0.0
@@ -142,7 +139,7 @@ class SyntheticContrast(Method):
         channels = self.encoder.channels
         self.synthetic = SyntheticTerms(cfg.synthetic, channels)
         self.projector = (
-            ProjectionMLP(channels[-1], cfg.proj_hidden_dim, cfg.proj_dim, cfg.proj_layers)
+            ProjectionMLP(channels[-1], cfg.projection.hidden_dim, cfg.projection.dim, cfg.projection.layers)
             if self.use_contrast or cfg.uses_photo_contrast
             else None
         )
@@ -165,7 +162,7 @@ class SyntheticContrast(Method):
             out["contrast"] = nt_xent(z[:, 0], z[:, 1], cfg.temperature)
             total = total + cfg.contrast_weight * out["contrast"]
         if cfg.uses_photo_contrast:
-            zr = self.projector(real_rep).view(-1, 2, cfg.proj_dim)  # [Br/2, 2, D] photo pairs
+            zr = self.projector(real_rep).view(-1, 2, cfg.projection.dim)  # [Br/2, 2, D] photo pairs
             out["photo_contrast"] = nt_xent(zr[:, 0], zr[:, 1], cfg.temperature)
             total = total + cfg.photo_contrast_weight * out["photo_contrast"]
         if cfg.decorrelation_weight > 0:

@@ -18,7 +18,7 @@ class ProjectionMLP(nn.Module):
     def __init__(self, in_dim: int, hidden_dim: int = 512, out_dim: int = 128, layers: int = 2):
         super().__init__()
         if layers < 1:
-            raise ValueError(f"method.proj_layers: expected >= 1, got {layers}")
+            raise ValueError(f"ProjectionMLP: layers must be >= 1, got {layers}")
         blocks: list[nn.Module] = []
         dim = in_dim
         for _ in range(layers - 1):
