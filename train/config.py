@@ -151,9 +151,9 @@ class ModelConfig:
 class OptimConfig:
     """``optim:`` main optimiser and learning-rate schedule."""
 
-    name: Literal["adamw", "sgd", "lars"] = opt("adamw", "optimiser")
-    lr: float = opt(1e-3, "peak learning rate (after warm-up)")
-    weight_decay: float = opt(1e-4, "weight decay (not applied to biases and norm parameters)")
+    name: Literal["adamw", "sgd", "lars"] = opt("lars", "optimiser (the recipe: lars; docs/train.md)")
+    lr: float = opt(1.2, "peak learning rate (after warm-up); the recipe's 1.2 is for lars")
+    weight_decay: float = opt(1e-6, "weight decay (not applied to biases and norm parameters)")
     momentum: float = opt(0.9, "momentum (sgd, lars)")
     betas: list[float] = opt([0.9, 0.999], "AdamW betas")
     trust_coefficient: float = opt(0.001, "LARS trust coefficient")

@@ -18,7 +18,8 @@ from synthssl.train.cli import main
 from synthssl.train.config import load_config
 from synthssl.train.trainer import Trainer
 
-CONFIG = "method:\n  name: simclr\noptim:\n  lr: 3e-4\n  warmup_steps: 1\n"  # YAML 1.1 would read 3e-4 as a string
+# YAML 1.1 would read 3e-4 as a string
+CONFIG = "method:\n  name: simclr\noptim:\n  name: adamw\n  lr: 3e-4\n  warmup_steps: 1\n"
 
 
 @pytest.fixture

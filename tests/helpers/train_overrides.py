@@ -6,7 +6,10 @@ from pathlib import Path
 
 
 def tiny_overrides(shard_dir: Path, photo_dir: Path, out: Path, **extra) -> list[str]:
-    """Dotted overrides for a fast CPU run (32 px, standard stem, batch 4)."""
+    """Dotted overrides for a fast CPU run (32 px, standard stem, batch 4).
+
+    The trainer's mechanics are tested on one fixed small setting, not on the recipe: AdamW at
+    lr 1e-3 and, for synthetic_contrast, no photo decorrelation unless a test turns it on."""
     items = {
         "data.shards": f"[{shard_dir}]",
         "data.photos": str(photo_dir),
@@ -21,10 +24,15 @@ def tiny_overrides(shard_dir: Path, photo_dir: Path, out: Path, **extra) -> list
         "log.progress": "false",
         "train.checkpoint_every": 0,
         "model.channels_last": "false",
+        "optim.name": "adamw",
+        "optim.lr": 0.001,
+        "optim.weight_decay": 0.0001,
         "method.name": "synthetic_contrast",
         "method.projection.hidden_dim": 64,
         "method.synthetic.decoder_width": 16,
         "method.synthetic.disc_width": 32,
     }
     items.update(extra)
+    if items["method.name"] == "synthetic_contrast":
+        items.setdefault("method.photo_decorrelation_weight", 0.0)
     return [f"{k}={v}" for k, v in items.items()]

@@ -32,7 +32,7 @@ L = contrast_weight * L_contrast
 - L_decorrelation (ours, not in the paper; off by default): mean squared off-diagonal
   channel correlation of the pooled c5 features of the synthetic views over the batch
   (`synthssl.train.losses.decorrelation`), against dimensional collapse of the backbone.
-- L_photo_decorrelation (ours; 0 in the code's defaults, 10 in the shipped configs): the
+- L_photo_decorrelation (ours; weight 10 by default, the recommended recipe): the
   same term on the pooled c5 of the real photos of ``batch.real`` (needs ``data.photos``),
   taken apart from the synthetic views so that the domain gap is not counted as a direction.
 Any objective with weight 0 is skipped entirely (ablations).
@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from synthssl.core.config import need
 from synthssl.train.data.batch import ViewBatch
@@ -77,7 +77,7 @@ class SyntheticContrastConfig(MethodConfig):
     """weight of NT-Xent between two crops of each real photo (needs data.photos; ours); 0 = off."""
     decorrelation_weight: float = 0.0
     """weight of the channel-decorrelation term on pooled c5 of the synthetic views (ours); 0 = off."""
-    photo_decorrelation_weight: float = 0.0
+    photo_decorrelation_weight: float = 10.0  # measured: docs/quality.md
     """weight of the same term on pooled c5 of the real photos (needs data.photos; ours); 0 = off."""
     synthetic: SyntheticTermsConfig = field(default_factory=SyntheticTermsConfig)
     """the property heads and the feature adaptation."""
@@ -146,6 +146,9 @@ class SyntheticContrast(Method):
 
     def extra_optimizers(self) -> list[ExtraOptimizer]:
         return self.synthetic.extra_optimizers()
+
+    def exportable_heads(self) -> dict[str, nn.Module]:
+        return self.synthetic.exportable_heads()
 
     def forward(self, batch: ViewBatch, step: StepInfo) -> dict[str, Tensor]:
         cfg = self.cfg

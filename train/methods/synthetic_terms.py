@@ -33,7 +33,7 @@ from synthssl.train.models.property_decoder import PropertyDecoder
 class SyntheticTermsConfig:
     """The She & Xu terms (``method.synthetic``): depth/normal/contour heads and feature adaptation."""
 
-    property_weight: float = 3.0  # measured with LARS: docs/quality.md, round seventeen
+    property_weight: float = 3.0  # measured with LARS: docs/quality.md
     """weight of the property terms (depth + normal + contour); 0 = no decoder."""
     depth_weight: float = 1.0
     """weight of the depth loss inside the property terms."""
@@ -42,7 +42,7 @@ class SyntheticTermsConfig:
     contour_weight: float = 1.0
     """weight of the contour loss inside the property terms."""
     depth_scale_weight: float = 0.5
-    """scale-invariant share of the depth loss (0 = plain L1)."""
+    """w of the depth loss mean(r^2) - w mean(r)^2, r the residuals (log metres by default); 0 = plain L2."""
     depth_log_space: bool = True
     """the depth head predicts log metres."""
     decoder_width: int = 64
@@ -101,12 +101,20 @@ class SyntheticTerms(nn.Module):
         self.cfg = cfg
         self.use_properties = cfg.property_weight > 0
         self.use_adversarial = cfg.adversarial != "none" and cfg.adversarial_weight > 0
-        self.decoder = PropertyDecoder(channels, cfg.decoder_width) if self.use_properties else None
+        self.decoder = (
+            PropertyDecoder(channels, cfg.decoder_width, "log_metres" if cfg.depth_log_space else "metres")
+            if self.use_properties
+            else None
+        )
         self.discriminator = (
             Discriminator(channels[LEVEL_INDEX[cfg.adversarial_feature]], cfg.disc_width, cfg.disc_blocks)
             if self.use_adversarial
             else None
         )
+
+    def exportable_heads(self) -> dict[str, nn.Module]:
+        """The property decoder as the export's ``properties`` head (none when the property terms are off)."""
+        return {"properties": self.decoder} if self.decoder is not None else {}
 
     def extra_optimizers(self) -> list[ExtraOptimizer]:
         """The discriminator's own optimiser for alternating GAN updates (none otherwise)."""
