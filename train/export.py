@@ -14,8 +14,9 @@ add ``"timm": {"name", "features_only": true, "out_indices", "channels", "stride
 "timm_version"}`` (arch is ``"timm:NAME"``); torchvision exports are unchanged.
 `load_backbone` returns the trunk of either kind, `load_encoder` the `Encoder` around it.
 
-``heads`` describes the property decoder when the method trained one (She & Xu terms
-of ``synthetic_contrast``, or ``dsc`` with ``property_weight > 0``), else ``null``:
+``heads`` describes the property decoder when the method offers one through the method
+contract (`synthssl.train.methods.base.Method.exportable_heads`: ``synthetic_contrast``, or
+``dsc`` with ``property_weight > 0``), else ``null``:
 
 ``<dir>/heads.pt``: the `PropertyDecoder` ``state_dict`` (CPU fp32 tensors only, so
 ``torch.load(..., weights_only=True)`` reads it) and ``backbone.json["heads"]``::
@@ -27,7 +28,8 @@ of ``synthetic_contrast``, or ``dsc`` with ``property_weight > 0``), else ``null
 ``output_stride`` is the stride of the decoder's finest map (the encoder's c2: for
 ResNets 4 with the standard stem, 1 with the small one; outputs are upsampled bilinearly
 to the input size); ``input_multiple`` the stride of c5 (inputs whose sides are
-multiples of it keep every level aligned). ``depth`` is ``log_metres`` (raw output = log depth) or ``metres``.
+multiples of it keep every level aligned). ``depth`` is the decoder's ``depth_units``: ``log_metres``
+(raw output = log depth) or ``metres``.
 `load_heads` rebuilds the decoder from this alone, without the run's config.
 All files are written atomically; heads.pt is written before backbone.json.
 """
@@ -37,9 +39,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import torch
 import torchvision
@@ -51,6 +52,9 @@ from synthssl.train.models.backbone import build_backbone
 from synthssl.train.models.encoder import Encoder
 from synthssl.train.models.property_decoder import PropertyDecoder
 from synthssl.train.models.timm_backbone import build_timm_backbone, is_timm_arch, timm_load_spec, timm_name
+
+if TYPE_CHECKING:
+    from synthssl.train.methods.base import Method
 
 META_KEYS = ("arch", "small_stem", "image_size", "mean", "std", "method", "steps")
 HEADS_FILE = "heads.pt"
@@ -66,24 +70,25 @@ HEAD_MAPS = {
 }
 
 
-@dataclass(frozen=True)
-class HeadsExport:
-    """A trained property decoder and what `load_heads` needs to rebuild and read it.
+#: The one head the export format holds (heads.pt): the name a method gives it in `Method.exportable_heads`.
+PROPERTY_HEADS = "properties"
 
-    depth: "log_metres" (raw depth output is log z-depth in metres) or "metres".
+
+def method_heads(method: Method) -> Optional[PropertyDecoder]:
+    """The property decoder ``method.exportable_heads()`` offers, else None.
+
+    ValueError for a head the export format cannot hold (another name, or not a `PropertyDecoder`).
     """
-
-    decoder: PropertyDecoder
-    depth: str
-
-
-def method_heads(method: nn.Module) -> Optional[HeadsExport]:
-    """The property decoder of a method that trains one (its She & Xu terms), else None."""
-    synthetic = getattr(method, "synthetic", None)
-    decoder = getattr(synthetic, "decoder", None)
-    if not isinstance(decoder, PropertyDecoder):
-        return None
-    return HeadsExport(decoder, "log_metres" if synthetic.cfg.depth_log_space else "metres")
+    heads = dict(method.exportable_heads())
+    decoder = heads.pop(PROPERTY_HEADS, None)
+    if heads:
+        raise ValueError(
+            f"export: {type(method).__name__} offers heads {sorted(heads)}; the export format holds only "
+            f"{PROPERTY_HEADS!r} (a PropertyDecoder)"
+        )
+    if decoder is not None and not isinstance(decoder, PropertyDecoder):
+        raise ValueError(f"export: the {PROPERTY_HEADS!r} head of {type(method).__name__} is not a PropertyDecoder")
+    return decoder
 
 
 def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -93,8 +98,7 @@ def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
     }
 
 
-def _heads_meta(heads: HeadsExport, encoder: Encoder, arch: str, mean, std) -> dict:
-    decoder = heads.decoder
+def _heads_meta(decoder: PropertyDecoder, encoder: Encoder, arch: str, mean, std) -> dict:
     in_channels = [int(m.in_channels) for m in decoder.lateral]
     if in_channels != list(encoder.channels):
         raise ValueError(f"export: decoder inputs {in_channels} do not match {arch} levels {list(encoder.channels)}")
@@ -108,7 +112,7 @@ def _heads_meta(heads: HeadsExport, encoder: Encoder, arch: str, mean, std) -> d
         "output_stride": int(encoder.strides[0]),
         "input_multiple": int(encoder.strides[-1]),
         "input": {"range": "RGB in [0, 1]", "mean": [float(m) for m in mean], "std": [float(s) for s in std]},
-        "depth": heads.depth,
+        "depth": decoder.depth_units,
     }
 
 
@@ -159,13 +163,13 @@ def save_backbone(
     std: tuple[float, ...],
     method: str,
     steps: int,
-    heads: Optional[HeadsExport] = None,
+    heads: Optional[PropertyDecoder] = None,
 ) -> Path:
     """Write backbone.pt + backbone.json (+ heads.pt when `heads`) into `directory`; returns the .pt path.
 
     encoder: an `Encoder` (or a bare trunk: torchvision ResNet / timm features_only model);
-    its ``trunk`` is what backbone.pt holds. Without `heads`, backbone.json says
-    ``"heads": null`` and a stale heads.pt is removed.
+    its ``trunk`` is what backbone.pt holds. heads: the property decoder (`method_heads`).
+    Without `heads`, backbone.json says ``"heads": null`` and a stale heads.pt is removed.
     """
     directory = Path(directory)
     encoder = encoder if isinstance(encoder, Encoder) else Encoder(encoder)
@@ -195,7 +199,7 @@ def save_backbone(
     atomic_torch_save(state, pt)
     if heads is not None:
         meta["heads"] = _heads_meta(heads, encoder, arch, mean, std)
-        atomic_torch_save(_cpu_state(heads.decoder), directory / HEADS_FILE)
+        atomic_torch_save(_cpu_state(heads), directory / HEADS_FILE)
     elif (directory / HEADS_FILE).exists():
         (directory / HEADS_FILE).unlink()
     atomic_write_text(json.dumps(meta, indent=2) + "\n", directory / "backbone.json")
@@ -294,18 +298,14 @@ def load_heads(path: str | os.PathLike, meta: Optional[dict] = None) -> tuple[Pr
     heads = meta.get("heads")
     method = meta.get("method", "?")
     if heads is None:
-        why = (
-            "it trains no depth/normal/contour heads"
-            if "heads" in meta
-            else "its export predates heads.pt (re-export it with this version)"
-        )
         raise NoHeadsError(
             f"{directory}: made by method {method!r}, which has no property heads to predict with "
-            f"({why}); train synthetic_contrast, or dsc with method.synthetic.property_weight>0"
+            f"(it trains no depth/normal/contour heads); train synthetic_contrast, or dsc with "
+            f"method.synthetic.property_weight>0"
         )
     pt = directory / heads["file"]
     if not pt.is_file():
         raise NoHeadsError(f"{pt}: missing, but backbone.json of method {method!r} lists heads")
-    decoder = PropertyDecoder(tuple(heads["in_channels"]), int(heads["width"]))
+    decoder = PropertyDecoder(tuple(heads["in_channels"]), int(heads["width"]), heads["depth"])
     decoder.load_state_dict(torch.load(pt, map_location="cpu", weights_only=True), strict=True)
     return decoder.eval(), heads

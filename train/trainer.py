@@ -546,7 +546,7 @@ class Trainer:
         modules = {"encoder": self.method.encoder}
         heads = method_heads(self.method)
         if heads is not None:
-            modules["heads"] = heads.decoder
+            modules["heads"] = heads
         return WeightAverage(modules, self.cfg.train.ema_decay)
 
     def export(self, steps_done: int) -> Optional[Path]:

@@ -9,7 +9,7 @@ import torch
 import torchvision
 
 from synthssl.train.data.batch import IMAGENET_MEAN, IMAGENET_STD
-from synthssl.train.export import HeadsExport, NoHeadsError, load_heads, method_heads, save_backbone
+from synthssl.train.export import NoHeadsError, load_heads, method_heads, save_backbone
 from synthssl.train.methods.base import MethodContext
 from synthssl.train.methods.registry import method_class
 from synthssl.train.models.backbone import build_backbone
@@ -44,7 +44,7 @@ def test_heads_round_trip_gives_identical_outputs(tmp_path):
         std=IMAGENET_STD,
         method="synthetic_contrast",
         steps=7,
-        heads=HeadsExport(decoder, "log_metres"),
+        heads=decoder,
     )
     x = torch.randn(2, 3, 64, 96)
     with torch.no_grad():
@@ -93,15 +93,36 @@ def test_run_without_heads_says_so(simclr_run):
         ("dsc", {}, False),
     ],
 )
-def test_method_heads_finds_the_decoder_only_where_trained(name, overrides, has_heads):
+def test_method_heads_come_from_the_method_contract_only_where_trained(name, overrides, has_heads):
     from synthssl.core.config import build
 
     cls = method_class(name)
     method = cls(build(cls.Config, overrides), MethodContext(num_categories=4))
     heads = method_heads(method)
     assert (heads is not None) == has_heads
+    assert method.exportable_heads() == ({"properties": method.synthetic.decoder} if has_heads else {})
     if has_heads:
-        assert heads.decoder is method.synthetic.decoder and heads.depth == "log_metres"
+        assert heads is method.synthetic.decoder and heads.depth_units == "log_metres"
+
+
+@pytest.mark.parametrize(
+    "heads, message",
+    [
+        (
+            {"segmentation": torch.nn.Identity()},
+            "export: Stub offers heads ['segmentation']; the export format holds only 'properties' (a PropertyDecoder)",
+        ),
+        ({"properties": torch.nn.Identity()}, "export: the 'properties' head of Stub is not a PropertyDecoder"),
+    ],
+)
+def test_heads_the_export_format_cannot_hold_are_refused(heads, message):
+    class Stub:
+        def exportable_heads(self) -> dict[str, torch.nn.Module]:
+            return heads
+
+    with pytest.raises(ValueError) as info:
+        method_heads(Stub())
+    assert str(info.value) == message
 
 
 def test_export_without_heads_removes_a_stale_heads_file(tmp_path):
@@ -111,29 +132,11 @@ def test_export_without_heads_removes_a_stale_heads_file(tmp_path):
         backbone,
         tmp_path,
         method="synthetic_contrast",
-        heads=HeadsExport(PropertyDecoder((64, 128, 256, 512), 8), "metres"),
+        heads=PropertyDecoder((64, 128, 256, 512), 8, "metres"),
         **common,
     )
     assert (tmp_path / "heads.pt").is_file()
+    assert load_heads(tmp_path)[0].depth_units == "metres"  # the decoder's units travel with it
     save_backbone(backbone, tmp_path, method="simclr", **common)
     assert not (tmp_path / "heads.pt").exists()
     assert json.loads((tmp_path / "backbone.json").read_text())["heads"] is None
-
-
-def test_resuming_a_finished_run_re_exports_with_heads(analytic_shards, train_tiny, tmp_path):
-    """How an export made before heads.pt existed gets its heads: ``train-ssl RUN/config.yaml --resume``."""
-    from synthssl.train.cli import main as train_ssl
-
-    run = train_tiny(analytic_shards, tmp_path / "old", **{"method.synthetic.adversarial": "none"})
-    reference = {k: v.clone() for k, v in load_heads(run / "export")[0].state_dict().items()}
-    meta_path = run / "export" / "backbone.json"
-    meta = json.loads(meta_path.read_text())
-    del meta["heads"]  # the export format before this change
-    meta_path.write_text(json.dumps(meta))
-    (run / "export" / "heads.pt").unlink()
-    with pytest.raises(NoHeadsError, match="predates heads.pt"):
-        load_heads(run / "export")
-    assert train_ssl([str(run / "config.yaml"), "--resume"]) == 0
-    decoder, _ = load_heads(run / "export")
-    for k, v in decoder.state_dict().items():
-        assert torch.equal(v, reference[k]), k

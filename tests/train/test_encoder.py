@@ -217,7 +217,6 @@ def test_timm_arch_errors_name_the_key():
 
 
 def test_timm_export_loads_back_and_into_timm_itself(tmp_path):
-    from synthssl.train.export import HeadsExport
     from synthssl.train.models.property_decoder import PropertyDecoder
 
     torch.manual_seed(0)
@@ -233,7 +232,7 @@ def test_timm_export_loads_back_and_into_timm_itself(tmp_path):
         std=(0.25,) * 3,
         method="synthetic_contrast",
         steps=1,
-        heads=HeadsExport(decoder, "log_metres"),
+        heads=decoder,
     )
     meta = json.loads((tmp_path / "backbone.json").read_text())
     assert meta["arch"] == "timm:convnext_atto" and meta["timm"]["features_only"] is True

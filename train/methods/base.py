@@ -6,7 +6,7 @@ ctx.small_stem)``: the backbone, its multi-scale levels with their ``channels`` 
 ``strides``, and the input memory layout) and its heads, and turns one `ViewBatch` into
 losses. The trainer owns everything else: data, augmentation, optimisers, precision,
 distributed gradient averaging, checkpoints, logging and export (it exports
-``method.encoder``).
+``method.encoder`` and the heads ``exportable_heads()`` names).
 
 Writing a method::
 
@@ -50,6 +50,11 @@ Rules
   hands the method only batches that satisfy it (methods do not re-check at run time).
 - Any state that must survive ``--resume`` lives in parameters or buffers
   (``register_buffer``), so ``state_dict()`` captures it (queues, cluster centres).
+- ``exportable_heads()`` names the trained heads that are useful without the method
+  (default: none). The export writes them next to the encoder (`synthssl.train.export`)
+  and ``train.ema_decay`` averages them with it. The export format knows one head,
+  ``"properties"``: a `PropertyDecoder` (depth, normals, contours); training heads such
+  as projectors, queues and discriminators are not exportable.
 """
 
 from __future__ import annotations
@@ -140,3 +145,7 @@ class Method(nn.Module):
     def after_optimizer_step(self, step: StepInfo) -> None:
         """Default: nothing."""
         return None
+
+    def exportable_heads(self) -> dict[str, nn.Module]:
+        """The heads the export writes next to the encoder, by name (see the module docstring). Default: none."""
+        return {}

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Optional
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from synthssl.core.config import need
 from synthssl.train.clustering.pseudo_labels import KMeansLabeler, PrototypeLabeler
@@ -208,6 +208,9 @@ class DSC(Method):
     # ------------------------------------------------------------------ trainer hooks
     def extra_optimizers(self) -> list[ExtraOptimizer]:
         return self.synthetic.extra_optimizers()
+
+    def exportable_heads(self) -> dict[str, nn.Module]:
+        return self.synthetic.exportable_heads()
 
     @torch.no_grad()
     def after_optimizer_step(self, step: StepInfo) -> None:

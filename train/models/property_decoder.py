@@ -7,8 +7,8 @@ lateral conv to ``width`` channels; top-down, each coarser map is upsampled
 of the input with the standard stem, full resolution with the small stem) feeds three
 3x3-conv heads:
 
-- ``depth``  [N,1,h,w]: raw linear output, read as log-depth (log metres) or metres
-  according to the loss (`synthssl.train.losses.depth`);
+- ``depth``  [N,1,h,w]: raw linear output in ``depth_units``: ``log_metres`` (log z-depth
+  in metres) or ``metres``, as the loss that trains it reads it (`synthssl.train.losses.depth`);
 - ``normal`` [N,3,h,w]: unit vectors (L2-normalised over channels), camera frame;
 - ``contour`` [N,1,h,w]: logits of "pixel is on an instance contour".
 
@@ -19,6 +19,8 @@ exact, un-resampled targets; normals are re-normalised after upsampling.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -28,10 +30,19 @@ def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
 
 
 class PropertyDecoder(nn.Module):
-    """FPN/U-Net decoder with depth, normal and contour heads (see module docstring)."""
+    """FPN/U-Net decoder with depth, normal and contour heads (see module docstring).
 
-    def __init__(self, in_channels: tuple[int, ...], width: int = 64):
+    depth_units: what the raw depth output means (``log_metres`` or ``metres``); the export
+    writes it next to the weights so that a reader converts the output the same way.
+    """
+
+    def __init__(
+        self, in_channels: tuple[int, ...], width: int = 64, depth_units: Literal["log_metres", "metres"] = "log_metres"
+    ):
         super().__init__()
+        if depth_units not in ("log_metres", "metres"):
+            raise ValueError(f"PropertyDecoder: depth_units must be 'log_metres' or 'metres', got {depth_units!r}")
+        self.depth_units = depth_units
         self.lateral = nn.ModuleList(nn.Conv2d(c, width, 1) for c in in_channels)
         self.smooth = nn.ModuleList(_conv_bn_relu(width, width) for _ in in_channels[:-1])
         self.depth = nn.Conv2d(width, 1, 3, padding=1)
