@@ -75,6 +75,9 @@ def test_cli_writes_json_markdown_and_figures_deterministically(eval_assets, tmp
     md = (tmp_path / "a" / "report.md").read_text()
     assert md.count("| pretrained | other | random |") == 2  # image and dense tables, side by side
     assert "depth AbsRel" in md and "weighted k-NN, k=20" in md
+    # neither export sits in a run folder that names its training shards; random init trained on nothing
+    assert {n: v["held_out"] for n, v in first["dense"]["held_out"].items()} == {"pretrained": None, "other": None}
+    assert "- pretrained: unknown: no run folder with config.yaml beside this export." in md
     for rel in first["figures"]:
         img = cv2.imread(str(tmp_path / "a" / rel))
         assert img is not None and img.shape[0] > 50 and img.shape[1] > 100, rel

@@ -36,6 +36,7 @@ from synthssl.train.eval.figures import (
     read_metrics_jsonl,
     training_curves_figure,
 )
+from synthssl.train.eval.heldout import held_out
 from synthssl.train.eval.image_folder import list_images, read_rgb_square
 from synthssl.train.eval.image_probe import run_image_probes
 from synthssl.train.eval.report import markdown_report, write_json
@@ -79,6 +80,18 @@ def _backbones(config: EvalConfig) -> list[EvalBackbone]:
     if config.random:
         out.append(random_backbone(main.meta, config.seed, unique_name("random", taken)))
     return out
+
+
+def _held_out(config: EvalConfig, backbones: list[EvalBackbone]) -> dict[str, dict]:
+    """{backbone: {"held_out": True | False | None, "reason"}} for the dense probes' shards; random init
+    (trained on nothing) is left out."""
+    verdicts = {}
+    for b in backbones:
+        if b.source.startswith("random init"):
+            continue
+        v = held_out(config.shards, b.source, config.dense.split, config.dense.val_fraction)
+        verdicts[b.name] = {"held_out": v.held_out, "reason": v.reason}
+    return verdicts
 
 
 def _pick_photos(paths: list[Path], count: int) -> list[Path]:
@@ -238,6 +251,8 @@ def evaluate(config: EvalConfig) -> dict:
             "num_test_views": len(test_v),
             "categories": categories,
             "metrics": {n: r.metrics for n, r in dense_results.items()},
+            "shards": [str(p) for p in config.shards],
+            "held_out": _held_out(config, backbones),
         }
         shortfall = dense_shortfall(train_v, test_v, dc.train_scenes, dc.test_scenes)
         if shortfall:

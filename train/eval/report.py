@@ -5,7 +5,8 @@ results.json layout::
     {"backbones": {name: {"source", "meta", "fingerprint"}},
      "image": {dataset: {"num_train", "num_test", "seeds",
                          "metrics": {backbone: {"knn_k20" | ... | "linear": {"mean", "std", "values"}}}}},
-     "dense": {"num_train_views", "num_test_views",
+     "dense": {"num_train_views", "num_test_views", "shards": [paths],
+               "held_out": {backbone: {"held_out": true | false | null, "reason"}},  (random init left out)
                "metrics": {backbone: {"depth": {...}, "normal": {...}, "contour": {...}, "segmentation": {...}}}},
      "figures": [relative paths], "config": {...}}
 
@@ -70,6 +71,18 @@ def _bold_real_best(means: list[float], stds: list[float]) -> list[bool]:
     return [real and j == i for j in range(len(means))]
 
 
+def _held_out_lines(dense: dict) -> list[str]:
+    """'Shards: `a`, `b`.' and, per backbone, whether they were held out from its training (with a blank
+    line after); nothing for results written without that record."""
+    verdicts = dense.get("held_out")
+    if verdicts is None:
+        return []
+    shards = ", ".join(f"`{s}`" for s in dense.get("shards", []))
+    lines = [f"Shards: {shards}." if shards else "Shards: not recorded."]
+    lines += [f"- {name}: {v['reason']}." for name, v in verdicts.items()]
+    return [*lines, ""]
+
+
 def markdown_report(results: dict) -> str:
     """The summary: backbones, image-level and dense tables, figures.
 
@@ -117,8 +130,9 @@ def markdown_report(results: dict) -> str:
     if dense:
         lines += [
             "",
-            "## Dense probes on held-out rendered views (frozen backbone)",
+            "## Dense probes on rendered views (frozen backbone)",
             "",
+            *_held_out_lines(dense),
             f"{dense['head']} head trained on {dense['num_train_views']} views, tested on "
             f"{dense['num_test_views']} views, one probe run each (no spread: bold is the best value "
             "only). ↓ lower is better, ↑ higher is better.",
