@@ -8,6 +8,7 @@ without it :func:`physics_available` is False and placement falls back to
 
 from __future__ import annotations
 
+import ctypes
 import os
 import sys
 
@@ -20,13 +21,20 @@ from .config import PhysicsConfig
 
 
 def _import_pybullet():
-    """Import pybullet, sending its C-level "pybullet build time" banner to stderr (stdout carries JSON)."""
+    """Import pybullet without its C-level "pybullet build time" banner (printed on stderr or stdout,
+    by version): file descriptors 1 and 2 point at /dev/null while the module loads, and C stdio is
+    flushed there before they are restored, so no rendering process prints it."""
+    saved: list[tuple[int, int]] = []
     try:
         sys.stdout.flush()
-        saved = os.dup(1)
-        os.dup2(2, 1)
-    except (OSError, ValueError):  # no real stdout file descriptor
-        saved = None
+        sys.stderr.flush()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for fd in (1, 2):
+            saved.append((fd, os.dup(fd)))
+            os.dup2(devnull, fd)
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file descriptors (an embedding host)
+        pass
     try:
         import pybullet
 
@@ -34,9 +42,19 @@ def _import_pybullet():
     except ImportError:  # pybullet has wheels for CPython 3.11 only
         return None
     finally:
-        if saved is not None:
-            os.dup2(saved, 1)
-            os.close(saved)
+        if saved:
+            _flush_c_stdio()
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+def _flush_c_stdio() -> None:
+    """fflush(NULL): write out what C code buffered for the current file descriptors."""
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):  # no C library to ask (never on Linux)
+        pass
 
 
 _pb = _import_pybullet()

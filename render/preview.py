@@ -1,5 +1,7 @@
 """PNG contact sheet of rendered scenes: one row per (scene, view) with rgb, depth, normals, contours, instances.
 
+A header band names each column (`COLUMNS`).
+
 Depth is shown with a per-row colour map (near = bright, no surface = black),
 normals as (n + 1) / 2 in RGB (OpenCV camera frame: x right = red, y down = green,
 z forward = blue), instances with a fixed random palette (0 = black).
@@ -41,6 +43,23 @@ def view_tiles(scene: dict, v: int) -> list[np.ndarray]:
     return [scene["rgb"][v], depth_rgb, normal_rgb, contour, instance]
 
 
+def column_header(tile_width: int, separator: int, scale: int) -> np.ndarray:
+    """uint8 RGB [h, W, 3]: the names of `COLUMNS`, black on white, each centred over its column of a sheet
+    whose tiles are ``tile_width`` pixels wide with ``separator`` pixels between them (before ``scale``)."""
+    column = (tile_width + separator) * scale
+    width = column * len(COLUMNS) - separator * scale
+    font, thickness = cv2.FONT_HERSHEY_SIMPLEX, 1
+    widest = max(cv2.getTextSize(name, font, 1.0, thickness)[0][0] for name in COLUMNS)
+    size = min(0.5, 0.9 * (column - separator * scale) / widest)  # the longest name fits its column
+    height = cv2.getTextSize("Mg", font, size, thickness)[0][1]
+    header = np.full((height + 10, width, 3), 255, np.uint8)
+    for k, name in enumerate(COLUMNS):
+        text_w = cv2.getTextSize(name, font, size, thickness)[0][0]
+        x = k * column + max((column - separator * scale - text_w) // 2, 0)
+        cv2.putText(header, name, (x, height + 4), font, size, (0, 0, 0), thickness, cv2.LINE_AA)
+    return header
+
+
 def contact_sheet(directory: str | os.PathLike, out: str | os.PathLike, scenes: int = 4, scale: int = 2) -> Path:
     """Write a contact sheet of the first ``scenes`` scenes of ``directory`` to PNG ``out``; returns its path."""
     coll = ShardCollection([str(directory)])
@@ -57,6 +76,7 @@ def contact_sheet(directory: str | os.PathLike, out: str | os.PathLike, scenes: 
         raise ValueError(f"preview: {directory} holds no scenes")
     sheet = np.concatenate(rows[:-1], axis=0)
     sheet = cv2.resize(sheet, (sheet.shape[1] * scale, sheet.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
+    sheet = np.concatenate([column_header(coll.width, 2, scale), sheet], axis=0)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}.png")
@@ -66,4 +86,4 @@ def contact_sheet(directory: str | os.PathLike, out: str | os.PathLike, scenes: 
     return out
 
 
-__all__ = ["contact_sheet", "view_tiles", "COLUMNS"]
+__all__ = ["contact_sheet", "column_header", "view_tiles", "COLUMNS"]
