@@ -15,9 +15,7 @@ dataclasses, one per section. The engine:
   (`to_dict`, `to_yaml`).
 
 A field may hold one of several dataclasses chosen by a ``name`` key (`variant`), e.g.
-``method: {name: dsc, ...}``. A dataclass may declare ``moved_keys`` (a ClassVar
-mapping an old key to its new dotted place) so that configs written before a key
-moved still load.
+``method: {name: dsc, ...}``.
 """
 
 from __future__ import annotations
@@ -179,29 +177,6 @@ def _convert(value: Any, tp: Any, key: str, meta: Optional[dict] = None) -> Any:
     raise ConfigError(f"{key}: unsupported type {type_name(tp)}")  # pragma: no cover - a programming error
 
 
-def _move_keys(cls: type, data: dict, key: str) -> dict:
-    """Apply ``cls.moved_keys`` ({old key: new dotted key}) to a mapping (configs from before a move)."""
-    moved: dict[str, str] = getattr(cls, "moved_keys", {}) or {}
-    if not any(k in data for k in moved):
-        return data
-    data = dict(data)
-    for old, new in moved.items():
-        if old not in data:
-            continue
-        node = data
-        *sections, last = new.split(".")
-        for s in sections:
-            child = node.get(s)
-            child = dict(child) if isinstance(child, dict) else {}
-            node[s] = child
-            node = child
-        if last in node:
-            at = f"{key}." if key else ""
-            raise ConfigError(f"{at}{old}: given twice, at its old place and as {at}{new}; keep {at}{new}")
-        node[last] = data.pop(old)
-    return data
-
-
 def _build(cls: type, data: Any, key: str) -> Any:
     """Dataclass ``cls`` from a (partial) mapping; fields not given keep their defaults."""
     if isinstance(data, cls):
@@ -211,7 +186,6 @@ def _build(cls: type, data: Any, key: str) -> Any:
     where = key or "config"
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping of options, got {data!r}")
-    data = _move_keys(cls, data, key)
     hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for k in data:
@@ -236,7 +210,7 @@ def _over_default(f: dataclasses.Field, value: Any, key: str) -> Any:
         return value
     if "choose" in f.metadata and value.get("name", default.name) != default.name:
         return value  # another choice: its own class defaults
-    return _section_over(default, _move_keys(type(default), value, key), key)
+    return _section_over(default, value, key)
 
 
 def _section_over(default: Any, value: dict, key: str) -> dict:
@@ -248,7 +222,7 @@ def _section_over(default: Any, value: dict, key: str) -> dict:
         nested = dataclasses.is_dataclass(inner) and not isinstance(inner, type) and isinstance(v, dict)
         same = nested and (not hasattr(inner, "name") or v.get("name", inner.name) == inner.name)
         sub = f"{key}.{k}" if key else k
-        out[k] = _section_over(inner, _move_keys(type(inner), v, sub), sub) if same else v
+        out[k] = _section_over(inner, v, sub) if same else v
     return out
 
 

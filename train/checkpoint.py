@@ -1,17 +1,21 @@
 """Training checkpoints: one file ``<run>/checkpoint.pt``, written atomically.
 
-Contents: ``step`` (optimiser steps done), ``method`` (state_dict: encoder, heads,
-buffers such as queues; every tensor under one name, the encoder's as
-``encoder.trunk.*``; checkpoints of earlier versions, with ``backbone.*`` keys, still
-load: `upgrade_legacy_keys`), ``optimizers`` (name -> state_dict; "main" plus each
-`ExtraOptimizer`), ``scaler`` (GradScaler state or None), ``config`` (resolved, plain
-dict), ``world_size``, ``shards`` (fingerprint of each shard trained on: a resume on
-replaced shards is refused) and ``divergence_reference`` (early loss values of
-`synthssl.train.guards.DivergenceGuard`), and with ``train.ema_decay`` ``weight_average``
-(`synthssl.train.momentum.weight_average.WeightAverage` state). Only tensors and plain Python values, so it
-loads with ``weights_only=True``. Random state needs no saving: every step re-seeds from
-(seed, rank, step), and the data position is a function of the step
+Contents: ``format_version`` (`FORMAT_VERSION`), ``step`` (optimiser steps done),
+``method`` (state_dict: encoder, heads, buffers such as queues; every tensor under one
+name, the encoder's as ``encoder.trunk.*``), ``optimizers`` (name -> state_dict; "main"
+plus each `ExtraOptimizer`), ``scaler`` (GradScaler state or None), ``config``
+(resolved, plain dict), ``world_size``, ``shards`` (fingerprint of each shard trained on
+-- ``{}`` on photo pairs: a resume on replaced shards is refused) and
+``divergence_reference`` (early loss values of `synthssl.train.guards.DivergenceGuard`),
+and with ``train.ema_decay`` ``weight_average``
+(`synthssl.train.momentum.weight_average.WeightAverage` state). Only tensors and plain
+Python values, so it loads with ``weights_only=True``. Random state needs no saving: every
+step re-seeds from (seed, rank, step), and the data position is a function of the step
 (`ResumableSampler`), so ``--resume`` replays exactly what an uninterrupted run does.
+
+A change of these contents, or of the config layout, that an older checkpoint cannot
+resume under bumps `FORMAT_VERSION` (and is written in CHANGELOG.md); `load_checkpoint`
+refuses any other version in one line.
 """
 
 from __future__ import annotations
@@ -25,35 +29,13 @@ from synthssl.train.config import ConfigError
 from synthssl.train.export import atomic_torch_save
 
 CHECKPOINT_NAME = "checkpoint.pt"
-
-
-#: Key prefixes of checkpoints written before methods had one `Encoder` (``self.backbone`` plus
-#: its alias ``self.features.resnet``; ``key_``/``target_`` for momentum copies) -> today's.
-LEGACY_PREFIXES: tuple[tuple[str, str], ...] = tuple(
-    (f"{role}{old}", f"{role}encoder.trunk.")
-    for role in ("", "key_", "target_")
-    for old in ("backbone.", "features.resnet.")
-)
-
-
-def upgrade_legacy_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A method state_dict with pre-`Encoder` keys renamed (``backbone.conv1.weight`` ->
-    ``encoder.trunk.conv1.weight``, ``key_backbone.*`` -> ``key_encoder.trunk.*``, ...); an
-    alias (``features.resnet.*``) of a key already present is dropped. Other keys are unchanged."""
-    out: dict[str, torch.Tensor] = {}
-    for name, value in state.items():
-        for old, new in LEGACY_PREFIXES:
-            if name.startswith(old):
-                name = new + name[len(old) :]
-                break
-        out.setdefault(name, value)
-    return out
+#: The layout of checkpoint.pt and of the config it holds (see the module docstring).
+FORMAT_VERSION = 1
 
 
 def load_method_state(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Load a checkpoint's ``method`` state_dict strictly, old key layouts included
-    (`upgrade_legacy_keys`); RuntimeError naming the missing/unexpected keys otherwise."""
-    result = module.load_state_dict(upgrade_legacy_keys(state), strict=False)
+    """Load a checkpoint's ``method`` state_dict strictly; RuntimeError naming the missing/unexpected keys."""
+    result = module.load_state_dict(state, strict=False)
     if result.unexpected_keys:
         raise RuntimeError(f"checkpoint: unexpected keys {result.unexpected_keys[:8]}")
     if result.missing_keys:
@@ -82,6 +64,7 @@ def save_checkpoint(
     """
     path = Path(run_dir) / CHECKPOINT_NAME
     state = {
+        "format_version": FORMAT_VERSION,
         "step": int(step),
         "method": {k: v.detach() for k, v in method.state_dict().items()},
         "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
@@ -95,7 +78,8 @@ def save_checkpoint(
 
 
 def load_checkpoint(run_dir: str | Path, map_location: Any = "cpu") -> dict:
-    """Read <run_dir>/checkpoint.pt (FileNotFoundError naming --resume when absent)."""
+    """Read <run_dir>/checkpoint.pt: FileNotFoundError naming --resume when absent, ConfigError when it is
+    not a checkpoint or of another `FORMAT_VERSION`."""
     path = Path(run_dir) / CHECKPOINT_NAME
     if not path.is_file():
         raise FileNotFoundError(
@@ -105,6 +89,14 @@ def load_checkpoint(run_dir: str | Path, map_location: Any = "cpu") -> dict:
     try:
         # Weights-only: a checkpoint holds tensors and plain values, so loading one from
         # someone else can never run code.
-        return torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for foreign or damaged files
         raise ConfigError(f"--resume: {path} cannot be read as a synthssl checkpoint ({exc})") from exc
+    version = state.get("format_version") if isinstance(state, dict) else None
+    if version != FORMAT_VERSION:
+        found = f"format {version}" if version is not None else "no format version"
+        raise ConfigError(
+            f"--resume: {path} has {found}; this synthssl resumes checkpoint format {FORMAT_VERSION} only; "
+            f"start a new run (--overwrite, or another train.out)"
+        )
+    return state

@@ -274,8 +274,7 @@ def load_raw(path: str | Path | None, overrides: Sequence[str] = ()) -> dict:
 
 
 def parse_config(tree: dict) -> TrainingConfig:
-    """The checked config from a plain dict (a run's saved config.yaml too: its ``provenance`` is ignored,
-    flat method keys of earlier versions are moved to their nested place)."""
+    """The checked config from a plain dict (a run's saved config.yaml too: its ``provenance`` is ignored)."""
     return build(TrainingConfig, {k: v for k, v in tree.items() if k != "provenance"})
 
 

@@ -268,8 +268,8 @@ def provenance(argv: Optional[list[str]], world: int) -> dict[str, Any]:
 
 
 def _saved_config(saved: dict) -> dict:
-    """A checkpoint's config in today's layout (flat method keys of earlier versions nested), as a dict;
-    as saved when it no longer builds (then every key that differs is reported)."""
+    """A checkpoint's config as today's engine builds it (keys added since it was written get their
+    defaults), as a dict; as saved when it no longer builds (then every key that differs is reported)."""
     try:
         return to_dict(parse_config(saved))
     except ConfigError:
@@ -372,12 +372,7 @@ class Trainer:
                 f"--resume: the config differs from the checkpoint's in {diffs}; resume with "
                 f"the run's own config ({self.run_dir / 'config.yaml'})"
             )
-        if "shards" not in state:
-            log.warning(
-                "%s was written before shard fingerprints were recorded: the shards are not checked on this resume",
-                self.run_dir / "checkpoint.pt",
-            )
-        changed = fingerprint_changes(state.get("shards", self.shards), self.shards)
+        changed = fingerprint_changes(state["shards"], self.shards)
         if changed:
             raise ConfigError(
                 f"--resume: the shards differ from those the checkpoint trained on ({changed[0]}"

@@ -1,11 +1,11 @@
-"""The one config engine: building, checks per section, base: includes, moved keys, help, torch-free."""
+"""The one config engine: building, checks per section, base: includes, help, torch-free."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Optional
+from typing import Literal, Optional
 
 import pytest
 
@@ -46,7 +46,6 @@ class Choice:
     name: str = "one"
     inner: Inner = field(default_factory=lambda: Inner(weight=0.0))
     """an inner section whose own default differs from its class's."""
-    moved_keys: ClassVar[dict[str, str]] = {"weight": "inner.weight"}
 
 
 @dataclass
@@ -93,12 +92,6 @@ def test_partial_sections_keep_their_own_defaults_and_errors_name_the_full_key()
         with pytest.raises(ConfigError) as info:
             build(Root, tree)
         assert str(info.value).startswith(message), (str(info.value), message)
-
-
-def test_moved_keys_load_the_old_place_and_refuse_both():
-    assert build(Root, {"pick": {"weight": 0.25}}).pick.inner.weight == 0.25
-    with pytest.raises(ConfigError, match="pick.weight: given twice"):
-        build(Root, {"pick": {"weight": 0.25, "inner": {"weight": 0.5}}})
 
 
 def test_base_files_merge_key_by_key(tmp_path):

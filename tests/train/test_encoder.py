@@ -1,8 +1,7 @@
-"""One `Encoder` per method: levels, no aliases, old checkpoints, compile targets, exports."""
+"""One `Encoder` per method: levels, no aliases, checkpoints, compile targets, exports."""
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
@@ -68,58 +67,6 @@ def test_every_method_registers_its_encoder_once(name):
     assert {k[len("encoder.trunk.") :] for k in state if k.startswith("encoder.trunk.")} == set(trunk)
     encoders = [m for m in method.modules() if isinstance(m, Encoder)]
     assert len(encoders) == (2 if name in ("mocov2", "densecl", "dsc") else 1)  # + momentum copy
-
-
-class _MainFeatures(nn.Module):
-    """main's ``ResNetFeatures``: shares the ResNet under ``.resnet``."""
-
-    def __init__(self, resnet: nn.Module):
-        super().__init__()
-        self.resnet = resnet
-
-
-def _main_layout(method: nn.Module) -> nn.Module:
-    """The same modules registered as main's methods did: ``backbone`` + ``features`` alias per encoder
-    (``key_``/``target_`` for momentum copies), in the same order."""
-    old = nn.Module()
-    for name, child in method.named_children():
-        if isinstance(child, Encoder):
-            role = name[: -len("encoder")]
-            setattr(old, role + "backbone", child.trunk)
-            setattr(old, role + "features", _MainFeatures(child.trunk))
-        else:
-            setattr(old, name, child)
-    return old
-
-
-def _main_unique_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
-    """main's ``checkpoint.unique_state_dict`` (verbatim): what its checkpoints hold."""
-    seen: set[int] = set()
-    out = {}
-    for name, value in module.state_dict(keep_vars=True).items():
-        if id(value) in seen:
-            continue
-        seen.add(id(value))
-        out[name] = value.detach()
-    return out
-
-
-@pytest.mark.parametrize("name", ["synthetic_contrast", "mocov2", "dsc"])
-@pytest.mark.parametrize("with_aliases", [False, True])
-def test_checkpoints_of_the_old_key_layout_still_load(name, with_aliases):
-    trained = _method(name, seed=1)
-    old = _main_layout(trained)
-    state = old.state_dict() if with_aliases else _main_unique_state_dict(old)
-    assert "backbone.conv1.weight" in state and ("features.resnet.conv1.weight" in state) == with_aliases
-    buffer = io.BytesIO()
-    torch.save({"method": state}, buffer)  # through a file, as a checkpoint travels
-    buffer.seek(0)
-    state = torch.load(buffer, weights_only=True)["method"]
-    fresh = _method(name, seed=2)
-    assert not torch.equal(fresh.encoder.trunk.conv1.weight, trained.encoder.trunk.conv1.weight)
-    load_method_state(fresh, state)
-    for key, value in trained.state_dict().items():
-        assert torch.equal(fresh.state_dict()[key], value), key
 
 
 def test_a_checkpoint_of_another_method_is_refused():

@@ -201,28 +201,14 @@ def test_crop_neighbours_need_photo_pairs_before_anything_is_built(shard_dir, ph
     assert msg.startswith("method.neighbours:") and "data.photo_pairs=true" in msg
 
 
-def test_a_run_folder_saved_with_flat_method_keys_still_resumes(shard_dir, photo_dir, tmp_path):
-    """Runs written before the She & Xu options nested under method.synthetic resume (converted on load)."""
-    import torch
-    import yaml
-
-    from synthssl.train.trainer import Trainer
-
-    out = tmp_path / "run"
-    overrides = tiny_overrides(shard_dir, photo_dir, out, **{"train.steps": 2, "train.checkpoint_every": 1})
-    Trainer(load_config(None, overrides)).run(stop_after=1)
-
-    def flat(tree: dict) -> dict:
-        method = dict(tree["method"])
-        return {**tree, "method": {**method.pop("synthetic"), **method}}
-
-    state = torch.load(out / "checkpoint.pt", weights_only=False)
-    state["config"] = flat(state["config"])
-    torch.save(state, out / "checkpoint.pt")
-    saved = yaml.safe_load((out / "config.yaml").read_text())
-    (out / "config.yaml").write_text(yaml.safe_dump(flat(saved), sort_keys=False))
-    assert "property_weight" in saved["method"]["synthetic"] and "property_weight" in flat(saved)["method"]
-    assert main([str(out / "config.yaml"), "--resume", "-q"]) == 0
-    assert (out / "export" / "backbone.pt").is_file()
-    steps = [yaml.safe_load(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert steps == [1, 2]
+@pytest.mark.parametrize(
+    "override, key",
+    [("method.property_weight=3", "method.property_weight"), ("method.proj_dim=64", "method.proj_dim")],
+)
+def test_nested_options_are_known_only_at_their_nested_place(override, key):
+    with pytest.raises(ConfigError) as info:
+        load_config("synthetic_contrast", [override])
+    assert str(info.value) == (
+        f"{key}: unknown key; the keys of method are: name, temperature, projection, contrast_weight, "
+        "photo_contrast_weight, decorrelation_weight, photo_decorrelation_weight, synthetic"
+    )

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from helpers.train_overrides import tiny_overrides
 
-from synthssl.train.config import load_config
+from synthssl.train.checkpoint import FORMAT_VERSION, load_checkpoint
+from synthssl.train.config import ConfigError, load_config
 from synthssl.train.trainer import Trainer
 
 
@@ -42,6 +44,7 @@ def test_resume_matches_uninterrupted_run(shard_dir, photo_dir, tmp_path):
     resumed = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
 
     assert resumed["step"] == full["step"] == 4
+    assert resumed["format_version"] == full["format_version"] == FORMAT_VERSION
     for name, value in full["method"].items():
         torch.testing.assert_close(resumed["method"][name], value, rtol=1e-5, atol=1e-6, msg=name)
     opt_full = full["optimizers"]["discriminator"]["state"]
@@ -87,25 +90,17 @@ def test_ctrl_c_saves_the_finished_steps(shard_dir, photo_dir, tmp_path):
     assert (tmp_path / "run" / "export" / "backbone.pt").is_file()
 
 
-def test_resume_from_a_checkpoint_of_the_old_key_layout(shard_dir, photo_dir, tmp_path):
-    """A checkpoint written before methods had one Encoder (``backbone.*`` keys) resumes to the same weights."""
-    Trainer(_cfg(shard_dir, photo_dir, tmp_path / "full")).run()
-    full = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=True)
-    killed = _cfg(shard_dir, photo_dir, tmp_path / "old")
-    Trainer(killed).run(stop_after=3)
-    path = tmp_path / "old" / "checkpoint.pt"
-    ckpt = torch.load(path, weights_only=True)
-    prefix = "encoder.trunk."
-    ckpt["method"] = {
-        ("backbone." + k[len(prefix) :] if k.startswith(prefix) else k): v for k, v in ckpt["method"].items()
-    }
-    assert "backbone.conv1.weight" in ckpt["method"] and not any(k.startswith("encoder.") for k in ckpt["method"])
-    torch.save(ckpt, path)
-    Trainer(killed, resume=True).run()
-    resumed = torch.load(path, weights_only=True)
-    assert resumed["step"] == 4 and set(resumed["method"]) == set(full["method"])
-    for name, value in full["method"].items():
-        torch.testing.assert_close(resumed["method"][name], value, rtol=1e-5, atol=1e-6, msg=name)
+@pytest.mark.parametrize(
+    "state, found", [({"step": 1}, "no format version"), ({"format_version": 0, "step": 1}, "format 0")]
+)
+def test_a_checkpoint_of_another_format_is_refused_in_one_line(tmp_path, state, found):
+    torch.save(state, tmp_path / "checkpoint.pt")
+    with pytest.raises(ConfigError) as info:
+        load_checkpoint(tmp_path)
+    assert str(info.value) == (
+        f"--resume: {tmp_path / 'checkpoint.pt'} has {found}; this synthssl resumes checkpoint format "
+        f"{FORMAT_VERSION} only; start a new run (--overwrite, or another train.out)"
+    )
 
 
 def test_weight_average_is_exported_and_resumes_exactly(shard_dir, photo_dir, tmp_path):

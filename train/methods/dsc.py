@@ -34,7 +34,7 @@ and depth / normal / contour / adv / disc_loss / disc_acc when the synthetic ter
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Optional
+from typing import Literal, Optional
 
 import torch
 from torch import Tensor, nn
@@ -48,7 +48,7 @@ from synthssl.train.losses.pixel_contrast import pixel_contrast_loss
 from synthssl.train.losses.semantic_contrast import sampled_pixels, semantic_contrast_loss
 from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodConfig, MethodContext, StepInfo
 from synthssl.train.methods.projection_config import ProjectionConfig
-from synthssl.train.methods.synthetic_terms import MOVED_TO_SYNTHETIC, SyntheticTerms, SyntheticTermsConfig
+from synthssl.train.methods.synthetic_terms import SyntheticTerms, SyntheticTermsConfig
 from synthssl.train.models.backbone import LEVEL_INDEX, pooled
 from synthssl.train.models.dense_head import DenseProjectionHead
 from synthssl.train.models.encoder import build_encoder
@@ -128,8 +128,6 @@ class DSCConfig(MethodConfig):
         default_factory=lambda: SyntheticTermsConfig(property_weight=0.0, adversarial="none")
     )
     """the She & Xu terms DSC can add (off by default here)."""
-
-    moved_keys: ClassVar[dict[str, str]] = MOVED_TO_SYNTHETIC
 
     def check(self) -> None:
         for key in (

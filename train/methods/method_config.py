@@ -8,7 +8,7 @@ checks the data against it and opens the data once, before anything is built.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Optional
+from typing import Optional
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,6 @@ class MethodConfig:
 
     name: str = ""
     """the method (train/methods/registry.py)."""
-
-    moved_keys: ClassVar[dict[str, str]] = {}
-    """{old key: its new dotted place}: configs written before an option moved still load."""
 
     def data_needs(self) -> DataNeeds:
         """What the method as configured needs; default: rgb view pairs only (runs on photo pairs too)."""

@@ -45,7 +45,6 @@ Defaults are ours (see docs/train.md), not numbers from the paper.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -56,7 +55,7 @@ from synthssl.train.losses.decorrelation import decorrelation_loss
 from synthssl.train.losses.nt_xent import nt_xent
 from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodConfig, MethodContext, StepInfo
 from synthssl.train.methods.projection_config import ProjectionConfig
-from synthssl.train.methods.synthetic_terms import MOVED_TO_SYNTHETIC, SyntheticTerms, SyntheticTermsConfig
+from synthssl.train.methods.synthetic_terms import SyntheticTerms, SyntheticTermsConfig
 from synthssl.train.models.backbone import pooled
 from synthssl.train.models.encoder import build_encoder
 from synthssl.train.models.projection import ProjectionMLP
@@ -81,8 +80,6 @@ class SyntheticContrastConfig(MethodConfig):
     """weight of the same term on pooled c5 of the real photos (needs data.photos; ours); 0 = off."""
     synthetic: SyntheticTermsConfig = field(default_factory=SyntheticTermsConfig)
     """the property heads and the feature adaptation."""
-
-    moved_keys: ClassVar[dict[str, str]] = MOVED_TO_SYNTHETIC
 
     def check(self) -> None:
         need(self.temperature > 0, "temperature", "> 0")

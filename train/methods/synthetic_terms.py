@@ -10,7 +10,7 @@ rest), as alternating GAN updates or through a gradient-reversal layer (DANN).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -83,10 +83,6 @@ class SyntheticTermsConfig:
         for key in ("decoder_width", "disc_width", "disc_blocks"):
             need(getattr(self, key) >= 1, key, ">= 1")
         need(self.disc_lr > 0, "disc_lr", "> 0")
-
-
-#: The keys of `SyntheticTermsConfig` at their place before they nested under ``method.synthetic``.
-MOVED_TO_SYNTHETIC = {f.name: f"synthetic.{f.name}" for f in fields(SyntheticTermsConfig)}
 
 
 class SyntheticTerms(nn.Module):
