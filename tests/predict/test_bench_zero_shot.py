@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import math
 
 import bench_zero_shot
+import numpy as np
 import pytest
 import yaml
+
+from synthssl.train.eval.middlebury import load_motorcycle
+from synthssl.train.predict.model import load_predictor
+from synthssl.train.predict.zero_shot import score_zero_shot
 
 TINY = [
     "data.image_size=32",
@@ -43,14 +49,28 @@ def test_both_arms_train_alike_and_are_scored(
     assert bench_zero_shot.main(argv) == 0
     results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(results["arms"]) == {"adapted", "no_adaptation"} and results["size"] == 64
+    real = load_motorcycle(fake_middlebury)
     for arm, adversarial in (("adapted", "gan"), ("no_adaptation", "none")):
         cfg = yaml.safe_load((tmp_path / f"{arm}-seed0" / "config.yaml").read_text())
         assert cfg["method"]["synthetic"]["adversarial"] == adversarial and cfg["train"]["steps"] == 2
         assert cfg["data"]["image_size"] == 32
-        assert 0 <= results["arms"][arm]["delta1"] <= 100 and results["arms"][arm]["abs_rel_std"] == 0.0
+        # Each arm's score is its run's heads scored by predict's code at twice the training size;
+        # one seed: the mean is that seed's score and the spread is 0.
+        direct = score_zero_shot(load_predictor(tmp_path / f"{arm}-seed0"), real, 64)
+        for metric in bench_zero_shot.METRICS:
+            assert results["arms"][arm]["per_seed"][0][metric] == pytest.approx(direct[metric], nan_ok=True), metric
+            assert results["arms"][arm][metric] == results["arms"][arm]["per_seed"][0][metric]
+            assert results["arms"][arm][f"{metric}_std"] == 0.0
     diff = results["adapted_minus_no_adaptation"]["abs_rel"]
     assert diff == pytest.approx(results["arms"]["adapted"]["abs_rel"] - results["arms"]["no_adaptation"]["abs_rel"])
-    assert results["references"]["constant"]["delta1"] >= 0 and "tiny" in results["scored"]
+    # The constant reference, from the definitions: median scaling makes it the median depth.
+    depth = real.depth[real.valid]
+    median = np.median(depth)
+    constant = results["references"]["constant"]
+    assert constant["abs_rel"] == pytest.approx(np.mean(np.abs(median - depth) / depth))
+    assert constant["delta1"] == pytest.approx(100 * np.mean(np.maximum(median / depth, depth / median) < 1.25))
+    assert math.isnan(constant["spearman"]) and constant["pixels"] == 25 * 44  # the 5 top rows are unknown
+    assert results["scored"]["tiny"] == pytest.approx(score_zero_shot(load_predictor(heads_run), real, 64), nan_ok=True)
     # A re-run reuses the finished runs (no retraining: the training time is unchanged).
     seconds = results["arms"]["adapted"]["per_seed"][0]["train_seconds"]
     assert bench_zero_shot.main(argv) == 0
