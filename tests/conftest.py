@@ -1,4 +1,5 @@
-"""Shared test fixtures. ``helpers.analytic_scene`` builds exact scenes without a GL context."""
+"""Shared test fixtures and the ``gpu`` tier's skip. ``helpers.analytic_scene`` builds exact
+scenes without a GL context."""
 
 from __future__ import annotations
 
@@ -9,6 +10,23 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the tests marked ``gpu`` when torch sees no CUDA device."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    if gpu_items and not _cuda_available():
+        skip = pytest.mark.skip(reason="needs CUDA (marked gpu): torch.cuda.is_available() is false")
+        for item in gpu_items:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

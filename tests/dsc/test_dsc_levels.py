@@ -86,11 +86,15 @@ def test_dsc_losses_are_invariant_to_permuting_the_batch(scene_batch):
         assert torch.allclose(a[term], b[term], atol=1e-5), term
 
 
+@pytest.mark.parametrize(
+    "device", [pytest.param("cpu", marks=pytest.mark.slow), pytest.param("cuda", marks=pytest.mark.gpu)]
+)
 @pytest.mark.parametrize("kw", [{}, {"semantic": "prototypes", "neighbours": "feature", "target_momentum": 0.9}])
-def test_dsc_gradients_are_finite_under_bf16_autocast(small_batch, kw):
-    method = _dsc(**kw)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = method(small_batch, StepInfo(0, 10))
+def test_dsc_gradients_are_finite_under_bf16_autocast(small_batch, kw, device):
+    """bf16 autocast as the trainer runs it on a GPU (``train.precision: auto``); on a CPU it is emulated (slow)."""
+    method = _dsc(**kw).to(device)
+    with torch.autocast(device, dtype=torch.bfloat16):
+        out = method(small_batch.to(device), StepInfo(0, 10))
     out["loss"].backward()
     assert torch.isfinite(out["loss"])
     grads = [p.grad for p in method.parameters() if p.grad is not None]
