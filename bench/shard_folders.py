@@ -20,7 +20,7 @@ import numpy as np
 
 from synthssl.core.version import package_version
 from synthssl.dataset.compat import compat_from_attrs
-from synthssl.dataset.layout import sidecar_path
+from synthssl.dataset.layout import shard_relpath, sidecar_path
 from synthssl.dataset.manifest import MANIFEST_NAME, sha256_file, write_json_atomic
 from synthssl.dataset.schema import ALL_FIELDS, FORMAT_NAME, FORMAT_VERSION, scene_shape
 from synthssl.dataset.writer import ShardWriter
@@ -112,10 +112,6 @@ def _write_manifest(out: Path, entries: list[dict[str, Any]], categories: list[s
     )
 
 
-def _shard_name(k: int, per_folder: int | None) -> str:
-    return f"s{k // per_folder:04d}/shard-{k:06d}.h5" if per_folder else f"shard-{k:05d}.h5"
-
-
 def write_render_folder(
     out: str | os.PathLike,
     *,
@@ -135,14 +131,15 @@ def write_render_folder(
     """Write a render folder in the provenance format of docs/shard-format.md, one ShardWriter per
     shard: shards with ``render_id``, ``config_hash``, ``asset_names`` and ``assets_sha256``
     attributes, a sidecar per shard and ``manifest.json`` (entries sorted by file,
-    ``category_tables``). ``per_folder`` nests shards ``per_folder`` to a subfolder."""
+    ``category_tables``). Shard k sits at ``shard_relpath(k, per_folder)``: nested ``per_folder``
+    to a subfolder from shard ``per_folder`` on (default: as the renderer places them)."""
     out = Path(out)
     categories = list(categories or CATEGORIES)
     render_id = render_id if render_id is not None else render_id_of(seed)
     entries = []
     for k, first in enumerate(range(0, num_scenes, shard_size)):
         n = min(shard_size, num_scenes - first)
-        name = _shard_name(k, per_folder)
+        name = shard_relpath(k, per_folder)
         attrs = provenance_attrs(
             first_scene=first,
             size=size,
@@ -222,7 +219,7 @@ def tiny_folder(out: Path, shards: int, size: int, per_folder: int | None = 1000
     templates = {n: _Template(out, n, size, attrs) for n in (1, 2)}
     entries, first = [], 0
     for k in range(shards):
-        n, name = 1 + k % 2, _shard_name(k, per_folder)
+        n, name = 1 + k % 2, shard_relpath(k, per_folder)
         templates[n].write(out / name, first)
         entries.append(_entry(out, name, {**attrs, "first_scene": first}, n, size, 2, durable=False))
         first += n

@@ -7,8 +7,11 @@ every key of `MUST_MATCH`: the same category ids must mean the same names, and t
 set must have drawn them (a wheel install without ``assets/`` draws from fewer categories than
 a checkout). ``package_version`` and ``config_hash`` may differ (renders with other seeds).
 
-Shards written before provenance attributes existed lack ``render_id`` (read as "") and
-``assets_sha256`` (read as "": unknown, so it is compared only between shards that record one).
+The render's provenance (``render_id``, ``config_hash``, ``assets_sha256``) is read from the
+shard's attributes as the renderer wrote them (`synthssl.render.provenance` computes them);
+nothing here derives them again. A shard without provenance attributes (written by another
+writer than ``render-scenes``) reads as render id "" and asset hash "" (unknown: compared only
+between shards that record one).
 """
 
 from __future__ import annotations
@@ -22,13 +25,15 @@ from .schema import categories_sha256
 
 #: Keys of the compat record on which all shards read together must agree.
 MUST_MATCH = ("format_version", "height", "width", "views", "categories_sha256", "assets_sha256")
-#: Keys a manifest entry written under the provenance contract carries in its ``compat``.
+#: Keys of a manifest entry's ``compat``.
 COMPAT_KEYS = MUST_MATCH + ("package_version", "config_hash")
-#: Keys whose value "" means "not recorded" (legacy shards): compared only when both are known.
+#: Keys of a manifest entry (and sidecar) besides ``compat``.
+ENTRY_KEYS = ("file", "num_scenes", "first_scene", "bytes", "mtime_ns", "sha256", "render_id")
+#: Keys whose value "" means "not recorded" (a shard without provenance): compared only when both are known.
 _OPTIONAL = ("assets_sha256",)
 
 _HINTS = {
-    "format_version": "re-render the older shards with this synthssl",
+    "format_version": "re-render the shards of the other format version with this synthssl",
     "height": "render every folder at the same image size",
     "width": "render every folder at the same image size",
     "views": "render every folder with the same number of views",
@@ -40,8 +45,8 @@ _HINTS = {
 
 
 def compat_from_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """The compat record of a shard from its root attributes (legacy shards included): h5py's
-    (bytes decoded here), a reader's decoded ones, or the writer's own (``category_names`` a list)."""
+    """The compat record of a shard from its root attributes: h5py's (bytes decoded here), a
+    reader's decoded ones, or the writer's own (``category_names`` a list)."""
     attrs = {k: v.decode("utf-8") if isinstance(v, bytes) else v for k, v in attrs.items()}
     names = attrs["category_names"]
     return {
@@ -57,21 +62,18 @@ def compat_from_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def render_id_from_attrs(attrs: Mapping[str, Any]) -> str:
-    """The shard's ``render_id`` attribute, "" for a legacy shard without one."""
+    """The shard's ``render_id`` attribute, "" for a shard without one."""
     value = attrs.get("render_id", "")
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def is_current_entry(entry: Mapping[str, Any] | None) -> bool:
-    """True when a manifest entry (or sidecar) follows the provenance contract (else: legacy)."""
+def is_complete_entry(entry: Any) -> bool:
+    """True when ``entry`` (a manifest entry or sidecar, parsed JSON) holds every key of the entry
+    format (`ENTRY_KEYS`, and `COMPAT_KEYS` in its ``compat``; docs/shard-format.md)."""
     if not isinstance(entry, Mapping) or not isinstance(entry.get("render_id"), str):
         return False
     compat = entry.get("compat")
-    return (
-        isinstance(compat, Mapping)
-        and all(k in compat for k in COMPAT_KEYS)
-        and all(k in entry for k in ("file", "num_scenes", "first_scene"))
-    )
+    return isinstance(compat, Mapping) and all(k in compat for k in COMPAT_KEYS) and all(k in entry for k in ENTRY_KEYS)
 
 
 def _short(value: Any) -> str:
@@ -120,9 +122,10 @@ class CompatChecker:
 __all__ = [
     "MUST_MATCH",
     "COMPAT_KEYS",
+    "ENTRY_KEYS",
     "compat_from_attrs",
     "render_id_from_attrs",
-    "is_current_entry",
+    "is_complete_entry",
     "conflict",
     "CompatChecker",
 ]

@@ -3,8 +3,8 @@
 `build_index(paths)` lists the shard files under each folder (no shard is opened) and takes
 each shard's scene count, first scene, render id and compat record from the folder's
 ``manifest.json`` (see docs/shard-format.md), or from the shard's sidecar record when the
-manifest does not list it yet. Only a shard described by neither in the provenance format (a
-folder rendered before it, or an entry whose byte size no longer matches the file) is opened,
+manifest does not list it yet. Only a shard described by neither (killed between its rename and
+its sidecar, before any merge) or whose entry's byte size no longer matches the file is opened,
 one at a time and closed again. Every shard must be compatible with every other
 (`compat.CompatChecker`), and no (render id, scene id) may appear twice.
 
@@ -15,7 +15,6 @@ DataLoader worker forked from the process that built it shares it instead of cop
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +22,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .compat import CompatChecker, compat_from_attrs, is_current_entry, render_id_from_attrs
+from .compat import CompatChecker, compat_from_attrs, is_complete_entry, render_id_from_attrs
 from .errors import MixedShardsError, ShardFormatError
-from .layout import find_shard_roots, sidecar_path
-from .manifest import read_manifest
+from .layout import find_shard_roots
+from .manifest import read_manifest, read_sidecar
 from .schema import FORMAT_VERSION, categories_sha256
 from .shard import Shard
 
@@ -41,8 +40,8 @@ class ShardIndex:
 
     Per scene ``i`` (length N): ``scene_shard[i]`` (its shard), ``scene_local[i]`` (its
     position in that shard), ``scene_id[i]`` (its scene id within its render).
-    Per shard ``k`` (length S): ``shard_root[k]`` (index into ``roots``), ``shard_name[k]``
-    (bytes: POSIX path relative to the root), ``shard_render[k]`` (index into ``render_ids``),
+    Per shard ``k`` (length S): ``shard_root[k]`` (index into ``roots``), ``shard_relpath[k]``
+    (bytes: its relpath in that root, `synthssl.dataset.layout`), ``shard_render[k]`` (index into ``render_ids``),
     ``shard_scenes[k]`` (its scene count). ``compat`` is the compat record all shards share
     (see `synthssl.dataset.compat`), ``category_names`` its category table. ``opened`` counts
     the shards that had to be opened to build the index (0 when every folder has a current
@@ -51,7 +50,7 @@ class ShardIndex:
 
     roots: list[Path]
     shard_root: np.ndarray
-    shard_name: np.ndarray
+    shard_relpath: np.ndarray
     shard_render: np.ndarray
     shard_scenes: np.ndarray
     render_ids: list[str]
@@ -68,11 +67,11 @@ class ShardIndex:
 
     @property
     def num_shards(self) -> int:
-        return int(self.shard_name.shape[0])
+        return int(self.shard_relpath.shape[0])
 
     def shard_path(self, k: int) -> Path:
         """The file of shard ``k``."""
-        return self.roots[int(self.shard_root[k])] / self.shard_name[k].decode("utf-8")
+        return self.roots[int(self.shard_root[k])] / self.shard_relpath[k].decode("utf-8")
 
     def render_of_shard(self, k: int) -> str:
         return self.render_ids[int(self.shard_render[k])]
@@ -82,7 +81,7 @@ class ShardIndex:
         return ShardIndex(
             self.roots,
             self.shard_root,
-            self.shard_name,
+            self.shard_relpath,
             self.shard_render,
             self.shard_scenes,
             self.render_ids,
@@ -102,7 +101,7 @@ class ShardIndex:
             int(a.nbytes)
             for a in (
                 self.shard_root,
-                self.shard_name,
+                self.shard_relpath,
                 self.shard_render,
                 self.shard_scenes,
                 self.scene_shard,
@@ -122,7 +121,7 @@ class _Builder:
         self.render_of: list[int] = []
         self.counts: list[int] = []
         self.firsts: list[int] = []
-        self.explicit: dict[int, np.ndarray] = {}  # shard -> scene ids read from the file (legacy)
+        self.explicit: dict[int, np.ndarray] = {}  # shard -> its file's scene ids, when not first_scene + 0..n-1
         self.render_ids: dict[str, int] = {}
         self.tables: dict[str, list[str]] = {}  # categories_sha256 -> names
         self.checker = CompatChecker()
@@ -152,8 +151,8 @@ class _Builder:
             path = root / name
             entry = listed.get(name)
             source = "manifest"
-            if not is_current_entry(entry) or entry.get("file") != name:
-                entry, source = _read_sidecar(path, name), "sidecar"
+            if not is_complete_entry(entry) or entry.get("file") != name:
+                entry, source = _sidecar_of(path), "sidecar"
             if entry is not None and entry.get("bytes") not in (None, _size(path)):
                 entry = None  # the file was replaced since its entry was written: read the file itself
             if entry is not None:
@@ -206,7 +205,7 @@ class _Builder:
         return ShardIndex(
             roots=self.roots,
             shard_root=np.asarray(self.root_of, dtype=_smallest_uint(len(self.roots))),
-            shard_name=np.array([n.encode("utf-8") for n in self.names], dtype=np.bytes_),
+            shard_relpath=np.array([n.encode("utf-8") for n in self.names], dtype=np.bytes_),
             shard_render=shard_rank.astype(_smallest_uint(len(ordered))),
             shard_scenes=counts.astype(np.uint32),
             render_ids=ordered,
@@ -228,7 +227,7 @@ class _Builder:
             return
         i = int(np.flatnonzero(same)[0])
         rid = ordered[int(rank[i])]
-        render = f"render {rid}" if rid else "a render without render_id (rendered before provenance was recorded)"
+        render = f"render {rid}" if rid else "a render without render_id"
         raise MixedShardsError(
             self._path(int(shard_of[i])),
             "dataset 'scene_id'",
@@ -271,13 +270,10 @@ def _size(path: Path) -> int | None:
         return None
 
 
-def _read_sidecar(path: Path, name: str) -> dict[str, Any] | None:
-    """The shard's sidecar record when it exists and follows the provenance contract, else None."""
-    try:
-        entry = json.loads(sidecar_path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    return entry if is_current_entry(entry) and Path(str(entry["file"])).name == Path(name).name else None
+def _sidecar_of(path: Path) -> dict[str, Any] | None:
+    """The sidecar record of the shard at ``path`` when it is complete and names this file, else None."""
+    entry = read_sidecar(path)
+    return entry if entry is not None and Path(str(entry["file"])).name == path.name else None
 
 
 def build_index(paths: Sequence[str | os.PathLike]) -> ShardIndex:

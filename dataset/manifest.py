@@ -8,20 +8,19 @@ shared file per shard.
 
 ``manifest.json`` is merged from the sidecars (`index_folder`) when a run ends, and by
 ``render-scenes index DIR``. A merge lists the shard files, takes each one's sidecar, writes
-a missing sidecar (a run killed between the rename and the sidecar, or a shard written
-before sidecars existed; its entry then comes from the previous manifest when that lists it,
-else from the file), and writes the manifest through a temporary file
-and ``os.replace``. So it is correct after a kill and under array jobs on many machines:
-no cross-machine lock is relied on; a merge only ever adds what it sees, and running
-``index`` once after the last job has finished is authoritative. A local ``flock`` (when the
-filesystem supports it) only spares concurrent merges on one machine redundant work.
+a missing sidecar from the file itself (a run killed between the rename and the sidecar), and
+writes the manifest through a temporary file and ``os.replace``. So it is correct after a kill
+and under array jobs on many machines: no cross-machine lock is relied on; a merge only ever
+adds what it sees, and running ``index`` once after the last job has finished is
+authoritative. A local ``flock`` (when the filesystem supports it) only spares concurrent
+merges on one machine redundant work.
 
 Checksums are written once, when a shard is finished, and never re-blessed: a sidecar is
 kept as it is even when its file changed since, so ``validate --deep`` keeps flagging a
 modified shard.
 
-Shard files may sit in subfolders (`shard_relpath`); an entry's ``file`` is its path
-relative to the render folder, POSIX style.
+Shard files may sit in subfolders; an entry's ``file`` is the shard's relpath
+(`synthssl.dataset.layout`).
 """
 
 from __future__ import annotations
@@ -38,9 +37,9 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import h5py
 
-from .compat import compat_from_attrs, render_id_from_attrs
+from .compat import compat_from_attrs, is_complete_entry, render_id_from_attrs
 from .errors import ShardFormatError
-from .layout import list_shard_files, sidecar_path
+from .layout import relpath, shard_relpaths, sidecar_path
 from .schema import FORMAT_NAME, FORMAT_VERSION, categories_sha256
 
 log = logging.getLogger("synthssl.dataset")
@@ -78,12 +77,11 @@ def tmp_files(directory: str | os.PathLike) -> list[Path]:
 
 def stale_tmp_files(directory: str | os.PathLike) -> list[Path]:
     """Temporary files whose writer is gone: written on this host by a process that no longer
-    runs (or named in the older ``.tmp-<pid>`` form). Files of other hosts are never touched."""
+    runs. Files of other hosts are never touched."""
     host = socket.gethostname()
     out = []
     for p in tmp_files(directory):
-        tag = p.name.rsplit(".tmp-", 1)[1]
-        who, _, pid = tag.rpartition("-") if "-" in tag else (host, "", tag)
+        who, _, pid = p.name.rsplit(".tmp-", 1)[1].rpartition("-")
         if who == host and pid.isdigit() and not _pid_alive(int(pid)):
             out.append(p)
     return out
@@ -148,37 +146,14 @@ def manifest_lock(directory: str | os.PathLike) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-#: Shards per subfolder: shard k < SHARDS_PER_FOLDER lives in the render folder itself (small runs
-#: stay flat), shard k >= it in ``s{k // SHARDS_PER_FOLDER:04d}/``, so no folder holds more than
-#: about 2 x SHARDS_PER_FOLDER files (shards and their sidecars). The place of a shard depends on
-#: k only, so growing a render (more --scenes) never moves a finished shard.
-SHARDS_PER_FOLDER = 1000
-
-
-def shard_relpath(k: int) -> str:
-    """Path of shard ``k`` relative to the render folder: ``shard-00012.h5`` or ``s0012/shard-12345.h5``."""
-    name = f"shard-{k:05d}.h5"
-    return name if k < SHARDS_PER_FOLDER else f"s{k // SHARDS_PER_FOLDER:04d}/{name}"
-
-
-def shard_files(directory: str | os.PathLike) -> list[Path]:
-    """Every shard file of a render folder, flat or in subfolders, sorted by relative path."""
-    return [Path(directory) / name for name in list_shard_files(directory)]
-
-
-def relname(directory: str | os.PathLike, path: str | os.PathLike) -> str:
-    """``path`` relative to ``directory``, POSIX style (a manifest entry's ``file``)."""
-    return Path(path).relative_to(directory).as_posix()
-
-
 def _text(value: Any) -> Any:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
 def shard_entry(file: str, attrs: Mapping[str, Any], nbytes: int, mtime_ns: int, sha256: str) -> dict[str, Any]:
     """The manifest entry of one shard from its root attributes (h5py's or the writer's own) and
-    its file's size (bytes), mtime (ns) and SHA-256 (hex). Missing provenance (shards written
-    before it existed) reads as "" (`synthssl.dataset.compat`)."""
+    its file's size (bytes), mtime (ns) and SHA-256 (hex). A shard without provenance attributes
+    reads as render id "" (`synthssl.dataset.compat`)."""
     return {
         "file": file,
         "num_scenes": int(attrs["num_scenes"]),
@@ -196,7 +171,7 @@ def entry_from_file(directory: Path, path: Path) -> dict[str, Any]:
     st = path.stat()
     with h5py.File(path, "r") as f:
         attrs = dict(f.attrs)
-    return shard_entry(relname(directory, path), attrs, st.st_size, st.st_mtime_ns, sha256_file(path))
+    return shard_entry(relpath(directory, path), attrs, st.st_size, st.st_mtime_ns, sha256_file(path))
 
 
 def record_finished(
@@ -206,18 +181,18 @@ def record_finished(
     SHA-256 as the writer produced them). O(1): one stat and one small file, nothing listed or
     re-read whatever the folder holds. Returns the entry."""
     st = os.stat(path)
-    entry = shard_entry(relname(directory, path), root_attrs, st.st_size, st.st_mtime_ns, sha256)
+    entry = shard_entry(relpath(directory, path), root_attrs, st.st_size, st.st_mtime_ns, sha256)
     write_sidecar(path, entry)
     return entry
 
 
 def read_sidecar(shard_path: str | os.PathLike) -> dict[str, Any] | None:
-    """The sidecar entry of a shard, or None when it is missing or unreadable."""
+    """The sidecar entry of a shard, or None when it is missing, unreadable or incomplete."""
     try:
         entry = json.loads(sidecar_path(shard_path).read_text())
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError):
         return None
-    return entry if isinstance(entry, dict) and "sha256" in entry and "compat" in entry else None
+    return entry if is_complete_entry(entry) else None
 
 
 def write_sidecar(shard_path: str | os.PathLike, entry: dict[str, Any]) -> Path:
@@ -243,30 +218,16 @@ def _category_tables(directory: Path, entries: list[dict], known: dict[str, list
     return tables
 
 
-def _entry_without_sidecar(directory: Path, path: Path, listed: dict[str, Any] | None) -> dict[str, Any]:
-    """The entry of a shard that has no sidecar: the previous manifest's (its checksum is never
-    re-blessed, even when the file changed since; ``render_id``/``compat`` are added from the
-    file's attributes if that entry predates them), else one computed from the file."""
-    if listed is None:
-        return entry_from_file(directory, path)
-    if "compat" in listed:
-        return dict(listed)
-    with h5py.File(path, "r") as f:
-        attrs = dict(f.attrs)
-    fresh = shard_entry(listed["file"], attrs, listed["bytes"], listed["mtime_ns"], listed["sha256"])
-    return {**fresh, "num_scenes": listed["num_scenes"], "first_scene": listed["first_scene"]}
-
-
-def _merge_once(directory: Path, old: dict[str, Any], extra: dict[str, Any] | None) -> tuple[dict, list[Path]]:
-    prev = {e["file"]: e for e in old.get("shards", [])}
-    files = shard_files(directory)
+def _merge_once(directory: Path, old: dict[str, Any], extra: dict[str, Any] | None) -> tuple[dict, list[str]]:
+    """The manifest of the shards ``directory`` holds now (``old``: the previous manifest), and their relpaths."""
+    files = shard_relpaths(directory)
     entries = []
-    for path in files:
-        rel = relname(directory, path)
+    for rel in files:
+        path = directory / rel
         entry = read_sidecar(path)
         if entry is None or entry.get("file") != rel:
             try:
-                entry = _entry_without_sidecar(directory, path, prev.get(rel))
+                entry = entry_from_file(directory, path)
             except (OSError, KeyError, ValueError) as exc:  # not a finished shard: validate flags it
                 log.warning(
                     "%s: not listed in %s: cannot be read as a shard (%s); render it again with --resume",
@@ -306,7 +267,7 @@ def index_folder(directory: str | os.PathLike, extra: dict[str, Any] | None = No
                 old = {}
             manifest, files = _merge_once(directory, old, extra)
             write_json_atomic(directory / MANIFEST_NAME, manifest)
-            if shard_files(directory) == files:
+            if shard_relpaths(directory) == files:
                 break
     return manifest
 

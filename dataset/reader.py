@@ -234,7 +234,7 @@ class ShardCollection:
 
     @property
     def render_ids(self) -> list[str]:
-        """Render id of each scene's render ("" for shards rendered before render ids existed)."""
+        """Render id of each scene's render ("" for shards without provenance attributes)."""
         return [self.index.render_ids[int(r)] for r in self.index.shard_render[self.index.scene_shard]]
 
     @property

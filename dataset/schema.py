@@ -53,12 +53,12 @@ ROOT_ATTRS = (
     "num_scenes",
 )
 
-#: Provenance root attributes of every shard written since they were introduced (all strings):
-#: ``render_id`` (16 hex; the same for every shard of one render, array jobs included),
-#: ``config_hash`` (64 hex, sha256 of the canonical content config), ``asset_names`` (JSON list
-#: of the mesh assets in use, ``source/relative/path``), ``assets_sha256`` (64 hex, over those
-#: names and the files' bytes). Older shards lack them; readers take a missing ``render_id`` as
-#: "" (legacy). ``package_version`` is in `ROOT_ATTRS`.
+#: Provenance root attributes of every shard ``render-scenes`` writes (all strings; computed by
+#: `synthssl.render.provenance`): ``render_id`` (16 hex; the same for every shard of one render,
+#: array jobs included), ``config_hash`` (64 hex, sha256 of the canonical content config),
+#: ``asset_names`` (JSON list of the mesh assets in use, ``source/category/file``),
+#: ``assets_sha256`` (64 hex, over those names and the files' bytes). A shard written without
+#: them (by another writer) reads as render id "". ``package_version`` is in `ROOT_ATTRS`.
 PROVENANCE_ATTRS = ("render_id", "config_hash", "asset_names", "assets_sha256")
 
 

@@ -6,7 +6,7 @@ dataset's presence, dtype and shape; with ``deep=True`` it also reads every scen
 non-negative depth, unit normals on surface pixels and zero elsewhere, binary
 contours, instance ids within capacity, finite intrinsics and rigid camera poses.
 ``validate_directory`` checks a render folder's manifest against its files (flat or nested in
-subfolders: presence, scene counts, the provenance entries' render id and compat record and,
+subfolders: presence, scene counts, each entry's render id and compat record and,
 when deep, checksums), that every shard is compatible with every other (same category table,
 asset set, image size, views and format version; `synthssl.dataset.compat`) and that no
 (render id, scene id) repeats. ``validate_directories`` does the same across several folders
@@ -23,9 +23,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .compat import COMPAT_KEYS, CompatChecker, compat_from_attrs, is_current_entry, render_id_from_attrs
+from .compat import COMPAT_KEYS, CompatChecker, compat_from_attrs, is_complete_entry, render_id_from_attrs
 from .errors import MixedShardsError, ShardFormatError
-from .layout import SHARD_GLOB, list_shard_files
+from .layout import SHARD_GLOB, shard_relpaths
 from .manifest import MANIFEST_NAME, read_manifest, sha256_file
 from .schema import ALL_FIELDS, FIRST_OBJECT_ID, scene_shape
 from .shard import Shard
@@ -110,27 +110,33 @@ class _Scenes:
 def _check_entry(directory: Path, name: str, entry: dict[str, Any], shard: Shard, deep: bool) -> None:
     """The manifest entry of shard ``name`` against the file."""
     where = directory / MANIFEST_NAME
+    if not is_complete_entry(entry):
+        raise ShardFormatError(
+            where,
+            f"shards[{name}]",
+            "expected an entry with render_id and compat (docs/shard-format.md); "
+            "rebuild the manifest with render-scenes index DIR",
+        )
     if entry["num_scenes"] != shard.num_scenes:
         raise ShardFormatError(
             where,
             f"shards[{name}].num_scenes",
             f"expected {shard.num_scenes} (from the file), found {entry['num_scenes']}",
         )
-    if is_current_entry(entry):
-        if entry["render_id"] != render_id_from_attrs(shard.attrs):
+    if entry["render_id"] != render_id_from_attrs(shard.attrs):
+        raise ShardFormatError(
+            where,
+            f"shards[{name}].render_id",
+            f"expected {render_id_from_attrs(shard.attrs)!r} (from the file), found {entry['render_id']!r}",
+        )
+    compat = compat_from_attrs(shard.attrs)
+    for key in COMPAT_KEYS:
+        if entry["compat"][key] != compat[key]:
             raise ShardFormatError(
                 where,
-                f"shards[{name}].render_id",
-                f"expected {render_id_from_attrs(shard.attrs)!r} (from the file), found {entry['render_id']!r}",
+                f"shards[{name}].compat.{key}",
+                f"expected {compat[key]!r} (from the file), found {entry['compat'][key]!r}",
             )
-        compat = compat_from_attrs(shard.attrs)
-        for key in COMPAT_KEYS:
-            if entry["compat"][key] != compat[key]:
-                raise ShardFormatError(
-                    where,
-                    f"shards[{name}].compat.{key}",
-                    f"expected {compat[key]!r} (from the file), found {entry['compat'][key]!r}",
-                )
     if deep and entry.get("sha256") != sha256_file(shard.path):
         raise ShardFormatError(shard.path, "sha256", "checksum differs from the manifest (file changed or corrupt)")
 
@@ -138,7 +144,7 @@ def _check_entry(directory: Path, name: str, entry: dict[str, Any], shard: Shard
 def _validate_folder(directory: Path, deep: bool, checker: CompatChecker, scenes: _Scenes) -> dict[str, Any]:
     if not directory.is_dir():
         raise ShardFormatError(directory, None, "not a directory")
-    names = list_shard_files(directory)
+    names = shard_relpaths(directory)
     if not names:
         raise ShardFormatError(directory, None, f"no {SHARD_GLOB} files (in it or its subfolders)")
     manifest = read_manifest(directory)

@@ -207,12 +207,13 @@ def index_main(argv: list[str]) -> int:
     p.add_argument("directory")
     args = p.parse_args(argv)
     setup_logging("render-scenes")
-    from synthssl.dataset.manifest import index_folder, shard_files
+    from synthssl.dataset.layout import shard_relpaths
+    from synthssl.dataset.manifest import index_folder
 
     if not os.path.isdir(args.directory):
         print(f"render-scenes index: {args.directory}: not a directory", file=sys.stderr)
         return 2
-    if not shard_files(args.directory):
+    if not shard_relpaths(args.directory):
         print(f"render-scenes index: {args.directory}: no shard-*.h5 files (in it or its subfolders)", file=sys.stderr)
         return 2
     try:

@@ -1,7 +1,7 @@
 """Render a dataset: plan shards, render and write each shard in a worker process.
 
 Shard k holds scenes [k*shard_size, min((k+1)*shard_size, scenes)) and sits at
-`~synthssl.dataset.manifest.shard_relpath` (``shard-{k:05d}.h5``; from shard 1000 on in
+`~synthssl.dataset.layout.shard_relpath` (``shard-{k:05d}.h5``; from shard 1000 on in
 subfolders of 1000). A job renders the shards with ``k % num_shards == shard_index``.
 
 The unit of work is a shard: a worker renders its scenes, compresses and writes them
@@ -43,17 +43,14 @@ from tqdm import tqdm
 from synthssl.core.console import ProgressLine, is_tty, setup_logging
 from synthssl.core.errors import OutputWriteError, write_failure
 from synthssl.dataset.errors import ShardFormatError
+from synthssl.dataset.layout import relpath, shard_relpath, shard_relpaths, sidecar_path
 from synthssl.dataset.manifest import (
     MANIFEST_NAME,
     index_folder,
     read_manifest,
     read_sidecar,
     record_finished,
-    relname,
     sha256_file,
-    shard_files,
-    shard_relpath,
-    sidecar_path,
     stale_tmp_files,
 )
 from synthssl.dataset.reader import Shard
@@ -139,13 +136,13 @@ def check_same_content(shard: Shard, cfg: RenderConfig) -> None:
 def folder_shards(out: Path, cfg: RenderConfig) -> dict[str, tuple[int, int]]:
     """{file: (first scene, scenes)} of the readable shards in ``out``, each checked against ``cfg``'s content."""
     found = {}
-    for path in shard_files(out):
+    for path in (out / rel for rel in shard_relpaths(out)):
         try:
             shard = Shard(path)
         except ShardFormatError:
             continue  # unreadable: rendered again when planned
         check_same_content(shard, cfg)
-        found[relname(out, path)] = (int(shard.attrs["first_scene"]), int(shard.attrs["num_scenes"]))
+        found[relpath(out, path)] = (int(shard.attrs["first_scene"]), int(shard.attrs["num_scenes"]))
         shard.close()
     return found
 
@@ -177,7 +174,7 @@ def remove_stale_tmp(out: Path, quiet: bool = False) -> None:
         log.warning(
             "removed %d temporary file(s) left by dead processes: %s",
             len(stale),
-            ", ".join(relname(out, p) for p in stale),
+            ", ".join(relpath(out, p) for p in stale),
         )
 
 
@@ -467,10 +464,10 @@ def _shard_plans_to_do(
         entry = read_sidecar(path) if finished and resume else None
         if finished and resume and entry is None:
             listed = _manifest_entries(out) if listed is None else listed
-            entry = listed.get(relname(out, path))
+            entry = listed.get(relpath(out, path))
         problem = verify_finished(path, entry, deep) if finished and resume else None
         if problem:
-            log.warning("%s; rendering %s again", problem, relname(out, path))
+            log.warning("%s; rendering %s again", problem, relpath(out, path))
             summary.shards_rerendered += 1
         if finished and resume and not problem:
             summary.shards_skipped += 1

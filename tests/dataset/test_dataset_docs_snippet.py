@@ -3,6 +3,7 @@ folder, flat or nested, exactly as synthssl's own reader does."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -29,7 +30,8 @@ def test_snippet_imports_only_h5py_numpy_torch():
     imports = set(re.findall(r"^\s*(?:import|from)\s+([\w., ]+)", snippet(), re.M))
     names = {n.split()[0].split(".")[0] for line in imports for n in line.split(",")}
     assert names <= {"json", "os", "h5py", "numpy", "torch"}, names
-    assert len(snippet().strip().splitlines()) <= 20  # pasteable: about ten lines of logic
+    code = [line for line in snippet().splitlines() if line.strip()]
+    assert len(code) <= 17  # pasteable: about ten lines of logic (blank lines as ruff format puts them)
 
 
 def test_snippet_reads_a_render_like_the_reader(tmp_path):
@@ -44,9 +46,12 @@ def test_snippet_reads_a_render_like_the_reader(tmp_path):
         loader = torch.utils.data.DataLoader(theirs, batch_size=5)
         batch = next(iter(loader))
         assert batch["rgb"].shape == (5, 2, 16, 16, 3) and batch["rgb"].dtype == torch.uint8
-        for i in range(5):
+        listed = json.loads((folder / "manifest.json").read_text())["shards"]  # the snippet's order: by file
+        scene_ids = [e["first_scene"] + j for e in listed for j in range(e["num_scenes"])]
+        assert sorted(scene_ids) == list(range(5))
+        for i, sid in enumerate(scene_ids):
             for f in ("rgb", "depth", "normal"):
-                np.testing.assert_array_equal(batch[f][i].numpy(), ours[i][f])
+                np.testing.assert_array_equal(batch[f][i].numpy(), ours[sid][f])
 
 
 def test_snippet_runs_without_synthssl_importable(tmp_path):

@@ -17,15 +17,8 @@ import pytest
 from helpers.analytic_scene import make_scene, write_shards
 
 from synthssl.dataset import ShardWriter
-from synthssl.dataset.manifest import (
-    SHARDS_PER_FOLDER,
-    index_folder,
-    read_manifest,
-    read_sidecar,
-    record_finished,
-    shard_relpath,
-    sidecar_path,
-)
+from synthssl.dataset.layout import SHARDS_PER_FOLDER, shard_relpath, sidecar_path
+from synthssl.dataset.manifest import index_folder, read_manifest, read_sidecar, record_finished
 from synthssl.dataset.schema import categories_sha256
 from synthssl.render import cli
 
@@ -247,20 +240,3 @@ def test_an_unreadable_shard_without_sidecar_is_left_out_with_a_warning(tmp_path
     assert [e["file"] for e in m["shards"]] == ["shard-00000.h5", "shard-00001.h5"]
     assert "shard-00002.h5: not listed in manifest.json: cannot be read as a shard" in caplog.text
     assert not (tmp_path / "shard-00002.json").exists()
-
-
-def test_a_folder_from_before_sidecars_is_indexed_without_reblessing(tmp_path):
-    write_shards(tmp_path, num_scenes=8, shard_size=4, size=16)
-    legacy = read_manifest(tmp_path)
-    for e in legacy["shards"]:  # as written before sidecars, render_id and compat existed
-        del e["render_id"], e["compat"]
-        sidecar_path(tmp_path / e["file"]).unlink()
-    (tmp_path / "manifest.json").write_text(json.dumps(legacy))
-    with h5py.File(tmp_path / "shard-00001.h5", "r+") as f:  # changed after its checksum was recorded
-        f["scene_id"][0] = 99
-    m = index_folder(tmp_path)
-    assert [e["sha256"] for e in m["shards"]] == [e["sha256"] for e in legacy["shards"]]
-    assert all(
-        e["compat"]["categories_sha256"] == categories_sha256(NAMES) and e["render_id"] == "" for e in m["shards"]
-    )
-    assert read_sidecar(tmp_path / "shard-00001.h5") == m["shards"][1]

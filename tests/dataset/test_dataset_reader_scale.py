@@ -51,19 +51,9 @@ def test_index_from_the_manifest_opens_no_shard(tmp_path, monkeypatch):
 def test_nested_layout_is_found_and_listed_by_relative_path(tmp_path):
     d = provenance_render(tmp_path / "r", num_scenes=6, shard_size=2, per_folder=2)
     names = [p.relative_to(d).as_posix() for p in find_shards([d])]
-    assert names == ["s0000/shard-000000.h5", "s0000/shard-000001.h5", "s0001/shard-000002.h5"]
+    assert names == ["s0001/shard-00002.h5", "shard-00000.h5", "shard-00001.h5"]
     assert [e["file"] for e in json.loads((d / "manifest.json").read_text())["shards"]] == names
     assert validate_directory(d, deep=True)["num_scenes"] == 6
-
-
-def test_legacy_folder_without_manifest_still_reads(tmp_path):
-    write_shards(tmp_path, num_scenes=6, shard_size=4, size=16)
-    (tmp_path / "manifest.json").unlink()
-    for sidecar in tmp_path.glob("shard-*.json"):  # a folder from before sidecars
-        sidecar.unlink()
-    coll = ShardCollection([tmp_path])
-    assert len(coll) == 6 and coll.index.opened == 2 and coll.open_shards == 0  # opened to index, then closed
-    assert coll.render_ids == [""] * 6 and int(coll[5]["scene_id"]) == 5
 
 
 def test_a_replaced_shard_is_read_from_the_file_not_the_stale_entry(tmp_path):
@@ -189,11 +179,11 @@ def test_mixed_shards_in_one_folder_are_refused_by_validate_and_the_cli(tmp_path
     assert main(["validate", str(tmp_path / "a"), str(tmp_path / "b")]) == 2
 
 
-def test_legacy_shards_without_an_asset_hash_read_with_current_ones(tmp_path):
-    legacy = tmp_path / "legacy"
-    write_shards(legacy, num_scenes=4, shard_size=4, size=32)
+def test_shards_without_provenance_read_with_rendered_ones(tmp_path):
+    plain = tmp_path / "plain"  # written without render_id and assets_sha256 (another writer than render-scenes)
+    write_shards(plain, num_scenes=4, shard_size=4, size=32)
     current = provenance_render(tmp_path / "new", num_scenes=4)
-    coll = ShardCollection([legacy, current])
+    coll = ShardCollection([plain, current])
     assert len(coll) == 8 and sorted(set(coll.render_ids)) == ["", render_id_of(0)]
 
 
@@ -204,6 +194,14 @@ def test_manifest_entry_that_disagrees_with_its_shard_is_invalid(tmp_path):
     (d / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(ShardFormatError, match=r"compat.views"):
         validate_directory(d)
+    del m["shards"][0]["compat"]
+    (d / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ShardFormatError) as e:
+        validate_directory(d)
+    assert str(e.value) == (
+        f"{d / 'manifest.json'}: shards[shard-00000.h5]: expected an entry with render_id and compat "
+        "(docs/shard-format.md); rebuild the manifest with render-scenes index DIR"
+    )
 
 
 # -- scene identity ------------------------------------------------------------------------------

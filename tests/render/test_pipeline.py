@@ -305,9 +305,9 @@ def test_the_defaults_live_in_the_dataclasses_only_and_print_as_yaml(capsys):
 def test_large_runs_spread_shards_over_subfolders_and_resume_finds_them(tmp_path, make_config, monkeypatch):
     import socket
 
-    import synthssl.dataset.manifest as manifest
+    import synthssl.dataset.layout as layout
 
-    monkeypatch.setattr(manifest, "SHARDS_PER_FOLDER", 2)  # as with 1,000 per folder, in 5 tiny shards
+    monkeypatch.setattr(layout, "SHARDS_PER_FOLDER", 2)  # as with 1,000 per folder, in 5 tiny shards
     cfg = make_config(tmp_path, scenes=5, size=16, shard_size=1, physics={"enabled": False})
     render_dataset(cfg, progress=False, stop_after_shards=3)
     dead = tmp_path / "s0001" / f"shard-00003.h5.tmp-{socket.gethostname()}-{2**22 + 7}"  # a dead writer's
