@@ -10,8 +10,11 @@ Modules (scene description, assets and renderer are separate, as in Kubric):
 ``scene`` (the GL-free scene description), ``cameras`` (view sampling, OpenCV
 convention), ``gl_compat`` (every pyrender/PyOpenGL workaround), ``mesh_buffers`` /
 ``renderer`` (id + colour passes, exact maps), ``scene_maps`` (one scene -> shard dict),
-``pipeline`` (shards, workers, resume), ``preview`` (contact sheet), ``api`` (the Python
-API), ``cli``. Nothing here imports torch; pyrender is imported only through ``gl_compat``.
+``provenance`` (what a render is: config hash, render id, asset set), ``identity`` (one folder,
+one render), ``resume`` (the shard plan, what is finished), ``shard_worker`` (one process
+writing shards), ``worker_pool`` (spawned workers, dead-worker diagnosis), ``pipeline`` (the
+orchestration), ``preview`` (contact sheet), ``api`` (the Python API), ``cli``. Nothing here
+imports torch; pyrender is imported only through ``gl_compat``.
 """
 
 from __future__ import annotations

@@ -134,7 +134,8 @@ def render_main(argv: list[str]) -> int:
         log.error("out: required; give out=DIR (or 'out:' in the config)")
         return 2
     from .gl_compat import BackendError
-    from .pipeline import RenderWorkerError, render_dataset
+    from .pipeline import render_dataset
+    from .worker_pool import RenderWorkerError
 
     try:
         summary = render_dataset(cfg, resume=args.resume, progress=not args.no_progress, deep=args.deep)

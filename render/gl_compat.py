@@ -42,8 +42,6 @@ BACKEND_PACKAGES = {
     "osmesa": "libosmesa6",
 }
 
-_pyrender = None
-
 
 class BackendError(RuntimeError):
     """No usable headless OpenGL backend."""
@@ -117,10 +115,8 @@ def check_pyopengl() -> None:
 
 
 def import_pyrender():
-    """Import pyrender with all workarounds applied (call :func:`use_backend` first)."""
-    global _pyrender
-    if _pyrender is not None:
-        return _pyrender
+    """Import pyrender with all workarounds applied (call :func:`use_backend` first). Idempotent:
+    each workaround checks whether it is in place, and Python keeps the imported modules."""
     if os.environ.get("PYOPENGL_PLATFORM") not in BACKENDS:
         use_backend("auto")
     import numpy as np
@@ -143,7 +139,6 @@ def import_pyrender():
     _patch_uniform_locations(pyrender)  # workaround 7
     if os.environ.get("PYOPENGL_PLATFORM") == "egl":
         _patch_egl_delete()  # workaround 6
-    _pyrender = pyrender
     return pyrender
 
 

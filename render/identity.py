@@ -1,13 +1,20 @@
 """The render identity of an output folder: one folder, one render.
 
-A folder of shards belongs to the render that created it: its seed, image size,
-views, asset set, shard format version and the hash of every content-defining config
-value (`identity_of`). The first render into a folder claims it by creating
-``identity.json`` atomically and exclusively (written to a temporary file, then
-``os.link``, which fails when the name exists), so of two renders that start at the
-same moment with different identities, exactly one proceeds and the other is refused
-(`claim_folder`, :class:`FolderConflict`, exit 2). Renders with the same identity --
-array jobs, ``--resume`` -- share the folder.
+A folder of shards belongs to the render that created it. Its ``identity.json`` (`identity_of`)
+holds, as a JSON object:
+
+* ``identity_version``: the version of this record's format (`IDENTITY_VERSION`);
+* ``format_version``: the shard format version (`synthssl.dataset.schema.FORMAT_VERSION`);
+* ``seed``, ``size``, ``views``: named on their own for a readable conflict message;
+* ``shard_size``: the folder's shard plan (shard k holds scenes [k*shard_size, (k+1)*shard_size));
+* ``render_id``, ``config_hash``, ``assets_sha256``: the render's `Provenance`, exactly as every
+  shard of the folder records it in its attributes (`synthssl.render.provenance`).
+
+The first render into a folder claims it by creating ``identity.json`` atomically and
+exclusively (written to a temporary file, then ``os.link``, which fails when the name exists),
+so of two renders that start at the same moment with different identities, exactly one
+proceeds and the other is refused (`claim_folder`, :class:`FolderConflict`, exit 2). Renders
+with the same identity -- array jobs, ``--resume`` -- share the folder.
 
 `check_scene_count` refuses a render that plans fewer scenes than the folder already
 holds: re-planning the last shard would drop the scenes beyond the new count.
@@ -15,7 +22,6 @@ holds: re-planning the last shard would drop the scenes beyond the new count.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -25,72 +31,52 @@ from synthssl.dataset.errors import ShardFormatError
 from synthssl.dataset.manifest import tmp_suffix
 from synthssl.dataset.schema import FORMAT_VERSION
 
-from .assets import discover_assets
-from .config import ConfigError, RenderConfig
+from .config import RenderConfig
+from .provenance import Provenance, provenance_of
 
 IDENTITY_NAME = "identity.json"
-#: The identity's keys, in the order a conflict is reported (the config hash, covering all, last).
-IDENTITY_KEYS = ("seed", "size", "views", "format_version", "assets_sha256", "config_sha256")
-#: 2: ``compression`` left the config hash (it does not change what is rendered).
-IDENTITY_VERSION = 2
-#: Config keys that do not change what is rendered (ignored when matching a folder's render). Compression
-#: is one: a folder begun with lzf (the previous default) resumes with gzip, each shard naming its filter.
-NON_CONTENT_KEYS = ("out", "workers", "shard_index", "num_shards", "backend", "scenes", "compression")
+#: The version of the ``identity.json`` format; a folder claimed under another version is refused.
+IDENTITY_VERSION = 3
+#: The identity's keys, in the order a conflict is reported (the hashes, covering all, last).
+IDENTITY_KEYS = (
+    "identity_version",
+    "format_version",
+    "seed",
+    "size",
+    "views",
+    "shard_size",
+    "assets_sha256",
+    "config_hash",
+    "render_id",
+)
 
 
 class FolderConflict(ShardFormatError):
     """The output folder holds another render (other identity, or more scenes than planned)."""
 
 
-def content_config(cfg_dict: dict) -> dict:
-    """The config values that define what is rendered."""
-    return {k: v for k, v in cfg_dict.items() if k not in NON_CONTENT_KEYS}
-
-
-def asset_fingerprint(cfg: RenderConfig) -> str:
-    """SHA-256 over the asset set (source, category, file name, size of every mesh); ConfigError when
-    an asset folder is missing or holds no meshes."""
-    o = cfg.objects
-    try:
-        entries = discover_assets(o.asset_dirs, o.bundled_assets, o.pybullet_assets)
-    except FileNotFoundError as exc:
-        raise ConfigError(str(exc)) from None
-    h = hashlib.sha256()
-    for e in entries:
-        h.update(f"{e.source}\0{e.category}\0{Path(e.path).name}\0{os.path.getsize(e.path)}\n".encode())
-    return h.hexdigest()
-
-
-def _sha256_json(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
-
-
-def identity_of(cfg: RenderConfig) -> dict[str, Any]:
-    """The identity of the render ``cfg`` describes (see the module docstring)."""
+def identity_of(cfg: RenderConfig, provenance: Provenance | None = None) -> dict[str, Any]:
+    """The identity of the render ``cfg`` describes (see the module docstring); ``provenance``:
+    ``provenance_of(cfg)`` when the caller has computed it already."""
+    p = provenance if provenance is not None else provenance_of(cfg)
     return {
+        "identity_version": IDENTITY_VERSION,
+        "format_version": FORMAT_VERSION,
         "seed": cfg.seed,
         "size": cfg.size,
         "views": cfg.views,
-        "format_version": FORMAT_VERSION,
-        "assets_sha256": asset_fingerprint(cfg) if cfg.objects.source_weights.get("asset", 0) > 0 else None,
-        "config_sha256": _sha256_json(content_config(cfg.to_dict())),
-        "identity_version": IDENTITY_VERSION,
+        "shard_size": cfg.shard_size,
+        "assets_sha256": p.assets_sha256,
+        "config_hash": p.config_hash,
+        "render_id": p.render_id,
     }
 
 
-def legacy_config_hashes(cfg: RenderConfig) -> set[str]:
-    """The ``config_sha256`` an ``identity.json`` written before `IDENTITY_VERSION` 2 holds for the same
-    render: its hash still covered ``compression``, whose default then was ``lzf``."""
-    content = content_config(cfg.to_dict())
-    return {_sha256_json({**content, "compression": c}) for c in ("lzf", cfg.compression)}
-
-
-def claim_folder(out: Path, identity: dict[str, Any], legacy_hashes: set[str] = frozenset()) -> bool:
+def claim_folder(out: Path, identity: dict[str, Any]) -> bool:
     """Create ``out/identity.json`` exclusively, or check that it holds ``identity``.
 
-    ``legacy_hashes``: config hashes that an identity written before `IDENTITY_VERSION` 2 may hold
-    for this same render (`legacy_config_hashes`). Returns True when this call created it.
-    Raises FolderConflict naming the first differing key when the folder belongs to another render.
+    Returns True when this call created it. Raises FolderConflict naming the first differing
+    key (in `IDENTITY_KEYS` order) when the folder belongs to another render.
     """
     path = out / IDENTITY_NAME
     tmp = out / f"{IDENTITY_NAME}{tmp_suffix()}"
@@ -106,10 +92,12 @@ def claim_folder(out: Path, identity: dict[str, Any], legacy_hashes: set[str] = 
         theirs = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise FolderConflict(
-            path, None, f"unreadable ({exc}); this folder's render identity is unknown; use another --out"
+            path, None, f"unreadable ({exc}); this folder's render identity is unknown; use another out=DIR"
         ) from None
-    if "identity_version" not in theirs and theirs.get("config_sha256") in legacy_hashes:
-        theirs = {**theirs, "config_sha256": identity["config_sha256"], "identity_version": IDENTITY_VERSION}
+    if not isinstance(theirs, dict):
+        raise FolderConflict(
+            path, None, "not a JSON object; this folder's render identity is unknown; use another out=DIR"
+        )
     named_first = [k for k in IDENTITY_KEYS if k in identity or k in theirs]
     for key in named_first + sorted((set(identity) | set(theirs)) - set(IDENTITY_KEYS)):
         if theirs.get(key) != identity.get(key):
@@ -117,7 +105,7 @@ def claim_folder(out: Path, identity: dict[str, Any], legacy_hashes: set[str] = 
                 path,
                 key,
                 f"this folder holds a render with {key}={theirs.get(key)!r}, this run "
-                f"has {identity.get(key)!r}; use another --out (renders never mix in one folder)",
+                f"has {identity.get(key)!r}; use another out=DIR (renders never mix in one folder)",
             )
     return False
 
@@ -132,20 +120,18 @@ def check_scene_count(out: Path, cfg: RenderConfig, shard_scenes: dict[str, tupl
         raise FolderConflict(
             out,
             "scenes",
-            f"--scenes {cfg.scenes}: this folder already holds scenes up to "
-            f"{held - 1} (in {name}); pass --scenes {held} or more to keep them all, or use "
-            f"another --out (nothing was changed)",
+            f"scenes={cfg.scenes}: this folder already holds scenes up to "
+            f"{held - 1} (in {name}); pass scenes={held} or more to keep them all, or use "
+            f"another out=DIR (nothing was changed)",
         )
 
 
 __all__ = [
     "IDENTITY_NAME",
-    "NON_CONTENT_KEYS",
+    "IDENTITY_VERSION",
+    "IDENTITY_KEYS",
     "FolderConflict",
-    "content_config",
     "identity_of",
     "claim_folder",
-    "legacy_config_hashes",
     "check_scene_count",
-    "asset_fingerprint",
 ]

@@ -59,7 +59,6 @@ def _flush_c_stdio() -> None:
 
 _pb = _import_pybullet()
 
-_notice_printed = False
 _MAX_HULL_POINTS = 96  # collision cost grows with hull size; 96 points keep shapes faithful
 
 
@@ -69,15 +68,13 @@ def physics_available() -> bool:
 
 
 def physics_notice() -> None:
-    """Print (once per process) that physics is off because pybullet is missing."""
-    global _notice_printed
-    if not _notice_printed:
-        print(
-            "synthssl.render: pybullet is not installed; objects are placed without physics "
-            "(pip install pybullet, Python <= 3.11 has wheels)",
-            file=sys.stderr,
-        )
-        _notice_printed = True
+    """Print that physics is off because pybullet is missing (a render says it once per run; its
+    workers place objects without physics and say nothing)."""
+    print(
+        "synthssl.render: pybullet is not installed; objects are placed without physics "
+        "(pip install pybullet, Python <= 3.11 has wheels)",
+        file=sys.stderr,
+    )
 
 
 def _pose(rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:

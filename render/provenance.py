@@ -1,46 +1,57 @@
-"""Provenance of a render: what every shard records about where its scenes came from.
+"""What a render is, computed in one place: its content config, config hash, render id and asset set.
 
-* ``config_hash``: sha256 (hex) of the canonical content config, i.e. ``render_config``
-  without the keys that do not change what is rendered (`RENDER_ID_EXCLUDED`: output folder,
-  scene count, workers, array-job split, backend, shard size, compression) as
-  ``json.dumps(..., sort_keys=True)``. The seed is included.
+A render is defined by its *content config*: ``render_config`` without the keys that do not
+change what is rendered (`NON_CONTENT_KEYS`: the output folder, the scene count, the workers,
+the array-job split, the GL backend, the shard size and the compression). From it and the
+asset files:
+
+* ``config_hash``: sha256 (hex) of the content config as ``json.dumps(..., sort_keys=True)``
+  (`content_json`); the seed is included.
 * ``render_id``: its first 16 hex characters. Every shard of one render has the same id,
   whichever machine of an array job wrote it; with (render_id, scene_id) a scene is unique
   across renders, so folders rendered with different seeds can be trained on together.
 * ``asset_names``: the mesh assets in use, ``source/category/file`` in discovery order, and
-  ``assets_sha256``: sha256 over those names and every file's bytes. A wheel install without
-  the bundled ``assets/`` thus differs from a checkout. When no asset objects are drawn
-  (``objects.source_weights.asset == 0``) the list is empty.
-* ``package_version``: written by the shard writer itself.
+  ``assets_sha256``: sha256 over those names and every file's bytes, so a wheel install
+  without the bundled ``assets/`` differs from a checkout. When no asset objects are drawn
+  (``objects.source_weights.asset == 0``) the list is empty and the hash is that of no bytes.
+
+`provenance_of` computes a `Provenance` once per render. The shards' provenance attributes
+(`Provenance.shard_attrs`, docs/shard-format.md) and the folder's ``identity.json``
+(`synthssl.render.identity`) are both written from it, so they report the same config hash and
+asset hash. ``package_version`` is written by the shard writer itself.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .assets import discover_assets
 from .config import ConfigError, RenderConfig
-from .identity import NON_CONTENT_KEYS
 
-#: Config keys left out of ``config_hash``/``render_id``.
-RENDER_ID_EXCLUDED = (*NON_CONTENT_KEYS, "shard_size")  # NON_CONTENT_KEYS holds compression
-
-
-def canonical_content(cfg_dict: dict) -> str:
-    """The content config as canonical JSON (sorted keys), without `RENDER_ID_EXCLUDED`."""
-    return json.dumps({k: v for k, v in cfg_dict.items() if k not in RENDER_ID_EXCLUDED}, sort_keys=True)
+#: Config keys that do not change what is rendered: left out of the content config, hence of
+#: ``config_hash`` and ``render_id`` (scene i of a render is the same array whatever they are).
+NON_CONTENT_KEYS = ("out", "scenes", "workers", "shard_index", "num_shards", "backend", "shard_size", "compression")
+#: Hex characters of ``config_hash`` that make the ``render_id``.
+RENDER_ID_LENGTH = 16
 
 
-def config_hash(cfg: RenderConfig) -> str:
-    """sha256 hex of `canonical_content`."""
-    return hashlib.sha256(canonical_content(cfg.to_dict()).encode("utf-8")).hexdigest()
+def content_config(cfg_dict: dict[str, Any]) -> dict[str, Any]:
+    """The values of a config dict (``RenderConfig.to_dict()``) that define what is rendered."""
+    return {k: v for k, v in cfg_dict.items() if k not in NON_CONTENT_KEYS}
 
 
-def asset_set(cfg: RenderConfig) -> tuple[list[str], str]:
-    """(asset names, sha256 over names and file bytes) of the assets ``cfg`` draws from;
-    ConfigError when an asset folder is missing or empty."""
+def content_json(cfg_dict: dict[str, Any]) -> str:
+    """`content_config` as canonical JSON (sorted keys): the text ``config_hash`` hashes."""
+    return json.dumps(content_config(cfg_dict), sort_keys=True)
+
+
+def asset_set(cfg: RenderConfig) -> tuple[tuple[str, ...], str]:
+    """(asset names, sha256 hex over names and file bytes) of the assets ``cfg`` draws from;
+    ConfigError when an asset folder is missing or holds no meshes."""
     o = cfg.objects
     names: list[str] = []
     h = hashlib.sha256()
@@ -55,14 +66,48 @@ def asset_set(cfg: RenderConfig) -> tuple[list[str], str]:
             h.update(name.encode("utf-8") + b"\0")
             h.update(Path(e.path).read_bytes())
             h.update(b"\n")
-    return names, h.hexdigest()
+    return tuple(names), h.hexdigest()
 
 
-def render_provenance(cfg: RenderConfig) -> dict[str, str | list[str]]:
-    """The provenance root attributes of ``cfg``'s shards (see the module docstring)."""
-    digest = config_hash(cfg)
+@dataclass(frozen=True)
+class Provenance:
+    """What one render is (see the module docstring); picklable, so spawned workers receive it."""
+
+    config_hash: str
+    """64 hex: sha256 of the content config."""
+    asset_names: tuple[str, ...]
+    """``source/category/file`` of every mesh asset in use, in discovery order."""
+    assets_sha256: str
+    """64 hex: sha256 over the asset names and their files' bytes."""
+
+    @property
+    def render_id(self) -> str:
+        """16 hex: the first characters of ``config_hash``."""
+        return self.config_hash[:RENDER_ID_LENGTH]
+
+    def shard_attrs(self) -> dict[str, str | list[str]]:
+        """The provenance root attributes of every shard of this render (docs/shard-format.md)."""
+        return {
+            "render_id": self.render_id,
+            "config_hash": self.config_hash,
+            "asset_names": list(self.asset_names),
+            "assets_sha256": self.assets_sha256,
+        }
+
+
+def provenance_of(cfg: RenderConfig) -> Provenance:
+    """The `Provenance` of the render ``cfg`` describes (reads every asset file once)."""
     names, assets = asset_set(cfg)
-    return {"render_id": digest[:16], "config_hash": digest, "asset_names": names, "assets_sha256": assets}
+    digest = hashlib.sha256(content_json(cfg.to_dict()).encode("utf-8")).hexdigest()
+    return Provenance(config_hash=digest, asset_names=names, assets_sha256=assets)
 
 
-__all__ = ["RENDER_ID_EXCLUDED", "canonical_content", "config_hash", "asset_set", "render_provenance"]
+__all__ = [
+    "NON_CONTENT_KEYS",
+    "RENDER_ID_LENGTH",
+    "Provenance",
+    "provenance_of",
+    "content_config",
+    "content_json",
+    "asset_set",
+]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
+import socket
 
 import numpy as np
 import pytest
@@ -48,10 +48,12 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, make_config):
     part = make_config(tmp_path / "part", scenes=5, size=32, shard_size=2)
     first = render_dataset(part, progress=False, stop_after_shards=1)  # "killed" after one shard
     assert first.shards_written == 1
-    (tmp_path / "part" / "shard-00001.h5.tmp-999999").write_bytes(b"half a shard from a killed process")
+    dead = tmp_path / "part" / f"shard-00001.h5.tmp-{socket.gethostname()}-{2**22 + 1}"  # above pid_max: dead
+    dead.write_bytes(b"half a shard from a killed process")
     mtime = os.stat(tmp_path / "part" / "shard-00000.h5").st_mtime_ns
     resumed = render_dataset(part, resume=True, progress=False)
     assert resumed.shards_skipped == 1 and resumed.shards_written == 2 and resumed.scenes_rendered == 3
+    assert not dead.exists()
     assert os.stat(tmp_path / "part" / "shard-00000.h5").st_mtime_ns == mtime  # not re-rendered
     _assert_same(_by_id(tmp_path / "full"), _by_id(tmp_path / "part"))
     again = render_dataset(part, resume=True, progress=False)  # idempotent
@@ -75,56 +77,22 @@ def test_array_jobs_split_shards_and_conflicting_config_is_refused(tmp_path, mak
     import h5py
 
     from synthssl.dataset.schema import categories_sha256
-    from synthssl.render.provenance import render_provenance
+    from synthssl.render.provenance import provenance_of
 
-    want = render_provenance(make_config(tmp_path, scenes=3, size=32, shard_size=1))
+    want = provenance_of(make_config(tmp_path, scenes=3, size=32, shard_size=1))
     for entry in manifest["shards"]:
         with h5py.File(tmp_path / entry["file"], "r") as f:
             attrs = {k: f.attrs[k] for k in ("render_id", "config_hash", "assets_sha256", "asset_names")}
             names = json.loads(f.attrs["category_names"])
-        assert attrs["render_id"] == want["render_id"] == entry["render_id"]  # the same on both array jobs
-        assert json.loads(attrs["asset_names"]) == want["asset_names"] and attrs["config_hash"] == want["config_hash"]
+        assert attrs["render_id"] == want.render_id == entry["render_id"]  # the same on both array jobs
+        assert json.loads(attrs["asset_names"]) == list(want.asset_names) and attrs["config_hash"] == want.config_hash
         assert entry["compat"]["categories_sha256"] == categories_sha256(names)
-        assert entry["compat"]["assets_sha256"] == attrs["assets_sha256"] == want["assets_sha256"]
+        assert entry["compat"]["assets_sha256"] == attrs["assets_sha256"] == want.assets_sha256
         assert (entry["compat"]["height"], entry["compat"]["views"]) == (32, 2)
         assert json.loads((tmp_path / entry["file"]).with_suffix(".json").read_text()) == entry
     assert manifest["category_tables"] == {categories_sha256(names): names}
     with pytest.raises(ValueError, match="seed"):
         render_dataset(make_config(tmp_path, scenes=3, size=32, shard_size=1, seed=99), progress=False)
-
-
-def test_render_id_follows_the_content_config_and_the_asset_bytes(tmp_path):
-    from synthssl.render.provenance import render_provenance
-
-    base = {"out": str(tmp_path / "a"), "scenes": 8, "seed": 1}
-    ref = render_provenance(config_from_dict(base))
-    assert re.fullmatch(r"[0-9a-f]{16}", ref["render_id"]) and ref["config_hash"].startswith(ref["render_id"])
-    same = {
-        "out": str(tmp_path / "b"),
-        "scenes": 80,
-        "workers": 2,
-        "shard_size": 3,
-        "compression": "lzf",
-        "shard_index": 1,
-        "num_shards": 2,
-        "backend": "egl",
-    }
-    assert render_provenance(config_from_dict({**base, **same}))["render_id"] == ref["render_id"]
-    assert render_provenance(config_from_dict({**base, "seed": 2}))["render_id"] != ref["render_id"]
-    assert render_provenance(config_from_dict({**base, "size": 64}))["render_id"] != ref["render_id"]
-    meshes = tmp_path / "meshes" / "mug"
-    meshes.mkdir(parents=True)
-    trimesh.creation.box().export(meshes / "a.obj")
-    user = {**base, "objects": {"asset_dirs": [str(tmp_path / "meshes")]}}
-    first = render_provenance(config_from_dict(user))
-    assert "user/mug/a.obj" in first["asset_names"] and first["assets_sha256"] != ref["assets_sha256"]
-    trimesh.creation.box(extents=(1, 2, 3)).export(meshes / "a.obj")  # same name, other bytes
-    second = render_provenance(config_from_dict(user))
-    assert second["asset_names"] == first["asset_names"] and second["assets_sha256"] != first["assets_sha256"]
-    no_assets = render_provenance(
-        config_from_dict({**base, "objects": {"source_weights": {"primitive": 1.0, "asset": 0.0}}})
-    )
-    assert no_assets["asset_names"] == []
 
 
 def _lowest_points(scene):
@@ -192,19 +160,13 @@ def test_cli_render_validate_preview(tmp_path, capsys):
     out = tmp_path / "shards"
     rc = cli.main(
         [
-            "--out",
-            str(out),
-            "--scenes",
-            "2",
-            "--size",
-            "32",
-            "--shard-size",
-            "1",
-            "--no-physics",
-            "--backend",
-            "auto",
+            f"out={out}",
+            "scenes=2",
+            "size=32",
+            "shard_size=1",
+            "physics.enabled=false",
+            "backend=auto",
             "--no-progress",
-            "--set",
             "appearance.view_light_jitter=0.2",
         ]
     )
@@ -221,7 +183,7 @@ def test_cli_render_validate_preview(tmp_path, capsys):
     (out / "shard-00001.h5").write_bytes(b"\x89HDF garbage")
     assert cli.main(["validate", str(out)]) == 1
     assert "shard-00001.h5" in capsys.readouterr().err
-    assert cli.main(["--out", str(out), "--set", "objects.nope=1"]) == 2
+    assert cli.main([f"out={out}", "objects.nope=1"]) == 2
 
 
 def test_killed_process_then_resume_loses_and_duplicates_nothing(tmp_path, make_config):
@@ -231,21 +193,7 @@ def test_killed_process_then_resume_loses_and_duplicates_nothing(tmp_path, make_
     import time
 
     out = tmp_path / "killed"
-    args = [
-        "--out",
-        str(out),
-        "--scenes",
-        "20",
-        "--size",
-        "32",
-        "--shard-size",
-        "1",
-        "--seed",
-        "7",
-        "--backend",
-        "auto",
-        "--no-progress",
-    ]
+    args = [f"out={out}", "scenes=20", "size=32", "shard_size=1", "seed=7", "backend=auto", "--no-progress"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "synthssl.render.cli", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -268,11 +216,11 @@ def test_killed_process_then_resume_loses_and_duplicates_nothing(tmp_path, make_
 
 
 def test_without_pybullet_physics_falls_back_with_one_notice(tmp_path, make_config, monkeypatch, capsys):
-    import synthssl.render.physics as physics
     import synthssl.render.pipeline as pipeline
+    import synthssl.render.shard_worker as shard_worker
 
-    monkeypatch.setattr(pipeline, "physics_available", lambda: False)
-    monkeypatch.setattr(physics, "_notice_printed", False)
+    for module in (pipeline, shard_worker):  # the run's notice, and the worker's choice
+        monkeypatch.setattr(module, "physics_available", lambda: False)
     summary = render_dataset(make_config(tmp_path, scenes=2, size=32, shard_size=2), progress=False)
     assert summary.scenes_rendered == 2 and summary.stage_seconds["physics_steps"] == 0
     err = capsys.readouterr().err
