@@ -10,9 +10,7 @@ Usage::
 
 CONFIG.yaml is a file (with ``base:`` includes) or a shipped config name (``demo``);
 without one the defaults of `synthssl.render.config` apply. ``key=value`` sets any key,
-the value parsed as YAML (``scenes=1000``, ``camera.overlap=[0.4,0.8]``). The flags of
-earlier versions (``--out DIR``, ``--scenes N``, ``--set k=v``, ``--config X``, ...) are
-kept as aliases of those spellings (`LEGACY_FLAGS`).
+the value parsed as YAML (``scenes=1000``, ``camera.overlap=[0.4,0.8]``).
 """
 
 from __future__ import annotations
@@ -30,62 +28,6 @@ from synthssl.dataset.errors import ShardFormatError
 
 from .config import SHIPPED_CONFIGS, ConfigError, RenderConfig, load_config
 
-#: Flags of earlier versions -> the config key they set (``--out DIR`` is ``out=DIR``).
-LEGACY_FLAGS = {
-    "--out": "out",
-    "--scenes": "scenes",
-    "--size": "size",
-    "--views": "views",
-    "--seed": "seed",
-    "--workers": "workers",
-    "--shard-size": "shard_size",
-    "--backend": "backend",
-    "--shard-index": "shard_index",
-    "--num-shards": "num_shards",
-    "--compression": "compression",
-}
-
-
-def _from_legacy_flags(argv: list[str]) -> list[str]:
-    """argv with the earlier flags rewritten to the one grammar (``--out D`` -> ``out=D``, ``--set k=v`` ->
-    ``k=v``, ``--config X`` -> ``X`` first, ``--physics`` -> ``physics.enabled=true``, ``--assets A B`` ->
-    ``objects.asset_dirs=[A, B]``)."""
-    out: list[str] = []
-    config: list[str] = []
-    i = 0
-    while i < len(argv):
-        word = argv[i]
-        flag, eq, inline = word.partition("=")
-        takes_value = flag in LEGACY_FLAGS or flag in ("--set", "--config")
-        if takes_value:
-            if eq:
-                value = inline
-            elif i + 1 < len(argv):
-                value, i = argv[i + 1], i + 1
-            else:
-                raise ConfigError(
-                    f"{flag}: expected a value (new spelling: "
-                    f"{LEGACY_FLAGS.get(flag, 'KEY') if flag != '--config' else 'CONFIG.yaml'}=...)"
-                )
-            if flag == "--set":
-                out.append(value)
-            elif flag == "--config":
-                config.append(value)
-            else:
-                out.append(f"{LEGACY_FLAGS[flag]}={value}")
-        elif word in ("--physics", "--no-physics"):
-            out.append(f"physics.enabled={'true' if word == '--physics' else 'false'}")
-        elif word == "--assets":
-            dirs = []
-            while i + 1 < len(argv) and not argv[i + 1].startswith("-") and "=" not in argv[i + 1]:
-                dirs.append(argv[i + 1])
-                i += 1
-            out.append(f"objects.asset_dirs={json.dumps(dirs)}")
-        else:
-            out.append(word)
-        i += 1
-    return config + out
-
 
 def _render_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -95,8 +37,7 @@ def _render_parser() -> argparse.ArgumentParser:
         description="Render random 3D scenes into view-pair HDF5 shards (subcommands: 'validate DIR', 'index DIR', "
         "'preview DIR --out sheet.png'). CONFIG.yaml: a file or a shipped config name "
         f"({', '.join(sorted(p.stem for p in SHIPPED_CONFIGS.glob('*.yaml')))}); key=value sets any "
-        "key below (value parsed as YAML, e.g. camera.overlap=[0.4,0.8]). Earlier flags (--out DIR, "
-        "--scenes N, --set k=v, --config X, --physics, --assets DIR ...) still work as aliases.",
+        "key below (value parsed as YAML, e.g. camera.overlap=[0.4,0.8]).",
         epilog="Keys (units: metres, degrees; ranges [low, high]):\n" + "\n".join(help_lines(RenderConfig)),
     )
     p.add_argument("words", nargs="*", metavar="CONFIG.yaml | key=value")
@@ -121,7 +62,7 @@ def render_main(argv: list[str]) -> int:
         -1 if ("-q" in argv or "--quiet" in argv) else 1 if ("-v" in argv or "--verbose" in argv) else 0,
     )
     try:
-        args = _render_parser().parse_intermixed_args(_from_legacy_flags(argv))
+        args = _render_parser().parse_intermixed_args(argv)
         config, overrides = split_arguments(args.words)
         cfg = load_config(config, overrides)
     except ConfigError as exc:

@@ -166,7 +166,7 @@ def test_an_install_without_its_assets_is_refused_not_rendered_with_fewer_catego
     from synthssl.render.cli import main
 
     monkeypatch.setattr(assets, "BUNDLED_ASSETS", tmp_path / "site-packages" / "synthssl" / "assets")
-    assert main(["--out", str(tmp_path / "out"), "--scenes", "1", "--size", "16", "--no-progress"]) == 2
+    assert main([f"out={tmp_path / 'out'}", "scenes=1", "size=16", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "objects.bundled_assets" in err[0] and "no shipped meshes" in err[0], err
     assert not list((tmp_path / "out").glob("*.h5"))

@@ -184,7 +184,7 @@ def test_plain_install_reads_and_validates_shards(plain_venv, analytic_shards, t
 @pytest.mark.parametrize(
     "argv, extra",
     [
-        (["render-scenes", "--out", "x", "--scenes", "1"], "render"),
+        (["render-scenes", "out=x", "scenes=1"], "render"),
         (["render-scenes", "preview", "x", "--out", "s.png"], "render"),
         (["train-ssl", "simclr.yaml"], "train"),
         (["train-ssl", "eval", "--help"], "train"),

@@ -324,12 +324,7 @@ def test_geometric_neighbours_on_rendered_shards(tmp_path):
     from synthssl.train.data.augment import augment_scenes
     from synthssl.train.data.scenes import SceneDataset
 
-    assert (
-        render_scenes(
-            ["--out", str(tmp_path), "--scenes", "16", "--size", "96", "--seed", "3", "--workers", "1", "--no-progress"]
-        )
-        == 0
-    )
+    assert render_scenes([f"out={tmp_path}", "scenes=16", "size=96", "seed=3", "workers=1", "--no-progress"]) == 0
     dataset = SceneDataset([tmp_path])
     raw = default_collate([dataset[i] for i in range(len(dataset))])
     batch = augment_scenes(raw, AugmentConfig(), 64, torch.Generator().manual_seed(0))

@@ -1,48 +1,12 @@
-"""render-scenes: one grammar ([CONFIG.yaml] key=value ...), earlier flags as aliases, --help lists every key."""
+"""render-scenes: one grammar ([CONFIG.yaml] key=value ...), --help lists every key."""
 
 from __future__ import annotations
 
 import pytest
 
 from synthssl.core.config import help_lines, to_dict
-from synthssl.core.yaml_numbers import safe_load
 from synthssl.render import cli
 from synthssl.render.config import RenderConfig
-
-
-def _printed(capsys, *argv: str) -> dict:
-    assert cli.main([*argv, "--print-config"]) == 0
-    return safe_load(capsys.readouterr().out)
-
-
-def test_earlier_flags_are_aliases_of_key_value(tmp_path, capsys):
-    new = _printed(
-        capsys,
-        "demo",
-        f"out={tmp_path}",
-        "scenes=3",
-        "shard_size=2",
-        "physics.enabled=false",
-        f"objects.asset_dirs=[{tmp_path}]",
-        "camera.overlap=[0.4,0.8]",
-    )
-    old = _printed(
-        capsys,
-        "--config",
-        "demo",
-        "--out",
-        str(tmp_path),
-        "--scenes",
-        "3",
-        "--shard-size=2",
-        "--no-physics",
-        "--assets",
-        str(tmp_path),
-        "--set",
-        "camera.overlap=[0.4,0.8]",
-    )
-    assert new == old
-    assert (new["scenes"], new["size"], new["camera"]["overlap"]) == (3, 64, [0.4, 0.8])
 
 
 def test_config_errors_are_one_line_naming_the_key(tmp_path, capsys):

@@ -184,6 +184,9 @@ def test_cli_render_validate_preview(tmp_path, capsys):
     assert cli.main(["validate", str(out)]) == 1
     assert "shard-00001.h5" in capsys.readouterr().err
     assert cli.main([f"out={out}", "objects.nope=1"]) == 2
+    with pytest.raises(SystemExit) as info:  # a key is set as key=value, never as a flag
+        cli.main([f"out={out}", "--scenes", "2"])
+    assert info.value.code == 2
 
 
 def test_killed_process_then_resume_loses_and_duplicates_nothing(tmp_path, make_config):
