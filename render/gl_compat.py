@@ -26,6 +26,12 @@ Why each workaround exists:
 7. (speed) pyrender's ``ShaderProgram.set_uniform`` asks GL for the uniform's location
    on every call (~100 calls per pass). Locations are fixed while a program lives, so
    they are cached per ShaderProgram object (dropped when it leaves the context).
+8. Mesa's llvmpipe (the CPU driver) loads its libLLVM; loading triton's own LLVM after it
+   in the same process crashes (segmentation fault). torch imports triton lazily (torchvision
+   does, through ``torch._dynamo``), so a notebook that renders and then trains died there.
+   Once a GL context lives in a process that has libLLVM loaded and no triton yet,
+   :func:`keep_triton_out` makes ``import triton`` fail: torch then runs without it, which
+   only CUDA kernels use. A process that imported torchvision (and triton) first is fine.
 """
 
 from __future__ import annotations
@@ -243,6 +249,21 @@ def _patch_uniform_locations(pyrender) -> None:
     cls._synthssl_patched = True
 
 
+def keep_triton_out() -> bool:
+    """Workaround 8: block ``import triton`` in this process when Mesa's libLLVM is loaded and triton
+    is not (see the module docstring). Returns True when it blocked it. Linux only (reads /proc)."""
+    if "triton" in sys.modules:
+        return False
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            llvm = any("libLLVM" in line for line in maps)
+    except OSError:
+        return False
+    if llvm:
+        sys.modules["triton"] = None  # `import triton` raises ImportError; torch treats triton as absent
+    return llvm
+
+
 def set_msaa_samples(offscreen_renderer, samples: int) -> None:
     """Multisample count (0 = exact single-sample) of the next passes of a pyrender OffscreenRenderer."""
     offscreen_renderer._renderer._synthssl_msaa = int(samples)
@@ -253,6 +274,7 @@ __all__ = [
     "BACKEND_PACKAGES",
     "BackendError",
     "use_backend",
+    "keep_triton_out",
     "select_working_backend",
     "probe_backend",
     "check_pyopengl",

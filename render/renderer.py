@@ -81,6 +81,7 @@ class SceneRenderer:
         self.height, self.width = int(height), int(width)
         self.antialias = bool(antialias)
         self._r = self.pr.OffscreenRenderer(self.width, self.height)
+        gl_compat.keep_triton_out()  # llvmpipe's LLVM is loaded now: torch must not load triton's
         # id pass: white, unlit (FLAT), double-sided, so the output is exactly the vertex colour
         self._id_material = self.pr.MetallicRoughnessMaterial(baseColorFactor=[1.0, 1.0, 1.0, 1.0], doubleSided=True)
 

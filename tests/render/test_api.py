@@ -68,3 +68,15 @@ def test_importing_the_package_loads_neither_torch_nor_the_renderer():
     code = "import sys, synthssl.render; print(sorted(m for m in ('torch', 'pyrender', 'trimesh') if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert loaded.strip() == "[]"
+
+
+def test_a_process_that_rendered_can_then_import_torchvision():
+    """Mesa llvmpipe's LLVM and triton's cannot share a process in that order (gl_compat, workaround 8)."""
+    code = (
+        "from synthssl.render import render_scene\n"
+        "render_scene(None, 0, size=16, physics__enabled=False)\n"
+        "import torchvision\n"
+        "print('imported')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "imported", done.stderr[-2000:]
