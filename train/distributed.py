@@ -21,6 +21,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from synthssl.train.slurm_rendezvous import rendezvous_env
+
 
 def is_distributed() -> bool:
     """True when a process group is initialised with more than one rank."""
@@ -239,17 +241,21 @@ def convert_to_global_bn(module: nn.Module) -> nn.Module:
 
 
 def init_from_env(backend: str | None = None, timeout_s: float = 1800.0) -> bool:
-    """Initialise the process group when launched by torchrun (WORLD_SIZE > 1).
+    """Initialise the process group when launched by torchrun or by srun (WORLD_SIZE > 1).
 
+    An srun task of a step of several tasks gets torchrun's variables from SLURM's
+    (`synthssl.train.slurm_rendezvous.rendezvous_env`, written to os.environ) first.
     backend defaults to nccl with CUDA, gloo otherwise. Returns True when distributed.
-    On CUDA, selects the device LOCAL_RANK.
+    On CUDA, selects the device LOCAL_RANK (modulo the visible devices: a task that SLURM
+    gives one GPU sees it as device 0).
     """
+    os.environ.update(rendezvous_env(os.environ))
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or (dist.is_available() and dist.is_initialized()):
         return is_distributed()
     if backend is None:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
     if torch.cuda.is_available():
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
     dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout_s))
     return True
 
