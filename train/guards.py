@@ -5,7 +5,8 @@
   with `DivergenceError` naming the term and the step (before any checkpoint of the
   diverged weights is written).
 - `StopSignals`: SIGTERM and SIGUSR1 (sent by SLURM before a job's time runs out)
-  set a flag that the loop reads at the next step boundary, to checkpoint and exit.
+  set a flag that the loop reads at the next step boundary, to checkpoint and exit;
+  `ignore_stop_signals` keeps DataLoader workers alive through them.
 - `shard_fingerprints`: what a checkpoint records about the shards it trained on, so
   that a ``--resume`` on replaced shards is refused.
 """
@@ -87,6 +88,18 @@ class StopSignals:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous.clear()
+
+
+def ignore_stop_signals(worker_id: int = 0) -> None:
+    """DataLoader ``worker_init_fn``: the worker ignores `StopSignals.SIGNALS` (SIGTERM, SIGUSR1).
+
+    SLURM signals every process of a job step (srun passing a signal on, ``scancel --signal``,
+    ``--signal=USR1@120``, a preemption's SIGTERM), DataLoader workers included; a worker killed
+    by one would end the run ("DataLoader worker ... is killed by signal") before the main process
+    reached its checkpoint. The main process stops its workers itself, and they exit when it dies.
+    """
+    for sig in StopSignals.SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def shard_fingerprints(paths: Sequence[str | os.PathLike]) -> dict[str, str]:

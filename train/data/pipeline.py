@@ -28,6 +28,7 @@ from synthssl.train.data.batch import ViewBatch
 from synthssl.train.data.photos import PhotoFolder
 from synthssl.train.data.sampler import ResumableSampler
 from synthssl.train.data.scenes import SceneDataset
+from synthssl.train.guards import ignore_stop_signals
 
 
 def step_seed(seed: int, rank: int, step: int, stream: str = "") -> int:
@@ -40,8 +41,8 @@ def _loader(
     dataset: Dataset, batch: int, sampler: ResumableSampler, workers: int, prefetch: int, pin: bool
 ) -> Iterator[dict]:
     kwargs = dict(num_workers=workers, pin_memory=pin, drop_last=True)
-    if workers > 0:
-        kwargs.update(prefetch_factor=prefetch, persistent_workers=True)
+    if workers > 0:  # workers live through SLURM's SIGUSR1/SIGTERM: the main process checkpoints, then stops them
+        kwargs.update(prefetch_factor=prefetch, persistent_workers=True, worker_init_fn=ignore_stop_signals)
     return iter(DataLoader(dataset, batch_size=batch, sampler=sampler, **kwargs))
 
 
