@@ -3,7 +3,8 @@
 - `setup_logging(prog, verbosity, rank)`: messages of the ``synthssl`` loggers go to
   stderr as ``prog: message``; verbosity -1 (``--quiet``) shows warnings and errors
   only, 0 progress lines too, 1 (``--verbose``) debug detail. Only rank 0 prints
-  unless ``all_ranks`` (then each line says its rank).
+  unless ``all_ranks`` (then each line says its rank). A task of a SLURM array of
+  several tasks says its index: ``prog [task 3]: message`` (`array_task_label`).
 - `ProgressLine`: off a terminal (CI, SLURM logs), progress is one plain line per
   report -- done/total, rate, ETA -- instead of ``\\r`` bar updates.
 - `progress(items, desc)`: iterate with a tqdm bar on a terminal, or with about ten
@@ -23,7 +24,7 @@ import math
 import os
 import sys
 import time
-from typing import Iterator, Optional, Sequence, TextIO, TypeVar
+from typing import Iterator, Mapping, Optional, Sequence, TextIO, TypeVar
 
 T = TypeVar("T")
 
@@ -42,15 +43,25 @@ class _RankFilter(logging.Filter):
         return self.rank == 0
 
 
+def array_task_label(environ: Optional[Mapping[str, str]] = None) -> str:
+    """``'task 3'`` in task 3 of a SLURM array of several tasks (``SLURM_ARRAY_TASK_ID``,
+    ``SLURM_ARRAY_TASK_COUNT`` > 1, as sbatch sets them); ``''`` anywhere else."""
+    environ = os.environ if environ is None else environ
+    task, count = environ.get("SLURM_ARRAY_TASK_ID", ""), environ.get("SLURM_ARRAY_TASK_COUNT", "")
+    return f"task {task}" if task.isdigit() and count.isdigit() and int(count) > 1 else ""
+
+
 def setup_logging(
     prog: str, verbosity: int = 0, rank: int = 0, all_ranks: bool = False, stream: Optional[TextIO] = None
 ) -> logging.Logger:
-    """Route the ``synthssl`` loggers to ``stream`` (stderr) as ``prog: message``; returns the root one."""
+    """Route the ``synthssl`` loggers to ``stream`` (stderr) as ``prog: message`` (``prog [task 3]:
+    message`` in a task of a SLURM array, `array_task_label`); returns the root one."""
     logger = logging.getLogger(LOGGER_NAME)
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(logging.Formatter(f"{prog}: %(message)s"))
+    label = array_task_label()
+    handler.setFormatter(logging.Formatter(f"{prog}{f' [{label}]' if label else ''}: %(message)s"))
     handler.addFilter(_RankFilter(rank, all_ranks))
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO)
@@ -155,6 +166,7 @@ def one_line(exc: BaseException) -> str:
 
 __all__ = [
     "setup_logging",
+    "array_task_label",
     "is_tty",
     "format_eta",
     "ProgressLine",
