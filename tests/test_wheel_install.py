@@ -25,6 +25,8 @@ import h5py
 import numpy as np
 import pytest
 
+pytestmark = [pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parents[1]
 #: What the wheel is built from (everything pyproject.toml packages).
 SOURCE_ITEMS = ("pyproject.toml", "README.md", "core", "render", "dataset", "train", "assets")
@@ -214,22 +216,15 @@ _TABLE = (
 #: Few tiny scenes whose objects are often bundled meshes (pybullet's 1,000 are left out so the 4
 #: shipped ones are drawn), physics on as by default.
 _RENDER_ARGS = [
-    "--scenes",
-    "4",
-    "--size",
-    "32",
-    "--shard-size",
-    "2",
-    "--workers",
-    "1",
-    "--seed",
-    "11",
+    "scenes=4",
+    "size=32",
+    "shard_size=2",
+    "workers=1",
+    "seed=11",
+    "objects.pybullet_assets=false",
+    "objects.source_weights={primitive: 0.2, procedural: 0.2, asset: 0.6}",
     "--no-progress",
     "-q",
-    "--set",
-    "objects.pybullet_assets=false",
-    "--set",
-    "objects.source_weights={primitive: 0.2, procedural: 0.2, asset: 0.6}",
 ]
 
 
@@ -246,7 +241,7 @@ def _shard_content(folder: Path) -> dict:
     return content
 
 
-@pytest.mark.slow
+@pytest.mark.gl
 def test_wheel_install_renders_the_checkouts_scenes(full_venv, tmp_path):
     py = full_venv / "bin" / "python"
     wheel_table = _run([py, "-c", _TABLE], cwd=tmp_path)
@@ -263,7 +258,7 @@ def test_wheel_install_renders_the_checkouts_scenes(full_venv, tmp_path):
         "checkout": [sys.executable, "-m", "synthssl.render.cli"],
     }
     for name, cmd in renders.items():
-        out = _run([*cmd, "--out", tmp_path / name, *_RENDER_ARGS], cwd=tmp_path)
+        out = _run([*cmd, f"out={tmp_path / name}", *_RENDER_ARGS], cwd=tmp_path)
         assert out.returncode == 0, f"{name}: {out.stderr[-3000:]}"
     wheel_c, checkout_c = _shard_content(tmp_path / "wheel"), _shard_content(tmp_path / "checkout")
     assert wheel_c.keys() == checkout_c.keys() and len(wheel_c) == 2

@@ -70,6 +70,7 @@ def _settings() -> dict:
     }
 
 
+@pytest.mark.slow
 def test_bad_options_are_one_line_errors(tmp_path):
     for args in (["--arms", "nope"], ["--set", "stepz=3"], ["--set", "steps=abc"]):
         proc = subprocess.run(
@@ -126,6 +127,7 @@ TINY = [
 ]
 
 
+@pytest.mark.gl
 @pytest.mark.slow
 @pytest.mark.skipif(
     not (DEFAULT_PHOTO_PATCHES_ROOT / PHOTO_PATCHES_SOURCES[0].file).is_file(),

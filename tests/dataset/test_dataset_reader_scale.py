@@ -109,6 +109,7 @@ def thousand_shards(tmp_path_factory) -> Path:
     return d
 
 
+@pytest.mark.slow
 def test_reading_1000_shards_under_ulimit_64(thousand_shards):
     code = f"""
         import numpy as np, torch
@@ -125,6 +126,7 @@ def test_reading_1000_shards_under_ulimit_64(thousand_shards):
     assert r.returncode == 0 and r.stdout.startswith("ok"), r.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_running_out_of_handles_is_reported_as_that(thousand_shards):
     code = f"""
         from synthssl.dataset.reader import ShardCollection

@@ -22,6 +22,8 @@ from synthssl.train.losses.semantic_contrast import semantic_contrast_loss
 from synthssl.train.neighbours.dense_neighbours import DenseNeighbours
 from synthssl.train.neighbours.feature_neighbours import feature_neighbours
 
+pytestmark = [pytest.mark.ddp, pytest.mark.slow]
+
 B, D, N = 6, 16, 9
 
 

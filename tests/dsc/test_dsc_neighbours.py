@@ -313,6 +313,7 @@ def test_geometric_neighbours_after_trainer_augmentation():
     assert count_n > 0.8 * count and agree_n >= agree
 
 
+@pytest.mark.gl
 @pytest.mark.slow
 def test_geometric_neighbours_on_rendered_shards(tmp_path):
     """Real render-scenes output through the trainer's loader and augmentation (DSC's rule,

@@ -39,6 +39,7 @@ def _cfg(name: str, shards: Path, out: Path, extra: list[str]):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name,extra",
     [

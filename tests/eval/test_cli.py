@@ -60,6 +60,7 @@ def test_help_lists_every_key_with_type_default_and_help(capsys):
         assert line in text, line
 
 
+@pytest.mark.slow
 def test_cli_writes_json_markdown_and_figures_deterministically(eval_assets, tmp_path):
     first = _run(eval_assets, tmp_path / "a")
     assert list(first["backbones"]) == ["pretrained", "other", "random"]

@@ -162,6 +162,7 @@ def test_sources_are_disjoint_from_the_training_photos():
     assert len({s.file for s in PHOTO_PATCHES_SOURCES}) == len({s.name for s in PHOTO_PATCHES_SOURCES}) == 12
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not (DEFAULT_PHOTO_PATCHES_ROOT / PHOTO_PATCHES_SOURCES[0].file).is_file(),
     reason="lomiri-wallpapers-16.04 not installed",

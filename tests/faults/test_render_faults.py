@@ -16,6 +16,9 @@ from synthssl.dataset.validate import validate_directory
 TINY = ("size=16", "shard_size=4", "seed=3", "physics.enabled=false", "--no-progress")
 
 
+@pytest.mark.gl
+@pytest.mark.ddp
+@pytest.mark.slow
 def test_killed_worker_fails_fast_naming_it_and_resume_completes(tmp_path):
     out = tmp_path / "shards"
     args = [f"out={out}", "scenes=16", *TINY]
@@ -49,6 +52,8 @@ def _render(out, *extra: str, scenes: int = 8) -> list[str]:
     return [f"out={out}", f"scenes={scenes}", "workers=1", *TINY, *extra]
 
 
+@pytest.mark.gl
+@pytest.mark.ddp
 def test_two_renders_with_different_seeds_started_together_do_not_mix(tmp_path):
     out = tmp_path / "shards"
     base = _render(out)
@@ -66,6 +71,7 @@ def test_two_renders_with_different_seeds_started_together_do_not_mix(tmp_path):
     assert {int(Shard(p).attrs["seed"]) for p in ShardCollection([out]).shard_paths} == {winner_seed}
 
 
+@pytest.mark.gl
 def test_resume_with_fewer_scenes_is_refused_and_drops_nothing(tmp_path, capsys):
     from synthssl.render.cli import main
 
@@ -78,6 +84,7 @@ def test_resume_with_fewer_scenes_is_refused_and_drops_nothing(tmp_path, capsys)
     assert validate_directory(out, deep=True)["num_scenes"] == 6
 
 
+@pytest.mark.gl
 def test_checksums_are_never_reblessed_and_resume_deep_rerenders_a_changed_shard(tmp_path, capsys):
     import h5py
 
@@ -100,6 +107,7 @@ def test_checksums_are_never_reblessed_and_resume_deep_rerenders_a_changed_shard
     assert validate_directory(out, deep=True)["num_scenes"] == 8
 
 
+@pytest.mark.gl
 def test_dead_writers_tmp_files_are_listed_and_removed_by_the_next_run(tmp_path, capsys):
     from synthssl.render.cli import main
 
@@ -120,6 +128,7 @@ def test_dead_writers_tmp_files_are_listed_and_removed_by_the_next_run(tmp_path,
     assert validate_directory(out)["num_scenes"] == 8
 
 
+@pytest.mark.gl
 def test_a_full_disk_is_one_line_leaves_no_tmp_and_resume_completes(tmp_path, capsys, monkeypatch):
     from synthssl.dataset.writer import ShardWriter
     from synthssl.render.cli import main
@@ -166,6 +175,7 @@ def test_render_mistakes_are_one_line_errors(tmp_path, capsys, extra, expected):
     assert expected in line, line
 
 
+@pytest.mark.gl
 def test_an_unwritable_output_folder_and_a_broken_manifest_are_one_line(tmp_path, capsys):
     from synthssl.render.cli import main
 
@@ -197,6 +207,7 @@ def test_a_junk_asset_file_is_skipped_with_a_message_about_the_file(tmp_path, ca
     assert f"skipping asset {junk}: " in caplog.text and "charset_normalizer" not in caplog.text, caplog.text
 
 
+@pytest.mark.gl
 def test_resume_rerenders_an_undecodable_shard_instead_of_keeping_it(tmp_path, capsys):
     from synthssl.render.cli import main
 

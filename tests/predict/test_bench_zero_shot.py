@@ -25,6 +25,7 @@ TINY = [
 ]
 
 
+@pytest.mark.slow
 def test_both_arms_train_alike_and_are_scored(
     analytic_shards, few_photos, fake_middlebury, heads_run, tmp_path, capsys
 ):

@@ -14,6 +14,8 @@ import pytest
 
 from synthssl.render import gl_compat
 
+pytestmark = [pytest.mark.gl]
+
 SCRIPT = r"""
 import json, sys
 import numpy as np

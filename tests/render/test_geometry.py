@@ -13,6 +13,8 @@ from synthssl.render.cameras import CameraView, Orbit, intrinsics, look_at
 from synthssl.render.renderer import SceneRenderer, camera_normals
 from synthssl.render.scene import Scene, SceneObject
 
+pytestmark = [pytest.mark.gl]
+
 
 def _rays(h, w, K):
     v, u = np.mgrid[0:h, 0:w].astype(np.float64)

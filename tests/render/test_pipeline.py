@@ -33,6 +33,8 @@ def _assert_same(a, b):
             assert np.array_equal(np.asarray(a[sid][name]), np.asarray(b[sid][name])), (sid, name)
 
 
+@pytest.mark.gl
+@pytest.mark.ddp
 def test_same_scenes_whatever_workers_and_shard_size(tmp_path, make_config):
     render_dataset(make_config(tmp_path / "a", scenes=3, size=32, shard_size=3, workers=1), progress=False)
     render_dataset(make_config(tmp_path / "b", scenes=3, size=32, shard_size=2, workers=2), progress=False)
@@ -42,6 +44,7 @@ def test_same_scenes_whatever_workers_and_shard_size(tmp_path, make_config):
     assert len(ids) == 1  # workers and shard size do not change the render's id
 
 
+@pytest.mark.gl
 def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, make_config):
     full = make_config(tmp_path / "full", scenes=5, size=32, shard_size=2)
     render_dataset(full, progress=False)
@@ -66,6 +69,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, make_config):
     ]
 
 
+@pytest.mark.gl
 def test_array_jobs_split_shards_and_conflicting_config_is_refused(tmp_path, make_config):
     for i in range(2):
         render_dataset(
@@ -156,6 +160,7 @@ def test_config_errors_name_the_key(tmp_path):
     assert cfg.physics.max_steps == config_from_dict({}).physics.max_steps  # partial sections merge
 
 
+@pytest.mark.gl
 def test_cli_render_validate_preview(tmp_path, capsys):
     out = tmp_path / "shards"
     rc = cli.main(
@@ -189,6 +194,8 @@ def test_cli_render_validate_preview(tmp_path, capsys):
     assert info.value.code == 2
 
 
+@pytest.mark.gl
+@pytest.mark.slow
 def test_killed_process_then_resume_loses_and_duplicates_nothing(tmp_path, make_config):
     import signal
     import subprocess
@@ -218,6 +225,7 @@ def test_killed_process_then_resume_loses_and_duplicates_nothing(tmp_path, make_
     _assert_same({k: got[k] for k in want}, want)
 
 
+@pytest.mark.gl
 def test_without_pybullet_physics_falls_back_with_one_notice(tmp_path, make_config, monkeypatch, capsys):
     import synthssl.render.pipeline as pipeline
     import synthssl.render.shard_worker as shard_worker
@@ -253,6 +261,7 @@ def test_the_defaults_live_in_the_dataclasses_only_and_print_as_yaml(capsys):
     assert (demo.scenes, demo.size) == (256, 64) and demo.camera == RenderConfig().camera
 
 
+@pytest.mark.gl
 def test_large_runs_spread_shards_over_subfolders_and_resume_finds_them(tmp_path, make_config, monkeypatch):
     import socket
 

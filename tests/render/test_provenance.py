@@ -18,6 +18,7 @@ from synthssl.render.pipeline import render_dataset
 from synthssl.render.provenance import content_json, provenance_of
 
 
+@pytest.mark.gl
 def test_identity_json_and_every_shard_report_the_same_hashes(tmp_path, make_config):
     cfg = make_config(tmp_path, scenes=3, size=16, shard_size=1, physics={"enabled": False})
     render_dataset(cfg, progress=False)
@@ -45,6 +46,7 @@ def test_identity_json_and_every_shard_report_the_same_hashes(tmp_path, make_con
         assert sidecar["compat"]["assets_sha256"] == identity["assets_sha256"]
 
 
+@pytest.mark.gl
 def test_a_folder_of_another_identity_version_is_refused(tmp_path, make_config):
     cfg = make_config(tmp_path, scenes=2, size=16, shard_size=2, physics={"enabled": False})
     render_dataset(cfg, progress=False)
@@ -59,6 +61,7 @@ def test_a_folder_of_another_identity_version_is_refused(tmp_path, make_config):
     )
 
 
+@pytest.mark.gl
 def test_another_shard_size_is_another_folder_but_the_same_render_id(tmp_path, make_config):
     cfg = make_config(tmp_path, scenes=2, size=16, shard_size=2, physics={"enabled": False})
     render_dataset(cfg, progress=False)

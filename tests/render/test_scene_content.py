@@ -37,6 +37,7 @@ def test_scene_description_is_a_function_of_seed_and_index():
     assert s1.objects_json(a.category_ids) != a.sample(1, 3).objects_json(a.category_ids)
 
 
+@pytest.mark.gl
 def test_asset_classes_and_user_folder_objects(tmp_path):
     folder = tmp_path / "my_assets"
     (folder / "mugs").mkdir(parents=True)

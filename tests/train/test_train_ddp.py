@@ -11,6 +11,7 @@ import socket
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -20,6 +21,8 @@ from synthssl.train.config import AugmentConfig, load_config
 from synthssl.train.data.augment import augment_scenes
 from synthssl.train.data.scenes import SceneDataset
 from synthssl.train.methods.base import StepInfo
+
+pytestmark = [pytest.mark.ddp, pytest.mark.slow]
 
 GLOBAL_BATCH = 8
 

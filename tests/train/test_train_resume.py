@@ -33,6 +33,7 @@ def _cfg(shard_dir, photo_dir, out):
     )
 
 
+@pytest.mark.slow
 def test_resume_matches_uninterrupted_run(shard_dir, photo_dir, tmp_path):
     Trainer(_cfg(shard_dir, photo_dir, tmp_path / "full")).run()
     full = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=True)
