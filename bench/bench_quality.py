@@ -91,9 +91,9 @@ class Budget:
 
 BUDGETS: dict[str, Budget] = {
     # 2 cores, no GPU: 64 px renders trained at 48 px, 16 pairs per step, 900 steps (each scene
-    # drawn about 14 times; docs/quality.md, rounds nineteen and twenty-one); the gpu-hour preset's
-    # optimiser (LARS lr 1.2, weight decay 1e-6: round seventeen). 50 to 85 min on 2-core machines
-    # (84.7 min on the slower one measured: docs/quality.md, Result of the cpu budget).
+    # drawn about 14 times; the step count is measured in docs/quality.md); the gpu-hour preset's
+    # optimiser (LARS lr 1.2, weight decay 1e-6). 50 to 85 min on 2-core machines (84.7 min on the
+    # slower one: docs/results.md).
     "cpu": Budget(
         image_size=48,
         render_size=64,
