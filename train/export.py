@@ -1,8 +1,9 @@
 """Backbone export format (a shared contract; keep stable).
 
 ``<dir>/backbone.pt``: the encoder trunk's plain ``state_dict`` (tensors on CPU, fp32):
-for a torchvision ResNet all keys (fc included as initialised), loadable with
-``strict=True`` into ``torchvision.models.resnet18()`` / ``resnet50()``; for
+for a torchvision ResNet all keys, loadable with ``strict=True`` into
+``torchvision.models.resnet18()`` / ``resnet50()`` (its ``fc`` is torchvision's random
+initialisation, untrained: it is there only for the strict load, not a classifier); for
 ``model.arch: timm:NAME`` the timm ``features_only`` model's, loadable with
 ``strict=True`` into ``timm.create_model(NAME, pretrained=False, features_only=True,
 out_indices=OUT_INDICES)`` as ``backbone.json["timm"]`` says.
