@@ -22,8 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = [ROOT / "README.md", ROOT / "docs" / "api.md"]
 PHOTOS = Path("/usr/share/backgrounds/mate")
 
-pytestmark = [pytest.mark.slow, pytest.mark.gl]
-
 
 def python_blocks(text: str) -> list[str]:
     """The bodies of the fenced ```python blocks of a Markdown text, in order."""
@@ -37,6 +35,8 @@ def test_python_blocks_are_found():
         assert python_blocks(doc.read_text(encoding="utf-8")), f"{doc.name} has no python block"
 
 
+@pytest.mark.slow
+@pytest.mark.gl
 @pytest.mark.skipif(not PHOTOS.is_dir(), reason="needs the photos scripts/setup.sh installs (mate-backgrounds)")
 @pytest.mark.parametrize("doc", DOCUMENTS, ids=lambda d: d.name)
 def test_python_blocks_run_as_written(doc, tmp_path):
