@@ -25,6 +25,7 @@ from typing import Any
 #: public name -> the module that defines it.
 _EXPORTS = {
     "render_scene": "api",
+    "SceneSource": "api",
     "render_dataset": "api",
     "resolve_render_config": "api",
     "RenderConfig": "config",

@@ -11,15 +11,16 @@ or None for the defaults; overrides follow (`synthssl.core.config_input`): a lis
 (``camera__overlap=[0.4, 0.8]`` for ``camera.overlap``). Bad keys or values raise `ConfigError`
 naming the key.
 
-`render_scene` renders in this process and keeps its scene sampler, physics client and GL
-renderer between calls (one of each, rebuilt when a call needs another image size, backend or
-scene content), so rendering scenes in a loop costs what the CLI's worker pays per scene.
+`render_scene` builds a scene sampler, a physics client and a GL renderer for one call and
+closes them. To render many scenes of one config in a loop, hold a `SceneSource`: it keeps
+them between calls, so each scene costs what the CLI's worker pays per scene::
+
+    with SceneSource("demo", size=32) as source:
+        scenes = [source.render(i) for i in range(8)]
 """
 
 from __future__ import annotations
 
-import atexit
-import json
 from typing import Any
 
 import numpy as np
@@ -30,10 +31,7 @@ from synthssl.dataset.schema import ALL_FIELDS
 
 from .config import SHIPPED_CONFIGS, RenderConfig, config_from_dict
 
-__all__ = ["resolve_render_config", "render_scene", "render_dataset", "close_scene_tools"]
-
-#: One scene sampler + physics client + GL renderer, reused across `render_scene` calls.
-_cache: dict[str, Any] = {}
+__all__ = ["resolve_render_config", "SceneSource", "render_scene", "render_dataset"]
 
 
 def resolve_render_config(config: Any = None, overrides: Overrides = None, **keywords: Any) -> RenderConfig:
@@ -45,45 +43,64 @@ def resolve_render_config(config: Any = None, overrides: Overrides = None, **key
         raise ConfigError(f"{exc} (config: {source or 'the defaults'})") from None
 
 
-def close_scene_tools() -> None:
-    """Close the GL renderer and the physics client `render_scene` keeps (also run at exit, while the
-    interpreter can still tear GL down quietly); the next call builds them again."""
-    renderer, physics = _cache.pop("renderer", None), _cache.pop("physics", None)
-    _cache.clear()
-    if renderer is not None:
-        renderer.close()
-    if physics is not None:
-        physics.close()
+class SceneSource:
+    """Scenes of one render config, rendered in memory one index at a time.
 
+    Holds the scene sampler, the physics client (when the config enables physics and pybullet
+    imports) and one GL renderer (one context) until `close` (or the end of a ``with`` block).
+    ``config``, ``overrides`` and ``keywords`` as in `render_scene`.
+    """
 
-atexit.register(close_scene_tools)
+    def __init__(self, config: Any = None, overrides: Overrides = None, **keywords: Any):
+        from .physics import PhysicsWorld, physics_available, physics_notice
+        from .renderer import SceneRenderer
+        from .scene import SceneSampler
 
-
-def _scene_tools(cfg: RenderConfig):
-    """(sampler, renderer) for ``cfg``, built once and kept while the content and image settings stay the same."""
-    from .physics import PhysicsWorld, physics_available, physics_notice
-    from .renderer import SceneRenderer
-    from .scene import SceneSampler
-
-    content = json.dumps({k: v for k, v in cfg.to_dict().items() if k != "out"}, sort_keys=True)
-    if _cache.get("content") != content:
-        if _cache.get("physics") is not None:
-            _cache["physics"].close()
-        physics = None
+        self.config = resolve_render_config(config, overrides, **keywords)
+        cfg = self.config
+        self._physics = None
         if cfg.physics.enabled:
             if physics_available():
-                physics = PhysicsWorld()
+                self._physics = PhysicsWorld()
             else:
                 physics_notice()
-        _cache.update(content=content, physics=physics, sampler=SceneSampler(cfg, physics))
-    key = (cfg.size, cfg.backend, cfg.appearance.antialias)
-    if _cache.get("renderer_key") != key:
-        if _cache.get("renderer") is not None:
-            _cache["renderer"].close()
-        _cache["renderer"] = None  # a failed start (no GL backend) leaves nothing half-built behind
-        _cache["renderer"] = SceneRenderer(cfg.size, cfg.size, cfg.backend, cfg.appearance.antialias)
-        _cache["renderer_key"] = key
-    return _cache["sampler"], _cache["renderer"]
+        self._renderer = None
+        try:
+            self._sampler = SceneSampler(cfg, self._physics)
+            self._renderer = SceneRenderer(cfg.size, cfg.size, cfg.backend, cfg.appearance.antialias)
+        except BaseException:
+            self.close()
+            raise
+
+    def render(self, index: int) -> dict[str, Any]:
+        """Scene ``index``: {field: array} as `render_scene` returns it."""
+        if int(index) < 0:
+            raise ConfigError(f"index: expected a scene index >= 0, got {index}")
+        if self._renderer is None:
+            raise ValueError("this SceneSource is closed")
+        from .scene_maps import render_scene as render_maps
+
+        scene, _ = render_maps(self.config, self._sampler, self._renderer, int(index))
+        out: dict[str, Any] = {}
+        for name, spec in ALL_FIELDS.items():
+            value = scene[name]
+            out[name] = value if spec.dtype is None else np.asarray(value).astype(spec.dtype, copy=False)
+        return out
+
+    def close(self) -> None:
+        """Release the GL context and the physics client (idempotent)."""
+        renderer, physics = self._renderer, self._physics
+        self._renderer = self._physics = None
+        if renderer is not None:
+            renderer.close()
+        if physics is not None:
+            physics.close()
+
+    def __enter__(self) -> "SceneSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def render_scene(config: Any = None, index: int = 0, overrides: Overrides = None, **keywords: Any) -> dict[str, Any]:
@@ -101,16 +118,8 @@ def render_scene(config: Any = None, index: int = 0, overrides: Overrides = None
     """
     if int(index) < 0:
         raise ConfigError(f"index: expected a scene index >= 0, got {index}")
-    cfg = resolve_render_config(config, overrides, **keywords)
-    from .scene_maps import render_scene as render_maps
-
-    sampler, renderer = _scene_tools(cfg)
-    scene, _ = render_maps(cfg, sampler, renderer, int(index))
-    out: dict[str, Any] = {}
-    for name, spec in ALL_FIELDS.items():
-        value = scene[name]
-        out[name] = value if spec.dtype is None else np.asarray(value).astype(spec.dtype, copy=False)
-    return out
+    with SceneSource(config, overrides, **keywords) as source:
+        return source.render(index)
 
 
 def render_dataset(

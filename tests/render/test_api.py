@@ -12,7 +12,14 @@ import pytest
 from synthssl.core.config import ConfigError
 from synthssl.dataset import ShardCollection
 from synthssl.dataset.schema import ALL_FIELDS, scene_shape
-from synthssl.render import RenderConfig, load_config, render_dataset, render_scene, resolve_render_config
+from synthssl.render import (
+    RenderConfig,
+    SceneSource,
+    load_config,
+    render_dataset,
+    render_scene,
+    resolve_render_config,
+)
 
 pytestmark = [pytest.mark.gl, pytest.mark.slow]
 
@@ -37,6 +44,12 @@ def test_render_scene_returns_the_arrays_the_cli_writes(tmp_path):
             assert scene[name].dtype == spec.dtype, name
             assert scene[name].shape == scene_shape(name, 24, 24, 2, 16), name
             np.testing.assert_array_equal(scene[name], stored[name], err_msg=f"scene {index}, {name}")
+    with SceneSource(None, SMALL) as source:  # the loop form: the same scenes, in any order
+        for index in (2, 0):
+            for name in ("depth", "instance", "rgb"):
+                np.testing.assert_array_equal(source.render(index)[name], written[index][name], err_msg=name)
+    with pytest.raises(ValueError, match="closed"):
+        source.render(0)
 
 
 def test_config_forms_give_the_same_config(tmp_path):
