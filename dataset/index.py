@@ -8,6 +8,12 @@ its sidecar, before any merge) or whose entry's byte size no longer matches the 
 one at a time and closed again. Every shard must be compatible with every other
 (`compat.CompatChecker`), and no (render id, scene id) may appear twice.
 
+A folder given whole is compared with its manifest (`synthssl.dataset.completeness`): a shard
+the manifest lists that is gone raises `ShardFormatError` naming it, unless ``allow_missing``
+(then its scenes are skipped, counted in `ShardIndex.missing` and named in one warning); shard
+files the manifest does not list are read and named in one warning (`ShardIndex.unlisted`).
+A ``.h5`` file given alone stands for itself: the rest of its folder's manifest is not checked.
+
 The result holds a few arrays per scene and per shard and no per-scene Python objects, so a
 DataLoader worker forked from the process that built it shares it instead of copying it
 (about 8 bytes per scene plus about 30 per shard).
@@ -15,6 +21,7 @@ DataLoader worker forked from the process that built it shares it instead of cop
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +30,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from .compat import CompatChecker, compat_from_attrs, is_complete_entry, render_id_from_attrs
+from .completeness import folder_gaps, missing_error, skipped_line, unlisted_line
 from .errors import MixedShardsError, ShardFormatError
 from .layout import find_shard_roots
 from .manifest import read_manifest, read_sidecar
 from .schema import FORMAT_VERSION, categories_sha256
 from .shard import Shard
+
+log = logging.getLogger("synthssl.dataset")
 
 
 def _smallest_uint(max_value: int) -> np.dtype:
@@ -45,7 +55,9 @@ class ShardIndex:
     ``shard_scenes[k]`` (its scene count). ``compat`` is the compat record all shards share
     (see `synthssl.dataset.compat`), ``category_names`` its category table. ``opened`` counts
     the shards that had to be opened to build the index (0 when every folder has a current
-    manifest).
+    manifest). ``missing``: (file, scenes) of each shard a manifest lists that is gone, skipped
+    with ``allow_missing``; ``unlisted``: the shard files read that their folder's manifest does
+    not list.
     """
 
     roots: list[Path]
@@ -61,6 +73,8 @@ class ShardIndex:
     category_names: list[str]
     opened: int = 0
     sources: dict[str, int] = field(default_factory=dict)
+    missing: list[tuple[Path, int]] = field(default_factory=list)
+    unlisted: list[Path] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.scene_id.shape[0])
@@ -92,6 +106,8 @@ class ShardIndex:
             self.category_names,
             self.opened,
             dict(self.sources),
+            list(self.missing),
+            list(self.unlisted),
         )
 
     @property
@@ -126,6 +142,8 @@ class _Builder:
         self.tables: dict[str, list[str]] = {}  # categories_sha256 -> names
         self.checker = CompatChecker()
         self.sources = {"manifest": 0, "sidecar": 0, "opened": 0}
+        self.missing: list[tuple[Path, int]] = []
+        self.unlisted: list[Path] = []
 
     def add(self, root: int, name: str, entry: dict[str, Any], scene_ids: np.ndarray | None = None) -> None:
         path = self.roots[root] / name
@@ -139,10 +157,15 @@ class _Builder:
         if scene_ids is not None and not np.array_equal(scene_ids, np.arange(scene_ids.size) + self.firsts[-1]):
             self.explicit[k] = scene_ids
 
-    def add_root(self, root: Path, names: list[str]) -> None:
+    def add_root(self, root: Path, names: list[str], whole: bool = False, allow_missing: bool = False) -> None:
+        """Add the shards ``names`` of the render folder ``root``; ``whole``: ``names`` are all of its
+        shards, so they are compared with its manifest (module docstring)."""
         r = len(self.roots)
         self.roots.append(root)
-        manifest = read_manifest(root) or {}
+        found = read_manifest(root)
+        manifest = found or {}
+        if whole:
+            self._compare_with_manifest(root, names, found, allow_missing)
         listed = {e.get("file"): e for e in manifest.get("shards", []) if isinstance(e, dict)}
         for sha, table in (manifest.get("category_tables") or {}).items():
             if isinstance(table, list) and categories_sha256(table) == sha:
@@ -174,6 +197,19 @@ class _Builder:
                 self.add(r, name, entry, shard.scene_ids)
             finally:
                 shard.close()
+
+    def _compare_with_manifest(
+        self, root: Path, names: list[str], manifest: dict[str, Any] | None, allow_missing: bool
+    ) -> None:
+        gaps = folder_gaps(root, names, manifest)
+        if gaps.missing:
+            if not allow_missing:
+                raise missing_error(gaps)
+            log.warning("%s", skipped_line(gaps))
+            self.missing.extend((root / name, scenes) for name, scenes in gaps.missing)
+        if gaps.unlisted:
+            log.warning("%s", unlisted_line(gaps))
+            self.unlisted.extend(root / name for name in gaps.unlisted)
 
     def build(self) -> ShardIndex:
         if not self.names:
@@ -216,6 +252,8 @@ class _Builder:
             category_names=names,
             opened=self.sources["opened"],
             sources=dict(self.sources),
+            missing=list(self.missing),
+            unlisted=list(self.unlisted),
         )
 
     def _path(self, k: int) -> Path:
@@ -276,15 +314,18 @@ def _sidecar_of(path: Path) -> dict[str, Any] | None:
     return entry if entry is not None and Path(str(entry["file"])).name == path.name else None
 
 
-def build_index(paths: Sequence[str | os.PathLike]) -> ShardIndex:
+def build_index(paths: Sequence[str | os.PathLike], allow_missing: bool = False) -> ShardIndex:
     """The index of every shard under ``paths`` (folders and/or files); see the module docstring.
 
     Raises FileNotFoundError for a missing path, ShardFormatError naming the file for a bad
-    shard, MixedShardsError naming two shards for incompatible shards or repeated scenes.
+    shard or for a shard its folder's manifest lists that is gone (unless ``allow_missing``),
+    MixedShardsError naming two shards for incompatible shards or repeated scenes.
     """
     builder = _Builder()
-    for root, names in find_shard_roots(paths):
-        builder.add_root(root, names)
+    for path in paths:
+        whole = Path(path).is_dir()
+        for root, names in find_shard_roots([path]):
+            builder.add_root(root, names, whole=whole, allow_missing=allow_missing)
     return builder.build()
 
 

@@ -19,6 +19,9 @@ Checksums are written once, when a shard is finished, and never re-blessed: a si
 kept as it is even when its file changed since, so ``validate --deep`` keeps flagging a
 modified shard.
 
+A merge lists what is on disk: an entry whose shard file is gone is dropped from the new
+manifest, and the merge says so in one warning naming the shards.
+
 Shard files may sit in subfolders; an entry's ``file`` is the shard's relpath
 (`synthssl.dataset.layout`).
 """
@@ -221,6 +224,19 @@ def _category_tables(directory: Path, entries: list[dict], known: dict[str, list
 def _merge_once(directory: Path, old: dict[str, Any], extra: dict[str, Any] | None) -> tuple[dict, list[str]]:
     """The manifest of the shards ``directory`` holds now (``old``: the previous manifest), and their relpaths."""
     files = shard_relpaths(directory)
+    on_disk = set(files)
+    listed = [e.get("file") for e in old.get("shards", []) if isinstance(e, dict)]
+    gone = sorted(str(f) for f in listed if isinstance(f, str) and f not in on_disk)
+    if gone:
+        log.warning(
+            "%s: %d shard(s) listed in %s are gone (%s); the merged %s no longer lists them (render them "
+            "again with the same render-scenes command plus --resume)",
+            directory,
+            len(gone),
+            MANIFEST_NAME,
+            ", ".join(gone[:3]) + (f" and {len(gone) - 3} more" if len(gone) > 3 else ""),
+            MANIFEST_NAME,
+        )
     entries = []
     for rel in files:
         path = directory / rel

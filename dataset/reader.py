@@ -163,11 +163,16 @@ class ShardCollection:
             the scene id.
         fields: the fields ``collection[i]`` reads (default: all).
         max_open_shards: HDF5 handles kept open per process (default: `default_max_open_shards`).
+        allow_missing: read what is left of a folder whose manifest lists shards that are gone
+            (default: refuse with `ShardFormatError` naming the first one); the skipped shards
+            are named in one warning and counted in `skipped_scenes` and `missing_shards`.
 
     ``collection[i]`` returns the scene dict of :meth:`Shard.read_scene`. Scenes are ordered by
     (render id, scene id); a scene is identified by that pair, so renders with different seeds
     read together, while the same scenes given twice, or shards that differ in category table,
     asset set, image size, views or format version, raise `MixedShardsError` naming two shards.
+    Shard files a folder's manifest does not list are read and named in one warning
+    (`unlisted_shards`; see `synthssl.dataset.completeness`).
     """
 
     def __init__(
@@ -178,6 +183,7 @@ class ShardCollection:
         fields: Iterable[str] | None = None,
         *,
         max_open_shards: int | None = None,
+        allow_missing: bool = False,
     ):
         if split not in (None, "train", "val"):
             raise ValueError(f"split: expected None, 'train' or 'val', got {split!r}")
@@ -186,7 +192,7 @@ class ShardCollection:
         paths = list(paths)
         if not paths:
             raise FileNotFoundError("ShardCollection: no shards given")
-        index = build_index(paths)
+        index = build_index(paths, allow_missing=allow_missing)
         if split is not None:
             val = is_validation_scene(index.scene_id, val_fraction)
             index = index.select(val if split == "val" else ~val)
@@ -231,6 +237,21 @@ class ShardCollection:
     @property
     def shard_paths(self) -> list[Path]:
         return [self.index.shard_path(k) for k in range(self.index.num_shards)]
+
+    @property
+    def missing_shards(self) -> list[Path]:
+        """Shards listed in a manifest that are gone, skipped with ``allow_missing`` (else none)."""
+        return [path for path, _ in self.index.missing]
+
+    @property
+    def skipped_scenes(self) -> int:
+        """Scenes of the `missing_shards` (as their manifest entries count them, all splits): not read."""
+        return sum(scenes for _, scenes in self.index.missing)
+
+    @property
+    def unlisted_shards(self) -> list[Path]:
+        """Shard files read that their folder's manifest does not list."""
+        return list(self.index.unlisted)
 
     @property
     def render_ids(self) -> list[str]:

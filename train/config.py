@@ -54,6 +54,11 @@ class DataConfig:
     """``data:`` where view pairs and real photos come from, and batch sizes."""
 
     shards: list[str] = opt([], "shard directories and/or .h5 files (any number); [] with photo_pairs")
+    allow_missing_shards: bool = opt(
+        False,
+        "train on what is left when a folder's manifest.json lists shards that are gone (the skipped "
+        "scenes are reported); false: refuse, naming the shard",
+    )
     val_fraction: float = opt(0.0, "fraction of scenes held out (by scene-id hash) from training")
     photos: Optional[str] = opt(None, "folder tree of real photos (jpg/png/webp), for adaptation or photo_pairs")
     photo_pairs: bool = opt(False, "train on two random crops of the same photo instead of rendered pairs")

@@ -147,6 +147,7 @@ def _open_shards(cfg: TrainingConfig, needs: DataNeeds, world: int) -> "ShardCol
             split="train" if d.val_fraction > 0 else None,
             val_fraction=d.val_fraction,
             fields=scene_fields(needs.fields),
+            allow_missing=d.allow_missing_shards,
         )
     except (FileNotFoundError, ValueError) as exc:
         raise ConfigError(f"data.shards: {exc}") from exc
