@@ -131,7 +131,7 @@ def test_data_needs_come_from_the_config_alone():
 
 @pytest.mark.parametrize("adversarial", ["gan", "dann"])
 def test_dsc_combines_with_the_synthetic_terms(small_batch, adversarial):
-    method = _dsc(property_weight=1.0, adversarial=adversarial, disc_width=16)
+    method = _dsc(synthetic={"property_weight": 1.0, "adversarial": adversarial, "disc_width": 16})
     batch = small_batch.replace(real=torch.randn(4, 3, 32, 32))
     out = method(batch, StepInfo(0, 10))
     levels = out["instance"] + out["pixel"] + out["semantic"]
