@@ -20,6 +20,13 @@ from synthssl.core.config import ConfigError, apply_override, build, load_yaml, 
 
 SHIPPED_CONFIGS = Path(__file__).with_name("configs")
 """render configs shipped with the package, named without a path (``render-scenes NAME``)."""
+PRIMITIVE_NAMES = ("box", "sphere", "cylinder", "capsule", "cone", "torus")
+"""the shapes ``objects.primitives`` may name (`synthssl.render.shapes.PRIMITIVES` makes them)."""
+PROCEDURAL_NAMES = ("hull", "extrusion", "superquadric", "lathe", "blob")
+"""the generators ``objects.procedural`` may name (`synthssl.render.shapes.PROCEDURAL` holds them)."""
+SEED_LIMIT = 2**63
+"""seeds are whole numbers in [0, SEED_LIMIT): NumPy seeds from non-negative integers, and every
+shard stores its seed as a signed 64-bit attribute."""
 
 
 @dataclass
@@ -34,7 +41,7 @@ class ObjectsConfig:
         default_factory=lambda: {"primitive": 0.4, "procedural": 0.4, "asset": 0.2}
     )
     """relative frequency of each object source: primitive, procedural, asset."""
-    primitives: list[str] = field(default_factory=lambda: ["box", "sphere", "cylinder", "capsule", "cone", "torus"])
+    primitives: list[str] = field(default_factory=lambda: list(PRIMITIVE_NAMES))
     """trimesh primitive shapes drawn from (source 'primitive')."""
     procedural: list[str] = field(default_factory=lambda: ["hull", "extrusion", "superquadric"])
     """procedural shape generators drawn from (source 'procedural'); also known: lathe, blob
@@ -54,6 +61,12 @@ class ObjectsConfig:
 
     def check(self) -> None:
         need(1 <= self.count[0] <= self.count[1], "count", "1 <= low <= high")
+        for key, names, known in (
+            ("primitives", self.primitives, PRIMITIVE_NAMES),
+            ("procedural", self.procedural, PROCEDURAL_NAMES),
+        ):
+            unknown = [n for n in names if n not in known]
+            need(not unknown, key, f"names among {', '.join(known)}; got unknown {', '.join(map(repr, unknown))}")
         need(self.max_objects <= 252, "max_objects", "<= 252")
         need(
             all(w >= 0 for w in self.source_weights.values()) and sum(self.source_weights.values()) > 0,
@@ -219,6 +232,7 @@ class RenderConfig:
 
     def check(self) -> None:
         need(self.scenes >= 0, "scenes", ">= 0")
+        need(0 <= self.seed < SEED_LIMIT, "seed", f"a whole number in 0..2**63-1, got {self.seed}")
         need(8 <= self.size <= 4096, "size", "8..4096 pixels")
         need(self.views >= 2, "views", ">= 2 (each scene is rendered as a pair of views, or more)")
         need(self.workers >= 1, "workers", ">= 1")
@@ -277,4 +291,7 @@ __all__ = [
     "load_config",
     "config_from_dict",
     "SHIPPED_CONFIGS",
+    "PRIMITIVE_NAMES",
+    "PROCEDURAL_NAMES",
+    "SEED_LIMIT",
 ]
