@@ -6,14 +6,15 @@ The Python API (docs/api.md), imported on first use so that ``import synthssl.re
 
 Modules (scene description, assets and renderer are separate, as in Kubric):
 ``config`` (RenderConfig), ``shapes`` / ``assets`` (meshes and their categories),
-``textures`` / ``appearance`` (materials, lights), ``physics`` (pybullet settling),
+``textures`` / ``photos`` / ``appearance`` (materials, photo textures, lights), ``physics`` (pybullet settling),
 ``scene`` (the GL-free scene description), ``cameras`` (view sampling, OpenCV
 convention), ``gl_compat`` (every pyrender/PyOpenGL workaround), ``mesh_buffers`` /
 ``renderer`` (id + colour passes, exact maps), ``scene_maps`` (one scene -> shard dict),
-``provenance`` (what a render is: config hash, render id, asset set), ``identity`` (one folder,
-one render), ``resume`` (the shard plan, what is finished), ``shard_worker`` (one process
-writing shards), ``worker_pool`` (spawned workers, dead-worker diagnosis), ``pipeline`` (the
-orchestration), ``preview`` (contact sheet), ``api`` (the Python API), ``cli``. Nothing here
+``provenance`` (what a render is: config hash, render id, asset set), ``preflight`` (the checks
+before the folder is touched), ``identity`` (one folder, one render; a failed start releases
+it), ``resume`` (the shard plan, what is finished), ``shard_worker`` (one process writing
+shards), ``worker_pool`` (spawned workers, dead-worker diagnosis), ``interrupt`` (Ctrl-C),
+``pipeline`` (the orchestration), ``preview`` (contact sheet), ``api`` (the Python API), ``cli``. Nothing here
 imports torch; pyrender is imported only through ``gl_compat``.
 """
 

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from synthssl.core.config import help_lines, split_arguments, to_yaml
 from synthssl.core.console import setup_logging
@@ -27,6 +29,9 @@ from synthssl.core.extras import require_extra
 from synthssl.dataset.errors import ShardFormatError
 
 from .config import SHIPPED_CONFIGS, ConfigError, RenderConfig, load_config
+
+if TYPE_CHECKING:
+    from .interrupt import InterruptOnce
 
 
 def _render_parser() -> argparse.ArgumentParser:
@@ -74,11 +79,30 @@ def render_main(argv: list[str]) -> int:
     if not cfg.out:
         log.error("out: required; give out=DIR (or 'out:' in the config)")
         return 2
+    from .interrupt import EXIT_INTERRUPTED, InterruptOnce
+
+    with InterruptOnce() as interrupt:
+        try:
+            return _render(cfg, args, log, interrupt)
+        except KeyboardInterrupt as exc:  # RenderInterrupted says what is kept; before it, nothing was touched
+            before = f"interrupted (Ctrl-C) before rendering began; {cfg.out} is left as it was found"
+            log.error("%s", str(exc) or before)
+            return EXIT_INTERRUPTED
+
+
+def _render(cfg: RenderConfig, args: argparse.Namespace, log: logging.Logger, interrupt: "InterruptOnce") -> int:
+    """Check the ``--preview`` target, render ``cfg``, write the preview, print the summary; the exit status.
+    Ctrl-C ends it with a KeyboardInterrupt, also one that arrived while the render modules were imported."""
     from .gl_compat import BackendError
+    from .interrupt import EXIT_INTERRUPTED
     from .pipeline import render_dataset
+    from .preflight import check_preview_target
     from .worker_pool import RenderWorkerError
 
+    interrupt.check()  # trimesh's imports catch every exception: a Ctrl-C during them is only recorded
     try:
+        if args.preview:
+            check_preview_target(args.preview)  # before the render, not after it
         summary = render_dataset(cfg, resume=args.resume, progress=not args.no_progress, deep=args.deep)
     except BackendError as exc:
         log.error("%s", exc)
@@ -93,7 +117,19 @@ def render_main(argv: list[str]) -> int:
     if args.preview:
         from .preview import contact_sheet
 
-        result["preview"] = str(contact_sheet(cfg.out, args.preview))
+        try:
+            result["preview"] = str(contact_sheet(cfg.out, args.preview))
+        except (OSError, ValueError, OutputWriteError) as exc:  # the render itself is complete
+            log.error(
+                "%s; the render in %s is complete: write the sheet with render-scenes preview %s --out PNG",
+                OutputWriteError(args.preview, exc) if isinstance(exc, OSError) else exc,
+                cfg.out,
+                cfg.out,
+            )
+            return 2
+        except KeyboardInterrupt:
+            log.error("interrupted (Ctrl-C) while writing the preview; the render in %s is complete", cfg.out)
+            return EXIT_INTERRUPTED
     print(json.dumps(result))
     return 0
 
@@ -185,9 +221,26 @@ def preview_main(argv: list[str]) -> int:
     p.add_argument("--out", required=True, help="PNG file to write")
     p.add_argument("--scenes", type=int, default=4)
     args = p.parse_args(argv)
+    from .preflight import check_preview_target
     from .preview import contact_sheet
 
-    print(json.dumps({"preview": str(contact_sheet(args.directory, args.out, scenes=args.scenes))}))
+    prog = "render-scenes preview"
+    if not os.path.isdir(args.directory):
+        print(f"{prog}: {args.directory}: not a directory (a render folder of render-scenes out=DIR)", file=sys.stderr)
+        return 2
+    if args.scenes < 1:
+        print(f"{prog}: --scenes: expected a whole number >= 1, got {args.scenes}", file=sys.stderr)
+        return 2
+    try:
+        check_preview_target(args.out)
+        sheet = contact_sheet(args.directory, args.out, scenes=args.scenes)
+    except (FileNotFoundError, ShardFormatError, ValueError, OutputWriteError) as exc:  # no shards, a bad shard
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the sheet could not be written (full disk)
+        print(f"{prog}: {OutputWriteError(args.out, exc)}", file=sys.stderr)
+        return 2
+    print(json.dumps({"preview": str(sheet)}))
     return 0
 
 

@@ -18,17 +18,26 @@ with the same identity -- array jobs, ``--resume`` -- share the folder.
 
 `check_scene_count` refuses a render that plans fewer scenes than the folder already
 holds: re-planning the last shard would drop the scenes beyond the new count.
+
+A failed start claims nothing: `FolderClaim` records what readying the folder created (the
+folder itself and its missing parents, ``identity.json``, the manifest and its lock), and
+`release_folder` removes exactly that when the render fails or is interrupted before any
+shard is in the folder, so the corrected command runs into the same ``out``. A folder that
+holds a shard, a temporary file of another writer (a job of the same render that is writing
+its first shard) or a claim older than this run is left alone.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from synthssl.dataset.errors import ShardFormatError
-from synthssl.dataset.manifest import tmp_suffix
+from synthssl.dataset.layout import shard_relpaths
+from synthssl.dataset.manifest import LOCK_NAME, MANIFEST_NAME, tmp_files, tmp_suffix
 from synthssl.dataset.schema import FORMAT_VERSION
 
 from .config import RenderConfig
@@ -126,7 +135,49 @@ def check_scene_count(out: Path, cfg: RenderConfig, shard_scenes: dict[str, tupl
         )
 
 
+@dataclass(frozen=True)
+class FolderClaim:
+    """What readying the output folder ``out`` created, for `release_folder`."""
+
+    out: Path
+    created: tuple[Path, ...]
+    """folders created (``out`` and its missing parents), deepest first."""
+    claimed: bool
+    """``identity.json`` was created by this run (the folder belonged to no render before)."""
+    had: frozenset[str]
+    """which of ``manifest.json`` and ``.manifest.lock`` existed before."""
+
+
+def missing_folders(out: Path) -> tuple[Path, ...]:
+    """``out`` and its ancestors that do not exist yet, deepest first (what ``mkdir -p out`` creates)."""
+    created = []
+    p = Path(os.path.abspath(out))
+    while not p.exists() and p != p.parent:
+        created.append(p)
+        p = p.parent
+    return tuple(created)
+
+
+def release_folder(claim: FolderClaim) -> bool:
+    """Undo ``claim`` when no shard is in its folder (module docstring). Returns True when released."""
+    out = claim.out
+    if not claim.claimed or not out.is_dir() or shard_relpaths(out) or tmp_files(out):
+        return False
+    for name in (MANIFEST_NAME, LOCK_NAME, IDENTITY_NAME):
+        if name not in claim.had:
+            (out / name).unlink(missing_ok=True)
+    for folder in claim.created:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (another process wrote into it): keep it and its parents
+            break
+    return True
+
+
 __all__ = [
+    "FolderClaim",
+    "missing_folders",
+    "release_folder",
     "IDENTITY_NAME",
     "IDENTITY_VERSION",
     "IDENTITY_KEYS",

@@ -2,11 +2,15 @@
 
 `render_dataset` runs one job of a render (``shard_index`` of ``num_shards``) into ``cfg.out``:
 
+0. `~synthssl.render.preflight.check_before_render`: the checks that need no rendering (the
+   output folder is writable, the photo folder holds decodable photos) run before anything
+   is written;
 1. `~synthssl.render.provenance.provenance_of`: what the render is (config hash, render id,
    asset set), written into every shard and into the folder's ``identity.json``;
 2. `~synthssl.render.resume.prepare_folder` and `~synthssl.render.resume.shards_to_render`:
    the folder is claimed for this render, and the planned shards that are not finished (or
-   fail verification on ``resume``) are the work;
+   fail verification on ``resume``) are the work; a run that ends before any shard is in the
+   folder (a failure, Ctrl-C) releases the claim, leaving the folder as it was found;
 3. the unit of work is a shard: a worker renders its scenes, writes them (temporary file, then
    rename) and the shard's sidecar (`~synthssl.render.shard_worker.ShardWorker`), in spawned
    processes (`~synthssl.render.worker_pool.WorkerPool`) or in this one;
@@ -17,6 +21,8 @@ So the parent only plans, hands shards out and merges: the writer never serialis
 cluster array jobs may share one output directory. A failed write (full disk) is an
 `OutputWriteError` naming the file and the cause, with its temporary file removed; a dead
 worker is a `RenderWorkerError` naming the process and its shard, the finished shards kept.
+Ctrl-C stops the workers, removes their temporary files, merges the manifest of the finished
+shards and raises `~synthssl.render.interrupt.RenderInterrupted` naming ``--resume``.
 """
 
 from __future__ import annotations
@@ -32,11 +38,15 @@ from tqdm import tqdm
 from synthssl.core.console import ProgressLine, is_tty
 from synthssl.core.errors import OutputWriteError, write_failure
 from synthssl.dataset.errors import ShardFormatError
+from synthssl.dataset.layout import shard_relpaths
 from synthssl.dataset.manifest import MANIFEST_NAME, index_folder
 
 from . import gl_compat
 from .config import RenderConfig
+from .identity import FolderClaim, release_folder
+from .interrupt import InterruptOnce, RenderInterrupted, interrupted_message
 from .physics import physics_available, physics_notice
+from .preflight import check_before_render
 from .provenance import Provenance, provenance_of
 from .resume import ShardPlan, prepare_folder, remove_stale_tmp, shards_to_render
 from .shard_worker import ShardResult
@@ -110,12 +120,46 @@ def render_dataset(
 
     ``stop_after_shards`` ends the run after writing that many shards (tests use it
     to simulate an interrupted run).
+
+    Before the folder is touched, `~synthssl.render.preflight.check_before_render` checks what
+    can fail cheaply (ConfigError, OutputWriteError). A run that fails, or is interrupted,
+    before any shard is in the folder leaves it as it was found
+    (`~synthssl.render.identity.release_folder`). Ctrl-C raises `RenderInterrupted` (a
+    KeyboardInterrupt) once the workers are stopped and their temporary files removed.
     """
     if not cfg.out:
         raise ValueError("out: an output directory is required (out=DIR)")
     out = Path(cfg.out)
-    provenance = provenance_of(cfg)
-    prepare_folder(out, cfg, provenance)
+    with InterruptOnce() as interrupt:
+        claim: FolderClaim | None = None
+        try:
+            check_before_render(cfg)
+            provenance = provenance_of(cfg)
+            interrupt.check()
+            claim = prepare_folder(out, cfg, provenance)
+            return _render_claimed(cfg, provenance, resume, progress, stop_after_shards, deep, in_process, interrupt)
+        except KeyboardInterrupt:
+            released = claim is None or release_folder(claim)
+            message = interrupted_message(str(out), len(shard_relpaths(out)) if out.is_dir() else 0, released)
+            raise RenderInterrupted(message) from None
+        except BaseException:
+            if claim is not None and release_folder(claim):
+                log.debug("%s: no shard was written; identity.json and manifest.json removed", out)
+            raise
+
+
+def _render_claimed(
+    cfg: RenderConfig,
+    provenance: Provenance,
+    resume: bool,
+    progress: bool,
+    stop_after_shards: int | None,
+    deep: bool,
+    in_process: bool | None,
+    interrupt: InterruptOnce,
+) -> RunSummary:
+    """`render_dataset` once ``cfg.out`` is claimed: decide what to render, write it, merge the manifest."""
+    out = Path(cfg.out)
     todo, found = shards_to_render(out, cfg, resume, deep)
     summary = RunSummary(out=str(out), shards_skipped=found.skipped, shards_rerendered=found.rerendered)
     if stop_after_shards is not None:
@@ -130,7 +174,7 @@ def render_dataset(
             in_process = cfg.workers == 1 or len(todo) == 1
         ok = False
         try:
-            _write_shards(cfg, provenance, todo, in_process, progress, summary, overlaps)
+            _write_shards(cfg, provenance, todo, in_process, progress, summary, overlaps, interrupt)
             ok = True
         finally:
             if not ok:
@@ -154,9 +198,11 @@ def _write_shards(
     progress: bool,
     summary: RunSummary,
     overlaps: list[float],
+    interrupt: InterruptOnce,
 ) -> None:
     """Write ``todo``'s shards in this process or in spawned workers, counting each in ``summary``
-    and its scenes' overlaps in ``overlaps``; raises the error of a failed shard or worker."""
+    and its scenes' overlaps in ``overlaps``; raises the error of a failed shard or worker, and
+    KeyboardInterrupt after each scene or shard once ``interrupt`` fired."""
     out = Path(cfg.out)
     scenes = sum(p.num_scenes for p in todo)
     gl_compat.use_backend(cfg.backend)  # probe once here; spawned workers inherit PYOPENGL_PLATFORM
@@ -168,10 +214,17 @@ def _write_shards(
     pool: InProcessPool | WorkerPool | None = None
     try:
         if in_process:
-            pool = InProcessPool(cfg.to_dict(), provenance, on_scene=lambda: bar.update(1))
+
+            def on_scene() -> None:
+                bar.update(1)
+                interrupt.check()
+
+            pool = InProcessPool(cfg.to_dict(), provenance, on_scene=on_scene)
         else:
             pool = WorkerPool(min(cfg.workers, len(todo)), cfg.to_dict(), provenance)
+        interrupt.check()
         for result in pool.run(todo):
+            interrupt.check()
             summary.add_shard(result, time.perf_counter() - start)
             overlaps.extend(result.overlaps)
             if not in_process:

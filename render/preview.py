@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from synthssl.core.errors import OutputWriteError
 from synthssl.dataset.reader import ShardCollection
 
 COLUMNS = ("rgb", "depth", "normal", "contour", "instance")
@@ -61,7 +62,9 @@ def column_header(tile_width: int, separator: int, scale: int) -> np.ndarray:
 
 
 def contact_sheet(directory: str | os.PathLike, out: str | os.PathLike, scenes: int = 4, scale: int = 2) -> Path:
-    """Write a contact sheet of the first ``scenes`` scenes of ``directory`` to PNG ``out``; returns its path."""
+    """Write a contact sheet of the first ``scenes`` scenes of ``directory`` to PNG ``out``; returns its path.
+
+    Written to a temporary file, then renamed; OutputWriteError when the PNG cannot be written."""
     coll = ShardCollection([str(directory)])
     rows = []
     for i in range(min(scenes, len(coll))):
@@ -80,9 +83,14 @@ def contact_sheet(directory: str | os.PathLike, out: str | os.PathLike, scenes: 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}.png")
-    if not cv2.imwrite(str(tmp), sheet[..., ::-1]):
-        raise OSError(f"preview: cannot write {out}")
-    os.replace(tmp, out)
+    try:
+        written = cv2.imwrite(str(tmp), sheet[..., ::-1])
+        if written:
+            os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if not written:
+        raise OutputWriteError(out, "the PNG encoder could not write it (full disk or no permission?)")
     return out
 
 

@@ -8,7 +8,9 @@ Shard k holds scenes [k*shard_size, min((k+1)*shard_size, scenes)) and sits at
 temporary files of dead writers, sets an unreadable ``manifest.json`` aside (it is rebuilt
 from the shards), checks every readable shard against this run's content config (an error
 naming the file and the differing key), refuses a plan with fewer scenes than the folder
-holds, and claims the folder for this render (`synthssl.render.identity`).
+holds, and claims the folder for this render (`synthssl.render.identity`). It returns a
+`~synthssl.render.identity.FolderClaim`: a render that fails before any shard is in the folder
+releases it, leaving the folder as it was found.
 
 `shards_to_render` decides per planned shard: a shard file whose header matches the plan
 (first scene and scene count) is *finished*. With ``resume`` a finished shard is verified
@@ -28,12 +30,19 @@ from pathlib import Path
 from synthssl.core.errors import OutputWriteError, write_failure
 from synthssl.dataset.errors import ShardFormatError
 from synthssl.dataset.layout import relpath, shard_relpath, shard_relpaths
-from synthssl.dataset.manifest import MANIFEST_NAME, read_manifest, read_sidecar, sha256_file, stale_tmp_files
+from synthssl.dataset.manifest import (
+    LOCK_NAME,
+    MANIFEST_NAME,
+    read_manifest,
+    read_sidecar,
+    sha256_file,
+    stale_tmp_files,
+)
 from synthssl.dataset.reader import Shard
 from synthssl.dataset.validate import validate_shard
 
 from .config import RenderConfig
-from .identity import check_scene_count, claim_folder, identity_of
+from .identity import FolderClaim, check_scene_count, claim_folder, identity_of, missing_folders, release_folder
 from .provenance import Provenance, content_config
 
 log = logging.getLogger("synthssl.render")
@@ -192,19 +201,26 @@ def set_aside_broken_manifest(out: Path) -> None:
         log.warning("%s; kept as %s and rebuilt from the shards", exc.problem.split(";")[0], aside.name)
 
 
-def prepare_folder(out: Path, cfg: RenderConfig, provenance: Provenance) -> None:
+def prepare_folder(out: Path, cfg: RenderConfig, provenance: Provenance) -> FolderClaim:
     """Create ``out``, clean dead writers' leftovers and claim it for the render ``cfg`` (whose
-    provenance is ``provenance``); see the module docstring."""
+    provenance is ``provenance``); see the module docstring. Returns what was created, for
+    `~synthssl.render.identity.release_folder`; when this fails, the folders it created are removed."""
+    created = missing_folders(out)
+    had = frozenset(name for name in (MANIFEST_NAME, LOCK_NAME) if (out / name).exists())
     try:
         out.mkdir(parents=True, exist_ok=True)
         remove_stale_tmp(out)
         set_aside_broken_manifest(out)
         check_scene_count(out, cfg, folder_shards(out, cfg))
-        claim_folder(out, identity_of(cfg, provenance))
-    except OSError as exc:
-        raise OutputWriteError(
-            out, write_failure(exc, out.parent if not out.exists() else out), "write into the output folder"
-        ) from None
+        claimed = claim_folder(out, identity_of(cfg, provenance))
+    except BaseException as exc:
+        release_folder(FolderClaim(out, created, claimed=bool(created), had=had))
+        if isinstance(exc, OSError):
+            raise OutputWriteError(
+                out, write_failure(exc, out.parent if not out.exists() else out), "write into the output folder"
+            ) from None
+        raise
+    return FolderClaim(out, created, claimed, had)
 
 
 __all__ = [

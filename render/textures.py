@@ -3,18 +3,15 @@
 Kinds: ``plain`` (None: base colour only), ``noise`` (multi-octave value noise
 between two colours), ``stripes`` (random angle/period/duty), ``checker`` (random
 cell size, rotated), ``gradient`` (linear, random direction), ``photo`` (random crop
-of an image from a folder). Textures tile (sampled with wrap-around UVs).
+of a usable image of a folder, `synthssl.render.photos`). Textures tile (sampled with wrap-around UVs).
 """
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
-
 import cv2
 import numpy as np
 
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+from .photos import pick_photo, scan_photos
 
 
 def random_color(rng: np.random.Generator) -> np.ndarray:
@@ -69,33 +66,12 @@ def gradient_texture(rng: np.random.Generator, size: int) -> np.ndarray:
     return _two_tone(t, random_color(rng), random_color(rng))
 
 
-@functools.lru_cache(maxsize=1)
-def _photo_list(folder: str) -> tuple[str, ...]:
-    root = Path(folder).expanduser()
-    if not root.is_dir():
-        raise FileNotFoundError(f"appearance.photo_dir: {root} is not a folder")
-    files = tuple(sorted(str(p) for p in root.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES))
-    if not files:
-        raise FileNotFoundError(f"appearance.photo_dir: {root} holds no {'/'.join(PHOTO_SUFFIXES)} images")
-    return files
-
-
-@functools.lru_cache(maxsize=64)
-def _load_photo(path: str, max_side: int) -> np.ndarray:
-    img = cv2.imread(path, cv2.IMREAD_COLOR)
-    if img is None:
-        raise ValueError(f"appearance.photo_dir: cannot decode image {path}")
-    s = max_side / max(img.shape[:2])
-    if s < 1:
-        img = cv2.resize(
-            img, (max(int(img.shape[1] * s), 1), max(int(img.shape[0] * s), 1)), interpolation=cv2.INTER_AREA
-        )
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-
-
 def photo_texture(rng: np.random.Generator, size: int, folder: str) -> np.ndarray:
-    files = _photo_list(folder)
-    img = _load_photo(files[int(rng.integers(len(files)))], 4 * size)
+    """A random square crop of a random usable photo of ``folder`` (`synthssl.render.photos`), resized to ``size``."""
+    files = scan_photos(folder).usable
+    if not files:
+        raise ValueError(f"appearance.photo_dir: none of the image files under {folder} can be decoded")
+    img = pick_photo(files, int(rng.integers(len(files))), 4 * size)
     h, w = img.shape[:2]
     side = int(min(h, w) * rng.uniform(0.3, 1.0))
     y0, x0 = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))

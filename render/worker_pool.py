@@ -7,7 +7,8 @@ own GL context) and writes the shards the parent sends over its pipe, one at a t
 each with a `ShardResult` or the exception the shard raised. A worker's state is that
 function's `ShardWorker`; nothing is kept at module level.
 
-The parent waits on the pipes and the processes' sentinels together, so a worker that dies
+Workers ignore SIGINT from their start (`start_ignoring_sigint`): on Ctrl-C the parent stops
+them. The parent waits on the pipes and the processes' sentinels together, so a worker that dies
 (the OOM killer, a signal, a crash in GL) is noticed at once and reported as
 :class:`RenderWorkerError` naming the process, how it ended and the shard it was writing,
 instead of a parent waiting forever. `InProcessPool` offers the same interface over one
@@ -19,6 +20,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Iterator
@@ -65,6 +67,27 @@ def rasterizer_threads_env(workers: int) -> dict[str, str]:
         return {}
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return {"LP_NUM_THREADS": str(max(1, cpus // workers))}
+
+
+def start_ignoring_sigint(process: mp.process.BaseProcess) -> None:
+    """Start ``process`` with SIGINT ignored from its first instruction.
+
+    Ctrl-C at a terminal signals the whole process group; a spawned worker still importing its
+    modules would die of it with a KeyboardInterrupt traceback. An ignored disposition survives
+    the exec of a spawned process (a handler does not), so SIGINT is ignored here while the
+    process starts; it is also blocked meanwhile, so a Ctrl-C meant for this process stays
+    pending and arrives once the previous handler is back. Outside the main thread: a plain start.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        process.start()
+        return
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        process.start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _reply(conn: Connection, kind: str, value: Any) -> None:
@@ -121,7 +144,7 @@ class WorkerPool:
             for _ in range(workers):
                 parent_end, child_end = ctx.Pipe()
                 process = ctx.Process(target=serve_shards, args=(child_end, cfg_dict, provenance, env), daemon=True)
-                process.start()
+                start_ignoring_sigint(process)
                 child_end.close()
                 self._workers.append(_Worker(process, parent_end))
         except BaseException:
@@ -209,6 +232,7 @@ __all__ = [
     "RenderWorkerError",
     "ShardFailed",
     "serve_shards",
+    "start_ignoring_sigint",
     "describe_exit",
     "rasterizer_threads_env",
 ]
