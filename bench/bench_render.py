@@ -20,7 +20,8 @@ the ratio compares the two on the same machine at the same moment. Prints one JS
   (and each round's), and the start-ups' ratio.
 
 Each worker gets ``LP_NUM_THREADS=--lp-threads`` (default 1: what each of N workers on N cores
-gets), so both arms rasterize alike.
+gets), so both arms rasterize alike, and the GL backend resolved once by this process
+(``PYOPENGL_PLATFORM``), as `render_dataset` hands it to its workers.
 
     python bench/bench_render.py [--against a247366] [--rounds 5] [--block 16] [--warmup 48]
 
@@ -258,6 +259,10 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"bench_render: {exc}", file=sys.stderr)
                 raise SystemExit(2) from None
             arms.append(Arm(args.against, Path(tmp) / "against"))
+        from synthssl.render import gl_compat
+
+        # resolved once, as render_dataset does: spawned workers inherit PYOPENGL_PLATFORM
+        os.environ["PYOPENGL_PLATFORM"] = gl_compat.use_backend(args.backend)
         cfg = render_config(args.size, photo_dir, args.backend)
         cfgs = {"photos": cfg}
         photos = {}
@@ -276,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
         "physics": True,
         "photo_dir": photo_dir,
         "photos": photos,
-        "backend": os.environ.get("PYOPENGL_PLATFORM", args.backend),
+        "backend": os.environ["PYOPENGL_PLATFORM"],
         "lp_num_threads": args.lp_threads,
         "cpu_count": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
