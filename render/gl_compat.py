@@ -25,13 +25,24 @@ Why each workaround exists:
    other live renderer's context (EGL_BAD_DISPLAY). We destroy only the context.
 7. (speed) pyrender's ``ShaderProgram.set_uniform`` asks GL for the uniform's location
    on every call (~100 calls per pass). Locations are fixed while a program lives, so
-   they are cached per ShaderProgram object (dropped when it leaves the context).
+   they are cached per ShaderProgram object (dropped when it leaves the context). And
+   pyrender sets the camera and every light again for each primitive it draws: a uniform
+   keeps its value in its program until it is set again, so a call with the value the
+   uniform already holds is not sent to GL (the values are remembered per program, and
+   forgotten when it leaves the context).
 8. Mesa's llvmpipe (the CPU driver) loads its libLLVM; loading triton's own LLVM after it
    in the same process crashes (segmentation fault). torch imports triton lazily (torchvision
    does, through ``torch._dynamo``), so a notebook that renders and then trains died there.
    Once a GL context lives in a process that has libLLVM loaded and no triton yet,
    :func:`keep_triton_out` makes ``import triton`` fail: torch then runs without it, which
    only CUDA kernels use. A process that imported torchvision (and triton) first is fine.
+9. (speed) pyrender computes a node's world pose (``Scene.get_pose``: a walk up the scene
+   graph, ~40 calls per pass) every time it is asked. Poses change only through
+   ``Scene.set_pose`` and when nodes are added or removed, so each scene keeps the poses it
+   computed until one of those happens.
+10. (speed) pyrender reads the depth buffer back after every pass (a multisample depth
+   resolve, a read and a conversion to metres). A colour pass whose depth nobody uses
+   reads only the colour (:func:`set_color_only`).
 """
 
 from __future__ import annotations
@@ -143,6 +154,8 @@ def import_pyrender():
 
     _patch_msaa(pyrender)  # workaround 5
     _patch_uniform_locations(pyrender)  # workaround 7
+    _patch_pose_cache(pyrender)  # workaround 9
+    _patch_color_only(pyrender)  # workaround 10
     if os.environ.get("PYOPENGL_PLATFORM") == "egl":
         _patch_egl_delete()  # workaround 6
     return pyrender
@@ -230,23 +243,94 @@ def _patch_uniform_locations(pyrender) -> None:
     orig_set, orig_add, orig_remove = cls.set_uniform, cls._add_to_context, cls._remove_from_context
 
     def set_uniform(self, name, value, unsigned=False):
+        held = self.__dict__.setdefault("_synthssl_values", {})
+        key = _uniform_key(value, unsigned)
+        if key is not None and held.get(name) == key:
+            return None
         active["locs"] = self.__dict__.setdefault("_synthssl_locs", {})
         try:
             return orig_set(self, name, value, unsigned)
         finally:
             active["locs"] = None
+            if key is not None:
+                held[name] = key
 
     def add_to_context(self):
-        self._synthssl_locs = {}
+        self._synthssl_locs, self._synthssl_values = {}, {}
         return orig_add(self)
 
     def remove_from_context(self):
-        self._synthssl_locs = {}
+        self._synthssl_locs, self._synthssl_values = {}, {}
         return orig_remove(self)
 
     sp.glGetUniformLocation = get_location
     cls.set_uniform, cls._add_to_context, cls._remove_from_context = set_uniform, add_to_context, remove_from_context
     cls._synthssl_patched = True
+
+
+def _uniform_key(value, unsigned: bool):
+    """What identifies a uniform value as pyrender sends it (type, shape and bytes); None for a
+    value it would not send (it is then passed on, and pyrender decides)."""
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return (value.dtype.str, value.shape, unsigned, value.tobytes())
+    if isinstance(value, (bool, int, float)):
+        return (type(value), unsigned, value)
+    return None
+
+
+def _patch_pose_cache(pyrender) -> None:
+    cls = pyrender.scene.Scene
+    if getattr(cls, "_synthssl_patched", False):
+        return
+    orig_get, orig_set, orig_add, orig_remove = cls.get_pose, cls.set_pose, cls.add_node, cls.remove_node
+
+    def get_pose(self, node):
+        poses = self.__dict__.setdefault("_synthssl_poses", {})
+        pose = poses.get(node)
+        if pose is None:
+            pose = poses[node] = orig_get(self, node)
+            pose.setflags(write=False)  # shared by every caller until the cache is dropped
+        return pose
+
+    def forget(orig):
+        def method(self, *args, **kwargs):
+            self.__dict__.pop("_synthssl_poses", None)
+            return orig(self, *args, **kwargs)
+
+        return method
+
+    cls.get_pose = get_pose
+    cls.set_pose, cls.add_node, cls.remove_node = forget(orig_set), forget(orig_add), forget(orig_remove)
+    cls._synthssl_patched = True
+
+
+def _patch_color_only(pyrender) -> None:
+    import numpy as np
+    from OpenGL import GL as gl
+
+    cls = pyrender.renderer.Renderer
+    if getattr(cls, "_synthssl_color_only_patched", False):
+        return
+    orig_read = cls._read_main_framebuffer
+
+    def read_main_framebuffer(self, scene, flags):
+        if not getattr(self, "_synthssl_color_only", False) or flags & (
+            pyrender.RenderFlags.DEPTH_ONLY | pyrender.RenderFlags.RGBA
+        ):
+            return orig_read(self, scene, flags)
+        width, height = self._main_fb_dims[0], self._main_fb_dims[1]
+        gl.glBindFramebuffer(gl.GL_READ_FRAMEBUFFER, self._main_fb_ms)
+        gl.glBindFramebuffer(gl.GL_DRAW_FRAMEBUFFER, self._main_fb)
+        gl.glBlitFramebuffer(0, 0, width, height, 0, 0, width, height, gl.GL_COLOR_BUFFER_BIT, gl.GL_LINEAR)
+        gl.glBindFramebuffer(gl.GL_READ_FRAMEBUFFER, self._main_fb)
+        buf = gl.glReadPixels(0, 0, width, height, gl.GL_RGB, gl.GL_UNSIGNED_BYTE)
+        color = np.flip(np.frombuffer(buf, dtype=np.uint8).reshape((height, width, 3)), axis=0)
+        return color, None
+
+    cls._read_main_framebuffer = read_main_framebuffer
+    cls._synthssl_color_only_patched = True
 
 
 def keep_triton_out() -> bool:
@@ -269,6 +353,12 @@ def set_msaa_samples(offscreen_renderer, samples: int) -> None:
     offscreen_renderer._renderer._synthssl_msaa = int(samples)
 
 
+def set_color_only(offscreen_renderer, color_only: bool) -> None:
+    """Whether the next passes of a pyrender OffscreenRenderer read back only the colour (the
+    depth they return is then None; workaround 10)."""
+    offscreen_renderer._renderer._synthssl_color_only = bool(color_only)
+
+
 __all__ = [
     "BACKENDS",
     "BACKEND_PACKAGES",
@@ -280,4 +370,5 @@ __all__ = [
     "check_pyopengl",
     "import_pyrender",
     "set_msaa_samples",
+    "set_color_only",
 ]

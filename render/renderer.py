@@ -210,6 +210,7 @@ class SceneRenderer:
         self._set_camera(b, view)
         self._show(b, ids=True)
         gl_compat.set_msaa_samples(self._r, 0)
+        gl_compat.set_color_only(self._r, False)
         color, depth = self._r.render(b.pr_scene, flags=pr.RenderFlags.FLAT)
         instance, face = decode_ids(color)
         surface = instance > 0
@@ -224,6 +225,7 @@ class SceneRenderer:
         for node, light in zip(b.light_nodes, lights if lights is not None else b.lights):
             node.light.intensity = light.intensity
         gl_compat.set_msaa_samples(self._r, 4 if self.antialias else 0)
+        gl_compat.set_color_only(self._r, True)  # the id pass gives the depth
         color, _ = self._r.render(b.pr_scene, flags=pr.RenderFlags.NONE)
         return np.ascontiguousarray(color[..., :3])
 
