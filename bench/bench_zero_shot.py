@@ -12,7 +12,7 @@ steps) on the same shards, photos, steps, seeds and schedule:
 - ``no_adaptation``: the same with ``method.synthetic.adversarial=none``.
 
 Each trained run's heads (``export/heads.pt``) are scored without any training on real
-data by ``train-ssl predict --zero-shot``'s code: the Middlebury 2014 Motorcycle left
+data by ``train-ssl predict zero_shot=true``'s code: the Middlebury 2014 Motorcycle left
 view (``synthssl.train.eval.middlebury``), depth AbsRel and δ<1.25 after per-image
 median scaling, and Spearman ρ. Two reference points that are not models come with
 them: a constant depth and ``row_prior_depth`` (farther towards the top).

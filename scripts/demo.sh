@@ -37,7 +37,7 @@ train-ssl eval eval "backbone=$OUT/run/export" "benchmarks=[fashion-mnist,photo-
   image.train_size=10000 image.test_size=10000 "run=$OUT/run" "out=$OUT/report"
 
 echo "== 5/5 predict on real photos (heads.pt) -> $OUT/predict"
-train-ssl predict --run "$OUT/run" --images /usr/share/synthssl/photo-patches --zero-shot --out "$OUT/predict"
+train-ssl predict "run=$OUT/run" images=/usr/share/synthssl/photo-patches zero_shot=true "out=$OUT/predict"
 {
   echo
   echo "## Depth, normals and contours on real photos (\`train-ssl predict\`)"

@@ -58,7 +58,7 @@ fi
 unpack_from_deb "$PATCHES_PACKAGE" "$PATCHES_DIR" "usr/share/backgrounds/*.jpg" \
   "usr/share/doc/$PATCHES_PACKAGE/copyright"
 
-# Real depth ground truth for `train-ssl predict --zero-shot` (docs/eval.md): the Middlebury
+# Real depth ground truth for `train-ssl predict zero_shot=true` (docs/eval.md): the Middlebury
 # 2014 "Motorcycle" pair with its disparity, as scikit-image ships it in its package data.
 # Only those files (and the package's copyright file) are unpacked; scikit-image is not installed.
 STEREO_PACKAGE=python3-skimage

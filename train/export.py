@@ -230,6 +230,38 @@ def _build_trunk(meta: dict) -> nn.Module:
     return build_backbone(meta["arch"], bool(meta["small_stem"]))
 
 
+def find_export(path: str | os.PathLike, option: str = "backbone") -> Path:
+    """The export folder ``path`` stands for: a run folder (its ``export/``), an export folder, or a
+    backbone.pt with its backbone.json beside it.
+
+    FileNotFoundError (one line naming ``option``) otherwise: a bare backbone.pt (it does not say
+    its arch, stem, image size or normalisation), a run that has no export yet (``train-ssl export
+    RUN`` writes one from its latest checkpoint), or a path that is none of these.
+    """
+    path = Path(path)
+    if path.is_file():
+        if path.with_name("backbone.json").is_file():
+            return path.parent
+        raise FileNotFoundError(
+            f"{option}: {path} has no backbone.json beside it, so its arch, stem, image size and "
+            f"normalisation are unknown; give the export folder it came from (train-ssl export RUN writes one)"
+        )
+    if path.is_dir():
+        for candidate in (path, path / "export"):
+            if (candidate / "backbone.pt").is_file():
+                return candidate
+        if (path / "checkpoint.pt").is_file():
+            raise FileNotFoundError(
+                f"{option}: the run in {path} has no export yet; write one from its latest checkpoint "
+                f"with: train-ssl export {path}"
+            )
+        raise FileNotFoundError(
+            f"{option}: {path} is neither a run folder (with export/ or checkpoint.pt), an export folder "
+            f"nor a backbone.pt"
+        )
+    raise FileNotFoundError(f"{option}: {path} does not exist")
+
+
 def load_backbone(path: str | os.PathLike) -> tuple[nn.Module, dict]:
     """Load an export: `path` is the export directory or its backbone.pt.
 

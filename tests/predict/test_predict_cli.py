@@ -19,21 +19,7 @@ SIZE = 40
 def predicted(heads_run, odd_images, tmp_path_factory):
     out = tmp_path_factory.mktemp("predicted")
     code = train_ssl(
-        [
-            "predict",
-            "--run",
-            str(heads_run),
-            "--images",
-            str(odd_images),
-            "--out",
-            str(out),
-            "--size",
-            str(SIZE),
-            "--device",
-            "cpu",
-            "--batch",
-            "2",
-        ]
+        ["predict", f"run={heads_run}", f"images={odd_images}", f"out={out}", f"size={SIZE}", "device=cpu", "batch=2"]
     )
     return code, out
 
@@ -85,12 +71,9 @@ def test_single_image_file_at_the_default_size(heads_run, odd_images, tmp_path):
         train_ssl(
             [
                 "predict",
-                "--run",
-                str(heads_run / "export" / "backbone.pt"),
-                "--images",
-                str(odd_images / "odd.jpg"),
-                "--out",
-                str(tmp_path),
+                f"run={heads_run / 'export' / 'backbone.pt'}",
+                f"images={odd_images / 'odd.jpg'}",
+                f"out={tmp_path}",
             ]
         )
         == 0
@@ -101,7 +84,7 @@ def test_single_image_file_at_the_default_size(heads_run, odd_images, tmp_path):
 
 
 def test_export_without_heads_is_a_one_line_error(simclr_run, odd_images, tmp_path, capsys):
-    code = train_ssl(["predict", "--run", str(simclr_run), "--images", str(odd_images), "--out", str(tmp_path)])
+    code = train_ssl(["predict", f"run={simclr_run}", f"images={odd_images}", f"out={tmp_path}"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert "'simclr'" in err and "Traceback" not in err
@@ -111,25 +94,26 @@ def test_export_without_heads_is_a_one_line_error(simclr_run, odd_images, tmp_pa
 @pytest.mark.parametrize(
     "args, needle",
     [
-        (["--images", "{missing}"], "does not exist"),
-        (["--images", "{images}", "--size", "0"], "positive integer"),
-        (["--images", "{images}", "--device", "nonsense"], "--device"),
-        ([], "--images PATH and/or --zero-shot"),
+        (["images={missing}"], "does not exist"),
+        (["images={images}", "size=0"], "size: expected a positive integer (or null)"),
+        (["images={images}", "batch=0"], "batch: expected a positive integer"),
+        (["images={images}", "device=nonsense"], "device: 'nonsense' is not a device"),
+        (["images={images}", "sise=3"], "sise"),
+        (["{images}"], "expected key=value"),
+        ([], "images: give images=PATH and/or zero_shot=true"),
     ],
 )
 def test_user_errors_are_one_line(heads_run, odd_images, tmp_path, capsys, args, needle):
     args = [a.format(missing=tmp_path / "nope", images=odd_images) for a in args]
-    try:  # argparse-level errors exit through SystemExit, the others return the code
-        code = train_ssl(["predict", "--run", str(heads_run), "--out", str(tmp_path / "o"), *args])
-    except SystemExit as exc:
-        code = exc.code
+    code = train_ssl(["predict", f"run={heads_run}", f"out={tmp_path / 'o'}", *args])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1 and needle in err
+    assert code == 2 and len(err.splitlines()) == 1 and needle in err, err
+    assert err.startswith("train-ssl predict: error: ") and not (tmp_path / "o").exists()
 
 
 def test_all_unreadable_is_an_error(heads_run, tmp_path, capsys):
     (tmp_path / "a.jpg").write_bytes(b"nope")
-    assert train_ssl(["predict", "--run", str(heads_run), "--images", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert train_ssl(["predict", f"run={heads_run}", f"images={tmp_path}", f"out={tmp_path / 'o'}"]) == 2
     assert "none of the 1 images" in capsys.readouterr().err
 
 

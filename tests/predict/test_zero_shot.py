@@ -1,4 +1,4 @@
-"""Zero-shot depth metrics (known answers), disparity -> depth, and the --zero-shot flag."""
+"""Zero-shot depth metrics (known answers), disparity -> depth, and predict zero_shot=true."""
 
 from __future__ import annotations
 
@@ -75,14 +75,11 @@ def test_zero_shot_flag_prints_and_writes_json(heads_run, fake_middlebury, tmp_p
         train_ssl(
             [
                 "predict",
-                "--run",
-                str(heads_run),
-                "--zero-shot",
-                str(fake_middlebury),
-                "--out",
-                str(tmp_path),
-                "--size",
-                "32",
+                f"run={heads_run}",
+                "zero_shot=true",
+                f"zero_shot_root={fake_middlebury}",
+                f"out={tmp_path}",
+                "size=32",
             ]
         )
         == 0

@@ -71,10 +71,10 @@ def test_eval_and_predict_refuse_cuda_in_one_line(no_cuda, tmp_path, capsys):
     assert err == (
         "train-ssl eval: config error: device: 'cuda' asks for CUDA, which this machine does not have; use cpu or auto"
     )
-    code = predict_main(["--run", str(tmp_path), "--images", str(tmp_path), "--device", "cuda"])
+    code = predict_main([f"run={tmp_path}", f"images={tmp_path}", "device=cuda"])
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert err == (
-        "train-ssl predict: error: --device: 'cuda' asks for CUDA, which this machine does not have; use cpu or auto"
+        "train-ssl predict: error: device: 'cuda' asks for CUDA, which this machine does not have; use cpu or auto"
     )
     assert not (tmp_path / "r").exists()

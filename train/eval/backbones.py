@@ -5,9 +5,12 @@ work the same for torchvision ResNets and timm exports.
 
 Every evaluated backbone carries the metadata of the export format
 (:mod:`synthssl.train.export`): ``arch``, ``small_stem``, ``image_size``, ``mean``,
-``std``, ``method``, ``steps``. A plain state_dict (no backbone.json beside it) gets
-the standard stem, ImageNet normalisation and the reference backbone's image size;
-its arch is read off the state_dict.
+``std``, ``method``, ``steps``. The backbone under test is an export: a run folder (its
+``export/``), an export folder, or a backbone.pt with its backbone.json
+(`synthssl.train.export.find_export`); a bare backbone.pt is refused, since nothing says how
+to feed it. Only as a comparison (``compare``) a plain torchvision state_dict is evaluated,
+after a one-line warning saying what is assumed: its arch read off the state_dict, the
+standard stem, ImageNet normalisation and the tested backbone's image size.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 import torch
 
 from synthssl.train.data.batch import IMAGENET_MEAN, IMAGENET_STD
-from synthssl.train.export import load_encoder
+from synthssl.train.export import find_export, load_encoder
 from synthssl.train.models.backbone import build_backbone
 from synthssl.train.models.encoder import Encoder, build_encoder
 from synthssl.train.models.timm_backbone import build_timm_backbone, timm_name
@@ -62,16 +65,20 @@ def unique_name(name: str, taken: set[str]) -> str:
     return out
 
 
-def load_eval_backbone(path: str | Path, name: str, reference_meta: dict | None = None) -> EvalBackbone:
-    """An exported backbone (directory or backbone.pt with backbone.json beside it) or a
-    plain torchvision ResNet state_dict file (``reference_meta`` supplies image_size)."""
+def load_eval_backbone(
+    path: str | Path, name: str, reference_meta: dict | None = None, option: str = "backbone", warn=None
+) -> EvalBackbone:
+    """An export (run folder, export folder, or backbone.pt with backbone.json; ``source`` is the export
+    folder) or, with ``reference_meta`` (a comparison: it supplies image_size), a plain torchvision ResNet
+    state_dict file, announced by ``warn(line)``. Errors name ``option``."""
     path = Path(path)
-    pt = path / "backbone.pt" if path.is_dir() else path
-    if pt.with_name("backbone.json").is_file() or path.is_dir():
-        encoder, meta = load_encoder(path)
-        return EvalBackbone(name, encoder, dict(meta), str(path))
+    pt = path
+    if path.is_dir() or path.with_name("backbone.json").is_file() or reference_meta is None:
+        export = find_export(path, option)
+        encoder, meta = load_encoder(export)
+        return EvalBackbone(name, encoder, dict(meta), str(export))
     if not pt.is_file():
-        raise FileNotFoundError(f"{pt}: no such backbone file")
+        raise FileNotFoundError(f"{option}: {pt} does not exist")
     try:
         state = torch.load(pt, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for foreign files
@@ -86,7 +93,12 @@ def load_eval_backbone(path: str | Path, name: str, reference_meta: dict | None 
         resnet.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise ValueError(f"{pt}: does not load strictly into torchvision {arch}: {exc}") from exc
-    image_size = int(reference_meta["image_size"]) if reference_meta else 224
+    image_size = int(reference_meta["image_size"])
+    if warn is not None:
+        warn(
+            f"{option}: {pt} has no backbone.json; evaluated as torchvision {arch}, standard stem, "
+            f"{image_size} px, ImageNet mean/std (assumed)"
+        )
     meta = {
         "arch": arch,
         "small_stem": False,

@@ -1,7 +1,12 @@
 """``train-ssl eval``: evaluate exported backbones against baselines and write a report.
 
-    train-ssl eval [CONFIG.yaml] backbone=RUN/export out=REPORT_DIR [benchmarks=[fashion-mnist,photo-patches]]
+    train-ssl eval [CONFIG.yaml] backbone=RUN out=REPORT_DIR [benchmarks=[fashion-mnist,photo-patches]]
                    [shards=[HELDOUT_DIR]] [run=RUN_DIR] [compare=[other.pt]] [random=false] [key=value ...]
+
+``backbone`` is a run folder (its export/), an export folder, or a backbone.pt with its
+backbone.json (a bare backbone.pt is refused). Before any feature is extracted, the device,
+every backbone and the report folder are checked (one line, exit 2); the report folder is held
+by one command at a time (`synthssl.core.folder_lock`). Ctrl-C is one line, exit 130.
 
 CONFIG.yaml is a file or a shipped config name (``eval``, ``eval_quick``); every key is
 listed by ``train-ssl eval --help``. Writes ``REPORT_DIR/results.json``, ``REPORT_DIR/report.md`` and
@@ -22,6 +27,8 @@ import numpy as np
 import torch
 
 from synthssl.core.config import ConfigError, help_lines, split_arguments, to_dict, to_yaml
+from synthssl.core.errors import OutputWriteError
+from synthssl.core.folder_lock import FolderInUseError, FolderLock
 from synthssl.train.device import resolve_device
 from synthssl.train.eval.backbones import EvalBackbone, load_eval_backbone, random_backbone, unique_name
 from synthssl.train.eval.benchmarks import load_benchmark
@@ -64,8 +71,12 @@ def _log(msg: str) -> None:
     print(f"[eval] {msg}", file=sys.stderr, flush=True)
 
 
+def _warn(line: str) -> None:
+    print(f"train-ssl eval: warning: {line}", file=sys.stderr, flush=True)
+
+
 def _backbones(config: EvalConfig) -> list[EvalBackbone]:
-    main = load_eval_backbone(config.backbone, "pretrained")
+    main = load_eval_backbone(config.backbone, "pretrained", option="backbone")
     out = [main]
     taken = {main.name}
     for path in config.compare:
@@ -75,7 +86,7 @@ def _backbones(config: EvalConfig) -> list[EvalBackbone]:
         if directory.name == "export" and directory.parent.name:
             directory = directory.parent
         name = unique_name(p.stem if p.is_file() and p.name != "backbone.pt" else directory.name, taken)
-        out.append(load_eval_backbone(p, name, main.meta))
+        out.append(load_eval_backbone(p, name, main.meta, option="compare", warn=_warn))
         taken.add(name)
     if config.random:
         out.append(random_backbone(main.meta, config.seed, unique_name("random", taken)))
@@ -157,7 +168,11 @@ def _dense_figures(
 
 
 def evaluate(config: EvalConfig) -> dict:
-    """Run every requested protocol on every backbone; write and return the results."""
+    """Run every requested protocol on every backbone; write and return the results.
+
+    Everything that can be checked first is: the keys, the device, the backbones and the report folder
+    (a folder, writable, not in use by another command: it is held until the report is written).
+    """
     if not config.backbone or not config.out:
         raise ConfigError(
             f"{'backbone' if not config.backbone else 'out'}: required; give backbone=RUN/export out=REPORT_DIR"
@@ -165,14 +180,27 @@ def evaluate(config: EvalConfig) -> dict:
     device = resolve_device(config.device, "device")
     if config.threads > 0:
         torch.set_num_threads(config.threads)
-    out = Path(config.out)
     specs = list(config.benchmarks)
     if not specs and not config.shards and not config.run:
         raise ConfigError(
             "benchmarks: nothing to do; give benchmarks=[fashion-mnist,photo-patches,...], "
             "shards=[DIR] and/or run=RUN_DIR"
         )
+    if config.run and not (Path(config.run) / "metrics.jsonl").is_file():
+        raise FileNotFoundError(f"run: {config.run}: no metrics.jsonl in this run directory")
     backbones = _backbones(config)
+    lock = FolderLock(config.out, "out", kind="report folder").acquire()
+    try:
+        return _evaluate(config, backbones, device)
+    finally:
+        lock.release()
+        lock.remove_folder_if_unused()
+
+
+def _evaluate(config: EvalConfig, backbones: list[EvalBackbone], device) -> dict:
+    """`evaluate` once its inputs are checked and the report folder is held."""
+    out = Path(config.out)
+    specs = list(config.benchmarks)
     results: dict = {
         "backbones": {
             b.name: {"source": b.source, "meta": b.meta, "fingerprint": backbone_fingerprint(b.encoder)[:16]}
@@ -263,8 +291,6 @@ def evaluate(config: EvalConfig) -> dict:
 
     if config.run:
         metrics_path = Path(config.run) / "metrics.jsonl"
-        if not metrics_path.is_file():
-            raise FileNotFoundError(f"run: {config.run}: no metrics.jsonl in this run directory")
         write_png(
             out / "figures/training_curves.png",
             training_curves_figure(read_metrics_jsonl(metrics_path), f"training curves: {config.run}"),
@@ -290,10 +316,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"train-ssl eval: config error: {exc}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, ValueError, DatasetUnavailableError) as exc:
-        print(f"train-ssl eval: error: {exc}", file=sys.stderr)
+    except (FileNotFoundError, ValueError, DatasetUnavailableError, OutputWriteError, FolderInUseError) as exc:
+        print(f"train-ssl eval: error: {_first_line(exc)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            "train-ssl eval: interrupted; the report was not written (extracted features stay in the cache)",
+            file=sys.stderr,
+        )
+        return 130
     return 0
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -62,9 +62,9 @@ def disparity_to_depth(
 
 def _check(path: Path, verify: bool) -> None:
     if not path.is_file():
-        raise FileNotFoundError(f"--zero-shot: {path} is missing (bash scripts/setup.sh unpacks it)")
+        raise FileNotFoundError(f"zero_shot_root: {path} is missing (bash scripts/setup.sh unpacks it)")
     if verify and hashlib.sha256(path.read_bytes()).hexdigest() != SHA256[path.name]:
-        raise ValueError(f"--zero-shot: {path} is not the file scikit-image ships (SHA-256 differs)")
+        raise ValueError(f"zero_shot_root: {path} is not the file scikit-image ships (SHA-256 differs)")
 
 
 def load_motorcycle(root: str | Path = DEFAULT_ROOT, verify: bool = True) -> RealDepth:
@@ -75,12 +75,12 @@ def load_motorcycle(root: str | Path = DEFAULT_ROOT, verify: bool = True) -> Rea
         _check(f, verify)
     bgr = cv2.imread(str(left), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise ValueError(f"--zero-shot: cannot decode {left}")
+        raise ValueError(f"zero_shot_root: cannot decode {left}")
     with np.load(disp_file) as data:
         disp = np.asarray(data["arr_0"], dtype=np.float64)
     if disp.ndim == 3:
         disp = disp[..., 0]
     if disp.shape != bgr.shape[:2]:
-        raise ValueError(f"--zero-shot: disparity {disp.shape} and image {bgr.shape[:2]} differ in size")
+        raise ValueError(f"zero_shot_root: disparity {disp.shape} and image {bgr.shape[:2]} differ in size")
     depth, valid = disparity_to_depth(disp)
     return RealDepth("middlebury2014-motorcycle", np.ascontiguousarray(bgr[..., ::-1]), depth, valid)

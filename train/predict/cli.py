@@ -1,10 +1,11 @@
 """``train-ssl predict``: depth, normals and contours of an export's heads on your own photos.
 
-    train-ssl predict --run RUN_OR_EXPORT --images PATH [--out DIR] [--size N] [--device auto] [--batch N]
-                      [--zero-shot [ROOT]]
+    train-ssl predict run=RUN images=PATH [out=DIR] [size=N] [device=auto] [batch=N]
+                      [zero_shot=true [zero_shot_root=ROOT]]
 
-For every image under PATH (one file or a folder tree of jpg/jpeg/png/webp) it writes
-``OUT/<relative path without suffix>/``:
+RUN is a run folder (its export/), an export folder, or a backbone.pt with its backbone.json;
+the export needs heads.pt (methods that train property heads). For every image under PATH
+(one file or a folder tree of jpg/jpeg/png/webp) it writes ``OUT/<relative path without suffix>/``:
 
 - ``depth.npy``   float32 [h, w]: relative z-depth (> 0, larger = farther; only ratios
   and order are meaningful on photos), ``depth.png``: viridis with a colour bar;
@@ -14,8 +15,10 @@ For every image under PATH (one file or a folder tree of jpg/jpeg/png/webp) it w
 
 and ``OUT/contact_sheet.png`` (input | depth | normals | contours, one row per image,
 at most 100 rows) and ``OUT/predict.json`` (what was written, what was skipped).
-Unreadable images are skipped and listed at the end. ``--zero-shot`` also scores the
+Unreadable images are skipped and listed at the end. ``zero_shot=true`` also scores the
 depth head on real ground truth (`synthssl.train.eval.middlebury`) and prints JSON.
+OUT is held by one command at a time (`synthssl.core.folder_lock`); a mistake in any key
+is one line and exit 2 before the model is loaded; Ctrl-C is one line and exit 130.
 """
 
 from __future__ import annotations
@@ -23,15 +26,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, Optional, Sequence
 
 import numpy as np
 
+from synthssl.core.config import ConfigError, apply_override, build, help_lines, need, split_arguments
+from synthssl.core.errors import OutputWriteError
+from synthssl.core.folder_lock import FolderInUseError, FolderLock
 from synthssl.train.device import resolve_device
 from synthssl.train.eval.drawing import write_png
 from synthssl.train.eval.middlebury import DEFAULT_ROOT, load_motorcycle
-from synthssl.train.export import NoHeadsError, atomic_save_npy, atomic_write_text
+from synthssl.train.export import NoHeadsError, atomic_save_npy, atomic_write_text, find_export
 from synthssl.train.predict.feed import Fed, feed_image, to_tensor
 from synthssl.train.predict.images import list_inputs, output_names, read_rgb
 from synthssl.train.predict.maps import (
@@ -45,81 +52,86 @@ from synthssl.train.predict.maps import (
 from synthssl.train.predict.model import Predictor, load_predictor
 from synthssl.train.predict.zero_shot import score_zero_shot
 
-__all__ = ["build_parser", "main", "default_size", "SHEET_ROWS", "SHEET_CELL"]
+__all__ = ["PredictConfig", "build_parser", "parse_config", "main", "default_size", "SHEET_ROWS", "SHEET_CELL"]
 
 SHEET_ROWS = 100  #: at most this many images on the contact sheet
 SHEET_CELL = 160  #: contact sheet tile size (px)
 
 _FEED_HELP = (
-    "How images are fed: resized (aspect kept, area/bilinear) so that the shorter side is --size "
+    "How images are fed: resized (aspect kept, area/bilinear) so that the shorter side is `size` "
     "pixels, padded on the right/bottom by mirroring up to a multiple of the backbone's stride "
     "(32; 8 with the small stem), normalised as backbone.json says; the predictions are cropped "
     "back to the resized image, which is the resolution of every written map."
 )
 
 
+@dataclass(frozen=True)
+class PredictConfig:
+    """The keys of ``train-ssl predict key=value ...``."""
+
+    run: Optional[str] = None
+    """a run folder (its export/), an export folder, or a backbone.pt with backbone.json; needs heads.pt (required)."""
+    images: Optional[str] = None
+    """one image or a folder tree of jpg/jpeg/png/webp (images and/or zero_shot=true)."""
+    out: str = "out/predict"
+    """output folder."""
+    size: Optional[int] = None
+    """shorter side of the fed image in pixels (null: twice the export's training image_size; docs/predict.md)."""
+    device: str = "auto"
+    """torch device: auto (cuda when available), cpu, cuda or cuda:N."""
+    batch: int = 8
+    """images per forward pass (images of one fed shape are batched)."""
+    zero_shot: bool = False
+    """also score the depth head on real ground truth (Middlebury 2014 Motorcycle); prints JSON, writes
+    OUT/zero_shot.json."""
+    zero_shot_root: str = str(DEFAULT_ROOT)
+    """folder of the Middlebury Motorcycle files (unpacked by scripts/setup.sh)."""
+
+    def check(self) -> None:
+        need(self.size is None or self.size >= 1, "size", "a positive integer (or null)")
+        need(self.batch >= 1, "batch", "a positive integer")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        """A usage error is one line on stderr and exit 2."""
-        print(f"train-ssl predict: error: {message}", file=sys.stderr)
+        """A usage error (an unknown option) is one line on stderr and exit 2."""
+        print(f"train-ssl predict: error: {message}; give key=value (see train-ssl predict --help)", file=sys.stderr)
         raise SystemExit(2)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="train-ssl predict",
+        usage="train-ssl predict run=RUN images=PATH [key=value ...]",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=__doc__.split("\n\n")[0] + "\n\n" + _FEED_HELP,
-        epilog="\n\n".join(__doc__.split("\n\n")[2:]),
+        description=(__doc__ or "").split("\n\n")[0] + "\n\n" + _FEED_HELP,
+        epilog="Keys (key=value, value parsed as YAML):\n"
+        + "\n".join(help_lines(PredictConfig))
+        + "\n\n"
+        + "\n\n".join((__doc__ or "").split("\n\n")[2:]),
     )
-    p.add_argument(
-        "--run",
-        required=True,
-        metavar="RUN_OR_EXPORT",
-        help="a run folder (with export/), an export folder or its backbone.pt; it needs heads.pt",
-    )
-    p.add_argument("--images", metavar="PATH", help="one image or a folder tree of jpg/jpeg/png/webp")
-    p.add_argument("--out", default="out/predict", metavar="DIR", help="output folder (default: out/predict)")
-    p.add_argument(
-        "--size",
-        type=_positive,
-        default=None,
-        metavar="N",
-        help="shorter side of the fed image in pixels (default: twice the export's training "
-        "image_size, e.g. 96 for the demo's 48 px; see docs/predict.md)",
-    )
-    p.add_argument("--device", default="auto", help="torch device: auto (cuda if available), cpu, cuda, cuda:N")
-    p.add_argument(
-        "--batch",
-        type=_positive,
-        default=8,
-        metavar="N",
-        help="images per forward pass (images of one fed shape are batched; default: 8)",
-    )
-    p.add_argument(
-        "--zero-shot",
-        nargs="?",
-        const=str(DEFAULT_ROOT),
-        default=None,
-        metavar="ROOT",
-        help="score the depth head on real ground truth (Middlebury 2014 Motorcycle; default root "
-        f"{DEFAULT_ROOT}, unpacked by scripts/setup.sh); prints JSON, writes OUT/zero_shot.json",
-    )
+    p.add_argument("words", nargs="*", metavar="key=value")
     return p
 
 
+def parse_config(words: Sequence[str]) -> PredictConfig:
+    """``key=value ...`` -> the checked `PredictConfig` (ConfigError naming the key)."""
+    config, overrides = split_arguments(words)
+    if config is not None:
+        raise ConfigError(f"{config!r}: expected key=value (e.g. run={config}); see train-ssl predict --help")
+    tree: dict = {}
+    for item in overrides:
+        apply_override(tree, item)
+    cfg = build(PredictConfig, tree)
+    if not cfg.run:
+        raise ConfigError("run: required; give run=RUN (a run folder, an export folder or a backbone.pt)")
+    if cfg.images is None and not cfg.zero_shot:
+        raise ConfigError("images: give images=PATH and/or zero_shot=true")
+    return cfg
+
+
 def default_size(meta: dict) -> int:
-    """The default --size: twice the export's training image_size (scenes at about the scale
+    """The default ``size``: twice the export's training image_size (scenes at about the scale
     the heads saw; zero-shot depth gets worse as the size grows past it, docs/predict.md)."""
     return 2 * int(meta["image_size"])
 
@@ -156,8 +168,10 @@ def _write_maps(folder: Path, depth: np.ndarray, normal: np.ndarray, contour: np
     write_png(folder / "contours.png", contour_rgb(contour))
 
 
-def _predict_images(predictor: Predictor, files: list[Path], names: list[str], args, device) -> dict:
-    out = Path(args.out)
+def _predict_images(
+    predictor: Predictor, files: list[Path], names: list[str], cfg: PredictConfig, size: int, device
+) -> dict:
+    out = Path(cfg.out)
     records, skipped, tiles, tile_names = [], [], [], []
     pending: list[tuple[int, Fed, tuple[int, int]]] = []
     progress = _Progress(len(files))
@@ -188,8 +202,8 @@ def _predict_images(predictor: Predictor, files: list[Path], names: list[str], a
                 skipped.append(str(path))
                 progress.step(f"{path}: unreadable, skipped")
                 continue
-            fed = feed_image(rgb, args.size, predictor.multiple)
-            if pending and (len(pending) >= args.batch or pending[0][1].padded.shape != fed.padded.shape):
+            fed = feed_image(rgb, size, predictor.multiple)
+            if pending and (len(pending) >= cfg.batch or pending[0][1].padded.shape != fed.padded.shape):
                 flush()
             pending.append((i, fed, rgb.shape[:2]))
         if pending:
@@ -207,39 +221,69 @@ def _predict_images(predictor: Predictor, files: list[Path], names: list[str], a
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of ``train-ssl predict``; 0 = done, 2 = user error (one line on stderr)."""
-    args = build_parser().parse_args(argv)
-    if args.images is None and args.zero_shot is None:
-        print("train-ssl predict: error: give --images PATH and/or --zero-shot", file=sys.stderr)
+    """Entry point of ``train-ssl predict``; 0 = done, 2 = user error (one line on stderr), 130 = Ctrl-C."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    flag = next((w for w in words if w.startswith("-") and w not in ("-h", "--help")), None)
+    if flag is not None:
+        key = flag.lstrip("-").split("=", 1)[0].replace("-", "_")
+        print(
+            f"train-ssl predict: error: {flag}: not an option; every setting is key=value, e.g. {key}=... "
+            f"(see train-ssl predict --help)",
+            file=sys.stderr,
+        )
         return 2
     try:
-        device = resolve_device(args.device, "--device")
-        predictor = load_predictor(args.run, device)
-        files, root = list_inputs(args.images) if args.images is not None else ([], None)
-        real = load_motorcycle(args.zero_shot) if args.zero_shot is not None else None
-    except (FileNotFoundError, ValueError, NoHeadsError) as exc:
-        print(f"train-ssl predict: error: {exc}", file=sys.stderr)
+        args = build_parser().parse_args(words)
+    except SystemExit as exc:  # --help (0), or a usage error (2, one line)
+        return int(exc.code or 0)
+    lock: Optional[FolderLock] = None
+    try:
+        cfg = parse_config(args.words)
+        device = resolve_device(cfg.device, "device")
+        export = find_export(cfg.run, "run")
+        files, root = list_inputs(cfg.images) if cfg.images is not None else ([], None)
+        real = load_motorcycle(cfg.zero_shot_root) if cfg.zero_shot else None
+        predictor = load_predictor(export, device)
+        lock = FolderLock(cfg.out, "out", kind="folder for the maps").acquire()  # before any image is fed
+        return _run(cfg, predictor, files, root, real, device)
+    except (ConfigError, FileNotFoundError, ValueError, NoHeadsError, OutputWriteError, FolderInUseError) as exc:
+        print(f"train-ssl predict: error: {_first_line(exc)}", file=sys.stderr)
         return 2
-    if args.size is None:
-        args.size = default_size(predictor.meta)
-    out = Path(args.out)
+    except KeyboardInterrupt:
+        print("train-ssl predict: interrupted; the maps written so far are complete files", file=sys.stderr)
+        return 130
+    finally:
+        if lock is not None:
+            lock.release()
+            lock.remove_folder_if_unused()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _run(cfg: PredictConfig, predictor: Predictor, files: list[Path], root, real, device) -> int:
+    """Feed the images, score zero-shot depth, write predict.json; returns the exit code."""
+    size = cfg.size if cfg.size is not None else default_size(predictor.meta)
+    out = Path(cfg.out)
     summary: dict = {
-        "export": str(Path(args.run)),
+        "export": str(Path(cfg.run)),
         "method": predictor.meta["method"],
         "steps": predictor.meta["steps"],
-        "size": args.size,
+        "size": size,
         "device": str(device),
     }
     if files:
-        summary.update(_predict_images(predictor, files, output_names(files, root), args, device))
+        summary.update(_predict_images(predictor, files, output_names(files, root), cfg, size, device))
         if not summary["images"]:
             print(
-                f"train-ssl predict: error: none of the {len(files)} images under {args.images} could be read",
+                f"train-ssl predict: error: none of the {len(files)} images under {cfg.images} could be read",
                 file=sys.stderr,
             )
             return 2
     if real is not None:
-        summary["zero_shot"] = score_zero_shot(predictor, real, args.size, device)
+        summary["zero_shot"] = score_zero_shot(predictor, real, size, device)
         atomic_write_text(json.dumps(summary["zero_shot"], indent=2) + "\n", out / "zero_shot.json")
         print(json.dumps(summary["zero_shot"]))
     atomic_write_text(json.dumps(summary, indent=2) + "\n", out / "predict.json")

@@ -26,16 +26,16 @@ def list_inputs(path: str | Path) -> tuple[list[Path], Path]:
 
     root is the folder that output names are relative to. Errors (missing path, a file
     of another type, a folder without images) are `FileNotFoundError` / `ValueError`
-    naming ``--images``.
+    naming ``images``.
     """
     path = Path(path)
     if path.is_file():
         if path.suffix.lower() not in PHOTO_SUFFIXES:
-            raise ValueError(f"--images: {path} is not a .jpg/.jpeg/.png/.webp file")
+            raise ValueError(f"images: {path} is not a .jpg/.jpeg/.png/.webp file")
         return [path], path.parent
     if not path.exists():
-        raise FileNotFoundError(f"--images: {path} does not exist")
-    return list_photos(path, key="--images"), path
+        raise FileNotFoundError(f"images: {path} does not exist")
+    return list_photos(path, key="images"), path
 
 
 #: The background that transparent pixels are composited over (uint8, every channel).

@@ -19,25 +19,10 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from synthssl.train.export import load_encoder, load_heads
+from synthssl.train.export import find_export, load_encoder, load_heads
 from synthssl.train.models.encoder import Encoder
 
-__all__ = ["Predictor", "resolve_export", "load_predictor"]
-
-
-def resolve_export(path: str | Path) -> Path:
-    """The export directory of a run directory, an export directory or a backbone.pt.
-
-    Raises FileNotFoundError naming ``--run`` when none of these is found.
-    """
-    path = Path(path)
-    for candidate in (path / "export", path, path.parent if path.name == "backbone.pt" else None):
-        if candidate is not None and (candidate / "backbone.json").is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"--run: {path} is neither a run folder (with export/), an export folder "
-        "nor a backbone.pt (backbone.json not found)"
-    )
+__all__ = ["Predictor", "load_predictor"]
 
 
 class Predictor(nn.Module):
@@ -65,11 +50,12 @@ class Predictor(nn.Module):
 
 
 def load_predictor(path: str | Path, device: torch.device | str = "cpu") -> Predictor:
-    """`Predictor` of the export at ``path`` (run, export folder or backbone.pt), eval mode.
+    """`Predictor` of the export at ``path`` (run, export folder or backbone.pt with backbone.json), eval mode.
 
-    Raises `synthssl.train.export.NoHeadsError` (naming the method) for an export without heads.
+    Raises `synthssl.train.export.NoHeadsError` (naming the method) for an export without heads, and
+    FileNotFoundError naming ``run`` when ``path`` is no export (`synthssl.train.export.find_export`).
     """
-    export = resolve_export(path)
+    export = find_export(path, "run")
     encoder, meta = load_encoder(export)
     decoder, _ = load_heads(export, meta)
     return Predictor(encoder, decoder, meta).eval().to(device)
