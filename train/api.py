@@ -54,20 +54,20 @@ def train(
     ``checkpoint.pt`` and, with ``train.export`` (the default), ``export/`` (`load_backbone`
     reads it). A folder that already holds a run is refused (`ConfigError`) unless ``resume``
     (continue it from its checkpoint) or ``overwrite`` (move it aside to
-    ``<out>.replaced-<time>``, then start again). One process: for several GPUs use
-    ``torchrun ... -m synthssl.train.cli`` (docs/train.md).
+    ``<out>.replaced-<time>``, then start again). While it trains, the run holds the folder's
+    lock: a second start there raises `synthssl.core.folder_lock.FolderInUseError` naming the
+    holder. One process: for several GPUs use ``torchrun ... -m synthssl.train.cli`` (docs/train.md).
     """
     from synthssl.train.distributed import world_size
-    from synthssl.train.run_folder import check_run_folder, move_aside
+    from synthssl.train.run_folder import RunFolderClaim
     from synthssl.train.trainer import Trainer, prepare
 
     cfg = resolve_training_config(config, overrides, **keywords)
-    move = check_run_folder(cfg.train.out, resume=resume, overwrite=overwrite)
-    prepared = prepare(cfg, world_size())
-    if move:
-        move_aside(cfg.train.out)
-    trainer = Trainer(cfg, resume=resume, prepared=prepared, argv=None)
-    return Path(trainer.run())
+    with RunFolderClaim(cfg.train.out, resume=resume, overwrite=overwrite) as claim:
+        prepared = prepare(cfg, world_size(), resume=resume)
+        claim.replace_old_run()
+        trainer = Trainer(cfg, resume=resume, prepared=prepared, argv=None)
+        return Path(trainer.run())
 
 
 @dataclass(frozen=True)

@@ -77,26 +77,35 @@ def save_checkpoint(
     return path
 
 
-def load_checkpoint(run_dir: str | Path, map_location: Any = "cpu") -> dict:
-    """Read <run_dir>/checkpoint.pt: FileNotFoundError naming --resume when absent, ConfigError when it is
-    not a checkpoint or of another `FORMAT_VERSION`."""
-    path = Path(run_dir) / CHECKPOINT_NAME
+def load_checkpoint(run_dir: str | Path, map_location: Any = "cpu", option: str = "--resume") -> dict:
+    """Read <run_dir>/checkpoint.pt (or the checkpoint file `run_dir` names): FileNotFoundError naming
+    `option` when absent, ConfigError when it is not a checkpoint or of another `FORMAT_VERSION`.
+
+    The file is opened once: a checkpoint replaced meanwhile (`save_checkpoint` writes a temporary
+    file, then renames it) is read whole, as it was when opened.
+    """
+    path = Path(run_dir)
+    path = path if path.is_file() else path / CHECKPOINT_NAME
     if not path.is_file():
         raise FileNotFoundError(
-            f"--resume: no {CHECKPOINT_NAME} in {run_dir} (train.out); "
+            f"{option}: no {CHECKPOINT_NAME} in {run_dir} (train.out); "
             f"start without --resume or point train.out at an earlier run"
+            if option == "--resume"
+            else f"{option}: no {CHECKPOINT_NAME} in {run_dir}; the run has not written its first checkpoint yet "
+            f"(train.checkpoint_every), or this is not a run folder"
         )
     try:
         # Weights-only: a checkpoint holds tensors and plain values, so loading one from
         # someone else can never run code.
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for foreign or damaged files
-        raise ConfigError(f"--resume: {path} cannot be read as a synthssl checkpoint ({exc})") from exc
+        raise ConfigError(f"{option}: {path} cannot be read as a synthssl checkpoint ({exc})") from exc
     version = state.get("format_version") if isinstance(state, dict) else None
     if version != FORMAT_VERSION:
         found = f"format {version}" if version is not None else "no format version"
+        verb = "resumes" if option == "--resume" else "reads"
         raise ConfigError(
-            f"--resume: {path} has {found}; this synthssl resumes checkpoint format {FORMAT_VERSION} only; "
+            f"{option}: {path} has {found}; this synthssl {verb} checkpoint format {FORMAT_VERSION} only; "
             f"start a new run (--overwrite, or another train.out)"
         )
     return state

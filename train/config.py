@@ -12,7 +12,7 @@ Override values are parsed as YAML (``0.1`` -> float, ``true`` -> bool, ``[a, b]
 list, ``null`` -> None). Built and checked by the package's one engine,
 `synthssl.core.config`: every error is a `ConfigError` naming the dotted key and what
 was expected; each section's ``check()`` holds its own rules. Only checks that need the
-world (number of ranks, shard contents) are left to `synthssl.train.trainer.prepare`.
+world (number of ranks, shard contents) are left to `synthssl.train.preflight.prepare`.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """The training loop of ``train-ssl``.
 
-`prepare(cfg)` checks a config against what needs the world (the number of ranks, the
-shards and photos) and against the data its method's config says it needs
-(``cfg.method.data_needs()``), *before* anything trains (every failure is a
-`ConfigError` naming the key and the fix); it opens the shard collection once (handed
-to the data pipeline) and builds the method. `Trainer(cfg).run()` then trains:
+`synthssl.train.preflight.prepare` checks a config, the world, the data and a resumed
+checkpoint before anything trains, opens the shard collection once and builds the method.
+`Trainer(cfg, prepared=...).run()` then trains, after printing the start-up summary (rank 0):
 
 per step: read the step's batch (DataLoader workers only read uint8/float arrays),
 augment it on the device (`synthssl.train.data.augment`), forward the method under
@@ -13,24 +11,22 @@ optimiser's loss into its own parameters, average gradients over ranks, clip, st
 every optimiser with the warm-up + cosine learning rate, run the method's
 post-step hook, fold the weights into their moving average (``train.ema_decay``); log,
 checkpoint, run the online k-NN and finally export the backbone (the averaged weights
-when there is an average).
+when there is an average; `synthssl.train.run_export`).
 
 Every step re-seeds torch's RNG and the augmentation generator from
 (seed, rank, step), and the data position is the step, so ``--resume`` continues
-exactly (tests/train/test_train_resume.py).
+exactly (tests/train/test_train_resume.py). The learning rate and ``StepInfo`` follow
+the current ``train.steps``, so a resumed run whose ``train.steps`` grew continues on the
+longer schedule (`synthssl.train.resume`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import platform
-import subprocess
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 import torch
 import yaml
@@ -38,252 +34,34 @@ from torch import Tensor
 
 from synthssl.core.console import ProgressLine, is_tty
 from synthssl.core.errors import OutputWriteError
-from synthssl.core.version import package_version
+from synthssl.core.folder_lock import FolderInUseError, FolderLock
 from synthssl.train import distributed as dist_utils
-from synthssl.train.checkpoint import load_checkpoint, load_method_state, save_checkpoint
-from synthssl.train.config import ConfigError, TrainingConfig, parse_config, to_dict
-from synthssl.train.data.batch import IMAGENET_MEAN, IMAGENET_STD, ViewBatch
-from synthssl.train.data.pipeline import TrainingData, photos_per_rank, step_seed
-from synthssl.train.device import resolve_device, resolve_precision
-from synthssl.train.export import atomic_write_text, method_heads, save_backbone
-from synthssl.train.guards import DivergenceError, DivergenceGuard, StopSignals, fingerprint_changes, shard_fingerprints
-from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodContext, StepInfo
+from synthssl.train.checkpoint import load_method_state, save_checkpoint
+from synthssl.train.config import TrainingConfig, to_dict
+from synthssl.train.data.batch import ViewBatch
+from synthssl.train.data.pipeline import TrainingData, step_seed
+from synthssl.train.export import atomic_write_text
+from synthssl.train.guards import DivergenceError, DivergenceGuard, StopSignals, shard_fingerprints
+from synthssl.train.methods.base import ExtraOptimizer, StepInfo
 from synthssl.train.metrics_log import MetricsLogger
-from synthssl.train.momentum.weight_average import WeightAverage
 from synthssl.train.optim import build_optimizer, lr_factor
-
-if TYPE_CHECKING:
-    from synthssl.dataset.reader import ShardCollection
-
-#: Config keys that may differ between a run and its ``--resume`` (nothing else may).
-RESUME_MUTABLE = (
-    "log",
-    "eval",
-    "train.checkpoint_every",
-    "train.export",
-    "data.workers",
-    "data.prefetch_factor",
-    "train.compile",
-    "train.out",
-    "train.divergence_factor",
-    "train.divergence_window",
+from synthssl.train.preflight import (
+    Prepared,
+    prepare,
+    provenance,
+    startup_summary,
+    startup_warnings,
+    summary_lines,
 )
+from synthssl.train.resume import check_resume
+from synthssl.train.run_export import EXPORT_DIR, weight_average_of, write_export
+
+__all__ = ["Trainer", "prepare", "TMP_PATTERNS"]
 
 #: Temporary files an interrupted run can leave in its folder (removed by the next run there).
-TMP_PATTERNS = ("*.tmp", "export/*.tmp")
+TMP_PATTERNS = ("*.tmp", f"{EXPORT_DIR}/*.tmp")
 
 log = logging.getLogger("synthssl.train")
-
-
-@dataclass
-class Prepared:
-    """A checked config with its built method (on CPU), the method's data needs and the opened data.
-
-    shard_size: (height, width) of the shards (None on photo pairs); collection: the training split
-    of data.shards, opened once and handed to the data pipeline (None on photo pairs).
-    """
-
-    cfg: TrainingConfig
-    method: Method
-    ctx: MethodContext
-    shard_size: Optional[tuple[int, int]]
-    needs: DataNeeds
-    collection: Optional["ShardCollection"] = None
-
-
-def _check_world(cfg: TrainingConfig, world: int) -> None:
-    """The batch sizes against the number of ranks (the sections check their own values)."""
-    d = cfg.data
-    if d.batch_size % world:
-        raise ConfigError(
-            f"data.batch_size: {d.batch_size} is not divisible by the {world} ranks; use a multiple of {world}"
-        )
-    if d.batch_size // world < 2:
-        raise ConfigError(
-            f"data.batch_size: need at least 2 view pairs per rank (got {d.batch_size} for "
-            f"{world} ranks); contrastive negatives and BatchNorm need a batch"
-        )
-    if d.real_batch_size % world:
-        raise ConfigError(f"data.real_batch_size: {d.real_batch_size} is not divisible by the {world} ranks")
-
-
-def _check_needs(cfg: TrainingConfig, needs: DataNeeds, world: int = 1) -> None:
-    """The data the config gives against what the configured method needs (before anything is opened)."""
-    d, name = cfg.data, cfg.method.name
-    real_local = photos_per_rank(d, world, needs.real_views) * needs.real_views  # real images per rank
-    if needs.real and real_local < needs.real_min:
-        raise ConfigError(
-            f"data.real_batch_size: {name} as configured needs at least {needs.real_min} real photos "
-            f"per rank, got {real_local}; raise data.real_batch_size (0 = data.batch_size)"
-        )
-    if d.photo_pairs and not d.photos:
-        raise ConfigError("data.photos: data.photo_pairs=true trains on photos; set data.photos=DIR")
-    if not d.photo_pairs and not d.shards:
-        raise ConfigError(
-            "data.shards: no shard directories given; set data.shards=[DIR,...] "
-            "(render them with render-scenes) or data.photo_pairs=true with data.photos=DIR"
-        )
-    if needs.geometry and d.photo_pairs:
-        raise ConfigError(
-            f"method: {name} as configured needs rendered geometry, but data.photo_pairs=true; "
-            f"train on data.shards or switch the geometry terms off"
-        )
-    if needs.two_crops and not d.photo_pairs:
-        raise ConfigError(
-            f"method.neighbours: {name} as configured relates two crops of one image, but rendered "
-            f"pairs come from two cameras; use data.photo_pairs=true (or another neighbour rule)"
-        )
-
-
-def _open_shards(cfg: TrainingConfig, needs: DataNeeds, world: int) -> "ShardCollection":
-    """The training split of data.shards, opened once (the data pipeline reads through it)."""
-    from synthssl.dataset.reader import ShardCollection
-    from synthssl.train.data.scenes import scene_fields
-
-    d = cfg.data
-    try:
-        collection = ShardCollection(
-            list(d.shards),
-            split="train" if d.val_fraction > 0 else None,
-            val_fraction=d.val_fraction,
-            fields=scene_fields(needs.fields),
-            allow_missing=d.allow_missing_shards,
-        )
-    except (FileNotFoundError, ValueError) as exc:
-        raise ConfigError(f"data.shards: {exc}") from exc
-    size = (collection.height, collection.width)
-    if d.image_size > min(size):
-        raise ConfigError(
-            f"data.image_size: {d.image_size} px cannot be cropped from shards of "
-            f"{size[0]}x{size[1]} px; set data.image_size <= {min(size)} "
-            f"or render larger images (render-scenes)"
-        )
-    if len(collection) == 0:
-        raise ConfigError(
-            f"data.val_fraction: the training split of {list(map(str, d.shards))} holds no scenes "
-            f"(val_fraction={d.val_fraction})"
-        )
-    if len(collection) < world:
-        raise ConfigError(f"data.shards: {len(collection)} scenes cannot be shared by {world} ranks")
-    _check_batch_fits(d.batch_size, len(collection), "scene pairs in data.shards (training split)")
-    return collection
-
-
-def prepare(cfg: TrainingConfig, world: int = 1) -> Prepared:
-    """Check `cfg` against the world, the data and the method's data needs; open the data once; build the
-    method (CPU). Raises ConfigError."""
-    from synthssl.train.data.photos import list_photos, photo_decodes
-    from synthssl.train.methods.registry import method_class
-
-    _check_world(cfg, world)
-    needs = cfg.method.data_needs()  # from the config alone: nothing is built or opened yet
-    _check_needs(cfg, needs, world)
-    d = cfg.data
-    collection = None if d.photo_pairs else _open_shards(cfg, needs, world)
-    if needs.real and not d.photos:
-        raise ConfigError(
-            f"data.photos: {cfg.method.name} as configured needs real photos; set data.photos=DIR "
-            f"(e.g. /usr/share/backgrounds) or switch off the terms that use them "
-            f"({', '.join(needs.real_off)})"
-        )
-    if d.photos:
-        try:
-            photos = list_photos(d.photos)
-        except FileNotFoundError as exc:
-            raise ConfigError(str(exc)) from exc
-        if not any(photo_decodes(p) for p in photos):
-            raise ConfigError(
-                f"data.photos: none of the {len(photos)} image files under {d.photos} can be "
-                f"decoded (corrupt or unreadable); give a folder of readable jpg/png/webp photos"
-            )
-        if d.photo_pairs:
-            _check_batch_fits(d.batch_size, len(photos), f"photos in {d.photos}")
-    categories = collection.category_names if collection is not None else []
-    ctx = MethodContext(
-        arch=cfg.model.arch,
-        small_stem=cfg.model.small_stem,
-        image_size=d.image_size,
-        views=2,
-        num_categories=len(categories),
-    )
-    try:
-        cls = method_class(cfg.method.name)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
-    torch.manual_seed(step_seed(cfg.train.seed, 0, -1, "init"))  # same initial weights on every rank
-    try:
-        method = cls(cfg.method, ctx)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"method: {exc}") from exc
-    if cfg.log.wandb:
-        try:
-            import wandb  # noqa: F401
-        except ImportError:
-            raise ConfigError(
-                "log.wandb: true needs the wandb package (pip install wandb); or set log.wandb=false"
-            ) from None
-    if cfg.eval.online_knn is not None:
-        try:
-            from synthssl.train.eval.online import OnlineKNN
-        except ImportError as exc:
-            raise ConfigError(f"eval.online_knn: the online k-NN module cannot be imported ({exc})") from exc
-        try:
-            OnlineKNN.from_config(cfg.eval.online_knn)  # validates the section, loads its data once
-        except (ValueError, TypeError, FileNotFoundError) as exc:
-            raise ConfigError(f"eval.online_knn: {exc}") from exc
-    return Prepared(
-        cfg, method, ctx, (collection.height, collection.width) if collection is not None else None, needs, collection
-    )
-
-
-def _check_batch_fits(batch: int, available: int, what: str) -> None:
-    """A batch larger than the data would repeat items inside one batch: refuse it."""
-    if batch > available:
-        raise ConfigError(
-            f"data.batch_size: {batch} per step but only {available} {what}; a batch would "
-            f"repeat items; set data.batch_size <= {available} or add data"
-        )
-
-
-def provenance(argv: Optional[list[str]], world: int) -> dict[str, Any]:
-    """What produced a run: package, git commit (when the code is a checkout), torch/CUDA, command, world size."""
-    root = Path(__file__).resolve().parents[1]
-    try:
-        commit = (
-            subprocess.run(
-                ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
-            ).stdout.strip()
-            or None
-        )
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    return {
-        "synthssl": package_version(),
-        "git_commit": commit,
-        "torch": str(torch.__version__),
-        "cuda": torch.version.cuda,
-        "python": platform.python_version(),
-        "command": list(argv) if argv is not None else list(sys.argv),
-        "world_size": int(world),
-    }
-
-
-def _saved_config(saved: dict) -> dict:
-    """A checkpoint's config as today's engine builds it (keys added since it was written get their
-    defaults), as a dict; as saved when it no longer builds (then every key that differs is reported)."""
-    try:
-        return to_dict(parse_config(saved))
-    except ConfigError:
-        return saved
-
-
-def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = []
-        for k in sorted(set(a) | set(b)):
-            out += _differences(a.get(k), b.get(k), f"{prefix}{k}.")
-        return out
-    return [] if a == b else [prefix.rstrip(".")]
 
 
 class Trainer:
@@ -303,10 +81,9 @@ class Trainer:
         """the signal's name when SIGTERM/SIGUSR1 stopped `run` early (after a checkpoint)."""
         self.steps_done = 0
         self.cfg = cfg
-        self.device = resolve_device(cfg.train.device, "train.device")
-        self.amp_dtype = resolve_precision(cfg.train.precision, self.device)
         self.run_dir = Path(cfg.train.out)
-        self.prepared = prepared or prepare(cfg, self.world)
+        self.prepared = prepared or prepare(cfg, self.world, resume=resume)
+        self.device, self.amp_dtype = self.prepared.device, self.prepared.amp_dtype
         method = self.prepared.method
         if self.world > 1 and cfg.model.sync_bn:
             dist_utils.convert_to_global_bn(method)
@@ -336,13 +113,16 @@ class Trainer:
                 fused=self.device.type in ("cpu", "cuda"),
             )
         self.base_lrs = {name: [g["lr"] for g in o.param_groups] for name, o in self.optimizers.items()}
-        self.average = self._weight_average()
+        self.average = weight_average_of(method, cfg.train.ema_decay)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
         self.start_step = 0
         self.shards = shard_fingerprints(cfg.data.shards) if cfg.data.shards and not cfg.data.photo_pairs else {}
         self.guard = DivergenceGuard(cfg.train.divergence_factor, cfg.train.divergence_window)
+        self.resume_plan = None
         if resume:
-            self._load(load_checkpoint(self.run_dir, map_location=self.device))
+            self.resume_plan = self.prepared.resume or check_resume(cfg, self.world, self.shards)
+            self._load(self.resume_plan.state)
+            self.resume_plan.state = None  # loaded: free the CPU copy
         self.steps_done = self.start_step
         self.config_dict = to_dict(cfg)
         needs = self.prepared.needs
@@ -363,28 +143,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ state
     def _load(self, state: dict) -> None:
-        diffs = [
-            k
-            for k in _differences(_saved_config(state["config"]), to_dict(self.cfg))
-            if not any(k == m or k.startswith(m + ".") for m in RESUME_MUTABLE)
-        ]
-        if diffs:
-            raise ConfigError(
-                f"--resume: the config differs from the checkpoint's in {diffs}; resume with "
-                f"the run's own config ({self.run_dir / 'config.yaml'})"
-            )
-        changed = fingerprint_changes(state["shards"], self.shards)
-        if changed:
-            raise ConfigError(
-                f"--resume: the shards differ from those the checkpoint trained on ({changed[0]}"
-                f"{f' and {len(changed) - 1} more' if len(changed) > 1 else ''}: replaced, added or "
-                f"removed); resume on the original shards or start a new run"
-            )
-        if state["world_size"] != self.world:
-            raise ConfigError(
-                f"--resume: the checkpoint was written with {state['world_size']} ranks, this run "
-                f"has {self.world}; resume with the same number of processes"
-            )
+        """Load a checked checkpoint (`synthssl.train.resume.check_resume`) into the method, optimisers,
+        scaler, weight average and divergence guard."""
         load_method_state(self.method, state["method"])
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
@@ -511,7 +271,14 @@ class Trainer:
             torch.distributed.barrier()
         return {f"knn/{k}": float(v) for k, v in results.items()}
 
-    def _write_config(self) -> None:
+    def startup(self) -> dict[str, Any]:
+        """The start-up summary and its warnings (`synthssl.train.preflight.startup_summary`), as in config.yaml."""
+        summary = startup_summary(self.prepared, self.world, self.start_step)
+        summary["lines"] = summary_lines(summary, self.resume_plan)
+        summary["warnings"] = startup_warnings(self.cfg)
+        return summary
+
+    def _write_config(self, startup: dict[str, Any]) -> None:
         """config.yaml: the resolved config plus a ``provenance`` section (ignored when it is loaded)."""
         if self.rank == 0:
             try:
@@ -520,12 +287,21 @@ class Trainer:
                 raise OutputWriteError(self.run_dir, exc, "create the run folder") from None
             self._remove_leftovers()
             text = yaml.safe_dump(self.config_dict, sort_keys=False)
-            text += yaml.safe_dump({"provenance": provenance(self.argv, self.world)}, sort_keys=False)
+            text += yaml.safe_dump({"provenance": provenance(self.argv, self.world, startup)}, sort_keys=False)
             atomic_write_text(text, self.run_dir / "config.yaml")
 
     def _remove_leftovers(self) -> None:
-        """Remove temporary files of an interrupted run in this folder (only this run writes here)."""
-        leftovers = sorted(p for pattern in TMP_PATTERNS for p in self.run_dir.glob(pattern) if p.is_file())
+        """Remove temporary files of an interrupted run in this folder (only this run writes here; the
+        export folder's are left alone while a ``train-ssl export`` writes there)."""
+        patterns = list(TMP_PATTERNS)
+        export_dir = self.run_dir / EXPORT_DIR
+        if export_dir.is_dir():
+            try:
+                with FolderLock(export_dir, "train.out"):
+                    pass
+            except FolderInUseError:
+                patterns = [p for p in patterns if not p.startswith(f"{EXPORT_DIR}/")]
+        leftovers = sorted(p for pattern in patterns for p in self.run_dir.glob(pattern) if p.is_file())
         for p in leftovers:
             p.unlink(missing_ok=True)
         if leftovers:
@@ -535,34 +311,13 @@ class Trainer:
                 ", ".join(p.name for p in leftovers),
             )
 
-    def _weight_average(self) -> Optional[WeightAverage]:
-        """The EMA of the encoder and property heads that `export` writes (train.ema_decay > 0), else None."""
-        if self.cfg.train.ema_decay <= 0:
-            return None
-        modules = {"encoder": self.method.encoder}
-        heads = method_heads(self.method)
-        if heads is not None:
-            modules["heads"] = heads
-        return WeightAverage(modules, self.cfg.train.ema_decay)
-
     def export(self, steps_done: int) -> Optional[Path]:
         """Write the backbone export (+ the property heads, if any) (rank 0) to <out>/export; returns backbone.pt.
-        With train.ema_decay the averaged weights are written, not the last ones."""
+        With train.ema_decay the averaged weights are written, not the last ones. A ``train-ssl export``
+        writing there at the same moment is waited for (`synthssl.train.run_export.EXPORT_WAIT_S`)."""
         if self.rank != 0:
             return None
-        with self.average.applied() if self.average is not None else contextlib.nullcontext():
-            return save_backbone(
-                self.method.encoder,
-                self.run_dir / "export",
-                arch=self.cfg.model.arch,
-                small_stem=self.cfg.model.small_stem,
-                image_size=self.cfg.data.image_size,
-                mean=IMAGENET_MEAN,
-                std=IMAGENET_STD,
-                method=self.cfg.method.name,
-                steps=steps_done,
-                heads=method_heads(self.method),
-            )
+        return write_export(self.method, self.cfg, steps_done, self.run_dir / EXPORT_DIR, self.average)
 
     def run(self, stop_after: Optional[int] = None) -> Path:
         """Train from the start (or the resumed step) to train.steps; returns the run directory.
@@ -572,7 +327,23 @@ class Trainer:
         """
         cfg = self.cfg
         total = cfg.train.steps
-        self._write_config()
+        if self._resume and self.start_step >= total:
+            if self.rank == 0:
+                log.warning(
+                    "the run in %s has done all its train.steps=%d; nothing to train (extend it with "
+                    "--resume train.steps=N, N > %d)",
+                    self.run_dir,
+                    total,
+                    total,
+                )
+            return self.run_dir
+        startup = self.startup()
+        if self.rank == 0:
+            for line in startup["lines"]:
+                log.info("%s", line)
+            for line in startup["warnings"]:
+                log.warning("warning: %s", line)
+        self._write_config(startup)
         logger = (
             MetricsLogger(
                 self.run_dir,

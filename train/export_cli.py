@@ -1,0 +1,104 @@
+"""``train-ssl export``: write a run's export from its latest (or a named) checkpoint, at any time.
+
+    train-ssl export RUN [checkpoint=PATH] [out=DIR]
+
+Writes ``DIR`` (default ``RUN/export``): backbone.pt, heads.pt when the method trains heads, and
+backbone.json, as the run itself writes at its end (`synthssl.train.run_export`). The run is not
+touched, so this works while it trains; ``train-ssl eval backbone=RUN`` and ``train-ssl predict
+run=RUN`` then take the export. Exit codes: 0 done, 2 a user mistake (one line), 130 Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from typing import NoReturn, Optional, Sequence
+
+from synthssl.core.config import ConfigError, apply_override, build, help_lines, split_arguments
+
+__all__ = ["ExportOptions", "build_parser", "main"]
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What ``train-ssl export`` exports, and where to."""
+
+    run: Optional[str] = None
+    """the run folder (train.out of a train-ssl run; also the first word without '=') (required)."""
+    checkpoint: Optional[str] = None
+    """the checkpoint to export: a file, or a name inside the run folder (default: RUN/checkpoint.pt, the latest)."""
+    out: Optional[str] = None
+    """the export folder written (default: RUN/export); an export of more steps there is never replaced."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """A usage error (an unknown option) is one line on stderr and exit 2."""
+        print(f"train-ssl export: error: {message}; give key=value (see train-ssl export --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="train-ssl export",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="train-ssl export RUN [checkpoint=PATH] [out=DIR]",
+        description="Write a run's export from its latest (or a named) checkpoint: backbone.pt, heads.pt (when the "
+        "method trains heads) and backbone.json, as the run writes at its end, without touching the run (it may "
+        "still be training). eval backbone=RUN and predict run=RUN then take it.",
+        epilog="Keys:\n" + "\n".join(help_lines(ExportOptions)),
+    )
+    p.add_argument("words", nargs="*", metavar="RUN | key=value")
+    return p
+
+
+def parse_options(words: Sequence[str]) -> ExportOptions:
+    """``RUN key=value ...`` -> `ExportOptions` (ConfigError naming the key)."""
+    run, overrides = split_arguments(words)
+    tree: dict = {"run": run} if run is not None else {}
+    for item in overrides:
+        apply_override(tree, item)
+    options = build(ExportOptions, tree)
+    if not options.run:
+        raise ConfigError("run: required; give the run folder: train-ssl export RUN")
+    return options
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``train-ssl export`` (``argv`` without the ``export`` word)."""
+    from synthssl.core.console import one_line
+    from synthssl.core.errors import OutputWriteError
+    from synthssl.core.folder_lock import FolderInUseError
+    from synthssl.train.run_export import export_checkpoint
+
+    words = list(sys.argv[1:] if argv is None else argv)
+    flag = next((w for w in words if w.startswith("-") and w not in ("-h", "--help")), None)
+    if flag is not None:
+        key = flag.lstrip("-").split("=", 1)[0].replace("-", "_")
+        print(
+            f"train-ssl export: error: {flag}: not an option; every setting is key=value, e.g. {key}=... "
+            f"(see train-ssl export --help)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        args = build_parser().parse_args(words)
+    except SystemExit as exc:  # --help (0), or a usage error (2, one line)
+        return int(exc.code or 0)
+    try:
+        options = parse_options(args.words)
+        written = export_checkpoint(options.run, options.checkpoint, options.out)
+    except (ConfigError, FileNotFoundError, ValueError, OutputWriteError, FolderInUseError) as exc:
+        print(f"train-ssl export: error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("train-ssl export: interrupted; the export folder keeps what it held", file=sys.stderr)
+        return 130
+    files = "backbone.pt, heads.pt, backbone.json" if written.heads else "backbone.pt, backbone.json"
+    print(f"train-ssl export: step {written.step} of {written.checkpoint} -> {written.folder} ({files})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
