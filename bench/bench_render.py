@@ -10,6 +10,10 @@ the ratio compares the two on the same machine at the same moment. Prints one JS
   (imports, GL context, physics, what the worker prepares, one scene), median of
   ``--startup-repeats`` spawns, once with the photo folder as it is and once with a folder of
   ``--photo-multiple`` times as many photos (the same files under more names), arms interleaved;
+  ``prepare_seconds``: what the tree's `render_dataset` does once per run before it spawns its
+  workers (``ready_worker_inputs``: decoding the photo set into its cache), the first time
+  (``build``) and again (``reuse``), per photo folder; the caches live in a temporary
+  ``SYNTHSSL_CACHE_DIR``, so every run of the benchmark builds them afresh;
 * ``steady``: after a warm-up shard of ``--warmup`` scenes, ``--rounds`` shards of ``--block``
   scenes each, the arms taking turns (the first arm alternates): ``pairs_per_cpu_second`` (CPU
   seconds of the worker process, all its threads: llvmpipe's rasterizer threads included),
@@ -100,11 +104,13 @@ class Probe:
     """A render worker process (bench/render_probe.py) importing ``code`` (None: the installed
     synthssl); `ready` returns its start-up, `shard` measures one shard."""
 
-    def __init__(self, code: Path | None, cfg: dict, lp_threads: str):
+    def __init__(self, code: Path | None, cfg: dict, lp_threads: str, prepare: bool = False):
         env = {**os.environ, "LP_NUM_THREADS": lp_threads, "OMP_NUM_THREADS": "1"}
         cmd = [sys.executable, str(PROBE), "--config", json.dumps(cfg)]
         if code is not None:
             cmd += ["--code", str(code)]
+        if prepare:
+            cmd.append("--prepare")
         self.spawned_at = time.time()
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
 
@@ -118,6 +124,12 @@ class Probe:
     def ready(self) -> float:
         """Seconds from the spawn to the first scene written."""
         return self._answer()["first_scene_at"] - self.spawned_at
+
+    def prepared(self) -> float:
+        """Seconds the ``--prepare`` run spent readying the run's shared inputs."""
+        seconds = self._answer()["seconds"]
+        self.proc.wait()
+        return seconds
 
     def shard(self, index: int, first: int, count: int) -> dict:
         self.proc.stdin.write(json.dumps({"cmd": "shard", "index": index, "first": first, "count": count}) + "\n")
@@ -145,12 +157,18 @@ class Arm:
     name: str
     code: Path | None
     startup: dict[str, list[float]] = field(default_factory=dict)
+    prepare: dict[str, dict[str, float]] = field(default_factory=dict)
     rounds: list[dict] = field(default_factory=list)
 
 
 def measure_startup(arms: list[Arm], cfgs: dict[str, dict], repeats: int, lp_threads: str) -> None:
-    """Spawn each arm's worker ``repeats`` times per config (arms interleaved), recording start-ups."""
+    """Per config: each arm readies its run's shared inputs twice (build, then reuse), then its
+    worker is spawned ``repeats`` times (arms interleaved), recording start-ups."""
     for label, cfg in cfgs.items():
+        for arm in arms:
+            arm.prepare[label] = {
+                k: round(Probe(arm.code, cfg, lp_threads, prepare=True).prepared(), 3) for k in ("build", "reuse")
+            }
         for r in range(repeats):
             for arm in arms if r % 2 == 0 else arms[::-1]:
                 probe = Probe(arm.code, cfg, lp_threads)
@@ -250,6 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     photo_dir = args.photo_dir or default_photo_dir()
     load_before = _load_average()
     with tempfile.TemporaryDirectory(prefix="bench-render-") as tmp:
+        os.environ["SYNTHSSL_CACHE_DIR"] = str(Path(tmp) / "cache")  # the probes build their caches here
         arms = [Arm("current", REPO)]
         commit = None
         if args.against:
@@ -297,6 +316,7 @@ def main(argv: list[str] | None = None) -> None:
                 k: {"median": round(statistics.median(v), 3), "runs": [round(x, 3) for x in v]}
                 for k, v in arm.startup.items()
             },
+            "prepare_seconds": arm.prepare,
             "steady": steady_summary(arm.rounds),
         }
     if len(arms) == 2:

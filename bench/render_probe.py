@@ -1,13 +1,17 @@
 """One render worker under measurement: run by bench/bench_render.py in a subprocess, driven over
 stdin/stdout with one JSON object per line.
 
-``python bench/render_probe.py --config JSON [--code DIR]``: ``--code`` is a source tree laid out
+``python bench/render_probe.py --config JSON [--code DIR] [--prepare]``: ``--code`` is a source tree laid out
 like this repository (``render/``, ``dataset/``, ``core/`` when it has one, ``assets/``); the
 ``synthssl`` package is mapped onto it (``synthssl.X`` = ``DIR/X``, as pyproject.toml's
 ``package-dir`` does), so the same probe measures this checkout or an older commit extracted by
 ``git archive``. Without ``--code`` the installed ``synthssl`` is used.
 
-The probe builds a shard worker the way the tree's own render workers do, renders and writes
+``--prepare`` runs what the tree's `render_dataset` readies once per run before its workers start
+(``pipeline.ready_worker_inputs``: the photo set; nothing for a tree without it), prints
+``{"event": "prepared", "seconds": s}`` and exits.
+
+Otherwise the probe builds a shard worker the way the tree's own render workers do, renders and writes
 scene 0 as a one-scene shard, then prints ``{"event": "ready", "first_scene_at": UNIX seconds}``
 (the parent subtracts the time it spawned the process: the start-up). Then it answers commands:
 
@@ -94,16 +98,33 @@ def _release_0_1_0_writer(cfg_dict: dict) -> Callable[[int, int, int], dict]:
     return write
 
 
+def prepare(cfg_dict: dict) -> float:
+    """Seconds the tree's ``pipeline.ready_worker_inputs`` takes (0 when the tree has none)."""
+    from synthssl.render import pipeline
+    from synthssl.render.config import config_from_dict
+
+    ready = getattr(pipeline, "ready_worker_inputs", None)
+    if ready is None:
+        return 0.0
+    t = WALL()
+    ready(config_from_dict(cfg_dict))
+    return WALL() - t
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", required=True, help="the render config as JSON (its 'out' is replaced)")
     p.add_argument("--code", default=None, help="source tree to import synthssl from")
+    p.add_argument("--prepare", action="store_true", help="ready the run's shared inputs and exit")
     args = p.parse_args()
     if args.code:
         map_package(Path(args.code).resolve())
     cfg_dict = json.loads(args.config)
     with tempfile.TemporaryDirectory(prefix="render-probe-") as out:
         cfg_dict["out"] = out
+        if args.prepare:
+            print(json.dumps({"event": "prepared", "seconds": prepare(cfg_dict)}), flush=True)
+            return
         imreads = ImreadCounter()
         write = shard_writer(cfg_dict)
         write(0, 0, 1)

@@ -13,7 +13,8 @@
    folder (a failure, Ctrl-C) releases the claim, leaving the folder as it was found;
 3. the unit of work is a shard: a worker renders its scenes, writes them (temporary file, then
    rename) and the shard's sidecar (`~synthssl.render.shard_worker.ShardWorker`), in spawned
-   processes (`~synthssl.render.worker_pool.WorkerPool`) or in this one;
+   processes (`~synthssl.render.worker_pool.WorkerPool`) or in this one; what the workers share
+   (the decoded photos) is built once before they start (`ready_worker_inputs`);
 4. ``manifest.json`` is merged from the sidecars when the run ends, also after a failure
    (:func:`~synthssl.dataset.manifest.index_folder`).
 
@@ -45,11 +46,13 @@ from . import gl_compat
 from .config import RenderConfig
 from .identity import FolderClaim, release_folder
 from .interrupt import InterruptOnce, RenderInterrupted, interrupted_message
+from .photo_cache import open_photo_set
 from .physics import physics_available, physics_notice
 from .preflight import check_before_render
 from .provenance import Provenance, provenance_of
 from .resume import ShardPlan, prepare_folder, remove_stale_tmp, shards_to_render
 from .shard_worker import ShardResult
+from .textures import PHOTO_SIDE_PER_TEXTURE
 from .worker_pool import InProcessPool, RenderWorkerError, ShardFailed, WorkerPool
 
 log = logging.getLogger("synthssl.render")
@@ -206,6 +209,7 @@ def _write_shards(
     out = Path(cfg.out)
     scenes = sum(p.num_scenes for p in todo)
     gl_compat.use_backend(cfg.backend)  # probe once here; spawned workers inherit PYOPENGL_PLATFORM
+    ready_worker_inputs(cfg)
     bar = tqdm(
         total=scenes, unit="scene", disable=not (progress and is_tty()), desc="render-scenes", dynamic_ncols=True
     )
@@ -248,6 +252,15 @@ def _write_shards(
             remove_stale_tmp(out, quiet=True)  # a worker stopped in the middle of its file write
 
 
+def ready_worker_inputs(cfg: RenderConfig) -> None:
+    """Build, once per run and before the workers start, what each of them maps instead of making
+    it: the photo set of ``appearance.photo_dir`` (`synthssl.render.photo_cache`), when photo
+    textures are drawn. A worker's start-up then does not grow with the number of photos."""
+    a = cfg.appearance
+    if a.texture_weights.get("photo", 0) > 0 and a.photo_dir is not None:
+        open_photo_set(a.photo_dir, PHOTO_SIDE_PER_TEXTURE * a.texture_size)
+
+
 def _merge_quietly(out: Path, extra: dict) -> None:
     """`index_folder` after a failed run; its own failure (the disk is still full) is left to the
     next run or ``render-scenes index`` (every finished shard has its sidecar)."""
@@ -257,4 +270,4 @@ def _merge_quietly(out: Path, extra: dict) -> None:
         log.debug("manifest not merged after the failure: %s", exc)
 
 
-__all__ = ["render_dataset", "RunSummary"]
+__all__ = ["render_dataset", "ready_worker_inputs", "RunSummary"]

@@ -3,7 +3,8 @@
 Kinds: ``plain`` (None: base colour only), ``noise`` (multi-octave value noise
 between two colours), ``stripes`` (random angle/period/duty), ``checker`` (random
 cell size, rotated), ``gradient`` (linear, random direction), ``photo`` (random crop
-of a usable image of a folder, `synthssl.render.photos`). Textures tile (sampled with wrap-around UVs).
+of a usable image of a folder, `synthssl.render.photos`, decoded once per photo set,
+`synthssl.render.photo_cache`). Textures tile (sampled with wrap-around UVs).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .photos import pick_photo, scan_photos
+from .photo_cache import open_photo_set
 
 
 def random_color(rng: np.random.Generator) -> np.ndarray:
@@ -66,12 +67,18 @@ def gradient_texture(rng: np.random.Generator, size: int) -> np.ndarray:
     return _two_tone(t, random_color(rng), random_color(rng))
 
 
+#: Photos are kept at most this many times the texture side (a crop of 30-100 % of the photo is
+#: shrunk to the texture).
+PHOTO_SIDE_PER_TEXTURE = 4
+
+
 def photo_texture(rng: np.random.Generator, size: int, folder: str) -> np.ndarray:
-    """A random square crop of a random usable photo of ``folder`` (`synthssl.render.photos`), resized to ``size``."""
-    files = scan_photos(folder).usable
-    if not files:
+    """A random square crop of a random usable photo of ``folder`` (`synthssl.render.photos`), resized
+    to ``size``; the photos come decoded from the folder's photo set (`synthssl.render.photo_cache`)."""
+    photos = open_photo_set(folder, PHOTO_SIDE_PER_TEXTURE * size)
+    if not len(photos):
         raise ValueError(f"appearance.photo_dir: none of the image files under {folder} can be decoded")
-    img = pick_photo(files, int(rng.integers(len(files))), 4 * size)
+    img = photos.pick(int(rng.integers(len(photos))))
     h, w = img.shape[:2]
     side = int(min(h, w) * rng.uniform(0.3, 1.0))
     y0, x0 = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
