@@ -169,6 +169,7 @@ def test_resume_where_no_run_exists_is_one_line_before_anything_is_built(tiny_sh
     assert not (early / LOCK_NAME).exists()
 
 
+@pytest.mark.slow
 def test_extending_steps_continues_on_the_longer_schedule(tiny_shards, tmp_path, capsys):
     """train.steps 4 -> 6 on resume: steps 1-4 keep the lr of the 4-step schedule, steps 5-6 take the
     6-step schedule's; with a flat schedule the extended run is the run started with 6 steps."""
