@@ -1,7 +1,7 @@
 """``train-ssl``: train a method from a YAML config with ``key=value`` overrides.
 
     train-ssl [CONFIG.yaml] [key=value ...] [--resume | --overwrite] [--quiet | --verbose] [--print-config]
-    train-ssl --resume train.out=RUN [key=value ...]   (the config of RUN/config.yaml)
+    train-ssl --resume train.out=RUN [key=value ...]   (the config of RUN/config.yaml; also --resume RUN)
     train-ssl export RUN [checkpoint=PATH] [out=DIR]   (synthssl.train.export_cli)
     train-ssl eval [CONFIG.yaml] [key=value ...]       (synthssl.train.eval.cli)
     train-ssl predict run=RUN images=PATH [key=value ...]   (synthssl.train.predict.cli)
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Optional
 
 from synthssl.core.config import help_lines, split_arguments, to_yaml
@@ -126,6 +127,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     log = setup_logging("train-ssl", verbosity, 0, args.log_all_ranks)
     try:
         config, overrides = split_arguments(args.words)
+        if args.resume and config is not None and Path(config).is_dir():  # train-ssl --resume RUN
+            overrides = [f"train.out={config}", *overrides]
+            config = None
         if args.resume and config is None:  # the run's own config; overrides apply on top
             from synthssl.train.resume import run_config_file
 

@@ -113,7 +113,7 @@ def test_resume_refuses_each_key_that_changes_what_was_learned_and_says_what_to_
     assert main(_args(tiny_shards, run)) == 0
     before = _files(run)
     capsys.readouterr()
-    assert main(["--resume", f"train.out={run}", "optim.lr=0.1", "train.seed=3"]) == 2
+    assert main(["--resume", str(run), "optim.lr=0.1", "train.seed=3"]) == 2  # RUN stands for train.out=RUN
     assert one_line(capsys.readouterr().err) == (
         f"train-ssl: config error: --resume: 2 key(s) would change what the run in {run} learned in its 4 "
         f"steps: optim.lr (checkpoint 0.0003, now 0.1), train.seed (checkpoint 0, now 3); resume with the "
