@@ -4,7 +4,8 @@ One :class:`SceneRenderer` per process (one GL context), reused across scenes. E
 scene becomes one pyrender scene holding two mesh sets, toggled per pass:
 
 * **id pass** (flat, unlit, single-sample): instance id and face index per pixel
-  (see :mod:`mesh_buffers`), and the depth buffer. pyrender returns linear
+  (see :mod:`mesh_buffers`), and the depth buffer. Every surface of the scene is one
+  primitive of one mesh here (one buffer to upload, one draw per pass). pyrender returns linear
   z-depth in metres (0 where nothing is hit). Normals are the *geometric* face
   normals of the mesh looked up by face index (rotated into the camera frame and
   turned towards the camera), so they are exact, never finite differences.
@@ -20,6 +21,7 @@ window y in [H-1-r, H-r], so both axes shift by exactly one half pixel).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,7 +111,8 @@ class SceneRenderer:
     def _add_surface(
         self, pr_scene, mesh, instance: int, material: Material, pose: np.ndarray, smooth: bool, built: dict
     ) -> None:
-        """Add the colour and id meshes of one surface (``mesh`` in its object frame, rigid world ``pose``).
+        """Add the colour mesh of one surface (``mesh`` in its object frame, rigid world ``pose``) and
+        collect its id-pass vertices.
 
         Vertices are baked into world coordinates (nodes get no matrix: pyrender's
         per-node matrix decomposition is slow); texture coordinates are computed in
@@ -125,17 +128,11 @@ class SceneRenderer:
         color_prim = pr.Primitive(
             positions=pos, normals=normals, texcoord_0=uv, material=self._material(material), mode=pr.GLTF.TRIANGLES
         )
-        id_prim = pr.Primitive(
-            positions=pos,
-            color_0=id_colors(instance, len(mesh.faces)),
-            material=self._id_material,
-            mode=pr.GLTF.TRIANGLES,
-        )
-        cm, im = pr.Mesh([color_prim]), pr.Mesh([id_prim])
+        cm = pr.Mesh([color_prim])
         pr_scene.add(cm)
-        pr_scene.add(im)
         built["color"].append(cm)
-        built["id"].append(im)
+        built["id_positions"].append(pos)
+        built["id_colors"].append(id_colors(instance, len(mesh.faces)))
         built["normals"][instance] = face_normals @ R.T
 
     def build(self, scene: Scene, floor_size: float = 16.0) -> BuiltScene:
@@ -147,7 +144,7 @@ class SceneRenderer:
             bg_color=[*np.asarray(scene.background, float).tolist(), 1.0],
             ambient_light=np.asarray(scene.ambient, float).tolist(),
         )
-        built: dict = {"color": [], "id": [], "normals": {}}
+        built: dict = {"color": [], "id_positions": [], "id_colors": [], "normals": {}}
         h = floor_size / 2
         floor = trimesh.Trimesh([[-h, -h, 0], [h, -h, 0], [h, h, 0], [-h, h, 0]], [[0, 1, 2], [0, 2, 3]], process=False)
         self._add_surface(prs, floor, FLOOR_ID, scene.floor_material, np.eye(4), False, built)
@@ -155,6 +152,17 @@ class SceneRenderer:
             self._add_surface(prs, scene.walls, WALL_ID, scene.wall_material, np.eye(4), False, built)
         for k, ob in enumerate(scene.objects):
             self._add_surface(prs, ob.mesh, FIRST_OBJECT_ID + k, ob.material, ob.pose, ob.smooth, built)
+        id_mesh = pr.Mesh(
+            [
+                pr.Primitive(
+                    positions=np.concatenate(built["id_positions"]),
+                    color_0=np.concatenate(built["id_colors"]),
+                    material=self._id_material,
+                    mode=pr.GLTF.TRIANGLES,
+                )
+            ]
+        )
+        prs.add(id_mesh)
         light_nodes = []
         for light in scene.lights:
             cls = {"directional": pr.DirectionalLight, "point": pr.PointLight, "spot": pr.SpotLight}[light.kind]
@@ -178,7 +186,7 @@ class SceneRenderer:
             prs,
             cam_node,
             built["color"],
-            built["id"],
+            [id_mesh],
             light_nodes,
             list(scene.lights),
             np.concatenate(tables),
@@ -237,17 +245,23 @@ def camera_normals(b: BuiltScene, g: GeometryMaps, view: CameraView) -> np.ndarr
     if np.any(g.face[surface] >= b.face_count[inst[surface]]):
         raise RuntimeError("id pass decoded a face index beyond its mesh (corrupted id render)")
     idx = np.where(surface, b.face_offset[inst] + g.face, 0)
-    n_world = b.face_normals[idx]
     R = np.asarray(view.cam_to_world, np.float64)[:3, :3]
-    n_cam = n_world @ R  # R^T n for row vectors
-    h, w = g.depth.shape
-    v, u = np.mgrid[0:h, 0:w].astype(np.float64)
-    rays = np.stack([u, v, np.ones_like(u)], -1) @ np.linalg.inv(view.K).T
-    flip = np.sum(n_cam * rays, axis=-1) > 0
-    n_cam[flip] *= -1
+    n_cam = b.face_normals[idx] @ R  # R^T n for row vectors
+    rays = _pixel_grid(*g.depth.shape) @ np.linalg.inv(view.K).T
+    sign = np.where(np.einsum("hwc,hwc->hw", n_cam, rays) > 0, -1.0, 1.0)  # towards the camera
     n_cam /= np.maximum(np.linalg.norm(n_cam, axis=-1, keepdims=True), 1e-12)
+    n_cam *= sign[..., None]
     n_cam[~surface] = 0
     return n_cam.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=4)
+def _pixel_grid(h: int, w: int) -> np.ndarray:
+    """float64 [h, w, 3]: (u, v, 1) of every pixel centre (read-only, shared)."""
+    v, u = np.mgrid[0:h, 0:w].astype(np.float64)
+    grid = np.stack([u, v, np.ones_like(u)], -1)
+    grid.setflags(write=False)
+    return grid
 
 
 __all__ = ["SceneRenderer", "BuiltScene", "GeometryMaps", "camera_normals", "Z_NEAR", "Z_FAR"]

@@ -35,6 +35,20 @@ from scipy.spatial import ConvexHull
 INSIDE_TOL = 1e-9
 
 
+def _cross(a, b) -> np.ndarray:
+    """Cross product over the last axis (length 3), broadcasting: `np.cross` without its per-call
+    overhead (it dominates for the small arrays here)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return np.stack(
+        [
+            a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1],
+            a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
+            a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0],
+        ],
+        axis=-1,
+    )
+
+
 @dataclass(frozen=True)
 class HullTopology:
     """The combinatorics of a point set's convex hull (unchanged by per-axis scaling).
@@ -80,7 +94,7 @@ def hull_topology(points: np.ndarray) -> HullTopology:
     tri = np.asarray(hull.simplices, np.int64)
     a, b, c = pts[tri[:, 0]], pts[tri[:, 1]], pts[tri[:, 2]]
     normals = np.asarray(hull.equations[:, :3])
-    flip = np.einsum("ij,ij->i", np.cross(b - a, c - a), normals) < 0
+    flip = np.einsum("ij,ij->i", _cross(b - a, c - a), normals) < 0
     tri[flip] = tri[flip][:, [0, 2, 1]]  # counter-clockwise from outside; swap the neighbours alike
     neighbors = np.asarray(hull.neighbors, np.int64).copy()
     neighbors[flip] = neighbors[flip][:, [0, 2, 1]]
@@ -111,7 +125,7 @@ def resting_hull(points: np.ndarray, topology: HullTopology | None = None) -> Re
     hp = pts[topo.vertices]
     tri = topo.triangles
     a, b, c = hp[tri[:, 0]], hp[tri[:, 1]], hp[tri[:, 2]]
-    cross = np.cross(b - a, c - a)
+    cross = _cross(b - a, c - a)
     area2 = np.linalg.norm(cross, axis=1)
     normals = cross / np.maximum(area2, 1e-300)[:, None]
     inner = hp.mean(axis=0)  # inside the hull: the tetrahedra to it have positive volume
@@ -127,8 +141,8 @@ def resting_hull(points: np.ndarray, topology: HullTopology | None = None) -> Re
 def _barycentric(a, b, c, cross, area2, p) -> np.ndarray:
     """[F, 3]: barycentric coordinates of p[i] (in triangle i's plane) for its vertices a, b, c."""
     n = cross / np.maximum(area2 * area2, 1e-300)[:, None]
-    wa = np.einsum("ij,ij->i", np.cross(b - p, c - p), n)
-    wb = np.einsum("ij,ij->i", np.cross(c - p, a - p), n)
+    wa = np.einsum("ij,ij->i", _cross(b - p, c - p), n)
+    wb = np.einsum("ij,ij->i", _cross(c - p, a - p), n)
     return np.stack([wa, wb, 1.0 - wa - wb], axis=1)
 
 
@@ -141,8 +155,8 @@ def _topple_targets(a, b, c, normals, p, bary, topo: HullTopology, stable) -> np
     pg = p - g
     # wedge of the edge opposite vertex k: from vertex k+1 to k+2 (counter-clockwise about n)
     v1, v2 = np.roll(rel, -1, axis=1), np.roll(rel, -2, axis=1)
-    side1 = np.einsum("fkj,fj->fk", np.cross(v1, pg[:, None, :]), normals) >= 0
-    side2 = np.einsum("fkj,fj->fk", np.cross(pg[:, None, :], v2), normals) >= 0
+    side1 = np.einsum("fkj,fj->fk", _cross(v1, pg[:, None, :]), normals) >= 0
+    side2 = np.einsum("fkj,fj->fk", _cross(pg[:, None, :], v2), normals) >= 0
     wedge = side1 & side2
     k = np.where(wedge.any(axis=1), np.argmax(wedge, axis=1), np.argmin(bary, axis=1))
     target = topo.neighbors[np.arange(len(k)), k]
@@ -182,12 +196,12 @@ def align(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """float64 [3, 3]: the smallest rotation taking direction ``u`` to direction ``v``."""
     u = np.asarray(u, np.float64) / np.linalg.norm(u)
     v = np.asarray(v, np.float64) / np.linalg.norm(v)
-    axis = np.cross(u, v)
+    axis = _cross(u, v)
     s, c = float(np.linalg.norm(axis)), float(u @ v)
     if s < 1e-12:
         if c > 0:
             return np.eye(3)
-        perp = np.cross(u, [1.0, 0.0, 0.0] if abs(u[0]) < 0.9 else [0.0, 1.0, 0.0])
+        perp = _cross(u, [1.0, 0.0, 0.0] if abs(u[0]) < 0.9 else [0.0, 1.0, 0.0])
         perp /= np.linalg.norm(perp)
         return 2.0 * np.outer(perp, perp) - np.eye(3)  # half a turn about an axis normal to u
     k = axis / s

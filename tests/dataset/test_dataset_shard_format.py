@@ -39,6 +39,27 @@ def test_round_trip_is_exact(tmp_path):
                 np.testing.assert_array_equal(got[name], np.asarray(s[name]).astype(ALL_FIELDS[name].dtype))
 
 
+def test_scenes_written_in_groups_round_trip_and_are_copied_at_append(tmp_path, monkeypatch):
+    import synthssl.dataset.writer as writer
+
+    monkeypatch.setattr(writer, "BUFFER_SCENES", 3)  # 7 scenes: groups of 3, 3 and 1 (at close)
+    scenes = [make_scene(i) for i in range(7)]
+    with ShardWriter(tmp_path / "shard-00000.h5", height=32, width=32, views=2, max_objects=4, attrs=ATTRS) as w:
+        for k, s in enumerate(scenes):
+            w.append(s)
+            s["depth"][:] = -1.0  # the caller reuses its arrays: the writer kept a copy
+            assert w.count == k + 1
+    coll = ShardCollection([tmp_path])
+    assert len(coll) == 7
+    for i in range(7):
+        want = make_scene(i)
+        got = coll[i]
+        assert got["objects_json"] == want["objects_json"]
+        for name in ALL_FIELDS:
+            if name != "objects_json":
+                np.testing.assert_array_equal(got[name], np.asarray(want[name]).astype(ALL_FIELDS[name].dtype))
+
+
 def test_plain_h5py_layout_and_per_scene_chunks(analytic_shards):
     with h5py.File(analytic_shards / "shard-00000.h5", "r") as f:
         assert f.attrs["format"] == "synthssl.views" and f.attrs["format_version"] == 1
