@@ -29,6 +29,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _caches_in_the_run_folder(tmp_path_factory):
+    """Renders cache decoded photo sets under ``$SYNTHSSL_CACHE_DIR`` (`synthssl.render.photo_cache`,
+    else ~/.cache/synthssl). The tests' caches go to this run's temporary folder instead, so they
+    leave with it and never pile up in the user's home (every run's photo folders are new)."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("SYNTHSSL_CACHE_DIR", str(tmp_path_factory.mktemp("synthssl-cache")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
     """Tiny models run faster on one intra-op thread, and far faster on a busy machine

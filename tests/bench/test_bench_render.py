@@ -4,6 +4,8 @@ scaling benchmark's steady-state rate, which leaves the workers' start-up out.""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from bench_render import (
     REPO,
@@ -67,7 +69,10 @@ def test_photo_folder_times_links_every_photo_under_new_names(tmp_path):
     assert (tmp_path / "x3" / "02-0001.png").read_bytes() == b"b"
 
 
-def test_against_an_unknown_revision_is_one_line_and_exit_2(capsys):
+def test_against_an_unknown_revision_is_one_line_and_exit_2(capsys, monkeypatch):
+    # main() points SYNTHSSL_CACHE_DIR and PYOPENGL_PLATFORM at its own choices; undone after this test
+    monkeypatch.setenv("SYNTHSSL_CACHE_DIR", os.environ.get("SYNTHSSL_CACHE_DIR", ""))
+    monkeypatch.setenv("PYOPENGL_PLATFORM", os.environ.get("PYOPENGL_PLATFORM", "egl"))
     with pytest.raises(SystemExit) as exc:
         main(["--against", "no-such-revision-xyz", "--photo-multiple", "1"])
     assert exc.value.code == 2
