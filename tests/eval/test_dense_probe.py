@@ -42,7 +42,7 @@ def test_dense_features_grid(eval_assets):
     assert out.shape == (2, 64 + 512, 4, 6)
 
 
-@pytest.mark.parametrize("head", ["linear", "light"])
+@pytest.mark.parametrize("head", ["linear", pytest.param("light", marks=pytest.mark.slow)])
 def test_dense_probe_learns_toy_scenes(eval_assets, head):
     train, test, names = load_dense_views([eval_assets["shards"]], train_scenes=14, test_scenes=6, seed=0)
     torch.manual_seed(0)

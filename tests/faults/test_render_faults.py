@@ -52,6 +52,7 @@ def _render(out, *extra: str, scenes: int = 8) -> list[str]:
     return [f"out={out}", f"scenes={scenes}", "workers=1", *TINY, *extra]
 
 
+@pytest.mark.slow
 @pytest.mark.gl
 @pytest.mark.ddp
 def test_two_renders_with_different_seeds_started_together_do_not_mix(tmp_path):

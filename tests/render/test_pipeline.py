@@ -32,6 +32,7 @@ def _assert_same(a, b):
             assert np.array_equal(np.asarray(a[sid][name]), np.asarray(b[sid][name])), (sid, name)
 
 
+@pytest.mark.slow
 @pytest.mark.gl
 @pytest.mark.ddp
 def test_same_scenes_whatever_workers_and_shard_size(tmp_path, make_config):

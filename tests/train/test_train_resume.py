@@ -104,6 +104,7 @@ def test_a_checkpoint_of_another_format_is_refused_in_one_line(tmp_path, state, 
     )
 
 
+@pytest.mark.slow
 def test_weight_average_is_exported_and_resumes_exactly(shard_dir, photo_dir, tmp_path):
     """train.ema_decay: the export holds the warmed-up moving average (not the last weights), and a
     killed + resumed run exports the same average as an uninterrupted one."""

@@ -37,6 +37,7 @@ def _metrics(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_losses_fall_and_export_loads_into_torchvision(shard_dir, photo_dir, tmp_path):
     out = tmp_path / "run"
     cfg = load_config(
