@@ -1,6 +1,6 @@
 """The two-process property of tests/train/test_train_ddp.py, with the rendezvous taken from SLURM.
 
-``srun -n 2 python tests/slurm/ddp_gradients.py SHARDS PHOTOS OUT``: each task joins the gloo
+``srun -n 2 env PYTHONPATH=tests python tests/slurm/ddp_gradients.py SHARDS PHOTOS OUT``: each task joins the gloo
 process group through `synthssl.train.distributed.init_from_env` (RANK, WORLD_SIZE, MASTER_ADDR
 and MASTER_PORT from SLURM's variables: nothing is set by hand), computes the loss terms and
 parameter gradients of its half of a fixed global batch of 8 pairs (`gradients`), and rank 0
@@ -16,17 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from helpers.train_overrides import tiny_overrides  # tests/ is on PYTHONPATH (pytest's pythonpath, or srun's env)
 
-TESTS = Path(__file__).resolve().parents[1]
-if str(TESTS) not in sys.path:  # run by srun as a script
-    sys.path.insert(0, str(TESTS))
-
-from helpers.train_overrides import tiny_overrides  # noqa: E402
-
-from synthssl.train.config import AugmentConfig, load_config  # noqa: E402
-from synthssl.train.data.augment import augment_scenes  # noqa: E402
-from synthssl.train.data.scenes import SceneDataset  # noqa: E402
-from synthssl.train.methods.base import StepInfo  # noqa: E402
+from synthssl.train.config import AugmentConfig, load_config
+from synthssl.train.data.augment import augment_scenes
+from synthssl.train.data.scenes import SceneDataset
+from synthssl.train.methods.base import StepInfo
 
 GLOBAL_BATCH = 8
 

@@ -181,7 +181,8 @@ def test_a_warned_training_job_requeues_and_resumes_to_the_uninterrupted_weights
 def test_srun_ranks_meet_through_slurm_variables_and_equal_one_process(slurm, shard_dir, photo_dir, tmp_path):
     worker = Path(__file__).with_name("ddp_gradients.py")
     done = slurm.run(
-        ["srun", "-n", "2", "--cpus-per-task=1", "python", str(worker), str(shard_dir), str(photo_dir), str(tmp_path)],
+        ["srun", "-n", "2", "--cpus-per-task=1", "env", f"PYTHONPATH={worker.parents[1]}", "python", str(worker)]
+        + [str(shard_dir), str(photo_dir), str(tmp_path)],
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
