@@ -8,8 +8,9 @@ the ratio compares the two on the same machine at the same moment. Prints one JS
 
 * ``startup_seconds``: from spawning the worker process to its first scene rendered and written
   (imports, GL context, physics, what the worker prepares, one scene), median of
-  ``--startup-repeats`` spawns, once with the photo folder as it is and once with a folder of
-  ``--photo-multiple`` times as many photos (the same files under more names), arms interleaved;
+  ``--startup-repeats`` spawns, with the photo folder as it is and with a folder of
+  ``--photo-multiple`` times as many photos (the same files under more names), both folders and
+  both arms interleaved in every round;
   ``prepare_seconds``: what the tree's `render_dataset` does once per run before it spawns its
   workers (``ready_worker_inputs``: decoding the photo set into its cache), the first time
   (``build``) and again (``reuse``), per photo folder; the caches live in a temporary
@@ -27,7 +28,7 @@ Each worker gets ``LP_NUM_THREADS=--lp-threads`` (default 1: what each of N work
 gets), so both arms rasterize alike, and the GL backend resolved once by this process
 (``PYOPENGL_PLATFORM``), as `render_dataset` hands it to its workers.
 
-    python bench/bench_render.py [--against a247366] [--rounds 5] [--block 16] [--warmup 48]
+    python bench/bench_render.py [--against a247366] [--rounds 5] [--block 16] [--warmup 48] [--set KEY=VALUE]
 
 ``--scaling`` runs the other benchmark of this file instead: pairs/s with 1 and N spawned workers
 through `render_dataset` in one run and the scaling efficiency
@@ -162,14 +163,16 @@ class Arm:
 
 
 def measure_startup(arms: list[Arm], cfgs: dict[str, dict], repeats: int, lp_threads: str) -> None:
-    """Per config: each arm readies its run's shared inputs twice (build, then reuse), then its
-    worker is spawned ``repeats`` times (arms interleaved), recording start-ups."""
+    """Each arm readies each config's shared inputs twice (build, then reuse); then ``repeats``
+    rounds, each spawning every arm's worker once per config (configs and arms interleaved, the
+    first arm alternating), recording start-ups."""
     for label, cfg in cfgs.items():
         for arm in arms:
             arm.prepare[label] = {
                 k: round(Probe(arm.code, cfg, lp_threads, prepare=True).prepared(), 3) for k in ("build", "reuse")
             }
-        for r in range(repeats):
+    for r in range(repeats):
+        for label, cfg in cfgs.items():
             for arm in arms if r % 2 == 0 else arms[::-1]:
                 probe = Probe(arm.code, cfg, lp_threads)
                 try:
@@ -224,12 +227,24 @@ def round_ratios(mine: list[dict], theirs: list[dict]) -> list[float]:
     return [(m["scenes"] / m["cpu"]) / (t["scenes"] / t["cpu"]) for m, t in zip(mine, theirs)]
 
 
-def render_config(size: int, photo_dir: str | None, backend: str) -> dict:
-    """The measured config: the defaults (every map, physics on, photo textures) at ``size``."""
+def render_config(size: int, photo_dir: str | None, backend: str, overrides: list[str] = ()) -> dict:
+    """The measured config: the defaults (every map, physics on, photo textures) at ``size``, then
+    ``overrides`` (``key.sub=value``, values parsed as YAML) for both arms."""
+    import yaml
+
     cfg: dict = {"scenes": 1_000_000, "size": size, "views": 2, "seed": 0, "backend": backend}
     cfg["physics"] = {"enabled": True}
     if photo_dir is not None:
         cfg["appearance"] = {"photo_dir": photo_dir}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set: expected key=value, got {item!r}")
+        *parents, leaf = key.split(".")
+        node = cfg
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
     return cfg
 
 
@@ -258,6 +273,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--photo-multiple", type=int, default=4, help="the larger photo folder holds this many times more")
     p.add_argument("--photo-dir", default=None, help="default: the config's appearance.photo_dir")
     p.add_argument("--lp-threads", default="1", help="LP_NUM_THREADS of each worker")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="render config override for both arms (repeatable), e.g. appearance.antialias=false",
+    )
     p.add_argument("--scaling", action="store_true", help="run the 1-vs-N-workers benchmark instead (scaling_main)")
     args, rest = p.parse_known_args(argv)
     if args.scaling:
@@ -282,7 +304,11 @@ def main(argv: list[str] | None = None) -> None:
 
         # resolved once, as render_dataset does: spawned workers inherit PYOPENGL_PLATFORM
         os.environ["PYOPENGL_PLATFORM"] = gl_compat.use_backend(args.backend)
-        cfg = render_config(args.size, photo_dir, args.backend)
+        try:
+            cfg = render_config(args.size, photo_dir, args.backend, args.set)
+        except ValueError as exc:
+            print(f"bench_render: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
         cfgs = {"photos": cfg}
         photos = {}
         if photo_dir is not None:
@@ -290,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
             if args.photo_multiple > 1:
                 big = Path(tmp) / f"photos-{args.photo_multiple}"
                 photos[f"photos_x{args.photo_multiple}"] = photo_folder_times(Path(photo_dir), big, args.photo_multiple)
-                cfgs[f"photos_x{args.photo_multiple}"] = render_config(args.size, str(big), args.backend)
+                cfgs[f"photos_x{args.photo_multiple}"] = render_config(args.size, str(big), args.backend, args.set)
         measure_startup(arms, cfgs, args.startup_repeats, args.lp_threads)
         measure_steady(arms, cfg, args.warmup, args.block, args.rounds, args.lp_threads)
     report: dict = {
@@ -302,6 +328,7 @@ def main(argv: list[str] | None = None) -> None:
         "photos": photos,
         "backend": os.environ["PYOPENGL_PLATFORM"],
         "lp_num_threads": args.lp_threads,
+        "overrides": args.set,
         "cpu_count": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
         "load_average_before": load_before,

@@ -102,3 +102,11 @@ def test_probe_reports_start_up_and_a_measured_shard():
     assert answer["scenes"] == 2 and answer["imreads"] == 0
     assert answer["cpu"] > 0 and answer["wall"] > 0
     assert set(TIME_STAGES) <= set(answer["stage_cpu"])
+
+
+def test_render_config_overrides_apply_to_nested_keys_as_yaml():
+    cfg = render_config(64, "/photos", "egl", ["appearance.antialias=false", "camera.max_tries=2", "seed=5"])
+    assert cfg["appearance"] == {"photo_dir": "/photos", "antialias": False}
+    assert cfg["camera"] == {"max_tries": 2} and cfg["seed"] == 5 and cfg["size"] == 64
+    with pytest.raises(ValueError, match="--set: expected key=value, got 'antialias'"):
+        render_config(64, None, "egl", ["antialias"])
