@@ -21,6 +21,7 @@ from synthssl.dataset.reader import Shard
 from synthssl.dataset.writer import ShardWriter
 from synthssl.render import gl_compat
 from synthssl.render.config import config_from_dict
+from synthssl.render.physics import PhysicsWorld, physics_available
 from synthssl.render.renderer import SceneRenderer
 from synthssl.render.scene import SceneSampler
 from synthssl.render.scene_maps import render_scene
@@ -32,7 +33,7 @@ def render_scenes(scenes: int, size: int, backend: str) -> tuple[list[dict], dic
     """``scenes`` rendered scenes at ``size`` px and the writer attributes for them."""
     cfg = config_from_dict({"scenes": scenes, "size": size, "views": 2, "backend": backend})
     gl_compat.use_backend(cfg.backend)
-    sampler = SceneSampler(cfg)
+    sampler = SceneSampler(cfg, PhysicsWorld() if physics_available() else None)
     renderer = SceneRenderer(cfg.size, cfg.size, cfg.backend, cfg.appearance.antialias)
     out = [render_scene(cfg, sampler, renderer, i)[0] for i in range(scenes)]
     renderer.close()

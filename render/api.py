@@ -11,9 +11,9 @@ or None for the defaults; overrides follow (`synthssl.core.config_input`): a lis
 (``camera__overlap=[0.4, 0.8]`` for ``camera.overlap``). Bad keys or values raise `ConfigError`
 naming the key.
 
-`render_scene` builds a scene sampler and a GL renderer for one call and closes them. To render
-many scenes of one config in a loop, hold a `SceneSource`: it keeps them between calls, so each
-scene costs what the CLI's worker pays per scene::
+`render_scene` builds a scene sampler, a physics client and a GL renderer for one call and
+closes them. To render many scenes of one config in a loop, hold a `SceneSource`: it keeps
+them between calls, so each scene costs what the CLI's worker pays per scene::
 
     with SceneSource("demo", size=32) as source:
         scenes = [source.render(i) for i in range(8)]
@@ -46,19 +46,31 @@ def resolve_render_config(config: Any = None, overrides: Overrides = None, **key
 class SceneSource:
     """Scenes of one render config, rendered in memory one index at a time.
 
-    Holds the scene sampler and one GL renderer (one context) until `close` (or the end of a
-    ``with`` block).
+    Holds the scene sampler, the physics client (when the config enables physics and pybullet
+    imports) and one GL renderer (one context) until `close` (or the end of a ``with`` block).
     ``config``, ``overrides`` and ``keywords`` as in `render_scene`.
     """
 
     def __init__(self, config: Any = None, overrides: Overrides = None, **keywords: Any):
+        from .physics import PhysicsWorld, physics_available, physics_notice
         from .renderer import SceneRenderer
         from .scene import SceneSampler
 
         self.config = resolve_render_config(config, overrides, **keywords)
         cfg = self.config
-        self._sampler = SceneSampler(cfg)
-        self._renderer = SceneRenderer(cfg.size, cfg.size, cfg.backend, cfg.appearance.antialias)
+        self._physics = None
+        if cfg.physics.enabled:
+            if physics_available():
+                self._physics = PhysicsWorld()
+            else:
+                physics_notice()
+        self._renderer = None
+        try:
+            self._sampler = SceneSampler(cfg, self._physics)
+            self._renderer = SceneRenderer(cfg.size, cfg.size, cfg.backend, cfg.appearance.antialias)
+        except BaseException:
+            self.close()
+            raise
 
     def render(self, index: int) -> dict[str, Any]:
         """Scene ``index``: {field: array} as `render_scene` returns it."""
@@ -76,10 +88,13 @@ class SceneSource:
         return out
 
     def close(self) -> None:
-        """Release the GL context (idempotent)."""
-        renderer, self._renderer = self._renderer, None
+        """Release the GL context and the physics client (idempotent)."""
+        renderer, physics = self._renderer, self._physics
+        self._renderer = self._physics = None
         if renderer is not None:
             renderer.close()
+        if physics is not None:
+            physics.close()
 
     def __enter__(self) -> "SceneSource":
         return self

@@ -85,18 +85,25 @@ class ObjectsConfig:
 
 @dataclass
 class PhysicsConfig:
-    """Placing objects on the floor (`synthssl.render.physics`)."""
+    """Settling objects on the floor."""
 
     enabled: bool = True
-    """each object rests on a stable facet of its convex hull, the one it topples to from a random
-    orientation (static equilibrium, in contact with the floor); off: a random orientation with
-    its lowest vertex on the floor."""
+    """drop objects with pybullet; off (or pybullet missing): random non-overlapping placement."""
     area: float = 1.2
-    """objects are placed within a square of this side (metres) around the origin, their
-    footprints apart (the square grows when they do not fit)."""
+    """objects are dropped / placed within a square of this side (metres) around the origin."""
+    drop_height: tuple[float, float] = (0.02, 0.3)
+    """height above the floor of an object's lowest point when dropped."""
+    timestep: float = 0.008333333
+    """seconds per simulation step (1/120)."""
+    max_steps: int = 240
+    """at most this many steps (2 s simulated); settling usually stops earlier."""
+    rest_velocity: float = 0.05
+    """an object is at rest below this linear (m/s) and angular (rad/s) speed."""
+    check_every: int = 4
+    """steps between rest checks."""
 
     def check(self) -> None:
-        need(self.area > 0, "area", "> 0 metres")
+        need(self.max_steps >= 0 and self.check_every >= 1, "max_steps/check_every", "max_steps >= 0, check_every >= 1")
 
 
 @dataclass

@@ -1,36 +1,80 @@
-"""Object placement on the floor (z = 0): stable resting poses, or random orientations without physics.
+"""Object placement on the floor (z = 0): pybullet drop-and-settle, or random non-overlapping placement.
 
-Meshes are given in their object frame (already scaled, centred near the origin); the result is
-one rigid object-to-world pose [4, 4] per mesh. Both placements draw each object's orientation
-(``Rotation.random``) and then its position from the scene's generator, one object after the
-other, and keep the objects' footprints apart: each object gets a spot in the ``physics.area``
-square where its bounding circle (about its vertical axis, over its vertices) overlaps no other
-object's (100 tries, then the square grows by 10 % and placement goes on: it always ends).
-
-* `place_at_rest` (``physics.enabled``): each object lies on a stable facet of its convex hull,
-  the one it topples to quasi-statically from the drawn orientation
-  (`synthssl.render.resting`), turned by the smallest rotation that lays that facet on the floor
-  and lowered until the facet touches it. The object is then in static equilibrium, in contact
-  with the floor and with nothing else: no part is below the floor and none of its resting facet
-  floats above it.
-* `place_without_physics`: the drawn orientation as it is, lowered until its lowest vertex
-  touches the floor (most objects balance on a vertex or an edge).
-
-Meshes whose points span no volume (a flat asset) are placed without physics in either case.
+Meshes are given in their object frame (already scaled, centred near the origin);
+the result is one rigid object-to-world pose [4,4] per mesh. pybullet is optional:
+without it :func:`physics_available` is False and placement falls back to
+:func:`place_without_physics` (a one-line notice is printed once).
 """
 
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
+
 import numpy as np
 import trimesh
+from scipy.spatial import ConvexHull
 from scipy.spatial.transform import Rotation
 
 from .config import PhysicsConfig
-from .resting import HullTopology, rest_rotation, resting_hull
 
-#: Spots tried per object before the placement square grows by `GROWTH`.
-TRIES = 100
-GROWTH = 1.1
+
+def _import_pybullet():
+    """Import pybullet without its C-level "pybullet build time" banner (printed on stderr or stdout,
+    by version): file descriptors 1 and 2 point at /dev/null while the module loads, and C stdio is
+    flushed there before they are restored, so no rendering process prints it."""
+    saved: list[tuple[int, int]] = []
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for fd in (1, 2):
+            saved.append((fd, os.dup(fd)))
+            os.dup2(devnull, fd)
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file descriptors (an embedding host)
+        pass
+    try:
+        import pybullet
+
+        return pybullet
+    except ImportError:  # pybullet has wheels for CPython 3.11 only
+        return None
+    finally:
+        if saved:
+            _flush_c_stdio()
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+def _flush_c_stdio() -> None:
+    """fflush(NULL): write out what C code buffered for the current file descriptors."""
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):  # no C library to ask (never on Linux)
+        pass
+
+
+_pb = _import_pybullet()
+
+_MAX_HULL_POINTS = 96  # collision cost grows with hull size; 96 points keep shapes faithful
+
+
+def physics_available() -> bool:
+    """True when pybullet imports."""
+    return _pb is not None
+
+
+def physics_notice() -> None:
+    """Print that physics is off because pybullet is missing (a render says it once per run; its
+    workers place objects without physics and say nothing)."""
+    print(
+        "synthssl.render: pybullet is not installed; objects are placed without physics "
+        "(pip install pybullet, Python <= 3.11 has wheels)",
+        file=sys.stderr,
+    )
 
 
 def _pose(rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:
@@ -39,61 +83,128 @@ def _pose(rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:
     return T
 
 
-class _Footprints:
-    """The bounding circles placed so far; `spot` draws a free one for a new circle."""
-
-    def __init__(self, area: float):
-        self.half = area / 2
-        self.placed: list[tuple[np.ndarray, float]] = []
-
-    def spot(self, rng: np.random.Generator, radius: float) -> np.ndarray:
-        """[2]: a position in the square whose circle of ``radius`` overlaps no placed circle."""
-        while True:
-            for _ in range(TRIES):
-                xy = rng.uniform(-self.half, self.half, 2)
-                if all(np.linalg.norm(xy - c) >= radius + rc for c, rc in self.placed):
-                    self.placed.append((xy, radius))
-                    return xy
-            self.half *= GROWTH
-
-
-def _place(points: np.ndarray, R: np.ndarray, rng: np.random.Generator, footprints: _Footprints) -> np.ndarray:
-    """The pose of rotation ``R`` whose lowest point of ``points`` [N, 3] touches the floor, at a free spot."""
-    v = points @ R.T
-    xy = footprints.spot(rng, float(np.max(np.linalg.norm(v[:, :2], axis=1))))
-    return _pose(R, np.array([xy[0], xy[1], -float(v[:, 2].min())]))
-
-
 def place_without_physics(
     meshes: list[trimesh.Trimesh], rng: np.random.Generator, cfg: PhysicsConfig
 ) -> list[np.ndarray]:
-    """Random orientations, lowest vertex on the floor, footprints apart (module docstring)."""
-    footprints = _Footprints(cfg.area)
-    return [
-        _place(np.asarray(m.vertices), Rotation.random(random_state=rng).as_matrix(), rng, footprints) for m in meshes
-    ]
+    """Random orientation, lowest point on the floor, non-overlapping bounding circles inside the area.
 
-
-def place_at_rest(
-    meshes: list[trimesh.Trimesh],
-    rng: np.random.Generator,
-    cfg: PhysicsConfig,
-    topologies: list[HullTopology | None] | None = None,
-) -> list[np.ndarray]:
-    """Stable resting poses on the floor, footprints apart (module docstring). ``topologies[i]``:
-    the hull topology of mesh i's points (for instance that of its base mesh before the per-axis
-    scaling, `synthssl.render.resting.cached_topology`), computed when None."""
-    footprints = _Footprints(cfg.area)
-    poses = []
-    for mesh, topology in zip(meshes, topologies or [None] * len(meshes)):
-        drawn = Rotation.random(random_state=rng).as_matrix()
-        try:
-            hull = resting_hull(np.asarray(mesh.vertices), topology)
-        except ValueError:  # no volume: nothing to rest on
-            poses.append(_place(np.asarray(mesh.vertices), drawn, rng, footprints))
-            continue
-        poses.append(_place(hull.points, rest_rotation(hull, drawn), rng, footprints))
+    When an object cannot be placed without overlap after 100 tries, the area is
+    widened by 10 % and placement goes on (always terminates).
+    """
+    poses: list[np.ndarray] = []
+    placed: list[tuple[np.ndarray, float]] = []
+    half = cfg.area / 2
+    for mesh in meshes:
+        R = Rotation.random(random_state=rng).as_matrix()
+        v = mesh.vertices @ R.T
+        r = float(np.max(np.linalg.norm(v[:, :2], axis=1)))
+        while True:
+            for _ in range(100):
+                xy = rng.uniform(-half, half, 2)
+                if all(np.linalg.norm(xy - c) >= r + rc for c, rc in placed):
+                    break
+            else:
+                half *= 1.1
+                continue
+            break
+        placed.append((xy, r))
+        poses.append(_pose(R, np.array([xy[0], xy[1], -float(v[:, 2].min())])))
     return poses
 
 
-__all__ = ["place_at_rest", "place_without_physics"]
+def _hull_points(mesh: trimesh.Trimesh) -> np.ndarray:
+    """Vertices of the convex hull (scipy; at most ``_MAX_HULL_POINTS``), the collision shape's input."""
+    pts = np.asarray(mesh.vertices, np.float64)
+    try:
+        pts = pts[ConvexHull(pts).vertices]
+    except Exception:  # degenerate (flat) mesh: pybullet gets the raw vertices
+        pass
+    if len(pts) > _MAX_HULL_POINTS:
+        pts = pts[_farthest_points(pts, _MAX_HULL_POINTS)]
+    return pts
+
+
+def _farthest_points(pts: np.ndarray, k: int) -> np.ndarray:
+    """Indices of k points: the six axis extremes, then greedy farthest-point sampling (keeps the shape's extent)."""
+    chosen = list(dict.fromkeys([*np.argmin(pts, axis=0).tolist(), *np.argmax(pts, axis=0).tolist()]))
+    dist = np.min(np.linalg.norm(pts[:, None, :] - pts[chosen][None], axis=-1), axis=1)
+    while len(chosen) < k:
+        i = int(np.argmax(dist))
+        chosen.append(i)
+        dist = np.minimum(dist, np.linalg.norm(pts - pts[i], axis=1))
+    return np.array(chosen)
+
+
+class PhysicsWorld:
+    """One pybullet DIRECT client, reused across scenes (reset per scene)."""
+
+    def __init__(self) -> None:
+        if _pb is None:
+            raise RuntimeError("pybullet is not installed")
+        self.client = _pb.connect(_pb.DIRECT)
+
+    def close(self) -> None:
+        if self.client is not None and _pb is not None:
+            _pb.disconnect(self.client)
+            self.client = None
+
+    def settle(
+        self, meshes: list[trimesh.Trimesh], rng: np.random.Generator, cfg: PhysicsConfig
+    ) -> tuple[list[np.ndarray], int]:
+        """Drop ``meshes`` with random orientations; simulate until all rest or ``max_steps``.
+
+        Collision shapes are the convex hulls of the meshes; the floor is an infinite
+        plane at z = 0. Returns (object-to-world poses, simulated steps). Objects that
+        leave the area (fell off / bounced far) are clamped back by the caller's camera
+        framing only; their pose is returned as simulated.
+        """
+        pb, cid = _pb, self.client
+        pb.resetSimulation(physicsClientId=cid)
+        pb.setGravity(0, 0, -9.81, physicsClientId=cid)
+        pb.setPhysicsEngineParameter(
+            fixedTimeStep=cfg.timestep, numSolverIterations=10, deterministicOverlappingPairs=1, physicsClientId=cid
+        )
+        plane = pb.createCollisionShape(pb.GEOM_PLANE, physicsClientId=cid)
+        pb.createMultiBody(0, plane, physicsClientId=cid)
+        start = place_without_physics(meshes, rng, cfg)
+        bodies = []
+        for mesh, pose in zip(meshes, start):
+            R = Rotation.from_matrix(pose[:3, :3])
+            pos = pose[:3, 3] + np.array([0.0, 0.0, rng.uniform(*cfg.drop_height)])
+            shape = pb.createCollisionShape(pb.GEOM_MESH, vertices=_hull_points(mesh).tolist(), physicsClientId=cid)
+            mass = float(max(np.prod(mesh.extents), 1e-4) * 300.0)  # ~half the box volume at 600 kg/m^3
+            body = pb.createMultiBody(
+                mass, shape, basePosition=pos.tolist(), baseOrientation=R.as_quat().tolist(), physicsClientId=cid
+            )
+            pb.changeDynamics(
+                body,
+                -1,
+                lateralFriction=0.8,
+                rollingFriction=0.03,
+                spinningFriction=0.03,
+                restitution=0.05,
+                linearDamping=0.1,
+                angularDamping=0.5,
+                physicsClientId=cid,
+            )
+            bodies.append(body)
+        steps = 0
+        while steps < cfg.max_steps:
+            for _ in range(min(cfg.check_every, cfg.max_steps - steps)):
+                pb.stepSimulation(physicsClientId=cid)
+                steps += 1
+            if all(_at_rest(pb.getBaseVelocity(b, physicsClientId=cid), cfg.rest_velocity) for b in bodies):
+                break
+        poses = []
+        for b in bodies:
+            pos, quat = pb.getBasePositionAndOrientation(b, physicsClientId=cid)
+            poses.append(_pose(Rotation.from_quat(quat).as_matrix(), np.asarray(pos)))
+        return poses, steps
+
+
+def _at_rest(velocity, threshold: float) -> bool:
+    lin, ang = velocity
+    return float(np.linalg.norm(lin)) < threshold and float(np.linalg.norm(ang)) < threshold
+
+
+__all__ = ["PhysicsWorld", "place_without_physics", "physics_available", "physics_notice"]

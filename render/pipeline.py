@@ -47,6 +47,7 @@ from .config import RenderConfig
 from .identity import FolderClaim, release_folder
 from .interrupt import InterruptOnce, RenderInterrupted, interrupted_message
 from .photo_cache import open_photo_set
+from .physics import physics_available, physics_notice
 from .preflight import check_before_render
 from .provenance import Provenance, provenance_of
 from .resume import ShardPlan, prepare_folder, remove_stale_tmp, shards_to_render
@@ -166,6 +167,8 @@ def _render_claimed(
     summary = RunSummary(out=str(out), shards_skipped=found.skipped, shards_rerendered=found.rerendered)
     if stop_after_shards is not None:
         todo = todo[:stop_after_shards]
+    if cfg.physics.enabled and not physics_available():
+        physics_notice()
     start = time.perf_counter()
     overlaps: list[float] = []
     extra = {"seed": cfg.seed}

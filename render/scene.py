@@ -21,8 +21,7 @@ from .appearance import Light, Material, sample_lights, sample_material
 from .assets import AssetEntry, discover_assets, load_asset_mesh
 from .cameras import Orbit, sample_base_orbit
 from .config import RenderConfig
-from .physics import place_at_rest, place_without_physics
-from .resting import HullTopology, cached_topology
+from .physics import PhysicsWorld, place_without_physics
 from .textures import random_color
 
 
@@ -54,6 +53,7 @@ class Scene:
     """RGB in [0, 1] of pixels without a surface (colour pass only)."""
     base_orbit: Orbit
     center: np.ndarray
+    physics_steps: int = 0
     timings: dict[str, float] = field(default_factory=dict)
 
     def objects_json(self, category_ids: dict[str, int]) -> str:
@@ -82,7 +82,7 @@ class SceneSampler:
     not depend on which scenes a shard holds.
     """
 
-    def __init__(self, cfg: RenderConfig):
+    def __init__(self, cfg: RenderConfig, physics: PhysicsWorld | None = None):
         self.cfg = cfg
         o = cfg.objects
         for name in o.primitives:
@@ -112,6 +112,7 @@ class SceneSampler:
         classes = sorted({*o.primitives, *o.procedural, *(a.category for a in self.assets)})
         self.category_names: list[str] = list(RESERVED_CATEGORY_NAMES) + classes
         self.category_ids = {n: i for i, n in enumerate(self.category_names)}
+        self.physics = physics
 
     # -- objects -----------------------------------------------------------
     def _shape(self, rng: np.random.Generator) -> tuple[trimesh.Trimesh, str, str, bool]:
@@ -131,19 +132,18 @@ class SceneSampler:
         return table[name](rng), name, f"{source}:{name}", smooth
 
     def _object_meshes(self, rng: np.random.Generator):
-        """(scaled mesh, category, source, scale, smooth, base mesh before the scaling) per object."""
         o = self.cfg.objects
         out = []
         for _ in range(int(rng.integers(o.count[0], o.count[1] + 1))):
-            base, category, source, smooth = self._shape(rng)
+            mesh, category, source, smooth = self._shape(rng)
             scale = rng.uniform(*o.size) * rng.uniform(*o.aspect, size=3)
-            mesh = trimesh.Trimesh(base.vertices * scale, base.faces, process=False)
-            out.append((mesh, category, source, scale, smooth, base))
+            mesh = trimesh.Trimesh(mesh.vertices * scale, mesh.faces, process=False)
+            out.append((mesh, category, source, scale, smooth))
         return out
 
     # -- the scene ---------------------------------------------------------
     def sample(self, seed: int, index: int) -> Scene:
-        """Scene ``index`` of ``seed``: objects placed (at rest or not), materials, lights, walls, view-0 orbit."""
+        """Scene ``index`` of ``seed``: objects placed (physics or not), materials, lights, walls, view-0 orbit."""
         cfg = self.cfg
         rng = np.random.default_rng([int(seed), int(index)])
         timings: dict[str, float] = {}
@@ -151,16 +151,15 @@ class SceneSampler:
         items = self._object_meshes(rng)
         meshes = [m for m, *_ in items]
         t1 = time.perf_counter()
-        if cfg.physics.enabled:
-            # the per-axis scaling keeps the hull's topology: that of the base mesh serves
-            poses = place_at_rest(meshes, rng, cfg.physics, [_topology(base) for *_, base in items])
+        if cfg.physics.enabled and self.physics is not None:
+            poses, steps = self.physics.settle(meshes, rng, cfg.physics)
         else:
-            poses = place_without_physics(meshes, rng, cfg.physics)
+            poses, steps = place_without_physics(meshes, rng, cfg.physics), 0
         t2 = time.perf_counter()
         a = cfg.appearance
         objects = [
             SceneObject(mesh, cat, src, scale, pose, sample_material(rng, a, uv_scale=0.25), smooth)
-            for (mesh, cat, src, scale, smooth, _), pose in zip(items, poses)
+            for (mesh, cat, src, scale, smooth), pose in zip(items, poses)
         ]
         centers = np.array([ob.pose[:3, 3] for ob in objects])
         center = np.median(centers, axis=0)
@@ -185,17 +184,9 @@ class SceneSampler:
             background=background,
             base_orbit=base,
             center=center,
+            physics_steps=steps,
             timings=timings,
         )
-
-
-def _topology(mesh: trimesh.Trimesh) -> HullTopology | None:
-    """The hull topology of a base mesh (kept while the mesh lives: the fixed primitives and the
-    assets are built once per process), None when its points span no volume."""
-    try:
-        return cached_topology(mesh)
-    except ValueError:
-        return None
 
 
 def backdrop_mesh(

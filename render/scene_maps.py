@@ -1,9 +1,9 @@
 """Render one scene into the shard's per-scene dict (all views, all maps, metadata).
 
-View 0 looks at the scene; each further view is re-sampled (up to ``camera.max_tries`` times,
-id pass only) until its overlap with view 0 lies in ``camera.overlap`` (computed from the
-cameras as the shard stores them, float32); otherwise the closest draw is kept. View sampling
-and lighting jitter use their own stream ``default_rng([seed, index, 1])``.
+View 0 looks at the scene; each further view is re-sampled (up to
+``camera.max_tries`` times, id pass only) until its overlap with view 0 lies in
+``camera.overlap``; otherwise the closest draw is kept. View sampling and lighting
+jitter use their own stream ``default_rng([seed, index, 1])``.
 """
 
 from __future__ import annotations
@@ -32,12 +32,6 @@ def category_lut(sampler: SceneSampler, scene) -> np.ndarray:
     return lut
 
 
-def stored_camera(view) -> tuple[np.ndarray, np.ndarray]:
-    """(K, cam_to_world) of ``view`` as the shard stores them (float32): overlaps are computed from
-    these, so ``overlap`` is what `synthssl.dataset.geometry.overlap` gives on the shard's arrays."""
-    return view.K.astype(np.float32), view.cam_to_world.astype(np.float32)
-
-
 def render_scene(cfg: RenderConfig, sampler: SceneSampler, renderer: SceneRenderer, index: int) -> tuple[dict, dict]:
     """Scene ``index`` of ``cfg.seed`` -> (shard scene dict, stage timings in seconds + counters)."""
     scene = sampler.sample(cfg.seed, index)
@@ -55,7 +49,7 @@ def render_scene(cfg: RenderConfig, sampler: SceneSampler, renderer: SceneRender
             tries += 1
             view = orbit_view(sample_offset_orbit(rng, cam, scene.base_orbit, scene.center), size, size)
             g = renderer.render_geometry(built, view)
-            ov = view_overlap(geoms[0].depth, *stored_camera(views[0]), g.depth, *stored_camera(view))
+            ov = view_overlap(geoms[0].depth, views[0].K, views[0].cam_to_world, g.depth, view.K, view.cam_to_world)
             miss = overlap_distance(ov, *cam.overlap)
             if best is None or miss < best[0]:
                 best = (miss, view, g, ov)
@@ -110,8 +104,9 @@ def render_scene(cfg: RenderConfig, sampler: SceneSampler, renderer: SceneRender
         "color_passes": t3 - t2,
         "maps": t4 - t3,
         "view_tries": tries,
+        "physics_steps": scene.physics_steps,
     }
     return out, stats
 
 
-__all__ = ["render_scene", "category_lut", "stored_camera"]
+__all__ = ["render_scene", "category_lut"]

@@ -1,8 +1,8 @@
 """Rendering and writing whole shards in one process: `ShardWorker`.
 
 A `ShardWorker` holds what a process needs to turn a `~synthssl.render.resume.ShardPlan` into
-a finished shard: the render config, the scene sampler and one GL renderer (one context), built
-once and reused for every shard it writes.
+a finished shard: the render config, the scene sampler, the physics world (when pybullet is
+installed) and one GL renderer (one context), built once and reused for every shard it writes.
 `ShardWorker.write` renders the plan's scenes, compresses and writes them
 (:class:`~synthssl.dataset.writer.ShardWriter`: temporary file, then rename) with the render's
 provenance attributes (`synthssl.render.provenance`), then writes the shard's sidecar. The
@@ -24,6 +24,7 @@ from synthssl.dataset.manifest import record_finished
 from synthssl.dataset.writer import ShardWriter
 
 from .config import config_from_dict
+from .physics import PhysicsWorld, physics_available
 from .provenance import Provenance
 from .renderer import SceneRenderer
 from .resume import ShardPlan
@@ -49,8 +50,10 @@ class ShardWorker:
     """Writes the shards of one render in this process (see the module docstring).
 
     ``cfg_dict``: the render config as ``RenderConfig.to_dict()`` (recorded in every shard as
-    ``render_config``); ``provenance``: the render's `Provenance`. Close it (or use it as a
-    context manager) to release the GL context.
+    ``render_config``); ``provenance``: the render's `Provenance`. Physics is used when the
+    config enables it and pybullet imports; the caller says once per run when it does not
+    (`~synthssl.render.physics.physics_notice`). Close it (or use it as a context manager) to
+    release the GL context and the physics client.
     """
 
     def __init__(self, cfg_dict: dict, provenance: Provenance):
@@ -58,8 +61,13 @@ class ShardWorker:
         self.cfg_dict = cfg_dict
         self.provenance = provenance
         cfg = self.cfg
-        self.sampler = SceneSampler(cfg)
-        self.renderer = SceneRenderer(cfg.size, cfg.size, cfg.backend, cfg.appearance.antialias)
+        self.physics = PhysicsWorld() if cfg.physics.enabled and physics_available() else None
+        try:
+            self.sampler = SceneSampler(cfg, self.physics)
+            self.renderer = SceneRenderer(cfg.size, cfg.size, cfg.backend, cfg.appearance.antialias)
+        except BaseException:
+            self._close_physics()
+            raise
 
     def write(self, plan: ShardPlan, on_scene: Callable[[], None] | None = None) -> ShardResult:
         """Render ``plan``'s scenes and write them as one shard plus its sidecar. ``on_scene()`` is
@@ -102,9 +110,15 @@ class ShardWorker:
         stages["write"] = stages.get("write", 0.0) + time.perf_counter() - t
         return ShardResult(plan.index, plan.relpath, writer.count, stages, overlaps)
 
+    def _close_physics(self) -> None:
+        if self.physics is not None:
+            self.physics.close()
+            self.physics = None
+
     def close(self) -> None:
-        """Release the GL context (idempotent)."""
+        """Release the GL context and the physics client (idempotent)."""
         self.renderer.close()
+        self._close_physics()
 
     def __enter__(self) -> "ShardWorker":
         return self

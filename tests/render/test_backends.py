@@ -24,7 +24,7 @@ from synthssl.render.scene import SceneSampler
 from synthssl.render.renderer import SceneRenderer, camera_normals
 from synthssl.render.cameras import orbit_view
 cfg = config_from_dict({"physics": {"enabled": False}})
-scene = SceneSampler(cfg).sample(3, 1)
+scene = SceneSampler(cfg, None).sample(3, 1)
 r = SceneRenderer(40, 40, backend=sys.argv[1])
 b = r.build(scene)
 view = orbit_view(scene.base_orbit, 40, 40)

@@ -13,6 +13,7 @@ import trimesh
 from synthssl.dataset.reader import ShardCollection
 from synthssl.render import cli
 from synthssl.render.config import ConfigError, config_from_dict, load_config
+from synthssl.render.physics import PhysicsWorld, physics_available
 from synthssl.render.pipeline import render_dataset
 from synthssl.render.scene import SceneSampler
 
@@ -103,35 +104,47 @@ def _lowest_points(scene):
     return [float((trimesh.transform_points(o.mesh.vertices, o.pose))[:, 2].min()) for o in scene.objects]
 
 
-def _footprints_apart(scene):
-    xy = [
-        (o.pose[:2, 3], np.max(np.linalg.norm((o.mesh.vertices @ o.pose[:3, :3].T)[:, :2], axis=1)))
-        for o in scene.objects
-    ]
-    return all(
-        np.linalg.norm(xy[a][0] - xy[b][0]) >= xy[a][1] + xy[b][1] - 1e-9 for a in range(len(xy)) for b in range(a)
-    )
-
-
-@pytest.mark.parametrize("enabled", [False, True])
-def test_placement_puts_every_object_on_the_floor_footprints_apart(enabled):
-    cfg = config_from_dict({"physics": {"enabled": enabled}})
-    sampler = SceneSampler(cfg)
+def test_placement_without_physics_rests_on_floor_without_overlap():
+    cfg = config_from_dict({"physics": {"enabled": False}})
+    sampler = SceneSampler(cfg, None)
     for i in range(4):
         scene = sampler.sample(0, i)
         assert np.allclose(_lowest_points(scene), 0.0, atol=1e-9)
-        assert _footprints_apart(scene)
+        xy = [
+            (o.pose[:2, 3], np.max(np.linalg.norm((o.mesh.vertices @ o.pose[:3, :3].T)[:, :2], axis=1)))
+            for o in scene.objects
+        ]
+        for a in range(len(xy)):
+            for b in range(a):
+                assert np.linalg.norm(xy[a][0] - xy[b][0]) >= xy[a][1] + xy[b][1] - 1e-9
+
+
+@pytest.mark.skipif(not physics_available(), reason="pybullet not installed")
+def test_physics_settles_objects_on_the_floor():
+    cfg = config_from_dict({})
+    world = PhysicsWorld()
+    sampler = SceneSampler(cfg, world)
+    lows, steps = [], []
+    for i in range(4):
+        scene = sampler.sample(0, i)
+        lows += _lowest_points(scene)
+        steps.append(scene.physics_steps)
         for o in scene.objects:  # poses stay rigid
             R = o.pose[:3, :3]
-            assert np.allclose(R @ R.T, np.eye(3), atol=1e-9) and np.isclose(np.linalg.det(R), 1.0)
+            assert np.allclose(R @ R.T, np.eye(3), atol=1e-6)
+    world.close()
+    lows = np.array(lows)
+    assert np.all(lows > -0.02)  # no object sunk into the floor (convex-hull contact tolerance)
+    assert np.mean(lows < 0.05) > 0.6  # most rest on the floor (others lean on / lie on other objects)
+    assert min(steps) < cfg.physics.max_steps  # early stop once at rest
 
 
-def test_resting_poses_differ_from_plain_placement_only_in_the_poses():
-    on = SceneSampler(config_from_dict({})).sample(0, 0)
-    off = SceneSampler(config_from_dict({"physics": {"enabled": False}})).sample(0, 0)
-    assert [o.source for o in on.objects] == [o.source for o in off.objects]  # drawn before the placement
-    assert all(np.array_equal(a.scale, b.scale) for a, b in zip(on.objects, off.objects))
-    assert not np.allclose(on.objects[0].pose, off.objects[0].pose)
+def test_physics_differs_from_plain_placement(make_config):
+    on = SceneSampler(config_from_dict({}), PhysicsWorld() if physics_available() else None).sample(0, 0)
+    off = SceneSampler(config_from_dict({"physics": {"enabled": False}}), None).sample(0, 0)
+    assert len(on.objects) == len(off.objects)
+    if physics_available():
+        assert not np.allclose(on.objects[0].pose, off.objects[0].pose)
 
 
 def test_config_errors_name_the_key(tmp_path):
@@ -145,7 +158,7 @@ def test_config_errors_name_the_key(tmp_path):
     p.write_text("views: 3\nphysics: {enabled: false}\n")
     cfg = load_config(p, {"camera.max_tries": 2})
     assert cfg.views == 3 and cfg.physics.enabled is False and cfg.camera.max_tries == 2
-    assert cfg.physics.area == config_from_dict({}).physics.area  # partial sections merge
+    assert cfg.physics.max_steps == config_from_dict({}).physics.max_steps  # partial sections merge
 
 
 @pytest.mark.gl
@@ -211,6 +224,19 @@ def test_killed_process_then_resume_loses_and_duplicates_nothing(tmp_path, make_
     render_dataset(make_config(ref, scenes=len(done) + 2, size=32, shard_size=1, seed=7), progress=False)
     want = _by_id(ref)
     _assert_same({k: got[k] for k in want}, want)
+
+
+@pytest.mark.gl
+def test_without_pybullet_physics_falls_back_with_one_notice(tmp_path, make_config, monkeypatch, capsys):
+    import synthssl.render.pipeline as pipeline
+    import synthssl.render.shard_worker as shard_worker
+
+    for module in (pipeline, shard_worker):  # the run's notice, and the worker's choice
+        monkeypatch.setattr(module, "physics_available", lambda: False)
+    summary = render_dataset(make_config(tmp_path, scenes=2, size=32, shard_size=2), progress=False)
+    assert summary.scenes_rendered == 2 and summary.stage_seconds["physics_steps"] == 0
+    err = capsys.readouterr().err
+    assert err.count("pybullet is not installed") == 1
 
 
 def test_no_working_backend_names_the_packages(monkeypatch):

@@ -29,7 +29,7 @@ def test_shapes_are_closed_outward_and_unit_sized(name):
 
 def test_scene_description_is_a_function_of_seed_and_index():
     cfg = config_from_dict({"physics": {"enabled": False}})
-    a, b = SceneSampler(cfg), SceneSampler(cfg)
+    a, b = SceneSampler(cfg, None), SceneSampler(cfg, None)
     b.sample(0, 5)  # other scenes drawn first must not matter
     s1, s2 = a.sample(0, 3), b.sample(0, 3)
     assert s1.objects_json(a.category_ids) == s2.objects_json(b.category_ids)
