@@ -36,6 +36,7 @@ import yaml
 from synthssl.core.yaml_numbers import safe_load
 
 __all__ = [
+    "flag_error",
     "ConfigError",
     "opt",
     "variant",
@@ -382,6 +383,16 @@ def apply_override(tree: dict, item: str) -> None:
             raise ConfigError(f"{key}: {'.'.join(parts[: i + 1])} is not a section")
         node = child
     node[parts[-1]] = value
+
+
+def flag_error(words: Sequence[str], command: str) -> Optional[str]:
+    """The one-line error for the first ``-flag`` in ``words`` of a ``key=value`` command (``-h`` and
+    ``--help`` excepted), naming the key to use instead; None when there is none."""
+    flag = next((w for w in words if w.startswith("-") and w not in ("-h", "--help")), None)
+    if flag is None:
+        return None
+    key = flag.lstrip("-").split("=", 1)[0].replace("-", "_")
+    return f"{command}: error: {flag}: not an option; every setting is key=value, e.g. {key}=... (see {command} --help)"
 
 
 def split_arguments(words: Sequence[str]) -> tuple[Optional[str], list[str]]:

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from typing import NoReturn, Optional, Sequence
 
-from synthssl.core.config import ConfigError, apply_override, build, help_lines, split_arguments
+from synthssl.core.config import ConfigError, apply_override, build, flag_error, help_lines, split_arguments
 
 __all__ = ["ExportOptions", "build_parser", "main"]
 
@@ -73,14 +73,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from synthssl.train.run_export import export_checkpoint
 
     words = list(sys.argv[1:] if argv is None else argv)
-    flag = next((w for w in words if w.startswith("-") and w not in ("-h", "--help")), None)
-    if flag is not None:
-        key = flag.lstrip("-").split("=", 1)[0].replace("-", "_")
-        print(
-            f"train-ssl export: error: {flag}: not an option; every setting is key=value, e.g. {key}=... "
-            f"(see train-ssl export --help)",
-            file=sys.stderr,
-        )
+    error = flag_error(words, "train-ssl export")
+    if error is not None:
+        print(error, file=sys.stderr)
         return 2
     try:
         args = build_parser().parse_args(words)

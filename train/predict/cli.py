@@ -32,7 +32,7 @@ from typing import NoReturn, Optional, Sequence
 
 import numpy as np
 
-from synthssl.core.config import ConfigError, apply_override, build, help_lines, need, split_arguments
+from synthssl.core.config import ConfigError, apply_override, build, flag_error, help_lines, need, split_arguments
 from synthssl.core.errors import OutputWriteError
 from synthssl.core.folder_lock import FolderInUseError, FolderLock
 from synthssl.train.device import resolve_device
@@ -223,14 +223,9 @@ def _predict_images(
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``train-ssl predict``; 0 = done, 2 = user error (one line on stderr), 130 = Ctrl-C."""
     words = list(sys.argv[1:] if argv is None else argv)
-    flag = next((w for w in words if w.startswith("-") and w not in ("-h", "--help")), None)
-    if flag is not None:
-        key = flag.lstrip("-").split("=", 1)[0].replace("-", "_")
-        print(
-            f"train-ssl predict: error: {flag}: not an option; every setting is key=value, e.g. {key}=... "
-            f"(see train-ssl predict --help)",
-            file=sys.stderr,
-        )
+    error = flag_error(words, "train-ssl predict")
+    if error is not None:
+        print(error, file=sys.stderr)
         return 2
     try:
         args = build_parser().parse_args(words)
