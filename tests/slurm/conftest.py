@@ -17,10 +17,9 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-import cv2
-import numpy as np
 import pytest
 from helpers.analytic_scene import write_shards
+from helpers.photo_folder import write_photo_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts" / "slurm"
@@ -129,10 +128,4 @@ def shard_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def photo_dir(tmp_path_factory) -> Path:
     """8 random-texture photos (as tests/train, without the corrupt one)."""
-    d = tmp_path_factory.mktemp("photos")
-    rng = np.random.default_rng(0)
-    for i in range(8):
-        h, w = int(rng.integers(60, 120)), int(rng.integers(60, 120))
-        base = rng.integers(0, 255, (h // 8 + 1, w // 8 + 1, 3), dtype=np.uint8)
-        cv2.imwrite(str(d / f"photo{i}.png"), cv2.resize(base, (w, h), interpolation=cv2.INTER_CUBIC))
-    return d
+    return write_photo_folder(tmp_path_factory.mktemp("photos"))
