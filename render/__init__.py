@@ -14,8 +14,8 @@ convention), ``gl_compat`` (every pyrender/PyOpenGL workaround), ``mesh_buffers`
 before the folder is touched), ``identity`` (one folder, one render; a failed start releases
 it), ``resume`` (the shard plan, what is finished), ``shard_worker`` (one process writing
 shards), ``worker_pool`` (spawned workers, dead-worker diagnosis), ``interrupt`` (Ctrl-C),
-``pipeline`` (the orchestration), ``preview`` (contact sheet), ``api`` (the Python API), ``cli``. Nothing here
-imports torch; pyrender is imported only through ``gl_compat``.
+``pipeline`` (the orchestration), ``run_summary`` (what a run did), ``preview`` (contact
+sheet), ``api`` (the Python API), ``cli``. Nothing here imports torch; pyrender is imported only through ``gl_compat``.
 """
 
 from __future__ import annotations

@@ -78,7 +78,7 @@ def test_a_merge_after_a_deletion_says_what_it_dropped(folder, caplog):
 @pytest.mark.gl
 @pytest.mark.slow
 def test_a_deleted_rendered_shard_stops_validate_the_reader_and_train_ssl(tmp_path, capsys):
-    """The issue's case as a user meets it: render 8 scenes in 4 shards, index, delete one."""
+    """As a user meets it: render 8 scenes in 4 shards, index, delete one."""
     from synthssl.render.cli import main as render_scenes
     from synthssl.train.cli import main as train_ssl
 
