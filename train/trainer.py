@@ -336,6 +336,7 @@ class Trainer:
                     total,
                     total,
                 )
+            self.data.close()
             return self.run_dir
         startup = self.startup()
         if self.rank == 0:
@@ -403,6 +404,7 @@ class Trainer:
             raise
         finally:
             signals.restore()
+            self.data.close()
             if bar is not None:
                 bar.close()
             if logger is not None:

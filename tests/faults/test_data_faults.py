@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import shutil
 
 import h5py
@@ -30,6 +31,9 @@ def test_a_corrupt_chunk_during_training_names_shard_and_scene(tiny_shards, tmp_
     assert line.startswith(
         f"train-ssl: {shards / 'shard-00001.h5'}: dataset 'rgb': scene 2 (scene id 6) cannot be read (corrupt chunk?)"
     ), line
+    # The failed run stopped its loader worker: a worker left alive (it ignores SIGTERM) would keep the
+    # interpreter waiting for it at exit.
+    assert multiprocessing.active_children() == []
 
 
 @pytest.mark.parametrize("field", ["depth", "normal"])

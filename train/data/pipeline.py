@@ -93,8 +93,17 @@ class TrainingData:
         sampler = ResumableSampler(
             len(pair_set), seed=cfg.train.seed, rank=rank, world=world, start=start_step * self.local_batch
         )
-        self._pairs_iter = _loader(pair_set, self.local_batch, sampler, d.workers, d.prefetch_factor, pin)
         self._real_iter: Optional[Iterator[dict]] = None
+        self._pairs_iter = _loader(pair_set, self.local_batch, sampler, d.workers, d.prefetch_factor, pin)
+        try:
+            self._open_real(needs_real, real_views, base, start_step, pin)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_real(self, needs_real: bool, real_views: int, base: int, start_step: int, pin: bool) -> None:
+        """The real-photo stream, when the method needs one."""
+        cfg, d, rank, world = self.cfg, self.cfg.data, self.rank, self.world
         if needs_real:
             self.real = PhotoFolder(d.photos, base, seed=cfg.train.seed + 1, rank=rank, cache_mb=d.photo_cache_mb)
             real_sampler = ResumableSampler(
@@ -103,6 +112,18 @@ class TrainingData:
             # Photos are decoded once per worker and then only sliced: a quarter of the workers suffices.
             real_workers = max(1, d.workers // 4) if d.workers > 0 else 0
             self._real_iter = _loader(self.real, self.local_real, real_sampler, real_workers, d.prefetch_factor, pin)
+
+    def close(self) -> None:
+        """Stop the loader worker processes now (idempotent; the streams cannot be read after).
+
+        The workers ignore SIGTERM (`ignore_stop_signals`), so they must be shut down through their
+        queues, as torch does when an iterator is freed: an iterator kept alive until interpreter
+        exit (by a traceback, say) would otherwise leave multiprocessing's exit handler waiting for
+        a worker that its SIGTERM cannot stop."""
+        for it in (self._pairs_iter, self._real_iter):
+            shutdown = getattr(it, "_shutdown_workers", None)  # multi-process iterators only
+            if shutdown is not None:
+                shutdown()
 
     def next_raw(self) -> tuple[dict, Optional[dict]]:
         """The next collated CPU batches (uint8/float16/float32 arrays as tensors)."""
