@@ -20,16 +20,18 @@ A field may hold one of several dataclasses chosen by a ``name`` key (`variant`)
 
 from __future__ import annotations
 
+import argparse
 import ast
 import dataclasses
 import functools
 import inspect
+import sys
 import textwrap
 import types
 import typing
 from dataclasses import field
 from pathlib import Path
-from typing import Any, Callable, Literal, Optional, Sequence, Union
+from typing import Any, Callable, Literal, NoReturn, Optional, Sequence, Union
 
 import yaml
 
@@ -37,6 +39,7 @@ from synthssl.core.yaml_numbers import safe_load
 
 __all__ = [
     "flag_error",
+    "KeyValueParser",
     "ConfigError",
     "opt",
     "variant",
@@ -393,6 +396,26 @@ def flag_error(words: Sequence[str], command: str) -> Optional[str]:
         return None
     key = flag.lstrip("-").split("=", 1)[0].replace("-", "_")
     return f"{command}: error: {flag}: not an option; every setting is key=value, e.g. {key}=... (see {command} --help)"
+
+
+class KeyValueParser(argparse.ArgumentParser):
+    """The parser of a ``key=value`` command (its positional argument is named ``words``).
+
+    A usage error or a ``-flag`` is one line on stderr naming ``prog`` and exit 2 (SystemExit);
+    ``--help`` exits 0."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message}; give key=value (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+    def parse_words(self, argv: Optional[Sequence[str]] = None) -> list[str]:
+        """The ``words`` of ``argv`` (default: sys.argv[1:]), after refusing any ``-flag`` (`flag_error`)."""
+        words = list(sys.argv[1:] if argv is None else argv)
+        error = flag_error(words, self.prog)
+        if error is not None:
+            print(error, file=sys.stderr)
+            raise SystemExit(2)
+        return list(self.parse_args(words).words)
 
 
 def split_arguments(words: Sequence[str]) -> tuple[Optional[str], list[str]]:

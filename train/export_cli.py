@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
-from typing import NoReturn, Optional, Sequence
+from typing import Optional, Sequence
 
-from synthssl.core.config import ConfigError, apply_override, build, flag_error, help_lines, split_arguments
+from synthssl.core.config import ConfigError, KeyValueParser, apply_override, build, help_lines, split_arguments
 
 __all__ = ["ExportOptions", "build_parser", "main"]
 
@@ -32,15 +32,8 @@ class ExportOptions:
     """the export folder written (default: RUN/export); an export of more steps there is never replaced."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        """A usage error (an unknown option) is one line on stderr and exit 2."""
-        print(f"train-ssl export: error: {message}; give key=value (see train-ssl export --help)", file=sys.stderr)
-        raise SystemExit(2)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+def build_parser() -> KeyValueParser:
+    p = KeyValueParser(
         prog="train-ssl export",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         usage="train-ssl export RUN [checkpoint=PATH] [out=DIR]",
@@ -72,17 +65,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from synthssl.core.folder_lock import FolderInUseError
     from synthssl.train.run_export import export_checkpoint
 
-    words = list(sys.argv[1:] if argv is None else argv)
-    error = flag_error(words, "train-ssl export")
-    if error is not None:
-        print(error, file=sys.stderr)
-        return 2
     try:
-        args = build_parser().parse_args(words)
-    except SystemExit as exc:  # --help (0), or a usage error (2, one line)
+        words = build_parser().parse_words(argv)
+    except SystemExit as exc:  # --help (0), or a usage error or -flag (2, one line)
         return int(exc.code or 0)
     try:
-        options = parse_options(args.words)
+        options = parse_options(words)
         written = export_checkpoint(options.run, options.checkpoint, options.out)
     except (ConfigError, FileNotFoundError, ValueError, OutputWriteError, FolderInUseError) as exc:
         print(f"train-ssl export: error: {one_line(exc)}", file=sys.stderr)

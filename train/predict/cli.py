@@ -28,11 +28,11 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
-from synthssl.core.config import ConfigError, apply_override, build, flag_error, help_lines, need, split_arguments
+from synthssl.core.config import ConfigError, KeyValueParser, apply_override, build, help_lines, need, split_arguments
 from synthssl.core.errors import OutputWriteError
 from synthssl.core.folder_lock import FolderInUseError, FolderLock
 from synthssl.train.device import resolve_device
@@ -92,15 +92,8 @@ class PredictConfig:
         need(self.batch >= 1, "batch", "a positive integer")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        """A usage error (an unknown option) is one line on stderr and exit 2."""
-        print(f"train-ssl predict: error: {message}; give key=value (see train-ssl predict --help)", file=sys.stderr)
-        raise SystemExit(2)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+def build_parser() -> KeyValueParser:
+    p = KeyValueParser(
         prog="train-ssl predict",
         usage="train-ssl predict run=RUN images=PATH [key=value ...]",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -222,18 +215,13 @@ def _predict_images(
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``train-ssl predict``; 0 = done, 2 = user error (one line on stderr), 130 = Ctrl-C."""
-    words = list(sys.argv[1:] if argv is None else argv)
-    error = flag_error(words, "train-ssl predict")
-    if error is not None:
-        print(error, file=sys.stderr)
-        return 2
     try:
-        args = build_parser().parse_args(words)
-    except SystemExit as exc:  # --help (0), or a usage error (2, one line)
+        words = build_parser().parse_words(argv)
+    except SystemExit as exc:  # --help (0), or a usage error or -flag (2, one line)
         return int(exc.code or 0)
     lock: Optional[FolderLock] = None
     try:
-        cfg = parse_config(args.words)
+        cfg = parse_config(words)
         device = resolve_device(cfg.device, "device")
         export = find_export(cfg.run, "run")
         files, root = list_inputs(cfg.images) if cfg.images is not None else ([], None)
