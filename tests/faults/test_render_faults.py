@@ -21,7 +21,9 @@ TINY = ("size=16", "shard_size=4", "seed=3", "physics.enabled=false", "--no-prog
 @pytest.mark.slow
 def test_killed_worker_fails_fast_naming_it_and_resume_completes(tmp_path):
     out = tmp_path / "shards"
-    args = [f"out={out}", "scenes=16", *TINY]
+    # 16 shards of 4 scenes: when the first shard lands, the workers still have most of the render
+    # to do, so the killed worker dies in the middle of a shard (with 4 shards it could be done).
+    args = [f"out={out}", "scenes=64", *TINY]
     proc = start_cli("render.cli", *args, "workers=2")
     try:
         wait_for(lambda: (out / "shard-00000.h5").exists() or proc.poll() is not None, 240, "the first shard")
@@ -45,7 +47,7 @@ def test_killed_worker_fails_fast_naming_it_and_resume_completes(tmp_path):
     from synthssl.render.cli import main
 
     assert main([*args, "workers=1", "--resume"]) == 0  # in-process, one worker: faster
-    assert validate_directory(out, deep=True)["num_scenes"] == 16
+    assert validate_directory(out, deep=True)["num_scenes"] == 64
 
 
 def _render(out, *extra: str, scenes: int = 8) -> list[str]:
