@@ -24,9 +24,9 @@ the ratio compares the two on the same machine at the same moment. Prints one JS
 * ``ratio``: this checkout over REV, the median of the per-round ratios of pairs per CPU-second
   (and each round's), and the start-ups' ratio.
 
-Each worker gets ``LP_NUM_THREADS=--lp-threads`` (default 1: what each of N workers on N cores
-gets), so both arms rasterize alike, and the GL backend resolved once by this process
-(``PYOPENGL_PLATFORM``), as `render_dataset` hands it to its workers.
+Each worker gets ``LP_NUM_THREADS=--lp-threads`` (default ``tree``: what each tree's own render
+gives each of N workers on N cores; a number makes both arms rasterize alike), and the GL backend
+resolved once by this process (``PYOPENGL_PLATFORM``), as `render_dataset` hands it to its workers.
 
     python bench/bench_render.py [--against a247366] [--rounds 5] [--block 16] [--warmup 48] [--set KEY=VALUE]
 
@@ -272,7 +272,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--startup-repeats", type=int, default=3)
     p.add_argument("--photo-multiple", type=int, default=4, help="the larger photo folder holds this many times more")
     p.add_argument("--photo-dir", default=None, help="default: the config's appearance.photo_dir")
-    p.add_argument("--lp-threads", default="1", help="LP_NUM_THREADS of each worker")
+    p.add_argument(
+        "--lp-threads",
+        default="tree",
+        help="LP_NUM_THREADS of each worker; 'tree': what each tree's render gives one worker per CPU",
+    )
     p.add_argument(
         "--set",
         action="append",

@@ -7,6 +7,9 @@ like this repository (``render/``, ``dataset/``, ``core/`` when it has one, ``as
 ``package-dir`` does), so the same probe measures this checkout or an older commit extracted by
 ``git archive``. Without ``--code`` the installed ``synthssl`` is used.
 
+With ``LP_NUM_THREADS=tree`` in its environment the probe rasterizes as the tree's render gives each
+of one worker per CPU (`tree_rasterizer_threads`).
+
 ``--prepare`` runs what the tree's `render_dataset` readies once per run before its workers start
 (``pipeline.ready_worker_inputs``: the photo set; nothing for a tree without it), prints
 ``{"event": "prepared", "seconds": s}`` and exits.
@@ -111,6 +114,20 @@ def prepare(cfg_dict: dict) -> float:
     return WALL() - t
 
 
+def tree_rasterizer_threads() -> str:
+    """``LP_NUM_THREADS`` the tree's render gives each worker when it runs one worker per CPU (its
+    ``rasterizer_threads_env``, in ``render/worker_pool.py`` or, in release 0.1.0, ``render/pipeline.py``)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    for module in ("synthssl.render.worker_pool", "synthssl.render.pipeline"):
+        try:
+            policy = getattr(__import__(module, fromlist=["_"]), "rasterizer_threads_env", None)
+        except ImportError:
+            continue
+        if policy is not None:
+            return policy(max(2, cpus)).get("LP_NUM_THREADS", "1")
+    return "1"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", required=True, help="the render config as JSON (its 'out' is replaced)")
@@ -120,6 +137,9 @@ def main() -> None:
     if args.code:
         map_package(Path(args.code).resolve())
     cfg_dict = json.loads(args.config)
+    if os.environ.get("LP_NUM_THREADS") == "tree":  # before GL loads: llvmpipe reads it once
+        del os.environ["LP_NUM_THREADS"]
+        os.environ["LP_NUM_THREADS"] = tree_rasterizer_threads()
     with tempfile.TemporaryDirectory(prefix="render-probe-") as out:
         cfg_dict["out"] = out
         if args.prepare:

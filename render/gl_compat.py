@@ -19,7 +19,8 @@ Why each workaround exists:
    colours) and the depth resolve takes one *sample*, not the pixel centre. We
    patch ``Renderer._configure_main_framebuffer`` so the sample count is chosen
    per pass (:func:`set_msaa_samples`): 0 for id/depth passes (exact values at
-   pixel centres), 4 for the anti-aliased colour pass.
+   pixel centres), 4 for the anti-aliased colour pass. (speed) The framebuffers of each
+   sample count are kept, so a scene's passes switch between them without reallocating.
 6. pyrender's ``EGLPlatform.delete_context`` calls ``eglTerminate`` on the display,
    which EGL shares per device within a process: deleting one renderer kills every
    other live renderer's context (EGL_BAD_DISPLAY). We destroy only the context.
@@ -161,50 +162,62 @@ def import_pyrender():
     return pyrender
 
 
+_MAIN_FB_ATTRS = ("_main_fb", "_main_cb", "_main_db", "_main_fb_ms", "_main_cb_ms", "_main_db_ms")
+
+
 def _patch_msaa(pyrender) -> None:
     from OpenGL import GL as gl
 
     renderer_cls = pyrender.renderer.Renderer
     if getattr(renderer_cls, "_synthssl_patched", False):
         return
+    orig_delete = renderer_cls._delete_main_framebuffer
 
     def _configure_main_framebuffer(self):
         samples = int(getattr(self, "_synthssl_msaa", 4))
         dims = (self.viewport_width, self.viewport_height)
-        if self._main_fb is not None and (
-            self._main_fb_dims != dims or getattr(self, "_synthssl_fb_samples", 4) != samples
-        ):
+        kept = self.__dict__.setdefault("_synthssl_fbs", {})  # sample count -> the six GL names
+        if kept and self._main_fb_dims != dims:
             self._delete_main_framebuffer()
-        if self._main_fb is not None:
+        if samples in kept:
+            for name, value in zip(_MAIN_FB_ATTRS, kept[samples]):
+                setattr(self, name, value)
             return
         w, h = dims
-        self._main_cb, self._main_db = gl.glGenRenderbuffers(2)
-        gl.glBindRenderbuffer(gl.GL_RENDERBUFFER, self._main_cb)
+        main_cb, main_db = gl.glGenRenderbuffers(2)
+        gl.glBindRenderbuffer(gl.GL_RENDERBUFFER, main_cb)
         gl.glRenderbufferStorage(gl.GL_RENDERBUFFER, gl.GL_RGBA, w, h)
-        gl.glBindRenderbuffer(gl.GL_RENDERBUFFER, self._main_db)
+        gl.glBindRenderbuffer(gl.GL_RENDERBUFFER, main_db)
         gl.glRenderbufferStorage(gl.GL_RENDERBUFFER, gl.GL_DEPTH_COMPONENT24, w, h)
-        self._main_fb = gl.glGenFramebuffers(1)
-        gl.glBindFramebuffer(gl.GL_DRAW_FRAMEBUFFER, self._main_fb)
-        gl.glFramebufferRenderbuffer(gl.GL_DRAW_FRAMEBUFFER, gl.GL_COLOR_ATTACHMENT0, gl.GL_RENDERBUFFER, self._main_cb)
-        gl.glFramebufferRenderbuffer(gl.GL_DRAW_FRAMEBUFFER, gl.GL_DEPTH_ATTACHMENT, gl.GL_RENDERBUFFER, self._main_db)
+        main_fb = gl.glGenFramebuffers(1)
+        gl.glBindFramebuffer(gl.GL_DRAW_FRAMEBUFFER, main_fb)
+        gl.glFramebufferRenderbuffer(gl.GL_DRAW_FRAMEBUFFER, gl.GL_COLOR_ATTACHMENT0, gl.GL_RENDERBUFFER, main_cb)
+        gl.glFramebufferRenderbuffer(gl.GL_DRAW_FRAMEBUFFER, gl.GL_DEPTH_ATTACHMENT, gl.GL_RENDERBUFFER, main_db)
         # samples == 0 gives ordinary single-sample storage: the blit is then an exact copy.
-        self._main_cb_ms, self._main_db_ms = gl.glGenRenderbuffers(2)
-        gl.glBindRenderbuffer(gl.GL_RENDERBUFFER, self._main_cb_ms)
+        ms_cb, ms_db = gl.glGenRenderbuffers(2)
+        gl.glBindRenderbuffer(gl.GL_RENDERBUFFER, ms_cb)
         gl.glRenderbufferStorageMultisample(gl.GL_RENDERBUFFER, samples, gl.GL_RGBA, w, h)
-        gl.glBindRenderbuffer(gl.GL_RENDERBUFFER, self._main_db_ms)
+        gl.glBindRenderbuffer(gl.GL_RENDERBUFFER, ms_db)
         gl.glRenderbufferStorageMultisample(gl.GL_RENDERBUFFER, samples, gl.GL_DEPTH_COMPONENT24, w, h)
-        self._main_fb_ms = gl.glGenFramebuffers(1)
-        gl.glBindFramebuffer(gl.GL_DRAW_FRAMEBUFFER, self._main_fb_ms)
-        gl.glFramebufferRenderbuffer(
-            gl.GL_DRAW_FRAMEBUFFER, gl.GL_COLOR_ATTACHMENT0, gl.GL_RENDERBUFFER, self._main_cb_ms
-        )
-        gl.glFramebufferRenderbuffer(
-            gl.GL_DRAW_FRAMEBUFFER, gl.GL_DEPTH_ATTACHMENT, gl.GL_RENDERBUFFER, self._main_db_ms
-        )
+        ms_fb = gl.glGenFramebuffers(1)
+        gl.glBindFramebuffer(gl.GL_DRAW_FRAMEBUFFER, ms_fb)
+        gl.glFramebufferRenderbuffer(gl.GL_DRAW_FRAMEBUFFER, gl.GL_COLOR_ATTACHMENT0, gl.GL_RENDERBUFFER, ms_cb)
+        gl.glFramebufferRenderbuffer(gl.GL_DRAW_FRAMEBUFFER, gl.GL_DEPTH_ATTACHMENT, gl.GL_RENDERBUFFER, ms_db)
+        kept[samples] = (main_fb, main_cb, main_db, ms_fb, ms_cb, ms_db)
+        for name, value in zip(_MAIN_FB_ATTRS, kept[samples]):
+            setattr(self, name, value)
         self._main_fb_dims = dims
-        self._synthssl_fb_samples = samples
+
+    def _delete_main_framebuffer(self):
+        """Delete the framebuffers of every sample count (pyrender deletes the current set)."""
+        for names in self.__dict__.pop("_synthssl_fbs", {}).values():
+            for attr, value in zip(_MAIN_FB_ATTRS, names):
+                setattr(self, attr, value)
+            orig_delete(self)
+        orig_delete(self)  # nothing left to delete: resets the attributes and the dims
 
     renderer_cls._configure_main_framebuffer = _configure_main_framebuffer
+    renderer_cls._delete_main_framebuffer = _delete_main_framebuffer
     renderer_cls._synthssl_patched = True
 
 

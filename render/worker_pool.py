@@ -26,6 +26,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Iterator
 
 from synthssl.core.console import setup_logging
+from synthssl.core.exit_status import describe_exit
 
 from .provenance import Provenance
 from .resume import ShardPlan
@@ -47,26 +48,17 @@ class ShardFailed(Exception):
         self.plan, self.cause = plan, cause
 
 
-def describe_exit(code: int | None) -> str:
-    """How a process ended, from its exit code: 'killed by signal 9 (SIGKILL)', 'exited with status 1'."""
-    if code is None:
-        return "exited"
-    if code < 0:
-        try:
-            return f"killed by signal {-code} ({signal.Signals(-code).name})"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with status {code}"
-
-
 def rasterizer_threads_env(workers: int) -> dict[str, str]:
     """``LP_NUM_THREADS`` for each of ``workers`` processes: Mesa's llvmpipe (the CPU GL driver)
     starts one rasterizer thread per CPU in every process, so N workers on N cores would run N x N
-    threads; each gets its share of the CPUs instead. Empty when the user set it (or one worker)."""
+    threads; each gets its share of the CPUs instead. A share of one CPU is ``0``: llvmpipe then
+    rasterizes in the worker's own thread, which costs less CPU per pass than handing every draw to
+    a rasterizer thread and waiting for it. Empty when the user set it (or one worker)."""
     if workers <= 1 or "LP_NUM_THREADS" in os.environ:
         return {}
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return {"LP_NUM_THREADS": str(max(1, cpus // workers))}
+    share = cpus // workers
+    return {"LP_NUM_THREADS": str(share if share > 1 else 0)}
 
 
 def start_ignoring_sigint(process: mp.process.BaseProcess) -> None:
