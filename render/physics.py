@@ -59,7 +59,7 @@ def _flush_c_stdio() -> None:
 
 _pb = _import_pybullet()
 
-_MAX_HULL_POINTS = 96  # collision cost grows with hull size; 96 points keep shapes faithful
+_MAX_HULL_POINTS = 512  # collision cost grows with hull size; up to 512 points, primitives keep their whole hull
 
 
 def physics_available() -> bool:
@@ -208,7 +208,43 @@ class PhysicsWorld:
         for b in bodies:
             pos, quat = pb.getBasePositionAndOrientation(b, physicsClientId=cid)
             poses.append(_pose(Rotation.from_quat(quat).as_matrix(), np.asarray(pos)))
-        return poses, steps
+        return lift_onto_floor(meshes, poses), steps
 
 
-__all__ = ["PhysicsWorld", "place_without_physics", "physics_available", "physics_notice"]
+#: Objects whose lowest point is within this height (metres) of a surface below them touch it.
+CONTACT_TOLERANCE = 1e-3
+
+
+def lift_onto_floor(meshes: list[trimesh.Trimesh], poses: list[np.ndarray]) -> list[np.ndarray]:
+    """``poses`` with every object that dips below the floor (z < 0) raised until its lowest vertex
+    is on it, and every object resting on a raised one raised by as much.
+
+    pybullet's contacts let a heavy settled hull sink up to a few millimetres into the plane, and a
+    collision hull reduced to ``_MAX_HULL_POINTS`` vertices lets the rendered mesh reach further
+    down; here its lowest vertex is put exactly on the floor. An object whose lowest
+    point is above the floor (``> CONTACT_TOLERANCE``) rests on others: it goes up by the largest
+    lift of the objects below it whose footprints (x-y bounds) overlap its own and whose top
+    reaches its lowest point. Objects are handled from the lowest up, so a stack rises together.
+    """
+    world = [trimesh.transform_points(m.vertices, p) for m, p in zip(meshes, poses)]
+    lows = np.array([float(v[:, 2].min()) for v in world])
+    lifts = np.zeros(len(meshes))
+    for k in np.argsort(lows, kind="stable"):
+        if lows[k] < 0.0:
+            lifts[k] = -lows[k]
+        elif lows[k] > CONTACT_TOLERANCE:
+            lo_k, hi_k = world[k][:, :2].min(axis=0), world[k][:, :2].max(axis=0)
+            for j in range(len(meshes)):
+                below = j != k and lows[j] < lows[k] and float(world[j][:, 2].max()) >= lows[k] - CONTACT_TOLERANCE
+                lo_j, hi_j = world[j][:, :2].min(axis=0), world[j][:, :2].max(axis=0)
+                if below and np.all(lo_j <= hi_k) and np.all(lo_k <= hi_j):
+                    lifts[k] = max(lifts[k], lifts[j])
+    out = []
+    for pose, lift in zip(poses, lifts):
+        raised = np.array(pose, dtype=np.float64)
+        raised[2, 3] += lift
+        out.append(raised)
+    return out
+
+
+__all__ = ["PhysicsWorld", "place_without_physics", "lift_onto_floor", "physics_available", "physics_notice"]

@@ -5,8 +5,10 @@ change what is rendered (`NON_CONTENT_KEYS`: the output folder, the scene count,
 the array-job split, the GL backend, the shard size and the compression). From it and the
 asset files:
 
-* ``config_hash``: sha256 (hex) of the content config as ``json.dumps(..., sort_keys=True)``
-  (`content_json`); the seed is included.
+* ``config_hash``: sha256 (hex) of the content config and the `RENDER_VERSION` as
+  ``json.dumps(..., sort_keys=True)`` (`content_json`); the seed is included. A renderer that
+  draws other scenes from the same config has another version, hence another hash: its scenes
+  never mix with older ones in one folder, and have their own ``render_id``.
 * ``render_id``: its first 16 hex characters. Every shard of one render has the same id,
   whichever machine of an array job wrote it; with (render_id, scene_id) a scene is unique
   across renders, so folders rendered with different seeds can be trained on together.
@@ -37,6 +39,10 @@ from .config import ConfigError, RenderConfig
 NON_CONTENT_KEYS = ("out", "scenes", "workers", "shard_index", "num_shards", "backend", "shard_size", "compression")
 #: Hex characters of ``config_hash`` that make the ``render_id``.
 RENDER_ID_LENGTH = 16
+#: The version of what a content config renders to, hashed into ``config_hash``; raised whenever
+#: the same config renders other scenes. 2: collision hulls keep up to 512 vertices and no settled
+#: object dips below the floor (`synthssl.render.physics.lift_onto_floor`).
+RENDER_VERSION = 2
 
 
 def content_config(cfg_dict: dict[str, Any]) -> dict[str, Any]:
@@ -45,8 +51,9 @@ def content_config(cfg_dict: dict[str, Any]) -> dict[str, Any]:
 
 
 def content_json(cfg_dict: dict[str, Any]) -> str:
-    """`content_config` as canonical JSON (sorted keys): the text ``config_hash`` hashes."""
-    return json.dumps(content_config(cfg_dict), sort_keys=True)
+    """`content_config` and ``render_version`` (`RENDER_VERSION`) as canonical JSON (sorted keys):
+    the text ``config_hash`` hashes."""
+    return json.dumps({**content_config(cfg_dict), "render_version": RENDER_VERSION}, sort_keys=True)
 
 
 def asset_set(cfg: RenderConfig) -> tuple[tuple[str, ...], str]:
@@ -105,6 +112,7 @@ def provenance_of(cfg: RenderConfig) -> Provenance:
 __all__ = [
     "NON_CONTENT_KEYS",
     "RENDER_ID_LENGTH",
+    "RENDER_VERSION",
     "Provenance",
     "provenance_of",
     "content_config",
