@@ -4,6 +4,7 @@
     python bench/bench_zero_shot.py --shards out/demo/shards --out out/zero_shot --seeds 0 1 2
     python bench/bench_zero_shot.py --shards S --out O --steps 2 --set data.image_size=32   # smoke test
     python bench/bench_zero_shot.py ... --score full=out/quality/full-seed0                  # add existing runs
+    python bench/bench_zero_shot.py ... --data castel                 # ViSP's 30 RGB-D frames instead
 
 Two arms, both ``train/configs/demo.yaml`` (contrast + depth/normal/contour, 48 px, 400
 steps) on the same shards, photos, steps, seeds and schedule:
@@ -13,9 +14,11 @@ steps) on the same shards, photos, steps, seeds and schedule:
 
 Each trained run's heads (``export/heads.pt``) are scored without any training on real
 data by ``train-ssl predict zero_shot=true``'s code: the Middlebury 2014 Motorcycle left
-view (``synthssl.train.eval.middlebury``), depth AbsRel and δ<1.25 after per-image
-median scaling, and Spearman ρ. Two reference points that are not models come with
-them: a constant depth and ``row_prior_depth`` (farther towards the top).
+view (``synthssl.train.eval.middlebury``), or with ``--data castel`` ViSP's 30 RGB-D
+frames (``synthssl.train.eval.castel``, means over the frames), depth AbsRel and
+δ<1.25 after per-image median scaling, and Spearman ρ. Two reference points that are
+not models come with them: a constant depth and ``row_prior_depth`` (farther towards
+the top).
 
 Runs land in ``OUT/<arm>-seed<k>/``; a finished run with the same settings is reused,
 an unfinished one resumed. Prints one JSON object on stdout (also ``OUT/results.json``):
@@ -103,7 +106,10 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (default: 0)")
     p.add_argument("--size", type=int, help="--size of predict (default: twice the training image size)")
     p.add_argument("--device", default="auto", help="training and scoring device (default: auto)")
-    p.add_argument("--root", help="Middlebury folder (default: /usr/share/synthssl/middlebury-motorcycle)")
+    p.add_argument(
+        "--data", choices=("middlebury", "castel"), default="middlebury", help="real depth (default: middlebury)"
+    )
+    p.add_argument("--root", help="folder of the --data files (default: where setup.sh or apt-get puts them)")
     p.add_argument(
         "--set",
         nargs="+",
@@ -127,12 +133,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
     from synthssl.core.config import ConfigError
     from synthssl.train.device import resolve_device
-    from synthssl.train.eval.middlebury import DEFAULT_ROOT, load_motorcycle
     from synthssl.train.eval.zero_shot import depth_zero_shot_metrics, row_prior_depth
     from synthssl.train.export import atomic_write_text
     from synthssl.train.predict.cli import default_size
     from synthssl.train.predict.model import load_predictor
-    from synthssl.train.predict.zero_shot import score_zero_shot
+    from synthssl.train.predict.zero_shot import load_zero_shot, mean_scores, score_zero_shot_set
 
     if args.steps < 1 or (args.size is not None and args.size < 1):
         fail("--steps and --size must be positive")
@@ -143,7 +148,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if missing:
         fail(f"--shards: {', '.join(missing)} not found (render them first, e.g. bash scripts/demo.sh)")
     try:
-        real = load_motorcycle(args.root or DEFAULT_ROOT)
+        real = load_zero_shot(args.data, args.root)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     try:
@@ -156,7 +161,12 @@ def main(argv: Optional[list[str]] = None) -> int:
             predictor = load_predictor(run, device)
         except (FileNotFoundError, ValueError) as exc:  # NoHeadsError names the method
             fail(str(exc))
-        return score_zero_shot(predictor, real, args.size or default_size(predictor.meta), device)
+        return score_zero_shot_set(predictor, args.data, real, args.size or default_size(predictor.meta), device)
+
+    def reference(depth_of) -> dict:
+        """A reference point's metrics: one image's, or their means over the images (as the runs')."""
+        per_image = [depth_zero_shot_metrics(depth_of(*r.depth.shape), r.depth, r.valid) for r in real]
+        return per_image[0] if len(per_image) == 1 else mean_scores(per_image)
 
     args.out.mkdir(parents=True, exist_ok=True)
     arms: dict[str, dict] = {}
@@ -169,17 +179,16 @@ def main(argv: Optional[list[str]] = None) -> int:
             per_seed.append({"seed": seed, "train_seconds": seconds, **score(run)})
             log(f"{arm} seed {seed}: " + ", ".join(f"{k} {per_seed[-1][k]:.4g}" for k in METRICS))
         arms[arm] = summarise(per_seed)
-    h, w = real.depth.shape
     references = {
-        "constant": depth_zero_shot_metrics(np.ones((h, w)), real.depth, real.valid),
-        "row_prior": depth_zero_shot_metrics(row_prior_depth(h, w), real.depth, real.valid),
+        "constant": reference(lambda h, w: np.ones((h, w))),
+        "row_prior": reference(row_prior_depth),
     }
     extra = {}
     for item in args.score:
         name, _, run = item.partition("=")
         extra[name] = score(Path(run))
     results = {
-        "dataset": real.name,
+        "dataset": real[0].name if len(real) == 1 else args.data,
         "recipe": str(RECIPE.relative_to(ROOT)),
         "steps": args.steps,
         "seeds": args.seeds,

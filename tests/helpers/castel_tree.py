@@ -10,7 +10,7 @@ import numpy as np
 #: intrinsics of both stand-in cameras (px = py = 20, principal point at pixel (row 6, column 8))
 FOCAL, U0, V0 = 20.0, 8.0, 6.0
 HEIGHT, WIDTH = 12, 16
-RAW_DEPTH = 2000  #: every pixel's raw depth (x DEPTH_SCALE_M = 0.25 m)
+RAW_DEPTH = np.tile(2000 + 50 * np.arange(WIDTH, dtype=np.uint16), (HEIGHT, 1))  #: 0.25 m + 6.25 mm per column
 
 
 def _camera_xml(path: Path) -> None:
@@ -29,7 +29,7 @@ def write_visp_depth(path: Path, raw: np.ndarray) -> None:
 
 def write_castel_tree(root: Path, frames: int = 2) -> Path:
     """Both cameras alike (`FOCAL`, `U0`, `V0`), the identity as ``depth_M_color.txt``, and
-    ``frames`` frames of HEIGHT x WIDTH: grey level 10 k + column, raw depth `RAW_DEPTH` everywhere."""
+    ``frames`` frames of HEIGHT x WIDTH: grey level 10 k + column, raw depth `RAW_DEPTH`."""
     (root / "castel").mkdir(parents=True)
     _camera_xml(root / "chateau.xml")
     _camera_xml(root / "chateau_depth.xml")
@@ -37,5 +37,5 @@ def write_castel_tree(root: Path, frames: int = 2) -> Path:
     for k in range(frames):
         grey = np.tile((10 * k + np.arange(WIDTH)).astype(np.uint8), (HEIGHT, 1))
         cv2.imwrite(str(root / "castel" / f"image_{k:04d}.pgm"), grey)
-        write_visp_depth(root / "castel" / f"depth_image_{k:04d}.bin", np.full((HEIGHT, WIDTH), RAW_DEPTH, np.uint16))
+        write_visp_depth(root / "castel" / f"depth_image_{k:04d}.bin", RAW_DEPTH)
     return root

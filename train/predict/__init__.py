@@ -8,6 +8,7 @@
   relative depth, unit normals and contour probabilities;
 - `maps`: the PNG renderings (depth with a colour bar, normals, contours) and the
   contact sheet;
-- `zero_shot`: the heads scored on real depth ground truth (`synthssl.train.eval.middlebury`);
+- `zero_shot`: the heads scored on real depth ground truth (`synthssl.train.eval.middlebury`,
+  `synthssl.train.eval.castel`);
 - `cli`: the command.
 """

@@ -1,7 +1,7 @@
 """``train-ssl predict``: depth, normals and contours of an export's heads on your own photos.
 
     train-ssl predict run=RUN images=PATH [out=DIR] [size=N] [device=auto] [batch=N]
-                      [zero_shot=true [zero_shot_root=ROOT]]
+                      [zero_shot=true [zero_shot_data=middlebury|castel] [zero_shot_root=ROOT]]
 
 RUN is a run folder (its export/), an export folder, or a backbone.pt with its backbone.json;
 the export needs heads.pt (methods that train property heads). For every image under PATH
@@ -16,7 +16,8 @@ the export needs heads.pt (methods that train property heads). For every image u
 and ``OUT/contact_sheet.png`` (input | depth | normals | contours, one row per image,
 at most 100 rows) and ``OUT/predict.json`` (what was written, what was skipped).
 Unreadable images are skipped and listed at the end. ``zero_shot=true`` also scores the
-depth head on real ground truth (`synthssl.train.eval.middlebury`) and prints JSON.
+depth head on real ground truth (`synthssl.train.predict.zero_shot`: Middlebury 2014
+Motorcycle, or ViSP's castel RGB-D frames) and prints JSON.
 OUT is held by one command at a time (`synthssl.core.folder_lock`); a mistake in any key
 is one line and exit 2 before the model is loaded; Ctrl-C is one line and exit 130.
 """
@@ -37,7 +38,6 @@ from synthssl.core.errors import OutputWriteError
 from synthssl.core.folder_lock import FolderInUseError, FolderLock
 from synthssl.train.device import resolve_device
 from synthssl.train.eval.drawing import write_png
-from synthssl.train.eval.middlebury import DEFAULT_ROOT, load_motorcycle
 from synthssl.train.export import NoHeadsError, atomic_save_npy, atomic_write_text, find_export
 from synthssl.train.predict.feed import Fed, feed_image, to_tensor
 from synthssl.train.predict.images import list_inputs, output_names, read_rgb
@@ -50,7 +50,7 @@ from synthssl.train.predict.maps import (
     normals_rgb,
 )
 from synthssl.train.predict.model import Predictor, load_predictor
-from synthssl.train.predict.zero_shot import score_zero_shot
+from synthssl.train.predict.zero_shot import ZERO_SHOT_DATA, load_zero_shot, score_zero_shot_set
 
 __all__ = ["PredictConfig", "build_parser", "parse_config", "main", "default_size", "SHEET_ROWS", "SHEET_CELL"]
 
@@ -82,14 +82,18 @@ class PredictConfig:
     batch: int = 8
     """images per forward pass (images of one fed shape are batched)."""
     zero_shot: bool = False
-    """also score the depth head on real ground truth (Middlebury 2014 Motorcycle); prints JSON, writes
-    OUT/zero_shot.json."""
-    zero_shot_root: str = str(DEFAULT_ROOT)
-    """folder of the Middlebury Motorcycle files (unpacked by scripts/setup.sh)."""
+    """also score the depth head on real ground truth (zero_shot_data); prints JSON, writes OUT/zero_shot.json."""
+    zero_shot_data: str = "middlebury"
+    """the real depth: middlebury (Middlebury 2014 Motorcycle, one image) or castel (ViSP's 30 RGB-D frames;
+    apt-get install visp-images-data)."""
+    zero_shot_root: Optional[str] = None
+    """folder of the zero_shot_data files (null: /usr/share/synthssl/middlebury-motorcycle, unpacked by
+    scripts/setup.sh, or /usr/share/visp-images-data/ViSP-images/mbt-depth/castel)."""
 
     def check(self) -> None:
         need(self.size is None or self.size >= 1, "size", "a positive integer (or null)")
         need(self.batch >= 1, "batch", "a positive integer")
+        need(self.zero_shot_data in ZERO_SHOT_DATA, "zero_shot_data", " or ".join(ZERO_SHOT_DATA))
 
 
 def build_parser() -> KeyValueParser:
@@ -225,7 +229,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         device = resolve_device(cfg.device, "device")
         export = find_export(cfg.run, "run")
         files, root = list_inputs(cfg.images) if cfg.images is not None else ([], None)
-        real = load_motorcycle(cfg.zero_shot_root) if cfg.zero_shot else None
+        real = load_zero_shot(cfg.zero_shot_data, cfg.zero_shot_root) if cfg.zero_shot else None
         predictor = load_predictor(export, device)
         lock = FolderLock(cfg.out, "out", kind="folder for the maps").acquire()  # before any image is fed
         return _run(cfg, predictor, files, root, real, device)
@@ -266,7 +270,7 @@ def _run(cfg: PredictConfig, predictor: Predictor, files: list[Path], root, real
             )
             return 2
     if real is not None:
-        summary["zero_shot"] = score_zero_shot(predictor, real, size, device)
+        summary["zero_shot"] = score_zero_shot_set(predictor, cfg.zero_shot_data, real, size, device)
         atomic_write_text(json.dumps(summary["zero_shot"], indent=2) + "\n", out / "zero_shot.json")
         print(json.dumps(summary["zero_shot"]))
     atomic_write_text(json.dumps(summary, indent=2) + "\n", out / "predict.json")
