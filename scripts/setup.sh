@@ -17,7 +17,8 @@ APT_PACKAGES=(
   hdf5-tools                        # h5dump: the interop test reads a shard without h5py
 )
 # unpack_from_deb PACKAGE DIR PATH...: copy the files PATH... (paths inside the package,
-# globs allowed) of the Debian package PACKAGE into DIR, without installing the package.
+# globs allowed; a folder is copied whole) of the Debian package PACKAGE into DIR, without
+# installing the package.
 # Done once: DIR/.unpacked marks it.
 unpack_from_deb() {
   local package="$1" dir="$2"
@@ -33,7 +34,7 @@ unpack_from_deb() {
   local files=()
   for p in "$@"; do files+=("$tmp"/x/$p); done  # unquoted $p: globs expand
   $SUDO mkdir -p "$dir"
-  $SUDO cp "${files[@]}" "$dir"/
+  $SUDO cp -r "${files[@]}" "$dir"/
   $SUDO touch "$dir/.unpacked"
   rm -rf "$tmp"
 }
@@ -66,6 +67,14 @@ STEREO_DIR=/usr/share/synthssl/middlebury-motorcycle
 unpack_from_deb "$STEREO_PACKAGE" "$STEREO_DIR" \
   usr/lib/python3/dist-packages/skimage/data/motorcycle_{left.png,right.png,disp.npz} \
   "usr/share/doc/$STEREO_PACKAGE/copyright"
+
+# Real RGB-D frames with sensor depth (docs/eval.md): ViSP's castel sequence, 30 frames and the two
+# cameras' calibration (28 MB of the 75 MB package visp-images-data, which is not installed).
+CASTEL_PACKAGE=visp-images-data
+CASTEL_DIR=/usr/share/synthssl/visp-castel
+unpack_from_deb "$CASTEL_PACKAGE" "$CASTEL_DIR" \
+  usr/share/visp-images-data/ViSP-images/mbt-depth/castel/{chateau.xml,chateau_depth.xml,depth_M_color.txt,castel} \
+  "usr/share/doc/$CASTEL_PACKAGE/copyright"
 
 PY="${PYTHON:-}"
 if [ -z "$PY" ]; then

@@ -155,13 +155,13 @@ def test_missing_package_is_one_line_naming_apt(tmp_path):
     with pytest.raises(FileNotFoundError) as info:
         load_castel(tmp_path / "nowhere")
     message = str(info.value)
-    assert "apt-get install visp-images-data" in message and "\n" not in message
+    assert "bash scripts/setup.sh (or apt-get install visp-images-data)" in message and "\n" not in message
     assert str(tmp_path / "nowhere" / "chateau.xml") in message
 
 
 needs_package = pytest.mark.skipif(
     not (castel.DEFAULT_ROOT / "depth_M_color.txt").is_file(),
-    reason="Debian package visp-images-data not installed (apt-get install visp-images-data)",
+    reason="castel frames missing (bash scripts/setup.sh, or apt-get install visp-images-data)",
 )
 
 

@@ -62,7 +62,11 @@ def test_predict_zero_shot_mistakes_are_one_line(heads_run, tmp_path, capsys):
     )
     assert train_ssl([*base, "zero_shot_data=castel", f"zero_shot_root={tmp_path / 'none'}"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "apt-get install visp-images-data" in err and str(tmp_path / "none") in err
+    assert (
+        "\n" not in err
+        and "bash scripts/setup.sh (or apt-get install visp-images-data)" in err
+        and str(tmp_path / "none") in err
+    )
 
 
 def test_bench_zero_shot_data_castel(analytic_shards, heads_run, castel_tree, tmp_path, capsys, monkeypatch):

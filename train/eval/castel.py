@@ -1,13 +1,14 @@
 """Real RGB-D frames with sensor depth that work offline: ViSP's ``mbt-depth/castel`` sequence.
 
-Source: the Debian package ``visp-images-data`` (3.5.0-1, the data of the ViSP examples,
-GPL-2, (c) Inria; docs/eval.md) installs ``/usr/share/visp-images-data/ViSP-images/
-mbt-depth/castel`` (`DEFAULT_ROOT`): 30 frames of a model castle filmed by an Intel
-RealSense SR300. Per frame ``castel/image_%04d.pgm`` (the colour camera's image, 8-bit
-grey, 640 x 480) and ``castel/depth_image_%04d.bin`` (the depth camera's raw depth);
-beside them the two cameras' intrinsics and the extrinsic between them. The file
-formats, units and the depth camera's lens model are those of ViSP's own reader,
-``example/tracking/mbtGenericTrackingDepth.cpp`` (``read_data``, github.com/lagadic/visp):
+Source: the Debian package ``visp-images-data`` (3.5.0-1, the data of the ViSP examples, GPL-2, (c)
+Inria; docs/eval.md) installs ``/usr/share/visp-images-data/ViSP-images/mbt-depth/castel``;
+``scripts/setup.sh`` unpacks just these files into ``/usr/share/synthssl/visp-castel``
+(`DEFAULT_ROOT`: the first of `ROOTS` that holds them). 30 frames of a model castle filmed by an
+Intel RealSense SR300. Per frame ``castel/image_%04d.pgm`` (the colour camera's image, 8-bit grey,
+640 x 480) and ``castel/depth_image_%04d.bin`` (the depth camera's raw depth); beside them the two
+cameras' intrinsics and the extrinsic between them. The file formats, units and the depth camera's
+lens model are those of ViSP's own reader, ``example/tracking/mbtGenericTrackingDepth.cpp``
+(``read_data``, github.com/lagadic/visp):
 
 - depth ``.bin``: uint32 little-endian height, uint32 width, then height x width uint16
   little-endian values, row-major; metres = value x `DEPTH_SCALE_M` (0.000124986647, the
@@ -53,17 +54,21 @@ __all__ = [
     "read_visp_intrinsics",
     "read_visp_homogeneous",
     "DEFAULT_ROOT",
+    "ROOTS",
     "FRAMES",
     "DEPTH_SCALE_M",
     "DEPTH_DISTORTION",
 ]
 
-DEFAULT_ROOT = Path("/usr/share/visp-images-data/ViSP-images/mbt-depth/castel")
+#: Where ``scripts/setup.sh`` unpacks the frames (without installing the package), then where the
+#: package installs them; `DEFAULT_ROOT` is the first that holds them.
+ROOTS = (Path("/usr/share/synthssl/visp-castel"), Path("/usr/share/visp-images-data/ViSP-images/mbt-depth/castel"))
+DEFAULT_ROOT = next((r for r in ROOTS if (r / "depth_M_color.txt").is_file()), ROOTS[0])
 FRAMES = 30  #: frames in visp-images-data 3.5.0
 DEPTH_SCALE_M = 0.000124986647  #: metres per raw depth unit (SR300), from ViSP's reader
 #: (k1, k2, p1, p2, k3) of the SR300 depth camera's inverse Brown-Conrady model, from ViSP's reader
 DEPTH_DISTORTION = (0.165056542, -0.0508309528, 0.00435937941, 0.00541406544, 0.250085592)
-_INSTALL = "apt-get install visp-images-data"
+_INSTALL = "bash scripts/setup.sh (or apt-get install visp-images-data)"
 
 
 @dataclass(frozen=True)
