@@ -262,6 +262,10 @@ def _load_average() -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--scaling" in argv:  # its own flags (--size, --backend ...) go to scaling_main whole
+        scaling_main([a for a in argv if a != "--scaling"])
+        return
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--against", metavar="REV", default=None, help="also measure commit REV in the same run")
     p.add_argument("--size", type=int, default=128)
@@ -285,12 +289,7 @@ def main(argv: list[str] | None = None) -> None:
         help="render config override for both arms (repeatable), e.g. appearance.antialias=false",
     )
     p.add_argument("--scaling", action="store_true", help="run the 1-vs-N-workers benchmark instead (scaling_main)")
-    args, rest = p.parse_known_args(argv)
-    if args.scaling:
-        scaling_main(rest)
-        return
-    if rest:
-        p.error(f"unrecognized arguments: {' '.join(rest)}")
+    args = p.parse_args(argv)
     photo_dir = args.photo_dir or default_photo_dir()
     load_before = _load_average()
     with tempfile.TemporaryDirectory(prefix="bench-render-") as tmp:

@@ -110,3 +110,12 @@ def test_render_config_overrides_apply_to_nested_keys_as_yaml():
     assert cfg["camera"] == {"max_tries": 2} and cfg["seed"] == 5 and cfg["size"] == 64
     with pytest.raises(ValueError, match="--set: expected key=value, got 'antialias'"):
         render_config(64, None, "egl", ["antialias"])
+
+
+def test_scaling_gets_its_own_size_and_backend_flags(monkeypatch):
+    import bench_render
+
+    seen = []
+    monkeypatch.setattr(bench_render, "scaling_main", lambda argv: seen.append(argv))
+    main(["--scaling", "--size", "64", "--backend", "egl", "--quick"])
+    assert seen == [["--size", "64", "--backend", "egl", "--quick"]]
