@@ -15,7 +15,9 @@ before the folder is touched), ``identity`` (one folder, one render; a failed st
 it), ``resume`` (the shard plan, what is finished), ``shard_worker`` (one process writing
 shards), ``worker_pool`` (spawned workers, dead-worker diagnosis), ``interrupt`` (Ctrl-C),
 ``pipeline`` (the orchestration), ``run_summary`` (what a run did), ``preview`` (contact
-sheet), ``api`` (the Python API), ``cli``. Nothing here imports torch; pyrender is imported only through ``gl_compat``.
+sheet), ``api`` (the Python API), ``stream`` (a render worker of a training stream,
+``python -m synthssl.render.stream``), ``cli``. Nothing here imports torch; pyrender is imported
+only through ``gl_compat``.
 """
 
 from __future__ import annotations

@@ -72,6 +72,16 @@ class SceneSource:
             self.close()
             raise
 
+    @property
+    def category_names(self) -> list[str]:
+        """The category table of the scenes (``category`` ids index it), as shards store it."""
+        return list(self._sampler.category_names)
+
+    @property
+    def physics(self) -> bool:
+        """Whether objects are placed by the physics simulation (enabled and pybullet imports)."""
+        return self._physics is not None
+
     def render(self, index: int) -> dict[str, Any]:
         """Scene ``index``: {field: array} as `render_scene` returns it."""
         if int(index) < 0:
