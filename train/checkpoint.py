@@ -7,9 +7,12 @@ plus each `ExtraOptimizer`), ``scaler`` (GradScaler state or None), ``config``
 (resolved, plain dict), ``world_size``, ``shards`` (fingerprint of each shard trained on
 -- ``{}`` on photo pairs: a resume on replaced shards is refused) and
 ``divergence_reference`` (early loss values of `synthssl.train.guards.DivergenceGuard`),
-and with ``train.ema_decay`` ``weight_average``
-(`synthssl.train.momentum.weight_average.WeightAverage` state). Only tensors and plain
-Python values, so it loads with ``weights_only=True``. Random state needs no saving: every
+with ``train.ema_decay`` ``weight_average``
+(`synthssl.train.momentum.weight_average.WeightAverage` state), and with ``data.stream``
+``stream`` (`synthssl.train.data.stream.SceneStream.state`: the render config, its hash and
+render id, and ``position``, the scenes of each rank that the steps done consumed; a resume
+starts the render workers there and refuses a render config that renders other scenes). Only
+tensors and plain Python values, so it loads with ``weights_only=True``. Random state needs no saving: every
 step re-seeds from (seed, rank, step), and the data position is a function of the step
 (`ResumableSampler`), so ``--resume`` replays exactly what an uninterrupted run does.
 

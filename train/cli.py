@@ -100,7 +100,8 @@ def _run_overrides(config: Optional[str], overrides: list[str], resume: bool) ->
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """Entry point of ``train-ssl``; returns the exit code (2 = config error, 130 = interrupted)."""
+    """Entry point of ``train-ssl``; returns the exit code (2 = config error, 1 = a render worker of
+    ``data.stream`` died or failed, 130 = interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     require_extra("train", "train-ssl")
     if argv and argv[0] == "eval":
@@ -121,6 +122,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     from synthssl.core.folder_lock import FolderInUseError
     from synthssl.dataset.errors import ShardFormatError
     from synthssl.train import distributed as dist_utils
+    from synthssl.train.data.stream import RenderStreamError
     from synthssl.train.guards import DivergenceError
 
     verbosity = -1 if args.quiet else 1 if args.verbose else 0
@@ -175,6 +177,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         log.error("%s", one_line(exc))
         dist_utils.cleanup()
         return 2
+    except RenderStreamError as exc:  # a render worker of data.stream died or failed: a run-time failure
+        log.error("%s", one_line(exc))
+        dist_utils.cleanup()
+        return 1
     except KeyboardInterrupt:
         log.error("interrupted; resume with --resume")
         dist_utils.cleanup()

@@ -73,6 +73,13 @@ class DataConfig:
         "0 = load in the main process",
     )
     prefetch_factor: int = opt(4, "batches prefetched per worker")
+    stream: Optional[str] = opt(
+        None,
+        "train on scenes rendered on the fly instead of data.shards: a render config (a shipped name "
+        "such as demo, or a YAML file); scene i of its seed, never repeated (docs/train.md)",
+    )
+    stream_set: list[str] = opt([], "key=value overrides of the data.stream render config, e.g. [size=128]")
+    stream_workers: int = opt(2, "render worker processes per rank for data.stream")
 
     def check(self) -> None:
         need(self.batch_size >= 2, "batch_size", ">= 2 view pairs (contrastive negatives and BatchNorm need a batch)")
@@ -82,6 +89,34 @@ class DataConfig:
         need(self.workers >= 0, "workers", ">= 0")
         need(self.prefetch_factor >= 1, "prefetch_factor", ">= 1")
         need(self.photo_base_size >= 0, "photo_base_size", ">= 0 (0 = 2 x image_size)")
+        need(self.stream_workers >= 1, "stream_workers", ">= 1")
+        need(
+            all(isinstance(item, str) and "=" in item for item in self.stream_set),
+            "stream_set",
+            f"a list of key=value render overrides, e.g. [size=128], got {self.stream_set}",
+        )
+        need(
+            self.stream is not None or not self.stream_set,
+            "stream_set",
+            "[] without data.stream (it overrides the data.stream render config)",
+        )
+        if self.stream is not None:
+            need(bool(self.stream.strip()), "stream", "a render config name or YAML file, or null")
+            for key, clash, unset in (
+                ("shards", bool(self.shards), "data.shards=[]"),
+                ("photo_pairs", self.photo_pairs, "data.photo_pairs=false"),
+            ):
+                need(
+                    not clash,
+                    "stream",
+                    f"no data.{key} with it ({unset}): data.stream renders the training scenes itself; "
+                    f"or leave data.stream unset to train on data.{key}",
+                )
+            need(
+                self.val_fraction == 0.0,
+                "val_fraction",
+                "0 with data.stream (streamed scenes are never held out; hold out a render with another seed)",
+            )
         need(
             not (self.photo_pairs and self.shards),
             "shards",

@@ -8,7 +8,9 @@ the fix) at the first failure, before the model is built or any data is read for
 3. with ``resume``, the checkpoint against the config (`synthssl.train.resume.check_resume`);
 4. the data the method needs (``cfg.method.data_needs()``) against the data the config gives
    (`check_needs`);
-5. the shards: opened once as the training split, image size and split size (`open_shards`);
+5. the shards: opened once as the training split, image size and split size (`open_shards`); or,
+   with ``data.stream``, the render workers: started once, the render config they resolve, image
+   size, shared memory, and a resumed run's render config against its checkpoint's (`open_stream`);
 6. the photos: found, at least one decodes, unreadable ones counted (`count_photos`);
 7. batch fit: a batch never repeats an item (`check_batch_fits`);
 8. optional packages and sections (wandb, the online k-NN).
@@ -40,6 +42,7 @@ from synthssl.train.resume import ResumePlan, check_resume
 
 if TYPE_CHECKING:
     from synthssl.dataset.reader import ShardCollection
+    from synthssl.train.data.stream import SceneStream
 
 __all__ = [
     "Prepared",
@@ -49,6 +52,7 @@ __all__ = [
     "check_needs",
     "check_photos_needed",
     "open_shards",
+    "open_stream",
     "count_photos",
     "check_batch_fits",
     "startup_summary",
@@ -79,10 +83,12 @@ class PhotoCount:
 class Prepared:
     """A checked config with its built method (on CPU), the method's data needs and the opened data.
 
-    shard_size: (height, width) of the shards (None on photo pairs); collection: the training split
-    of data.shards, opened once and handed to the data pipeline (None on photo pairs); device and
-    amp_dtype: where and in which autocast precision it trains (None = fp32); photos: the photo
-    count (None without data.photos); resume: the checked checkpoint of a ``--resume`` (else None).
+    shard_size: (height, width) of the shards or the streamed scenes (None on photo pairs);
+    collection: the training split of data.shards, opened once and handed to the data pipeline
+    (None on photo pairs and streams); device and amp_dtype: where and in which autocast precision
+    it trains (None = fp32); photos: the photo count (None without data.photos); resume: the checked
+    checkpoint of a ``--resume`` (else None); stream: the started scene stream of ``data.stream``
+    (else None), whose workers the data pipeline takes over (and stops).
     """
 
     cfg: TrainingConfig
@@ -95,6 +101,7 @@ class Prepared:
     amp_dtype: Optional[torch.dtype] = None
     photos: Optional[PhotoCount] = None
     resume: Optional[ResumePlan] = None
+    stream: Optional["SceneStream"] = None
 
 
 def check_world(cfg: TrainingConfig, world: int) -> None:
@@ -124,10 +131,11 @@ def check_needs(cfg: TrainingConfig, needs: DataNeeds, world: int = 1) -> None:
         )
     if d.photo_pairs and not d.photos:
         raise ConfigError("data.photos: data.photo_pairs=true trains on photos; set data.photos=DIR")
-    if not d.photo_pairs and not d.shards:
+    if not d.photo_pairs and not d.shards and d.stream is None:
         raise ConfigError(
             "data.shards: no shard directories given; set data.shards=[DIR,...] "
-            "(render them with render-scenes) or data.photo_pairs=true with data.photos=DIR"
+            "(render them with render-scenes), data.stream=RENDER_CONFIG to render scenes while training, "
+            "or data.photo_pairs=true with data.photos=DIR"
         )
     if needs.geometry and d.photo_pairs:
         raise ConfigError(
@@ -191,6 +199,54 @@ def open_shards(cfg: TrainingConfig, needs: DataNeeds, world: int) -> "ShardColl
     return collection
 
 
+def open_stream(
+    cfg: TrainingConfig,
+    needs: DataNeeds,
+    world: int,
+    rank: int = 0,
+    plan: Optional[ResumePlan] = None,
+    device: torch.device = torch.device("cpu"),
+) -> "SceneStream":
+    """``data.stream``'s render workers, started (`synthssl.train.data.stream.SceneStream`): the render config
+    resolved by them (ConfigError naming data.stream), the image size, the shared memory, and with
+    ``plan`` the render config's hash against the one the checkpoint trained on."""
+    from synthssl.train.data.scenes import scene_fields
+    from synthssl.train.data.stream import SceneStream
+
+    d = cfg.data
+    stream = SceneStream(
+        d.stream,
+        d.stream_set,
+        workers=d.stream_workers,
+        fields=[f for f in scene_fields(needs.fields) if f != "rgb"],
+        batch=d.batch_size // world,
+        rank=rank,
+        world=world,
+        pair_seed=cfg.train.seed,
+        pin=device.type == "cuda",
+    )
+    try:
+        size = stream.info.size
+        if d.image_size > size:
+            raise ConfigError(
+                f"data.image_size: {d.image_size} px cannot be cropped from the {size}x{size} px scenes of "
+                f"data.stream={d.stream}; set data.image_size <= {size} or render larger scenes "
+                f"(data.stream_set=[size={d.image_size}])"
+            )
+        recorded = plan.state.get("stream") if plan is not None and plan.state is not None else None
+        if recorded is not None and recorded.get("config_hash") != stream.info.config_hash:
+            raise ConfigError(
+                f"--resume: data.stream={d.stream} now renders other scenes than the checkpoint trained on "
+                f"(render config hash {str(recorded.get('config_hash'))[:16]}, now {stream.info.render_id}: the "
+                f"YAML file or the package's render defaults changed); resume with the original render config, "
+                f"or start a new run (another train.out=DIR, or --overwrite)"
+            )
+    except BaseException:
+        stream.close()
+        raise
+    return stream
+
+
 def count_photos(folder: str) -> PhotoCount:
     """Find the photos under ``folder`` and decode up to `PHOTOS_CHECKED` of them (spread over the sorted
     list); ConfigError when there are none or none of them decodes."""
@@ -227,11 +283,13 @@ def check_batch_fits(batch: int, available: int, what: str, data_key: str, where
         )
 
 
-def prepare(cfg: TrainingConfig, world: int = 1, *, resume: bool = False) -> Prepared:
+def prepare(cfg: TrainingConfig, world: int = 1, *, resume: bool = False, rank: Optional[int] = None) -> Prepared:
     """Check `cfg` (see the module docstring), open the data once, build the method (CPU). Raises ConfigError.
 
-    resume: also read and check ``train.out``'s checkpoint (`Prepared.resume`).
+    resume: also read and check ``train.out``'s checkpoint (`Prepared.resume`); rank: this process's
+    rank (its share of a ``data.stream``'s scenes; default: torch.distributed's rank).
     """
+    from synthssl.train.distributed import rank as process_rank
     from synthssl.train.methods.registry import method_class
 
     check_world(cfg, world)
@@ -241,19 +299,11 @@ def prepare(cfg: TrainingConfig, world: int = 1, *, resume: bool = False) -> Pre
     needs = cfg.method.data_needs()  # from the config alone: nothing is built or opened yet
     check_needs(cfg, needs, world)
     d = cfg.data
-    collection = None if d.photo_pairs else open_shards(cfg, needs, world)
+    collection = None if d.photo_pairs or d.stream is not None else open_shards(cfg, needs, world)
     check_photos_needed(cfg, needs)
     photos = count_photos(d.photos) if d.photos else None
     if photos is not None and d.photo_pairs:
         check_batch_fits(d.batch_size, photos.found, f"photos in {d.photos}", "data.photos", str(d.photos))
-    categories = collection.category_names if collection is not None else []
-    ctx = MethodContext(
-        arch=cfg.model.arch,
-        small_stem=cfg.model.small_stem,
-        image_size=d.image_size,
-        views=2,
-        num_categories=len(categories),
-    )
     try:
         cls = method_class(cfg.method.name)
     except ValueError as exc:
@@ -274,23 +324,35 @@ def prepare(cfg: TrainingConfig, world: int = 1, *, resume: bool = False) -> Pre
             OnlineKNN.from_config(cfg.eval.online_knn)  # validates the section, loads its data once
         except (ValueError, TypeError, FileNotFoundError) as exc:
             raise ConfigError(f"eval.online_knn: {exc}") from exc
-    torch.manual_seed(step_seed(cfg.train.seed, 0, -1, "init"))  # same initial weights on every rank
+    if d.stream is not None:  # the last check: it starts the render workers
+        rank = process_rank() if rank is None else rank
+        stream: Optional["SceneStream"] = open_stream(cfg, needs, world, rank, plan, device)
+    else:
+        stream = None
     try:
-        method = cls(cfg.method, ctx)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"method: {exc}") from exc
-    return Prepared(
-        cfg,
-        method,
-        ctx,
-        (collection.height, collection.width) if collection is not None else None,
-        needs,
-        collection,
-        device,
-        amp_dtype,
-        photos,
-        plan,
-    )
+        if stream is not None:
+            categories = stream.info.category_names
+            size: Optional[tuple[int, int]] = (stream.info.size, stream.info.size)
+        else:
+            categories = collection.category_names if collection is not None else []
+            size = (collection.height, collection.width) if collection is not None else None
+        ctx = MethodContext(
+            arch=cfg.model.arch,
+            small_stem=cfg.model.small_stem,
+            image_size=d.image_size,
+            views=2,
+            num_categories=len(categories),
+        )
+        torch.manual_seed(step_seed(cfg.train.seed, 0, -1, "init"))  # same initial weights on every rank
+        try:
+            method = cls(cfg.method, ctx)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"method: {exc}") from exc
+    except BaseException:
+        if stream is not None:
+            stream.close()
+        raise
+    return Prepared(cfg, method, ctx, size, needs, collection, device, amp_dtype, photos, plan, stream)
 
 
 def _precision_name(amp_dtype: Optional[torch.dtype]) -> str:
@@ -314,6 +376,18 @@ def startup_summary(prepared: Prepared, world: int, start_step: int = 0) -> dict
         summary["shards"] = len(collection.shard_paths)
         summary["scenes"] = len(collection)
         summary["scenes_skipped"] = int(collection.skipped_scenes)
+    if prepared.stream is not None:
+        info = prepared.stream.info
+        summary["stream"] = {
+            "render": d.stream,
+            "overrides": list(d.stream_set),
+            "workers_per_rank": d.stream_workers,
+            "size": info.size,
+            "views": info.views,
+            "seed": info.seed,
+            "render_id": info.render_id,
+            "physics": info.physics,
+        }
     if prepared.photos is not None:
         summary["photos"] = prepared.photos.found
         summary["photos_checked"] = prepared.photos.checked
@@ -345,6 +419,15 @@ def summary_lines(summary: dict[str, Any], resume: Optional[ResumePlan] = None) 
         data.append(
             f"{s['scenes']} scenes in {s['shards']} shards of {s['shard_folders']} folder"
             f"{'s' if s['shard_folders'] != 1 else ''}{skipped}"
+        )
+    if "stream" in s:
+        st = s["stream"]
+        given = " ".join([st["render"], *st["overrides"]])
+        workers = st["workers_per_rank"]
+        data.append(
+            f"scenes rendered while training from {given} ({st['size']} px, {st['views']} views, seed {st['seed']}, "
+            f"render id {st['render_id']}{'' if st['physics'] else ', no physics'}) by {workers} render "
+            f"worker{'s' if workers != 1 else ''} per rank, each scene once"
         )
     if "photos" in s:
         sample = "" if s["photos_checked"] == s["photos"] else f" of {s['photos_checked']} checked"

@@ -13,7 +13,10 @@ A run folder holds ``config.yaml`` (the resolved config, written when the run st
   schedule, ramps such as DANN's) follows the new ``train.steps`` from the resumed step on,
   as in a run started with it; the steps already done stay as they were trained. Every other
   key would change what was learned so far: each is named, with its value in the checkpoint,
-  and the resume is refused. The shards' fingerprints and the number of ranks must match too.
+  and the resume is refused. The shards' fingerprints and the number of ranks must match too
+  (and a ``data.stream``'s render config hash, checked once its workers have resolved it:
+  `synthssl.train.preflight.open_stream`; the number of render workers may change, since the
+  scenes do not depend on it).
 - Each accepted change is one line (`ResumePlan.changes`), printed in the start-up summary.
 """
 
@@ -42,6 +45,7 @@ RESUME_MUTABLE = (
     "train.export",
     "data.workers",
     "data.prefetch_factor",
+    "data.stream_workers",
     "train.compile",
     "train.out",
     "train.divergence_factor",

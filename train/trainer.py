@@ -14,10 +14,11 @@ checkpoint, run the online k-NN and finally export the backbone (the averaged we
 when there is an average; `synthssl.train.run_export`).
 
 Every step re-seeds torch's RNG and the augmentation generator from
-(seed, rank, step), and the data position is the step, so ``--resume`` continues
-exactly (tests/train/test_train_resume.py). The learning rate and ``StepInfo`` follow
-the current ``train.steps``, so a resumed run whose ``train.steps`` grew continues on the
-longer schedule (`synthssl.train.resume`).
+(seed, rank, step), and the data position is the step (with ``data.stream``, the checkpoint
+records the scene stream's position and render config hash), so ``--resume`` continues
+exactly (tests/train/test_train_resume.py, tests/train/test_train_stream.py). The learning
+rate and ``StepInfo`` follow the current ``train.steps``, so a resumed run whose
+``train.steps`` grew continues on the longer schedule (`synthssl.train.resume`).
 """
 
 from __future__ import annotations
@@ -119,24 +120,33 @@ class Trainer:
         self.shards = shard_fingerprints(cfg.data.shards) if cfg.data.shards and not cfg.data.photo_pairs else {}
         self.guard = DivergenceGuard(cfg.train.divergence_factor, cfg.train.divergence_window)
         self.resume_plan = None
-        if resume:
-            self.resume_plan = self.prepared.resume or check_resume(cfg, self.world, self.shards)
-            self._load(self.resume_plan.state)
-            self.resume_plan.state = None  # loaded: free the CPU copy
-        self.steps_done = self.start_step
-        self.config_dict = to_dict(cfg)
-        needs = self.prepared.needs
-        self.data = TrainingData(
-            cfg,
-            needs_real=needs.real,
-            real_views=needs.real_views,
-            rank=self.rank,
-            world=self.world,
-            device=self.device,
-            start_step=self.start_step,
-            fields=needs.fields,
-            collection=self.prepared.collection,
-        )
+        self.stream_start: Optional[int] = None
+        """the scene stream's position to start at: a resumed checkpoint's (None: from the step)."""
+        try:
+            if resume:
+                self.resume_plan = self.prepared.resume or check_resume(cfg, self.world, self.shards)
+                self._load(self.resume_plan.state)
+                self.resume_plan.state = None  # loaded: free the CPU copy
+            self.steps_done = self.start_step
+            self.config_dict = to_dict(cfg)
+            needs = self.prepared.needs
+            self.data = TrainingData(
+                cfg,
+                needs_real=needs.real,
+                real_views=needs.real_views,
+                rank=self.rank,
+                world=self.world,
+                device=self.device,
+                start_step=self.start_step,
+                fields=needs.fields,
+                collection=self.prepared.collection,
+                stream=self.prepared.stream,
+                stream_start=self.stream_start,
+            )
+        except BaseException:
+            if self.prepared.stream is not None:
+                self.prepared.stream.close()  # its render workers and shared memory
+            raise
         self.photos_skipped = 0
         self._skipped_reported = 0.0
         self._resume = resume
@@ -153,6 +163,8 @@ class Trainer:
         if self.average is not None:
             self.average.load_state_dict(state["weight_average"])
         self.start_step = int(state["step"])
+        if "stream" in state:  # data.stream: the scenes consumed so far
+            self.stream_start = int(state["stream"]["position"])
         self.guard = DivergenceGuard(
             self.cfg.train.divergence_factor, self.cfg.train.divergence_window, state.get("divergence_reference")
         )
@@ -182,10 +194,18 @@ class Trainer:
                     "shards": self.shards,
                     "divergence_reference": self.guard.state(),
                     **({"weight_average": self.average.state_dict()} if self.average else {}),
+                    **({"stream": self.stream_state(steps_done)} if self.data.stream is not None else {}),
                 },
             )
         if dist_utils.is_distributed():
             torch.distributed.barrier()
+
+    def stream_state(self, steps_done: int) -> dict[str, Any]:
+        """The scene stream's checkpoint entry after ``steps_done`` steps: its position is the scenes those
+        steps consumed (the stream itself may be further on, a batch fetched for a step not taken)."""
+        local_batch = self.cfg.data.batch_size // self.world
+        start = self.start_step * local_batch if self.stream_start is None else self.stream_start
+        return self.data.stream.state(start + (steps_done - self.start_step) * local_batch)
 
     # ------------------------------------------------------------------ step
     def _autocast(self):

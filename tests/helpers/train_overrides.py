@@ -36,3 +36,24 @@ def tiny_overrides(shard_dir: Path, photo_dir: Path, out: Path, **extra) -> list
     if items["method.name"] == "synthetic_contrast":
         items.setdefault("method.photo_decorrelation_weight", 0.0)
     return [f"{k}={v}" for k, v in items.items()]
+
+
+#: The render config of the stream tests: the demo's scenes at 32 px, without physics (fast).
+STREAM_RENDER = "demo"
+STREAM_SET = ("size=32", "physics.enabled=false")
+
+
+def stream_overrides(out: Path, workers: int = 1, **extra) -> list[str]:
+    """`tiny_overrides` of a run on ``data.stream`` (`STREAM_RENDER` with `STREAM_SET`, ``workers`` render
+    workers) instead of shards, with the terms that need photos off (no photo folder)."""
+    items = {
+        "data.shards": "[]",
+        "data.photos": "null",
+        "data.stream": STREAM_RENDER,
+        "data.stream_set": "[" + ",".join(STREAM_SET) + "]",
+        "data.stream_workers": workers,
+        "method.synthetic.adversarial": "none",
+        "method.photo_decorrelation_weight": 0.0,
+    }
+    items.update(extra)
+    return tiny_overrides(Path(), Path(), out, **items)

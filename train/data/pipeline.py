@@ -5,7 +5,10 @@ asks for, see `DataNeeds`, through the ``collection`` the trainer opened once):
 - the view-pair stream: rendered scenes (`SceneDataset` over ``data.shards``, train
   split; scenes with more than two views give a fresh pair of them per draw) or, with
   ``data.photo_pairs``, photos (`PhotoFolder`), each with a
-  `ResumableSampler` over its own scenes/photos (disjoint per rank);
+  `ResumableSampler` over its own scenes/photos (disjoint per rank); or, with
+  ``data.stream``, scenes rendered on the fly by render worker processes
+  (`synthssl.train.data.stream.SceneStream`, opened by the pre-flight checks), each scene
+  once, at position ``start_step x`` the per-rank batch (or a checkpoint's ``stream_start``);
 - the real-photo stream when the method needs it (domain adaptation, photo contrast):
   ``data.real_batch_size`` images per step, ``real_views`` crops of each photo.
 `next_batch(step)` returns the augmented `ViewBatch` of that step (plus how many
@@ -27,7 +30,8 @@ from synthssl.train.data.augment import augment_scenes, photo_pair_batch, real_i
 from synthssl.train.data.batch import ViewBatch
 from synthssl.train.data.photos import PhotoFolder
 from synthssl.train.data.sampler import ResumableSampler
-from synthssl.train.data.scenes import SceneDataset
+from synthssl.train.data.scenes import SceneDataset, scene_fields
+from synthssl.train.data.stream import SceneStream
 from synthssl.train.guards import ignore_stop_signals
 
 
@@ -67,6 +71,8 @@ class TrainingData:
         start_step: int = 0,
         fields: Optional[tuple[str, ...]] = None,
         collection: Optional[ShardCollection] = None,
+        stream: Optional[SceneStream] = None,
+        stream_start: Optional[int] = None,
     ):
         d = cfg.data
         self.cfg, self.rank, self.world, self.device = cfg, rank, world, device
@@ -77,6 +83,28 @@ class TrainingData:
         pin = device.type == "cuda"
         self.scenes: Optional[SceneDataset] = None
         self.pairs: Optional[PhotoFolder] = None
+        self.stream: Optional[SceneStream] = None
+        self._real_iter: Optional[Iterator[dict]] = None
+        self._pairs_iter: Optional[Iterator[dict]] = None
+        if d.stream is not None:
+            self.stream = stream or SceneStream(
+                d.stream,
+                d.stream_set,
+                workers=d.stream_workers,
+                fields=[f for f in scene_fields(fields) if f != "rgb"],
+                batch=self.local_batch,
+                rank=rank,
+                world=world,
+                pair_seed=cfg.train.seed,
+                pin=pin,
+            )
+            try:
+                self.stream.start(start_step * self.local_batch if stream_start is None else stream_start)
+                self._open_real(needs_real, real_views, base, start_step, pin)
+            except BaseException:
+                self.close()
+                raise
+            return
         if d.photo_pairs:
             self.pairs = PhotoFolder(d.photos, base, seed=cfg.train.seed, rank=rank, cache_mb=d.photo_cache_mb)
             pair_set: Dataset = self.pairs
@@ -93,7 +121,6 @@ class TrainingData:
         sampler = ResumableSampler(
             len(pair_set), seed=cfg.train.seed, rank=rank, world=world, start=start_step * self.local_batch
         )
-        self._real_iter: Optional[Iterator[dict]] = None
         self._pairs_iter = _loader(pair_set, self.local_batch, sampler, d.workers, d.prefetch_factor, pin)
         try:
             self._open_real(needs_real, real_views, base, start_step, pin)
@@ -124,10 +151,13 @@ class TrainingData:
             shutdown = getattr(it, "_shutdown_workers", None)  # multi-process iterators only
             if shutdown is not None:
                 shutdown()
+        if self.stream is not None:
+            self.stream.close()  # the render workers, and the shared memory
 
     def next_raw(self) -> tuple[dict, Optional[dict]]:
         """The next collated CPU batches (uint8/float16/float32 arrays as tensors)."""
-        return next(self._pairs_iter), (next(self._real_iter) if self._real_iter is not None else None)
+        pairs = self.stream.next_batch() if self.stream is not None else next(self._pairs_iter)
+        return pairs, (next(self._real_iter) if self._real_iter is not None else None)
 
     def augment(self, raw: dict, raw_real: Optional[dict], step: int) -> tuple[ViewBatch, int]:
         """Move a raw batch to the device and augment it with step `step`'s randomness."""

@@ -48,6 +48,15 @@ def scene_fields(fields: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(f for f in SCENE_FIELDS_READ if fields is None or f == "rgb" or f in fields)
 
 
+def view_pair(pair_seed: int | None, views: int, position: int) -> np.ndarray | None:
+    """int [2]: the two distinct views of the draw at ``position`` of scenes with ``views`` views, drawn
+    from ``(pair_seed, position)``; None (keep all views) without a seed or with two views or fewer.
+    The scene stream (`synthssl.train.data.stream`) draws its pairs with it too."""
+    if pair_seed is None or views <= 2:
+        return None
+    return np.random.default_rng([pair_seed, position, 0x7135]).choice(views, 2, replace=False)
+
+
 class SceneDataset(Dataset):
     """Scenes of many shard directories; ``split`` None/"train"/"val" by scene-id hash.
 
@@ -104,9 +113,7 @@ class SceneDataset(Dataset):
 
     def view_pair(self, position: int) -> np.ndarray | None:
         """int [2]: the two distinct views of the draw at sampler ``position``, or None (all views)."""
-        if self.pair_seed is None or self.views <= 2:
-            return None
-        return np.random.default_rng([self.pair_seed, position, 0x7135]).choice(self.views, 2, replace=False)
+        return view_pair(self.pair_seed, self.views, position)
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
         index, pair = (key[0], self.view_pair(key[1])) if isinstance(key, tuple) else (key, None)
