@@ -5,6 +5,7 @@
     python bench/bench_quality.py --budget cpu --arms random,full --seeds 1 --out out/q
     python bench/bench_quality.py --budget gpu-hour --set steps=4 scenes=32 ... --out out/smoke
     python bench/bench_quality.py --arms random,full --train-set method.synthetic.property_weight=1 --out out/lever-a1
+    python bench/bench_quality.py --budget cpu --arms random,full,full_stream --out out/quality-stream
 
 Arms (same backbone, resolution, batch of view pairs, optimiser steps and schedule):
 
@@ -13,7 +14,11 @@ Arms (same backbone, resolution, batch of view pairs, optimiser steps and schedu
 - ``contrast``: NT-Xent on the rendered pairs only;
 - ``full``: She & Xu: contrast + depth/normal/contour + adversarial adaptation to the photos;
 - ``dsc``: Dense Semantic Contrast on the rendered pairs;
-- ``dsc_full``: DSC + the synthetic terms (properties + adaptation).
+- ``dsc_full``: DSC + the synthetic terms (properties + adaptation);
+- ``full_stream``: ``full`` trained on scenes rendered while it trains (``data.stream``: the
+  training render's config, scenes 0, 1, 2, ... of its seed, each seen once) instead of the
+  ``scenes`` rendered ahead and repeated; not in the default ``--arms`` (``--arms
+  random,full,full_stream`` compares the two with seeds).
 
 Each arm starts from its shipped config (``train/configs/*.yaml``: the recipe) and the
 budget's settings override only what makes the budget equal (resolution, batch, steps,
@@ -76,7 +81,7 @@ class Budget:
     channels_last: bool = False
     small_stem: bool = False  # the CIFAR-style ResNet stem for every arm, random init included
     workers: int = 1  # DataLoader workers per training run
-    render_workers: int = 2
+    render_workers: int = 2  # render-scenes workers, and the render workers of the full_stream arm
     threads: int = 0  # torch CPU threads (0 = torch's default)
     photos: str = "/usr/share/backgrounds/mate"
     fmnist_train: int = 10000  # Fashion-MNIST training images (test set: all 10,000)
@@ -157,7 +162,12 @@ ARMS: dict[str, tuple[str, list[str]]] = {
         "dsc.yaml",
         ["method.synthetic.property_weight={recipe_property_weight}", "method.synthetic.adversarial=gan"],
     ),
+    "full_stream": ("synthetic_contrast.yaml", []),
 }
+#: Arms that train on scenes rendered while training (`stream_config`), not on the rendered shards.
+STREAM_ARMS = ("full_stream",)
+#: Arms that train on the training shards (rendered before any arm trains).
+SHARD_ARMS = ("contrast", "full", "dsc", "dsc_full")
 
 
 def log(msg: str) -> None:
@@ -232,17 +242,47 @@ def render(out: Path, scenes: int, seed: int, budget: Budget, extra: list[str]) 
     return out
 
 
+def stream_config(folder: Path, budget: Budget, extra: list[str]) -> Path:
+    """The render config of the training render (`render`'s keys with seed 0, then the ``extra``
+    ``key=value`` overrides), for the arms that train on a stream: written as YAML into ``folder``,
+    named by its content (``stream-HASH.yaml``), so that a run on other scenes has other settings
+    and is never reused for these (`bench_runs.train_run`). Returns its path."""
+    import yaml
+
+    from synthssl.core.config import apply_override
+    from synthssl.train.export import atomic_write_text
+
+    tree: dict = {"size": budget.render_size, "seed": 0, "appearance": {"photo_dir": budget.photos}}
+    for item in extra:
+        apply_override(tree, item)
+    text = yaml.safe_dump(tree, sort_keys=True)
+    path = folder / f"stream-{hashlib.sha256(text.encode()).hexdigest()[:12]}.yaml"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(text, path)
+    return path
+
+
 # ----------------------------------------------------------------------------- train
 
 
-def train_overrides(arm: str, seed: int, budget: Budget, shards: Path, run: Path) -> list[str]:
-    """Dotted overrides that put ``arm``'s shipped config on the equal budget."""
+def train_overrides(
+    arm: str, seed: int, budget: Budget, shards: Path, run: Path, stream: Optional[Path] = None
+) -> list[str]:
+    """Dotted overrides that put ``arm``'s shipped config on the equal budget (``stream``: the render
+    config of the `STREAM_ARMS`, `stream_config`)."""
+    if arm in STREAM_ARMS:
+        if stream is None:
+            raise ValueError(f"arm {arm}: trains on a stream; give the render config (stream_config)")
+        data = ["data.shards=[]", f"data.stream={stream}", f"data.stream_workers={budget.render_workers}"]
+    else:
+        data = [f"data.shards=[{shards}]"]
     o = [
         f"data.image_size={budget.image_size}",
         f"data.batch_size={budget.batch_size}",
         f"data.workers={budget.workers}",
         f"data.photos={budget.photos}",
-        f"data.shards=[{shards}]",
+        *data,
         f"train.steps={budget.steps}",
         f"train.seed={seed}",
         f"train.device={budget.device}",
@@ -267,7 +307,9 @@ def train_overrides(arm: str, seed: int, budget: Budget, shards: Path, run: Path
     return o + [item.format(**recipe) for item in ARMS[arm][1]]  # the arm's own overrides come last
 
 
-def train_arm(arm: str, seed: int, budget: Budget, shards: Path, run: Path, extra: list[str]) -> float:
+def train_arm(
+    arm: str, seed: int, budget: Budget, shards: Path, run: Path, extra: list[str], stream: Optional[Path] = None
+) -> float:
     """Train (or resume, or reuse) one arm; returns its training wall time in seconds (all attempts).
     A run made with other settings into the same --out is refused, never mixed in."""
     from synthssl.train.config import ConfigError
@@ -275,7 +317,7 @@ def train_arm(arm: str, seed: int, budget: Budget, shards: Path, run: Path, extr
     env = dict(os.environ)
     if budget.threads > 0:
         env["OMP_NUM_THREADS"] = str(budget.threads)
-    overrides = [*train_overrides(arm, seed, budget, shards, run), *extra]
+    overrides = [*train_overrides(arm, seed, budget, shards, run, stream), *extra]
     try:
         return train_run(ROOT / "train/configs" / ARMS[arm][0], overrides, run, budget.steps, env=env)
     except (SettingsMismatch, ConfigError) as exc:
@@ -450,7 +492,11 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     )
     p.add_argument("--budget", choices=sorted(BUDGETS), default="cpu", help="preset (default cpu)")
     p.add_argument("--out", type=Path, required=True, help="output folder (re-runs reuse what is finished)")
-    p.add_argument("--arms", default=",".join(ARMS_ORDER), help=f"comma-separated subset of {','.join(ARMS_ORDER)}")
+    p.add_argument(
+        "--arms",
+        default=",".join(ARMS_ORDER),
+        help=f"comma-separated subset of {','.join(ARMS_ORDER)} (default: all of them), and full_stream",
+    )
     p.add_argument("--seeds", type=int, help="pretraining seeds per trained arm (default: the budget's)")
     p.add_argument(
         "--set",
@@ -487,9 +533,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             fail("--seeds must be >= 1")
         budget = dataclasses.replace(budget, seeds=args.seeds)
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
-    unknown = [a for a in arms if a not in ARMS_ORDER]
+    known = [*ARMS_ORDER, *[a for a in ARMS if a not in ARMS_ORDER]]
+    unknown = [a for a in arms if a not in known]
     if unknown or not arms:
-        fail(f"--arms: unknown arm(s) {unknown}; choose from {','.join(ARMS_ORDER)}")
+        fail(f"--arms: unknown arm(s) {unknown}; choose from {','.join(known)}")
     if budget.image_size > budget.render_size:
         fail(f"--set image_size={budget.image_size} is larger than render_size={budget.render_size}")
     from synthssl.train.device import resolve_device
@@ -509,7 +556,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     for item in args.train_set + args.render_set:
         if "=" not in item:
             fail(f"--train-set/--render-set {item!r}: expected dotted.key=value")
-    shards = render(out / "data" / "train", budget.scenes, 0, budget, args.render_set)
+    shards = out / "data" / "train"
+    if any(a in SHARD_ARMS for a in arms):
+        render(shards, budget.scenes, 0, budget, args.render_set)
+    stream = stream_config(out / "data", budget, args.render_set) if set(arms) & set(STREAM_ARMS) else None
     heldout = render(out / "data" / "heldout", budget.heldout_scenes, 1, budget, args.render_set)
     try:
         evaluate = Evaluator(budget, device, heldout, out / "cache")
@@ -529,7 +579,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                 train_seconds = 0.0
             else:
                 log(f"{arm} seed {seed}: training {budget.steps} steps ({time.perf_counter() - t_start:.0f} s so far)")
-                train_seconds = train_arm(arm, seed, budget, shards, run, args.train_set)
+                train_seconds = train_arm(arm, seed, budget, shards, run, args.train_set, stream)
             record = evaluate_run(evaluate, run, train_seconds)
             runs.setdefault(arm, {})[seed] = record
             m = record["metrics"]

@@ -225,3 +225,24 @@ def test_an_evaluation_is_redone_when_the_heldout_renders_change(tmp_path):
     (heldout / "manifest.json").unlink()
     with pytest.raises(SystemExit, match="heldout/manifest.json"):
         shards_sha256(heldout)
+
+
+def test_the_full_stream_arm_is_full_trained_on_the_training_renders_config_streamed(tmp_path):
+    from bench_quality import BUDGETS, apply_sets, stream_config, train_overrides
+
+    budget = apply_sets(BUDGETS["cpu"], ["render_workers=3"])
+    stream = stream_config(tmp_path, budget, ["camera.overlap=[0.4,0.8]"])
+    assert stream.name.startswith("stream-") and stream == stream_config(tmp_path, budget, ["camera.overlap=[0.4,0.8]"])
+    assert stream != stream_config(tmp_path, budget, [])  # other scenes: another file, so never reused
+    from synthssl.core.yaml_numbers import safe_load
+
+    assert safe_load(stream.read_text()) == {
+        "appearance": {"photo_dir": budget.photos},
+        "camera": {"overlap": [0.4, 0.8]},
+        "seed": 0,
+        "size": budget.render_size,
+    }
+    full = train_overrides("full", 0, budget, tmp_path / "shards", tmp_path / "run")
+    streamed = train_overrides("full_stream", 0, budget, tmp_path / "shards", tmp_path / "run", stream)
+    assert set(streamed) - set(full) == {"data.shards=[]", f"data.stream={stream}", "data.stream_workers=3"}
+    assert set(full) - set(streamed) == {f"data.shards=[{tmp_path / 'shards'}]"}
