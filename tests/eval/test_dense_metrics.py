@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from synthssl.train.eval.dense_metrics import ContourMetrics, DepthMetrics, NormalMetrics, SegmentationMetrics
 
@@ -80,6 +81,28 @@ def test_contour_ods_picks_best_threshold():
     assert out["ods_f"] == pytest.approx(0.8)
     assert out["ods_threshold"] == pytest.approx(0.25)
     assert out["ods_precision"] == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("tolerance", [0, 1, 2])
+def test_contour_counts_equal_thresholding_each_map_then_dilating_it(tolerance):
+    """The accumulator dilates once and counts every threshold at once; the definition thresholds first."""
+    torch.manual_seed(0)
+    prob = torch.rand(3, 9, 11)
+    prob[0, 0, :4] = torch.tensor([0.25, 0.5, 0.75, float("nan")])  # on a threshold, and NaN (no edge)
+    target = (torch.rand(3, 9, 11) > 0.8).float()
+    valid = torch.rand(3, 9, 11) > 0.2
+    m = ContourMetrics(num_thresholds=3, tolerance=tolerance)  # thresholds 0.25, 0.5, 0.75
+    m.update(prob, target, valid)
+    gt = target * valid
+    pool = (lambda x: x) if tolerance == 0 else (lambda x: F.max_pool2d(x, 2 * tolerance + 1, 1, tolerance))
+    gt_near = pool(gt[:, None])[:, 0] > 0.5
+    for i, t in enumerate((0.25, 0.5, 0.75)):
+        pred = (prob >= t).float() * valid
+        pred_near = pool(pred[:, None])[:, 0] > 0.5
+        assert m.pred_total[i] == pred.sum()
+        assert m.pred_matched[i] == (pred * gt_near).sum()
+        assert m.gt_total[i] == gt.sum()
+        assert m.gt_matched[i] == (gt * pred_near).sum()
 
 
 def test_segmentation_miou_hand_computed():

@@ -117,13 +117,21 @@ class ContourMetrics:
         keep = torch.ones_like(gt) if valid is None else valid.double()
         gt = gt * keep
         gt_near = self._dilate(gt[:, None])[:, 0] > 0.5
-        for i, t in enumerate(self.thresholds.tolist()):
-            pred = (prob.double() >= t).double() * keep
-            pred_near = self._dilate(pred[:, None])[:, 0] > 0.5
-            self.pred_total[i] += pred.sum().item()
-            self.pred_matched[i] += (pred * gt_near).sum().item()
-            self.gt_total[i] += gt.sum().item()
-            self.gt_matched[i] += (gt * pred_near).sum().item()
+        # pixels outside ``valid`` (and NaN probabilities) predict no edge at any threshold
+        masked = torch.where((keep > 0) & ~prob.isnan(), prob.double(), -math.inf)
+        # thresholding commutes with the dilation (a max filter), so one dilation serves every threshold:
+        # a predicted edge at threshold t lies within tolerance of a pixel iff the dilated map there is >= t
+        near = self._dilate(masked[:, None])[:, 0]
+        self.pred_total += self._at_or_above(masked.reshape(-1))
+        self.pred_matched += self._at_or_above(masked[gt_near])
+        self.gt_total += gt.sum().item()
+        self.gt_matched += self._at_or_above(near[gt > 0.5])
+
+    def _at_or_above(self, values: torch.Tensor) -> torch.Tensor:
+        """float64 [T]: for each threshold t, how many of ``values`` (float64) are >= t (exact counts)."""
+        below_or_at = torch.searchsorted(self.thresholds, values.contiguous(), right=True)  # thresholds <= value
+        histogram = torch.bincount(below_or_at, minlength=self.thresholds.numel() + 1).double()
+        return histogram.flip(0).cumsum(0).flip(0)[1:]
 
     def compute(self) -> dict[str, float]:
         precision = torch.where(self.pred_total > 0, self.pred_matched / self.pred_total.clamp_min(1), 1.0)

@@ -34,7 +34,7 @@ from synthssl.train.eval.dense_heads import DenseHeads, dense_probe_losses
 from synthssl.train.eval.dense_metrics import ContourMetrics, DepthMetrics, NormalMetrics, SegmentationMetrics
 from synthssl.train.eval.features import preprocess_images
 
-__all__ = ["DenseProbeConfig", "DenseProbe", "DenseProbeResult", "run_dense_probes"]
+__all__ = ["DenseProbeConfig", "DenseProbe", "DenseProbeResult", "run_dense_probes", "channel_statistics"]
 
 
 @dataclass(frozen=True)
@@ -189,14 +189,20 @@ def run_dense_probes(
     return _score(probe, test, test_raw, num_categories, config, history)
 
 
-def _fit_standardisation(probe: DenseProbe, train_raw: torch.Tensor) -> None:
-    """Per-channel mean/std of the probe-train features; near-constant channels are
-    floored at 10 % of the mean channel std so that test views cannot blow them up."""
+def channel_statistics(train_raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std), float [1, C, 1, 1] each, of probe-train features [N, C, h, w] per channel; near-constant
+    channels' std is floored at 10 % of the mean channel std so that test views cannot blow them up."""
     flat = train_raw.float().transpose(0, 1).reshape(train_raw.shape[1], -1)
     channel_std = flat.std(1)
     floor = max(0.1 * float(channel_std.mean()), 1e-6)
-    probe.feat_mean.copy_(flat.mean(1).view(1, -1, 1, 1))
-    probe.feat_std.copy_(channel_std.clamp_min(floor).view(1, -1, 1, 1))
+    return flat.mean(1).view(1, -1, 1, 1), channel_std.clamp_min(floor).view(1, -1, 1, 1)
+
+
+def _fit_standardisation(probe: DenseProbe, train_raw: torch.Tensor) -> None:
+    """The probe's standardisation from the probe-train features (`channel_statistics`)."""
+    mean, std = channel_statistics(train_raw)
+    probe.feat_mean.copy_(mean)
+    probe.feat_std.copy_(std)
 
 
 @torch.no_grad()
