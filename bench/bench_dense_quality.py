@@ -54,14 +54,18 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, NoReturn, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_quality import random_export, render, shards_sha256, train_overrides  # noqa: E402
+from bench_quality import apply_sets, random_export, render, shards_sha256, train_overrides  # noqa: E402
+from bench_quality import fail as quality_fail  # noqa: E402
 from bench_runs import SettingsMismatch, train_run  # noqa: E402
 from dense_quality_report import ARMS_ORDER, compare_pairs, dense_markdown, summarise_arms  # noqa: E402
+
+#: The name user errors start with.
+PROGRAM = "bench_dense_quality"
 
 
 @dataclass
@@ -191,39 +195,9 @@ def log(msg: str) -> None:
     print(f"[dense] {msg}", file=sys.stderr, flush=True)
 
 
-def fail(msg: str) -> None:
+def fail(msg: str) -> NoReturn:
     """A user error: one line on stderr, exit 2."""
-    print(f"bench_dense_quality: error: {msg}", file=sys.stderr)
-    raise SystemExit(2)
-
-
-def apply_sets(budget: Budget, items: list[str]) -> Budget:
-    """``budget`` with ``KEY=VALUE`` overrides (YAML values, read as the config engine reads numbers);
-    a bad key or value is a one-line error (exit 2)."""
-    import yaml
-
-    from synthssl.core.yaml_numbers import safe_load
-
-    names = [f.name for f in dataclasses.fields(budget)]
-    changes: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or key not in names:
-            fail(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(names)}")
-        try:
-            value = safe_load(raw)
-        except yaml.YAMLError:
-            fail(f"--set {key}: cannot parse {raw!r}")
-        default = getattr(budget, key)
-        if isinstance(default, tuple) and isinstance(value, list):
-            value = tuple(value)
-        elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        ok = (isinstance(value, str) or value is None) if default is None else (type(value) is type(default))
-        if not ok:
-            fail(f"--set {key}: expected {type(default).__name__ if default is not None else 'a string'}, got {raw!r}")
-        changes[key] = value
-    return dataclasses.replace(budget, **changes)
+    quality_fail(msg, PROGRAM)
 
 
 def check_budget(budget: Budget) -> Budget:
@@ -608,7 +582,7 @@ def resolve_arms(spec: str) -> list[str]:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
-    budget = apply_sets(BUDGETS[args.budget], args.set)
+    budget = apply_sets(BUDGETS[args.budget], args.set, PROGRAM)
     if args.seeds is not None:
         if args.seeds < 1:
             fail("--seeds must be >= 1")

@@ -48,7 +48,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, NoReturn, Optional, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -174,28 +174,32 @@ def log(msg: str) -> None:
     print(f"[quality] {msg}", file=sys.stderr, flush=True)
 
 
-def fail(msg: str) -> None:
-    """A user error: one line on stderr, exit 2."""
-    print(f"bench_quality: error: {msg}", file=sys.stderr)
+def fail(msg: str, program: str = "bench_quality") -> NoReturn:
+    """A user error: one line on stderr naming ``program``, exit 2."""
+    print(f"{program}: error: {msg}", file=sys.stderr)
     raise SystemExit(2)
 
 
-def apply_sets(budget: Budget, items: list[str]) -> Budget:
-    """``budget`` with ``KEY=VALUE`` overrides; a bad key or value is a one-line error (exit 2)."""
+BudgetT = TypeVar("BudgetT")
+
+
+def apply_sets(budget: BudgetT, items: list[str], program: str = "bench_quality") -> BudgetT:
+    """``budget`` (a budget dataclass of this benchmark or another) with ``KEY=VALUE`` overrides; a
+    bad key or value is a one-line error naming ``program`` (exit 2)."""
     import yaml
 
     from synthssl.core.yaml_numbers import safe_load  # the config engine's reader: 5e-4 is a number
 
-    names = [f.name for f in dataclasses.fields(Budget)]
+    names = [f.name for f in dataclasses.fields(budget)]
     changes: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or key not in names:
-            fail(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(names)}")
+            fail(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(names)}", program)
         try:
             value = safe_load(raw)
         except yaml.YAMLError:
-            fail(f"--set {key}: cannot parse {raw!r}")
+            fail(f"--set {key}: cannot parse {raw!r}", program)
         default = getattr(budget, key)
         if isinstance(default, tuple) and isinstance(value, list):
             value = tuple(value)
@@ -203,7 +207,8 @@ def apply_sets(budget: Budget, items: list[str]) -> Budget:
             value = float(value)
         ok = (isinstance(value, str) or value is None) if default is None else (type(value) is type(default))
         if not ok:
-            fail(f"--set {key}: expected {type(default).__name__ if default is not None else 'a string'}, got {raw!r}")
+            expected = type(default).__name__ if default is not None else "a string"
+            fail(f"--set {key}: expected {expected}, got {raw!r}", program)
         changes[key] = value
     return dataclasses.replace(budget, **changes)
 
