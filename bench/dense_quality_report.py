@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Mapping, Optional
 
-from quality_report import summarise
+from quality_report import summarise_arms as summarise_quality_arms
 
 from synthssl.train.eval.report import beyond_spread
 
@@ -61,16 +61,7 @@ def _digits(metric: str) -> int:
 def summarise_arms(runs: Mapping[str, Mapping[int, dict]]) -> dict[str, dict]:
     """arm -> {"seeds", "train_seconds" (mean), "metrics": {metric: summarise(values over seeds)}} for the
     metrics every seed of the arm has; arms in `ARMS_ORDER`, unknown ones after."""
-    arms: dict[str, dict] = {}
-    for arm in [a for a in ARMS_ORDER if a in runs] + [a for a in runs if a not in ARMS_ORDER]:
-        records = [runs[arm][s] for s in sorted(runs[arm])]
-        present = [m for m in METRICS if all(m in r["metrics"] for r in records)]
-        arms[arm] = {
-            "seeds": len(records),
-            "train_seconds": sum(r["train_seconds"] for r in records) / len(records),
-            "metrics": {m: summarise([r["metrics"][m] for r in records]) for m in present},
-        }
-    return arms
+    return summarise_quality_arms(runs, ARMS_ORDER, METRICS)
 
 
 def borrowed_spreads(arms: Mapping[str, dict]) -> dict[str, Optional[float]]:

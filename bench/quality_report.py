@@ -11,7 +11,7 @@ verdicts it is given the largest spread that any multi-seed arm shows on that me
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -48,17 +48,26 @@ def summarise(values: list[float]) -> dict:
     }
 
 
-def compare_arms(runs: Mapping[str, Mapping[int, dict]], reference: str = "full") -> dict:
-    """``{"arms": {arm: {...}}, "comparisons": {other: {metric: {...}}}}`` from per-seed eval records."""
+def summarise_arms(
+    runs: Mapping[str, Mapping[int, dict]], order: Sequence[str] = ARMS_ORDER, metrics: Mapping[str, Any] = METRICS
+) -> dict[str, dict]:
+    """arm -> {"seeds", "train_seconds" (mean), "metrics": {metric: `summarise` over seeds}} from per-seed
+    eval records, for the ``metrics`` every seed of the arm has; arms in ``order``, unknown ones after."""
     arms: dict[str, dict] = {}
-    for arm in [a for a in ARMS_ORDER if a in runs] + [a for a in runs if a not in ARMS_ORDER]:
+    for arm in [a for a in order if a in runs] + [a for a in runs if a not in order]:
         records = [runs[arm][s] for s in sorted(runs[arm])]
-        present = [m for m in METRICS if all(m in r["metrics"] for r in records)]
+        present = [m for m in metrics if all(m in r["metrics"] for r in records)]
         arms[arm] = {
             "seeds": len(records),
             "train_seconds": float(np.mean([r["train_seconds"] for r in records])),
             "metrics": {m: summarise([r["metrics"][m] for r in records]) for m in present},
         }
+    return arms
+
+
+def compare_arms(runs: Mapping[str, Mapping[int, dict]], reference: str = "full") -> dict:
+    """``{"arms": {arm: {...}}, "comparisons": {other: {metric: {...}}}}`` from per-seed eval records."""
+    arms = summarise_arms(runs)
     fallback = {
         m: max(
             [
