@@ -49,7 +49,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -59,9 +58,15 @@ from typing import Any, NoReturn, Optional, Sequence
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_quality import apply_sets, random_export, render, shards_sha256, train_overrides  # noqa: E402
+from bench_quality import (  # noqa: E402
+    apply_sets,
+    random_export,
+    render,
+    shards_sha256,
+    train_budgeted,
+    train_overrides,
+)
 from bench_quality import fail as quality_fail  # noqa: E402
-from bench_runs import SettingsMismatch, train_run  # noqa: E402
 from dense_quality_report import ARMS_ORDER, compare_pairs, dense_markdown, summarise_arms  # noqa: E402
 
 #: The name user errors start with.
@@ -251,20 +256,10 @@ def arm_config(arm: str) -> Path:
 
 
 def train_arm(arm: str, seed: int, budget: Budget, shards: Path, run: Path, extra: list[str]) -> float:
-    """Train (or resume, or reuse) one arm; its training seconds over all attempts. A run made with
-    other settings into the same --out is refused (exit 2), never mixed in."""
-    from synthssl.train.config import ConfigError
-
-    env = dict(os.environ)
-    if budget.threads > 0:
-        env["OMP_NUM_THREADS"] = str(budget.threads)
+    """Train (or resume, or reuse) one arm (`bench_quality.train_budgeted`); its training seconds over
+    all attempts. A run made with other settings into the same --out is refused (exit 2), never mixed in."""
     overrides = [*arm_overrides(arm, seed, budget, shards, run), *extra]
-    try:
-        return train_run(arm_config(arm), overrides, run, budget.steps, env=env)
-    except (SettingsMismatch, ConfigError) as exc:
-        fail(f"{exc}; give a new --out for these settings" if isinstance(exc, SettingsMismatch) else str(exc))
-    except RuntimeError as exc:
-        raise SystemExit(f"bench_dense_quality: {exc}") from None
+    return train_budgeted(arm_config(arm), overrides, run, budget, PROGRAM)
 
 
 # ----------------------------------------------------------------------------- evaluate

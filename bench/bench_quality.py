@@ -312,23 +312,29 @@ def train_overrides(
     return o + [item.format(**recipe) for item in ARMS[arm][1]]  # the arm's own overrides come last
 
 
-def train_arm(
-    arm: str, seed: int, budget: Budget, shards: Path, run: Path, extra: list[str], stream: Optional[Path] = None
-) -> float:
-    """Train (or resume, or reuse) one arm; returns its training wall time in seconds (all attempts).
-    A run made with other settings into the same --out is refused, never mixed in."""
+def train_budgeted(config: Path, overrides: list[str], run: Path, budget: Any, program: str = "bench_quality") -> float:
+    """Train (or resume, or reuse) the run ``run`` of ``config`` with ``overrides``, with ``budget``'s
+    threads and steps; returns its training wall time in seconds (all attempts). A run made with other
+    settings into the same --out is refused in one line naming ``program`` (exit 2), never mixed in."""
     from synthssl.train.config import ConfigError
 
     env = dict(os.environ)
     if budget.threads > 0:
         env["OMP_NUM_THREADS"] = str(budget.threads)
-    overrides = [*train_overrides(arm, seed, budget, shards, run, stream), *extra]
     try:
-        return train_run(ROOT / "train/configs" / ARMS[arm][0], overrides, run, budget.steps, env=env)
+        return train_run(config, overrides, run, budget.steps, env=env)
     except (SettingsMismatch, ConfigError) as exc:
-        fail(f"{exc}; give a new --out for these settings" if isinstance(exc, SettingsMismatch) else str(exc))
+        fail(f"{exc}; give a new --out for these settings" if isinstance(exc, SettingsMismatch) else str(exc), program)
     except RuntimeError as exc:
-        raise SystemExit(f"bench_quality: {exc}") from None
+        raise SystemExit(f"{program}: {exc}") from None
+
+
+def train_arm(
+    arm: str, seed: int, budget: Budget, shards: Path, run: Path, extra: list[str], stream: Optional[Path] = None
+) -> float:
+    """Train (or resume, or reuse) one arm (`train_budgeted`); returns its training wall time in seconds."""
+    overrides = [*train_overrides(arm, seed, budget, shards, run, stream), *extra]
+    return train_budgeted(ROOT / "train/configs" / ARMS[arm][0], overrides, run, budget)
 
 
 def random_export(run: Path, seed: int, budget: Budget) -> None:
