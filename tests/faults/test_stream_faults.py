@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
@@ -46,21 +47,29 @@ def _gone(pids: list[int]) -> bool:
     return not any(Path(f"/proc/{p}").exists() for p in pids)
 
 
-@pytest.mark.slow
-def test_a_killed_render_worker_fails_the_run_in_one_line_and_leaves_nothing(tmp_path):
-    before = leftover_blocks()
-    out = tmp_path / "run"
+def _stop_after_a_step(
+    out: Path, stop: Callable[[subprocess.Popen, list[int]], None]
+) -> tuple[subprocess.Popen, list[int], str, str]:
+    """Train from the stream into ``out`` with 2 render workers; after the first step, ``stop(proc,
+    workers)``; then (proc, workers, stdout, stderr) once it ended (a hang fails the wait)."""
     proc = _start_train(out)
     try:
         wait_for(lambda: _trained_a_step(out, proc), 240, "the first training step")
         workers = _workers(proc.pid)
         assert len(workers) == 2, (workers, proc.poll())
-        os.kill(workers[0], signal.SIGKILL)
-        stdout, stderr = proc.communicate(timeout=60)  # a hang fails here
+        stop(proc, workers)
+        stdout, stderr = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+    return proc, workers, stdout, stderr
+
+
+@pytest.mark.slow
+def test_a_killed_render_worker_fails_the_run_in_one_line_and_leaves_nothing(tmp_path):
+    before = leftover_blocks()
+    proc, workers, stdout, stderr = _stop_after_a_step(tmp_path / "run", lambda p, w: os.kill(w[0], signal.SIGKILL))
     assert proc.returncode == 1, stderr
     line = one_line(stderr)
     assert f"render worker process {workers[0]} (killed by signal 9 (SIGKILL)) died " in line, line
@@ -72,17 +81,8 @@ def test_a_killed_render_worker_fails_the_run_in_one_line_and_leaves_nothing(tmp
 def test_ctrl_c_checkpoints_stops_the_render_workers_and_leaves_nothing(tmp_path):
     before = leftover_blocks()
     out = tmp_path / "run"
-    proc = _start_train(out)
-    try:
-        wait_for(lambda: _trained_a_step(out, proc), 240, "the first training step")
-        workers = _workers(proc.pid)
-        assert len(workers) == 2, (workers, proc.poll())
-        os.killpg(proc.pid, signal.SIGINT)  # a Ctrl-C at the terminal reaches the trainer and its workers
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    # a Ctrl-C at the terminal reaches the trainer and its workers
+    proc, workers, _, stderr = _stop_after_a_step(out, lambda p, w: os.killpg(p.pid, signal.SIGINT))
     assert proc.returncode == 130, stderr
     assert one_line(stderr) == "train-ssl: interrupted; resume with --resume"
     state = torch.load(out / "checkpoint.pt", weights_only=True)
