@@ -225,6 +225,5 @@ __all__ = [
     "ShardFailed",
     "serve_shards",
     "start_ignoring_sigint",
-    "describe_exit",
     "rasterizer_threads_env",
 ]
