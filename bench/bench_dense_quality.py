@@ -59,6 +59,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_quality import (  # noqa: E402
+    ImageProbes,
     apply_sets,
     random_export,
     render,
@@ -111,6 +112,10 @@ class Budget:
     real_size: int = 0  # shorter side of the real images for the probes (0: 2 x image_size, predict's size)
     castel_root: Optional[str] = None  # ViSP castel frames (None: synthssl.train.eval.castel.DEFAULT_ROOT)
     middlebury_root: Optional[str] = None  # Middlebury Motorcycle (None: synthssl.train.eval.middlebury's)
+    fmnist_train: int = 5000  # global probes (bench_quality's): Fashion-MNIST training images
+    fmnist_test: int = 5000  # and test images (one fixed random draw of each split)
+    patches: bool = True  # global probes on the photo-patches task too
+    patches_root: Optional[str] = None
 
 
 BUDGETS: dict[str, Budget] = {
@@ -153,6 +158,8 @@ BUDGETS: dict[str, Budget] = {
         probe_test_scenes=512,
         probe_steps=1000,
         probe_batch=32,
+        fmnist_train=10000,
+        fmnist_test=10000,
     ),
 }
 
@@ -500,12 +507,77 @@ def evaluate_run(evaluate: DenseEvaluator, run: Path, train_seconds: float, nois
     return record
 
 
+GLOBAL_FIELDS = ("image_size", "fmnist_train", "fmnist_test", "patches", "patches_root")
+
+
+def global_settings(budget: Budget) -> dict:
+    """What a global-probe record must match to be reused."""
+    return {k: getattr(budget, k) for k in GLOBAL_FIELDS}
+
+
+def reusable_global(probes: ImageProbes, settings: dict, run: Path) -> Optional[dict]:
+    """``run/global_eval.json`` when it holds this export's global probes with ``settings``, else None."""
+    from synthssl.train.eval.feature_cache import backbone_fingerprint
+    from synthssl.train.export import load_backbone
+
+    path = run / "global_eval.json"
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    if (
+        record.get("fingerprint") == backbone_fingerprint(load_backbone(run / "export")[0])[:16]
+        and record.get("settings") == settings
+        and set(probes.metric_names) <= set(record["metrics"])
+    ):
+        return record
+    return None
+
+
+def evaluate_global(probes: ImageProbes, settings: dict, run: Path) -> dict:
+    """The global probes (Fashion-MNIST and photo-patches k-NN and linear) of ``run``'s export, or their
+    reusable record; the record lands in ``run/global_eval.json``, apart from the dense one, so that
+    either can be re-run alone."""
+    from synthssl.train.eval.backbones import load_eval_backbone
+    from synthssl.train.eval.feature_cache import backbone_fingerprint
+    from synthssl.train.export import atomic_write_text, load_backbone
+
+    record = reusable_global(probes, settings, run)
+    if record is not None:
+        return record
+    t0 = time.perf_counter()
+    b = load_eval_backbone(run / "export", run.name)
+    metrics = probes(b.encoder.to(probes.device), b.meta)
+    fingerprint = backbone_fingerprint(load_backbone(run / "export")[0])[:16]
+    record = {"fingerprint": fingerprint, "settings": settings, "metrics": metrics}
+    record["eval_seconds"] = time.perf_counter() - t0
+    atomic_write_text(json.dumps(record, indent=2) + "\n", run / "global_eval.json")
+    return record
+
+
+def with_global(record: dict, global_record: Optional[dict]) -> dict:
+    """The dense record with the global probes' metrics and seconds added (unchanged without them)."""
+    if global_record is None:
+        return record
+    return {
+        **record,
+        "metrics": {**global_record["metrics"], **record["metrics"]},
+        "eval_seconds": record["eval_seconds"] + global_record["eval_seconds"],
+    }
+
+
 def finished_elsewhere(
-    evaluate: DenseEvaluator, out: Path, budget: Budget, arms: Sequence[str], shards: Path, extra: list[str]
+    evaluate: DenseEvaluator,
+    probes: ImageProbes,
+    out: Path,
+    budget: Budget,
+    arms: Sequence[str],
+    shards: Path,
+    extra: list[str],
 ) -> dict[str, dict[int, dict]]:
     """The arms not in ``arms`` that an earlier invocation finished in ``out`` with these settings (every
     seed trained with today's resolved training settings and evaluated with today's probe settings), so
-    that the report covers all of them: arm -> seed -> record. Nothing is trained or evaluated here."""
+    that the report covers all of them: arm -> seed -> record (with the global probes where that
+    invocation ran them). Nothing is trained or evaluated here."""
     from bench_runs import SETTINGS_FILE, finished_export, resolved_settings
 
     found: dict[str, dict[int, dict]] = {}
@@ -523,7 +595,7 @@ def finished_elsewhere(
             record = reusable_record(evaluate, run, noise_seeds_of(arm, seed, budget))
             if record is None:
                 break
-            records[seed] = record
+            records[seed] = with_global(record, reusable_global(probes, global_settings(budget), run))
         else:
             found[arm] = records
     return found
@@ -610,6 +682,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     t0 = time.perf_counter()
     try:
         evaluate = DenseEvaluator(budget, device, heldout)
+        probes = ImageProbes(budget, device, out / "cache")
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     log(
@@ -630,13 +703,14 @@ def main(argv: Optional[list[str]] = None) -> int:
                 log(f"{arm} seed {seed}: training {budget.steps} steps ({time.perf_counter() - t_start:.0f} s so far)")
                 train_seconds = train_arm(arm, seed, budget, shards, run, args.train_set)
             record = evaluate_run(evaluate, run, train_seconds, noise_seeds_of(arm, seed, budget))
+            record = with_global(record, evaluate_global(probes, global_settings(budget), run))
             runs.setdefault(arm, {})[seed] = record
             m = record["metrics"]
             log(
                 f"{arm} seed {seed}: done in {time.perf_counter() - t0:.0f} s (train {train_seconds:.0f} s, "
                 f"probes {record['eval_seconds']:.0f} s); " + ", ".join(f"{k} {v:.3g}" for k, v in m.items())
             )
-    earlier = finished_elsewhere(evaluate, out, budget, arms, shards, args.train_set)
+    earlier = finished_elsewhere(evaluate, probes, out, budget, arms, shards, args.train_set)
     if earlier:
         log(f"the report also covers {', '.join(earlier)}, finished in {out} by an earlier invocation")
     merged = {**earlier, **runs}

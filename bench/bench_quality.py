@@ -396,55 +396,72 @@ def evaluation_settings(budget: Budget, heldout: Path) -> dict:
     return {**settings, "heldout_sha256": shards_sha256(heldout)}
 
 
-class Evaluator:
-    """Frozen-backbone probes on the benchmark's real-image tasks and held-out renders."""
+class ImageProbes:
+    """The image-level probes of a frozen backbone on real images: weighted k-NN (k=20) and a linear
+    probe on Fashion-MNIST (``fmnist_train`` / ``fmnist_test`` images) and, with ``patches``, on the
+    photo-patches task (all of it). Metrics ``<task>_knn`` and ``<task>_linear``, top-1 %."""
 
-    def __init__(self, budget: Budget, device: torch.device, heldout: Path, cache: Path):
-        from synthssl.train.eval.dense_data import load_dense_views
+    def __init__(self, budget: Any, device: torch.device, cache: Optional[Path]):
         from synthssl.train.eval.fashion_mnist import load_fashion_mnist
         from synthssl.train.eval.feature_cache import FeatureCache
         from synthssl.train.eval.photo_patches import load_photo_patches
 
-        self.budget = budget
-        self.device = device
-        self.cache = FeatureCache(cache)
+        self.image_size, self.device = budget.image_size, device
+        self.cache = FeatureCache(cache) if cache is not None else None
         self.tasks = {
             "fmnist": (load_fashion_mnist("train"), load_fashion_mnist("test"), budget.fmnist_train, budget.fmnist_test)
         }
         if budget.patches:
             train, test = load_photo_patches(budget.patches_root)
             self.tasks["patches"] = (train, test, len(train), len(test))
-        self.dense = load_dense_views(
-            [heldout], train_scenes=budget.dense_train_scenes, test_scenes=budget.dense_test_scenes, seed=0
-        )
-        self.metric_names = [
-            m for m in METRICS if m.split("_")[0] not in ("fmnist", "patches") or m.split("_")[0] in self.tasks
-        ]
-        self.settings = evaluation_settings(budget, heldout)
+        self.metric_names = [f"{task}_{probe}" for task in self.tasks for probe in ("linear", "knn")]
 
-    def __call__(self, export: Path) -> dict[str, float]:
-        from synthssl.train.eval.backbones import load_eval_backbone
-        from synthssl.train.eval.dense_probe import DenseProbeConfig, run_dense_probes
+    def __call__(self, encoder: torch.nn.Module, meta: dict) -> dict[str, float]:
         from synthssl.train.eval.image_probe import ImageProbeConfig, run_image_probes
 
-        b = load_eval_backbone(export, export.parent.name)
-        b.encoder.to(self.device)
         metrics: dict[str, float] = {}
         for task, (train, test, n_train, n_test) in self.tasks.items():
             cfg = ImageProbeConfig(train_size=n_train, test_size=n_test, seeds=(0,), knn_k=(20,))
             res = run_image_probes(
-                b.encoder,
+                encoder,
                 train,
                 test,
-                image_size=self.budget.image_size,
-                mean=b.meta["mean"],
-                std=b.meta["std"],
+                image_size=self.image_size,
+                mean=meta["mean"],
+                std=meta["std"],
                 config=cfg,
                 device=self.device,
                 cache=self.cache,
             )
             metrics[f"{task}_knn"] = res.metrics["knn_k20"]["mean"]
             metrics[f"{task}_linear"] = res.metrics["linear"]["mean"]
+        return metrics
+
+
+class Evaluator:
+    """Frozen-backbone probes on the benchmark's real-image tasks and held-out renders."""
+
+    def __init__(self, budget: Budget, device: torch.device, heldout: Path, cache: Path):
+        from synthssl.train.eval.dense_data import load_dense_views
+
+        self.budget = budget
+        self.device = device
+        self.images = ImageProbes(budget, device, cache)
+        self.dense = load_dense_views(
+            [heldout], train_scenes=budget.dense_train_scenes, test_scenes=budget.dense_test_scenes, seed=0
+        )
+        self.metric_names = [
+            m for m in METRICS if m.split("_")[0] not in ("fmnist", "patches") or m.split("_")[0] in self.images.tasks
+        ]
+        self.settings = evaluation_settings(budget, heldout)
+
+    def __call__(self, export: Path) -> dict[str, float]:
+        from synthssl.train.eval.backbones import load_eval_backbone
+        from synthssl.train.eval.dense_probe import DenseProbeConfig, run_dense_probes
+
+        b = load_eval_backbone(export, export.parent.name)
+        b.encoder.to(self.device)
+        metrics = self.images(b.encoder, b.meta)
         train_v, test_v, categories = self.dense
         dense = run_dense_probes(
             b.encoder,

@@ -36,6 +36,10 @@ ARMS_ORDER = (
 
 #: metric -> (label, higher is better, measured on real images)
 METRICS: dict[str, tuple[str, bool, bool]] = {
+    "fmnist_linear": ("Fashion-MNIST linear %", True, True),
+    "fmnist_knn": ("Fashion-MNIST k-NN %", True, True),
+    "patches_linear": ("photo-patches linear %", True, True),
+    "patches_knn": ("photo-patches k-NN %", True, True),
     "seg_miou": ("category mIoU % (renders)", True, False),
     "depth_absrel": ("depth AbsRel (renders)", False, False),
     "normal_deg": ("normal error ° (renders)", False, False),
@@ -48,7 +52,7 @@ METRICS: dict[str, tuple[str, bool, bool]] = {
 }
 
 #: decimals shown per metric (the rest: 3)
-DIGITS = {"seg_miou": 1, "normal_deg": 1}
+DIGITS = {"seg_miou": 1, "normal_deg": 1, "fmnist_linear": 1, "fmnist_knn": 1, "patches_linear": 1, "patches_knn": 1}
 
 #: probe task -> the report's name of its learning rate column
 PROBE_TASKS = ("segmentation", "depth", "normal", "contour", "castel")

@@ -243,6 +243,9 @@ TINY = [
     "probe_depth_lrs=[0.0003,0.001]",
     "noise_arms=[random]",
     "noise_seeds=2",
+    "fmnist_train=200",
+    "fmnist_test=100",
+    "patches=false",
     "workers=0",
     "render_workers=1",
     "threads=1",
@@ -270,7 +273,8 @@ def test_tiny_run_writes_every_output_and_a_rerun_reuses_it(tmp_path):
     assert {"budget", "settings", "runs", "arms", "pairs", "probe_noise", "skipped", "total_seconds"} <= set(results)
     assert set(results["arms"]) == {"random", "contrast_properties"}
     metrics = results["arms"]["contrast_properties"]["metrics"]  # an arm with depth heads
-    assert {"seg_miou", "depth_absrel", "normal_deg", "contour_f"} <= set(metrics)
+    assert {"seg_miou", "depth_absrel", "normal_deg", "contour_f", "fmnist_linear", "fmnist_knn"} <= set(metrics)
+    assert not {"patches_linear", "patches_knn"} & set(metrics)  # patches=false
     for name in ("middlebury", "castel"):
         real = {f"{name}_transfer_absrel", f"{name}_zeroshot_absrel"} | (
             {"castel_probe_absrel"} if name == "castel" else set()
@@ -287,11 +291,12 @@ def test_tiny_run_writes_every_output_and_a_rerun_reuses_it(tmp_path):
         "report.md",
         "contrast_properties-seed0/export/backbone.pt",
         "contrast_properties-seed0/dense_eval.json",
+        "contrast_properties-seed0/global_eval.json",
     ):
         assert (tmp_path / name).is_file(), name
     stamps = {
-        p: (tmp_path / p).stat().st_mtime_ns
-        for p in ("contrast_properties-seed0/export/backbone.pt", "contrast_properties-seed0/dense_eval.json")
+        f"contrast_properties-seed0/{p}": (tmp_path / "contrast_properties-seed0" / p).stat().st_mtime_ns
+        for p in ("export/backbone.pt", "dense_eval.json", "global_eval.json")
     }
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr[-3000:]
