@@ -127,6 +127,28 @@ def test_data_needs_come_from_the_config_alone():
     assert build(DSCConfig, {"neighbours": "feature"}).data_needs() == DataNeeds()
     needs = build(DSCConfig, {"neighbours": "feature", "synthetic": {"property_weight": 1.0, "adversarial": "gan"}})
     assert needs.data_needs() == DataNeeds(geometry=True, real=True, real_off=("method.synthetic.adversarial=none",))
+    needs = build(DSCConfig, {"neighbours": "feature", "photo_decorrelation_weight": 10.0})
+    assert needs.data_needs() == DataNeeds(real=True, real_off=("method.photo_decorrelation_weight=0",), real_min=2)
+    assert build(DSCConfig, {"neighbours": "feature", "decorrelation_weight": 10.0}).data_needs() == DataNeeds()
+
+
+def test_decorrelation_terms_add_their_weighted_losses_on_pooled_c5(small_batch):
+    """loss = the levels + w x decorrelation(synthetic pooled c5) + w_photo x decorrelation(photos' pooled c5)."""
+    from synthssl.train.losses.decorrelation import decorrelation_loss
+    from synthssl.train.models.backbone import pooled
+
+    method = _dsc(decorrelation_weight=2.0, photo_decorrelation_weight=3.0)
+    batch = small_batch.replace(real=torch.randn(4, 3, 32, 32))
+    with torch.no_grad():
+        out = method(batch, StepInfo(0, 10))
+    with torch.no_grad():
+        x = torch.cat([batch.rgb.flatten(0, 1), batch.real], 0)
+        c5 = pooled(method.encoder(x)[-1])
+    n = batch.rgb.shape[0] * 2
+    torch.testing.assert_close(out["decorrelation"], decorrelation_loss(c5[:n]))
+    torch.testing.assert_close(out["photo_decorrelation"], decorrelation_loss(c5[n:]))
+    levels = out["instance"] + out["pixel"] + out["semantic"]
+    torch.testing.assert_close(out["loss"], levels + 2.0 * out["decorrelation"] + 3.0 * out["photo_decorrelation"])
 
 
 @pytest.mark.parametrize("adversarial", ["gan", "dann"])

@@ -16,10 +16,12 @@ see Hua et al., "On Feature Decorrelation in Self-Supervised Learning", ICCV 202
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import Tensor
 
-__all__ = ["decorrelation_loss"]
+__all__ = ["decorrelation_loss", "weighted_decorrelation"]
 
 
 def decorrelation_loss(h: Tensor, eps: float = 1e-5) -> Tensor:
@@ -34,3 +36,22 @@ def decorrelation_loss(h: Tensor, eps: float = 1e-5) -> Tensor:
         c = z.T @ z / n  # [D, D]
         off = c.pow(2).sum() - c.diagonal().pow(2).sum()
         return off / (d * (d - 1))
+
+
+def weighted_decorrelation(
+    rep: Tensor, real_rep: Optional[Tensor], weight: float, photo_weight: float
+) -> tuple[dict[str, Tensor], Tensor]:
+    """The decorrelation terms of a method: ``weight`` x the term on the synthetic views' representation
+    ``rep`` [N, D] and ``photo_weight`` x the term on the photos' ``real_rep`` [Nr, D] (a weight of 0
+    skips its term). Returns (logged terms ``decorrelation`` / ``photo_decorrelation``, weighted total)."""
+    out: dict[str, Tensor] = {}
+    total = rep.new_zeros((), dtype=torch.float32)
+    if weight > 0:
+        out["decorrelation"] = decorrelation_loss(rep)
+        total = total + weight * out["decorrelation"]
+    if photo_weight > 0:
+        if real_rep is None:
+            raise ValueError("weighted_decorrelation: photo_weight > 0 needs the photos' representation")
+        out["photo_decorrelation"] = decorrelation_loss(real_rep)
+        total = total + photo_weight * out["photo_decorrelation"]
+    return out, total

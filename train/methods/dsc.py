@@ -1,6 +1,7 @@
 """Dense Semantic Contrast (Li et al., ACM MM 2021) with our defaults (docs/dsc.md).
 
 L = weight_instance * L_ins + weight_pixel * L_pix + w_sem(step) * L_sem
+    [+ decorrelation_weight * L_decorrelation + photo_decorrelation_weight * L_photo_decorrelation]
     [+ synthetic.property_weight * (L_depth + L_normal + L_contour) + synthetic.adversarial_weight * L_adv]
 
 - Instance: pooled c5 -> projection MLP -> NT-Xent between the two views (the
@@ -20,6 +21,10 @@ L = weight_instance * L_ins + weight_pixel * L_pix + w_sem(step) * L_sem
   prototypes + Sinkhorn, eps 0.05, 3 iterations, plus their cross-entropy). Then a
   supervised-contrastive loss over ``semantic_samples`` locations per image and view
   across the global batch. Weight 0 (and not computed) before ``semantic_warmup_steps``.
+- Optional decorrelation terms (ours, `synthssl.train.losses.decorrelation`, as in
+  `synthetic_contrast`): the channel decorrelation of pooled c5 of the synthetic views
+  and of the photos, against the dimensional collapse of instance contrast on
+  out-of-domain images (docs/quality.md).
 - Optional synthetic-data terms of `synthetic_contrast` (its `PropertyDecoder`,
   `Discriminator` and losses, reused), under ``method.synthetic``: ``property_weight`` > 0
   adds depth / normal / contour prediction; ``adversarial`` = gan | dann adds
@@ -43,6 +48,7 @@ from synthssl.core.config import need
 from synthssl.train.clustering.pseudo_labels import KMeansLabeler, PrototypeLabeler
 from synthssl.train.data.batch import ViewBatch
 from synthssl.train.distributed import global_mean
+from synthssl.train.losses.decorrelation import weighted_decorrelation
 from synthssl.train.losses.nt_xent import nt_xent
 from synthssl.train.losses.pixel_contrast import pixel_contrast_loss
 from synthssl.train.losses.semantic_contrast import sampled_pixels, semantic_contrast_loss
@@ -124,6 +130,11 @@ class DSCConfig(MethodConfig):
     """weight of the pixel level; 0 = skipped."""
     weight_semantic: float = 1.0
     """weight of the semantic level after its warm-up; 0 = skipped."""
+    decorrelation_weight: float = 0.0
+    """weight of the channel-decorrelation term on pooled c5 of the synthetic views (ours, as in
+    synthetic_contrast); 0 = off."""
+    photo_decorrelation_weight: float = 0.0
+    """weight of the same term on pooled c5 of the real photos (needs data.photos; ours); 0 = off."""
     synthetic: SyntheticTermsConfig = field(
         default_factory=lambda: SyntheticTermsConfig(property_weight=0.0, adversarial="none")
     )
@@ -153,6 +164,8 @@ class DSCConfig(MethodConfig):
             "target_momentum",
             f"null or a value in [0, 1), got {self.target_momentum}",
         )
+        need(self.decorrelation_weight >= 0, "decorrelation_weight", ">= 0 (0 = off)")
+        need(self.photo_decorrelation_weight >= 0, "photo_decorrelation_weight", ">= 0 (0 = off)")
         weights = (self.weight_instance, self.weight_pixel, self.weight_semantic)
         need(
             min(weights) >= 0 and max(weights) > 0,
@@ -161,11 +174,20 @@ class DSCConfig(MethodConfig):
         )
 
     def data_needs(self) -> DataNeeds:
-        adv = self.synthetic.uses_adversarial
+        adv, photo_decor = self.synthetic.uses_adversarial, self.photo_decorrelation_weight > 0
+        off = tuple(
+            key
+            for key, on in (
+                ("method.synthetic.adversarial=none", adv),
+                ("method.photo_decorrelation_weight=0", photo_decor),
+            )
+            if on
+        )
         return DataNeeds(
             geometry=self.neighbours == "geometric" or self.synthetic.uses_properties,
-            real=adv,
-            real_off=("method.synthetic.adversarial=none",) if adv else (),
+            real=adv or photo_decor,
+            real_off=off,
+            real_min=2 if photo_decor else 1,
             two_crops=self.neighbours == "crop",
         )
 
@@ -333,7 +355,8 @@ class DSC(Method):
         x = self.synthetic.append_real(batch.rgb.flatten(0, 1), batch)  # [B*V (+ real),3,H,W]
         n_syn = B * V
         feats = self.encoder(x)
-        z = self.projector(pooled(feats[-1][:n_syn])).view(B, V, -1)
+        rep = pooled(feats[-1][:n_syn])  # [B*V, C5]: the representation of the synthetic views
+        z = self.projector(rep).view(B, V, -1)
         level = feats[self.level][:n_syn]
         dense = self.dense_head(level)
         dense = dense.view(B, V, *dense.shape[1:])
@@ -345,7 +368,12 @@ class DSC(Method):
             targets = dense.detach()
         neighbours = self.neighbours(batch, level.view(B, V, *level.shape[1:]))
         out = self.level_losses(z, dense, targets, neighbours, step)
+        real_rep = pooled(feats[-1][n_syn:]) if batch.real is not None else None  # [Br, C5]: the photos'
+        decor, decorrelation_total = weighted_decorrelation(
+            rep, real_rep, cfg.decorrelation_weight, cfg.photo_decorrelation_weight
+        )
         terms, synthetic_total = self.synthetic(feats, batch, n_syn, (H, W), step)
+        out.update(decor)
         out.update(terms)
-        out["loss"] = out["loss"] + synthetic_total
+        out["loss"] = out["loss"] + decorrelation_total + synthetic_total
         return out

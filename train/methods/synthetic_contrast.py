@@ -51,7 +51,7 @@ from torch import Tensor, nn
 
 from synthssl.core.config import need
 from synthssl.train.data.batch import ViewBatch
-from synthssl.train.losses.decorrelation import decorrelation_loss
+from synthssl.train.losses.decorrelation import weighted_decorrelation
 from synthssl.train.losses.nt_xent import nt_xent
 from synthssl.train.methods.base import DataNeeds, ExtraOptimizer, Method, MethodConfig, MethodContext, StepInfo
 from synthssl.train.methods.projection_config import ProjectionConfig
@@ -165,12 +165,11 @@ class SyntheticContrast(Method):
             zr = self.projector(real_rep).view(-1, 2, cfg.projection.dim)  # [Br/2, 2, D] photo pairs
             out["photo_contrast"] = nt_xent(zr[:, 0], zr[:, 1], cfg.temperature)
             total = total + cfg.photo_contrast_weight * out["photo_contrast"]
-        if cfg.decorrelation_weight > 0:
-            out["decorrelation"] = decorrelation_loss(rep)
-            total = total + cfg.decorrelation_weight * out["decorrelation"]
-        if cfg.photo_decorrelation_weight > 0:
-            out["photo_decorrelation"] = decorrelation_loss(real_rep)
-            total = total + cfg.photo_decorrelation_weight * out["photo_decorrelation"]
+        terms, decorrelation_total = weighted_decorrelation(
+            rep, real_rep, cfg.decorrelation_weight, cfg.photo_decorrelation_weight
+        )
+        out.update(terms)
+        total = total + decorrelation_total
         terms, synthetic_total = self.synthetic(feats, batch, n_syn, (h, w), step)
         out.update(terms)
         total = total + synthetic_total
