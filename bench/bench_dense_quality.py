@@ -33,14 +33,17 @@ with seed 0), each with its own learning-rate check on a probe-validation split 
 curve (`synthssl.train.eval.dense_probe_protocol`); real depth: a linear depth probe trained on the
 first half of ViSP's castel RGB-D frames and scored on the second half, the render-trained depth probe
 applied to castel and to Middlebury 2014 Motorcycle (median-scaled), and the zero-shot depth of
-``train-ssl predict`` for arms whose export has depth heads. The probes of ``noise_arms``' seed 0 are
-refitted with ``noise_seeds`` probe seeds: the probes' own noise, reported beside the spread over
-pretraining seeds. Every pair of arms gets a verdict per metric: a difference beyond the sum of the
-two spreads, or a tie (`dense_quality_report`).
+``train-ssl predict`` for arms whose export has depth heads; and the global probes of
+``bench/bench_quality.py`` (Fashion-MNIST and photo-patches, weighted k-NN and linear, and the
+features' effective rank). The probes of ``noise_arms``' seed 0 are refitted with ``noise_seeds``
+probe seeds: the probes' own noise, reported beside the spread over pretraining seeds. Every pair
+of arms gets a verdict per metric: a difference beyond the sum of the two spreads, or a tie
+(`dense_quality_report`).
 
 Writes ``OUT/results.json``, ``OUT/report.md`` and per run ``OUT/<arm>-seed<k>/`` (the training run,
-``export/``, ``dense_eval.json``). A re-run reuses rendered shards, finished trainings (``--resume`` of
-unfinished ones) and evaluations with the same backbone, probe settings and held-out render bytes.
+``export/``, ``dense_eval.json``, ``global_eval.json``). A re-run reuses rendered shards, finished
+trainings (``--resume`` of unfinished ones) and evaluations with the same backbone, probe settings
+and held-out render bytes.
 Prints the results JSON on stdout; one progress line per stage on stderr.
 """
 

@@ -399,7 +399,9 @@ def evaluation_settings(budget: Budget, heldout: Path) -> dict:
 class ImageProbes:
     """The image-level probes of a frozen backbone on real images: weighted k-NN (k=20) and a linear
     probe on Fashion-MNIST (``fmnist_train`` / ``fmnist_test`` images) and, with ``patches``, on the
-    photo-patches task (all of it). Metrics ``<task>_knn`` and ``<task>_linear``, top-1 %."""
+    photo-patches task (all of it). Metrics ``<task>_knn`` and ``<task>_linear``, top-1 %, and
+    ``<task>_erank``, the effective rank of the test images' pooled c5 (a collapse diagnostic,
+    `synthssl.train.eval.effective_rank`)."""
 
     def __init__(self, budget: Any, device: torch.device, cache: Optional[Path]):
         from synthssl.train.eval.fashion_mnist import load_fashion_mnist
@@ -414,9 +416,10 @@ class ImageProbes:
         if budget.patches:
             train, test = load_photo_patches(budget.patches_root)
             self.tasks["patches"] = (train, test, len(train), len(test))
-        self.metric_names = [f"{task}_{probe}" for task in self.tasks for probe in ("linear", "knn")]
+        self.metric_names = [f"{task}_{probe}" for task in self.tasks for probe in ("linear", "knn", "erank")]
 
     def __call__(self, encoder: torch.nn.Module, meta: dict) -> dict[str, float]:
+        from synthssl.train.eval.effective_rank import effective_rank
         from synthssl.train.eval.image_probe import ImageProbeConfig, run_image_probes
 
         metrics: dict[str, float] = {}
@@ -435,6 +438,7 @@ class ImageProbes:
             )
             metrics[f"{task}_knn"] = res.metrics["knn_k20"]["mean"]
             metrics[f"{task}_linear"] = res.metrics["linear"]["mean"]
+            metrics[f"{task}_erank"] = effective_rank(res.embedding)
         return metrics
 
 

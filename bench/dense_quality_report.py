@@ -51,8 +51,13 @@ METRICS: dict[str, tuple[str, bool, bool]] = {
     "middlebury_zeroshot_absrel": ("Middlebury depth AbsRel, predict heads (real)", False, True),
 }
 
+#: metric -> label: shown per arm with its spread, never judged better or worse
+DIAGNOSTICS: dict[str, str] = {"fmnist_erank": "Fashion-MNIST effective rank (pooled c5)"}
+
 #: decimals shown per metric (the rest: 3)
-DIGITS = {"seg_miou": 1, "normal_deg": 1, "fmnist_linear": 1, "fmnist_knn": 1, "patches_linear": 1, "patches_knn": 1}
+DIGITS = {m: 1 for m in ("seg_miou", "normal_deg", "fmnist_erank")} | {
+    f"{task}_{probe}": 1 for task in ("fmnist", "patches") for probe in ("linear", "knn")
+}
 
 #: probe task -> the report's name of its learning rate column
 PROBE_TASKS = ("segmentation", "depth", "normal", "contour", "castel")
@@ -65,7 +70,7 @@ def _digits(metric: str) -> int:
 def summarise_arms(runs: Mapping[str, Mapping[int, dict]]) -> dict[str, dict]:
     """arm -> {"seeds", "train_seconds" (mean), "metrics": {metric: summarise(values over seeds)}} for the
     metrics every seed of the arm has; arms in `ARMS_ORDER`, unknown ones after."""
-    return summarise_quality_arms(runs, ARMS_ORDER, METRICS)
+    return summarise_quality_arms(runs, ARMS_ORDER, {**METRICS, **DIAGNOSTICS})
 
 
 def borrowed_spreads(arms: Mapping[str, dict]) -> dict[str, Optional[float]]:
@@ -108,6 +113,14 @@ def compare_pairs(arms: Mapping[str, dict]) -> dict[str, list[dict]]:
         if rows:
             pairs[m] = rows
     return pairs
+
+
+def _column(metric: str) -> str:
+    """A table header: the metric's label and which way is better (none for a diagnostic)."""
+    if metric in DIAGNOSTICS:
+        return DIAGNOSTICS[metric]
+    label, higher, _ = METRICS[metric]
+    return f"{label} {'↑' if higher else '↓'}"
 
 
 def _cell(s: Optional[dict], digits: int) -> str:
@@ -213,7 +226,7 @@ def dense_markdown(results: dict) -> str:
     """report.md: settings, arms x metrics (mean ± spread), the probes' noise, learning rates and
     convergence, and the pairwise verdicts."""
     arms, st = results["arms"], results["settings"]
-    metrics = [m for m in METRICS if any(m in a["metrics"] for a in arms.values())]
+    metrics = [m for m in [*METRICS, *DIAGNOSTICS] if any(m in a["metrics"] for a in arms.values())]
     lines = [
         "# synthssl dense benchmark",
         "",
@@ -230,9 +243,7 @@ def dense_markdown(results: dict) -> str:
         f"Training and evaluation of all runs: {results.get('run_seconds', 0) / 60:.1f} min "
         f"(this invocation: {results.get('total_seconds', 0) / 60:.1f} min).",
         "",
-        "| arm | seeds | train time (s) | "
-        + " | ".join(f"{METRICS[m][0]} {'↑' if METRICS[m][1] else '↓'}" for m in metrics)
-        + " |",
+        "| arm | seeds | train time (s) | " + " | ".join(_column(m) for m in metrics) + " |",
         "| --- | --- | --- |" + " --- |" * len(metrics),
     ]
     for arm, a in arms.items():

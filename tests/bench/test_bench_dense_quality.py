@@ -128,6 +128,25 @@ def test_report_tables_on_fixed_numbers():
     assert "- castel: synthssl.train.eval.castel is not importable (no module)" in lines
 
 
+def test_the_effective_rank_is_shown_with_its_spread_and_never_judged():
+    results = _results()
+    for arm, ranks in (("random", [18.0, 19.0, 20.0]), ("contrast", [4.0, 4.5, 5.0]), ("dsc", [9.0])):
+        for seed, rank in enumerate(ranks):
+            results["runs"][arm][str(seed)]["metrics"]["fmnist_erank"] = rank
+    runs = {arm: {int(s): r for s, r in per.items()} for arm, per in results["runs"].items()}
+    results["arms"] = summarise_arms(runs)
+    results["pairs"] = compare_pairs(results["arms"])
+    assert "fmnist_erank" not in results["pairs"]
+    lines = dense_markdown(results).splitlines()
+    assert (
+        "| arm | seeds | train time (s) | category mIoU % (renders) ↑ | depth AbsRel (renders) ↓ "
+        "| Fashion-MNIST effective rank (pooled c5) |" in lines
+    )
+    assert "| random | 3 | 0 | 11.0 ± 1.0 | 0.310 ± 0.010 | 19.0 ± 1.0 |" in lines
+    assert "| contrast | 3 | 10 | 15.0 ± 1.0 | 0.300 ± 0.010 | 4.5 ± 0.5 |" in lines
+    assert "| dsc | 1 | 20 | 12.5 | 0.200 | 9.0 |" in lines
+
+
 def test_probe_noise_and_convergence_numbers():
     assert probe_noise([1.0, 2.0, 3.0]) == {"values": [1.0, 2.0, 3.0], "mean": 2.0, "std": 1.0}
     assert probe_noise([5.0])["std"] is None
@@ -273,7 +292,15 @@ def test_tiny_run_writes_every_output_and_a_rerun_reuses_it(tmp_path):
     assert {"budget", "settings", "runs", "arms", "pairs", "probe_noise", "skipped", "total_seconds"} <= set(results)
     assert set(results["arms"]) == {"random", "contrast_properties"}
     metrics = results["arms"]["contrast_properties"]["metrics"]  # an arm with depth heads
-    assert {"seg_miou", "depth_absrel", "normal_deg", "contour_f", "fmnist_linear", "fmnist_knn"} <= set(metrics)
+    assert {
+        "seg_miou",
+        "depth_absrel",
+        "normal_deg",
+        "contour_f",
+        "fmnist_linear",
+        "fmnist_knn",
+        "fmnist_erank",
+    } <= set(metrics)
     assert not {"patches_linear", "patches_knn"} & set(metrics)  # patches=false
     for name in ("middlebury", "castel"):
         real = {f"{name}_transfer_absrel", f"{name}_zeroshot_absrel"} | (
