@@ -19,11 +19,15 @@ five as in ``bench/bench_quality.py``, whose equal-budget overrides every arm st
 - ``dsc_instance``, ``dsc_pixel``, ``dsc``: Dense Semantic Contrast's levels, ablated: the instance
   level only (``method.weight_pixel=0 method.weight_semantic=0``), + the pixel level with geometric
   neighbours (``method.weight_semantic=0``), + the semantic level (DSC as shipped);
+- ``dsc_decorrelation``: DSC + the channel decorrelation of the renders' pooled c5 at the weight
+  that ``synthetic_contrast`` measured (``method.decorrelation_weight=10``, docs/quality.md round
+  fifteen): the lever against the collapse of instance contrast on out-of-domain images;
 - ``dsc_full``: DSC + the She & Xu terms (properties + adaptation).
 
 ``--arms main`` (the default) runs random, simclr_photos, contrast, contrast_properties, full, dsc and
-dsc_full; ``--arms ablation`` runs random, contrast, dsc_instance, dsc_pixel, dsc, mocov2 and densecl
-(into the same ``--out`` it reuses what the main run finished); ``--arms all`` runs every arm.
+dsc_full; ``--arms ablation`` runs random, contrast, dsc_instance, dsc_pixel, dsc, dsc_decorrelation,
+mocov2 and densecl (into the same ``--out`` it reuses what the main run finished); ``--arms all`` runs
+every arm.
 
 Every backbone is evaluated frozen (docs/quality.md, "The dense benchmark"): linear probes (one 1x1
 convolution per task on the levels ``probe_levels`` at stride ``probe_stride``, upsampled bilinearly)
@@ -188,12 +192,13 @@ ARMS: dict[str, Arm] = {
     "dsc_instance": Arm("dsc", ("method.weight_pixel=0", "method.weight_semantic=0")),
     "dsc_pixel": Arm("dsc", ("method.weight_semantic=0",)),
     "dsc": Arm("dsc"),
+    "dsc_decorrelation": Arm("dsc", ("method.decorrelation_weight=10",)),
     "dsc_full": Arm("dsc_full"),
 }
 
 ARM_GROUPS: dict[str, tuple[str, ...]] = {
     "main": ("random", "simclr_photos", "contrast", "contrast_properties", "full", "dsc", "dsc_full"),
-    "ablation": ("random", "contrast", "dsc_instance", "dsc_pixel", "dsc", "mocov2", "densecl"),
+    "ablation": ("random", "contrast", "dsc_instance", "dsc_pixel", "dsc", "dsc_decorrelation", "mocov2", "densecl"),
     "all": ARMS_ORDER,
 }
 

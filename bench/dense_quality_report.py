@@ -31,6 +31,7 @@ ARMS_ORDER = (
     "dsc_instance",
     "dsc_pixel",
     "dsc",
+    "dsc_decorrelation",
     "dsc_full",
 )
 
