@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+from pathlib import Path
 
 import pytest
 import torch
@@ -335,6 +336,9 @@ def test_a_run_still_training_is_exported_and_eval_and_predict_take_the_export(t
 
         training.send_signal(signal.SIGSTOP)  # hold it at one checkpoint to compare the export with it
         try:
+            # the signal is asynchronous: wait until the trainer is stopped, so no rename lands in between
+            stat = Path(f"/proc/{training.pid}/stat")
+            wait_for(lambda: stat.read_text().rsplit(")", 1)[1].split()[0] == "T", 30, "the trainer to stop")
             assert export_main([str(run)]) == 0
             state = _checkpoint(run)
         finally:
