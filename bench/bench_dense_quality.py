@@ -128,7 +128,7 @@ class Budget:
 BUDGETS: dict[str, Budget] = {
     # 2 cores, no GPU: bench_quality's cpu recipe (64 px renders trained at 48 px, 16 pairs per step,
     # LARS lr 1.2) at 300 steps, so that 6 trained arms x 3 seeds and the probes of 21 backbones fit
-    # 90 minutes (the estimate from measured step and probe times: docs/quality.md).
+    # 90 minutes (about 83 min measured on a quiet machine: docs/quality.md).
     "cpu": Budget(
         image_size=48,
         render_size=64,
