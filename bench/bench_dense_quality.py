@@ -477,38 +477,53 @@ def noise_seeds_of(arm: str, seed: int, budget: Budget) -> list[int]:
     return list(range(1, budget.noise_seeds)) if arm in budget.noise_arms and seed == 0 else []
 
 
-def reusable_record(evaluate: DenseEvaluator, run: Path, noise_seeds: Sequence[int]) -> Optional[dict]:
-    """``run/dense_eval.json`` when it holds this export's evaluation (same backbone fingerprint, probe
-    settings, held-out bytes and real sets, every metric, the probe-noise refits asked for), else None."""
+def export_fingerprint(run: Path) -> tuple[str, dict]:
+    """(the first 16 hex digits of ``run/export``'s backbone fingerprint, its metadata)."""
     from synthssl.train.eval.feature_cache import backbone_fingerprint
     from synthssl.train.export import load_backbone
 
-    record_path = run / "dense_eval.json"
-    if not record_path.is_file():
-        return None
-    record = json.loads(record_path.read_text())
     trunk, meta = load_backbone(run / "export")
-    noise = len(record.get("noise", {}).get("seg_miou", {}).get("values", []))
+    return backbone_fingerprint(trunk)[:16], meta
+
+
+def matching_record(path: Path, fingerprint: str, settings: dict, metric_names: Sequence[str]) -> Optional[dict]:
+    """The evaluation record at ``path`` when it was made for the export ``fingerprint`` with ``settings``
+    and holds every one of ``metric_names``, else None."""
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
     if (
-        record.get("fingerprint") == backbone_fingerprint(trunk)[:16]
-        and record.get("settings") == evaluate.settings
-        and set(evaluate.metric_names(bool(meta.get("heads")))) <= set(record["metrics"])
-        and (not noise_seeds or noise == len(noise_seeds) + 1)
+        record.get("fingerprint") == fingerprint
+        and record.get("settings") == settings
+        and set(metric_names) <= set(record["metrics"])
     ):
         return record
     return None
 
 
+def reusable_record(evaluate: DenseEvaluator, run: Path, noise_seeds: Sequence[int]) -> Optional[dict]:
+    """``run/dense_eval.json`` when it holds this export's evaluation (same backbone fingerprint, probe
+    settings, held-out bytes and real sets, every metric, the probe-noise refits asked for), else None."""
+    if not (run / "dense_eval.json").is_file():
+        return None
+    fingerprint, meta = export_fingerprint(run)
+    names = evaluate.metric_names(bool(meta.get("heads")))
+    record = matching_record(run / "dense_eval.json", fingerprint, evaluate.settings, names)
+    noise = len((record or {}).get("noise", {}).get("seg_miou", {}).get("values", []))
+    if record is None or (noise_seeds and noise != len(noise_seeds) + 1):
+        return None
+    return record
+
+
 def evaluate_run(evaluate: DenseEvaluator, run: Path, train_seconds: float, noise_seeds: Sequence[int]) -> dict:
     """Evaluate (or reuse the evaluation of) ``run``'s export; the record lands in ``run/dense_eval.json``."""
-    from synthssl.train.eval.feature_cache import backbone_fingerprint
-    from synthssl.train.export import atomic_write_text, load_backbone
+    from synthssl.train.export import atomic_write_text
 
     record = reusable_record(evaluate, run, noise_seeds)
     if record is not None:
         return record
     t0 = time.perf_counter()
-    fingerprint = backbone_fingerprint(load_backbone(run / "export")[0])[:16]
+    fingerprint, _ = export_fingerprint(run)
     record = {"fingerprint": fingerprint, "settings": evaluate.settings, **evaluate(run / "export", noise_seeds)}
     record.update(train_seconds=train_seconds, eval_seconds=time.perf_counter() - t0)
     atomic_write_text(json.dumps(record, indent=2) + "\n", run / "dense_eval.json")
@@ -525,20 +540,9 @@ def global_settings(budget: Budget) -> dict:
 
 def reusable_global(probes: ImageProbes, settings: dict, run: Path) -> Optional[dict]:
     """``run/global_eval.json`` when it holds this export's global probes with ``settings``, else None."""
-    from synthssl.train.eval.feature_cache import backbone_fingerprint
-    from synthssl.train.export import load_backbone
-
-    path = run / "global_eval.json"
-    if not path.is_file():
+    if not (run / "global_eval.json").is_file():
         return None
-    record = json.loads(path.read_text())
-    if (
-        record.get("fingerprint") == backbone_fingerprint(load_backbone(run / "export")[0])[:16]
-        and record.get("settings") == settings
-        and set(probes.metric_names) <= set(record["metrics"])
-    ):
-        return record
-    return None
+    return matching_record(run / "global_eval.json", export_fingerprint(run)[0], settings, probes.metric_names)
 
 
 def evaluate_global(probes: ImageProbes, settings: dict, run: Path) -> dict:
@@ -547,15 +551,15 @@ def evaluate_global(probes: ImageProbes, settings: dict, run: Path) -> dict:
     either can be re-run alone."""
     from synthssl.train.eval.backbones import load_eval_backbone
     from synthssl.train.eval.feature_cache import backbone_fingerprint
-    from synthssl.train.export import atomic_write_text, load_backbone
+    from synthssl.train.export import atomic_write_text
 
-    record = reusable_global(probes, settings, run)
+    b = load_eval_backbone(run / "export", run.name)
+    fingerprint = backbone_fingerprint(b.encoder)[:16]  # an Encoder has its trunk's fingerprint
+    record = matching_record(run / "global_eval.json", fingerprint, settings, probes.metric_names)
     if record is not None:
         return record
     t0 = time.perf_counter()
-    b = load_eval_backbone(run / "export", run.name)
     metrics = probes(b.encoder.to(probes.device), b.meta)
-    fingerprint = backbone_fingerprint(load_backbone(run / "export")[0])[:16]
     record = {"fingerprint": fingerprint, "settings": settings, "metrics": metrics}
     record["eval_seconds"] = time.perf_counter() - t0
     atomic_write_text(json.dumps(record, indent=2) + "\n", run / "global_eval.json")
@@ -586,7 +590,7 @@ def finished_elsewhere(
     seed trained with today's resolved training settings and evaluated with today's probe settings), so
     that the report covers all of them: arm -> seed -> record (with the global probes where that
     invocation ran them). Nothing is trained or evaluated here."""
-    from bench_runs import SETTINGS_FILE, finished_export, resolved_settings
+    from bench_runs import SETTINGS_FILE, finished_export, recorded_settings_match
 
     found: dict[str, dict[int, dict]] = {}
     for arm in [a for a in ARMS_ORDER if a not in arms]:
@@ -597,8 +601,10 @@ def finished_elsewhere(
                 break
             if arm != "random":
                 known = run / SETTINGS_FILE
-                wanted = resolved_settings(arm_config(arm), [*arm_overrides(arm, seed, budget, shards, run), *extra])
-                if not known.is_file() or json.loads(known.read_text())["settings"] != wanted:
+                overrides = [*arm_overrides(arm, seed, budget, shards, run), *extra]
+                if not known.is_file() or not recorded_settings_match(
+                    json.loads(known.read_text())["settings"], arm_config(arm), overrides
+                ):
                     break
             record = reusable_record(evaluate, run, noise_seeds_of(arm, seed, budget))
             if record is None:

@@ -7,7 +7,10 @@
 - an unfinished one (``checkpoint.pt``) is resumed;
 - a run recorded with other settings -- other options, or a shipped config or a method
   default that changed since -- raises `SettingsMismatch`: the caller refuses it
-  (one line, exit 2) rather than mix it into a new result.
+  (one line, exit 2) rather than mix it into a new result. A key the record lacks because
+  it was added to the config after the run was recorded is no difference when today's
+  value is that key's default: a config without the key loads to exactly that value
+  (`recorded_settings_match`).
 
 The settings are the fully resolved training config (`resolved_settings`: every
 section and the method's typed options with their defaults), without the run's own
@@ -33,15 +36,68 @@ class SettingsMismatch(ValueError):
     """``run/`` holds a run trained with other settings (the message names the run)."""
 
 
+def _resolved_tree(config: Path, overrides: list[str]) -> dict:
+    """The whole resolved config of ``config`` + ``overrides`` (the method's options included, with
+    their defaults). Raises `synthssl.train.config.ConfigError` on a bad key or value."""
+    from synthssl.train.config import load_config, to_dict
+
+    return to_dict(load_config(config, overrides))
+
+
+def _settings_of(tree: dict) -> dict:
+    """A resolved config without the run's own paths (``data.shards``, ``train.out``)."""
+    settings = {**tree, "data": dict(tree["data"]), "train": dict(tree["train"])}
+    settings["data"].pop("shards")
+    settings["train"].pop("out")
+    return settings
+
+
 def resolved_settings(config: Path, overrides: list[str]) -> dict:
     """The resolved config of ``config`` + ``overrides`` minus ``data.shards`` and
     ``train.out``. Raises `synthssl.train.config.ConfigError` on a bad key or value."""
-    from synthssl.train.config import load_config, to_dict
+    return _settings_of(_resolved_tree(config, overrides))
 
-    tree = to_dict(load_config(config, overrides))  # the method's options included, with their defaults
-    tree["data"].pop("shards")
-    tree["train"].pop("out")
-    return tree
+
+def added_keys(known: dict, settings: dict, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Key paths of ``settings`` that ``known`` lacks (a section ``known`` lacks counts as one path)."""
+    found: list[tuple[str, ...]] = []
+    for key, value in settings.items():
+        if key not in known:
+            found.append((*prefix, key))
+        elif isinstance(value, dict) and isinstance(known[key], dict):
+            found += added_keys(known[key], value, (*prefix, key))
+    return found
+
+
+def _without(tree: dict, paths: list[tuple[str, ...]]) -> dict:
+    """A copy of ``tree`` without the keys at ``paths`` (copied only along those paths)."""
+    out = dict(tree)
+    for path in paths:
+        node = out
+        for key in path[:-1]:
+            node[key] = dict(node[key])
+            node = node[key]
+        node.pop(path[-1])
+    return out
+
+
+def recorded_settings_match(known: dict, config: Path, overrides: list[str]) -> bool:
+    """Whether a run recorded with settings ``known`` was trained as ``config`` + ``overrides`` trains today.
+
+    Every key the record holds must have today's value. A key the record lacks (one added to the
+    config since) must sit at its default today: with the key left out, today's config resolves
+    to the same settings, so the recorded run, whose config had no such key, trained that way.
+    """
+    from synthssl.train.config import parse_config, to_dict
+
+    tree = _resolved_tree(config, overrides)
+    settings = _settings_of(tree)
+    if known == settings:
+        return True
+    added = added_keys(known, settings)
+    if not added or _without(settings, added) != known:
+        return False
+    return _settings_of(to_dict(parse_config(_without(tree, added)))) == settings
 
 
 def settings_differences(known: dict, settings: dict, limit: int = 3) -> str:
@@ -85,6 +141,8 @@ def train_run(
     record, timing = run / SETTINGS_FILE, run / SECONDS_FILE
     settings = resolved_settings(config, overrides)
     known = json.loads(record.read_text())["settings"] if record.is_file() else None
+    if known is not None and recorded_settings_match(known, config, overrides):
+        settings = known  # the record stays as written
     if known != settings and (known is not None or finished_export(run, steps)):
         what = f"{record}: {settings_differences(known, settings)}" if known is not None else "not recorded"
         raise SettingsMismatch(f"{run} was trained with other settings ({what})")

@@ -56,3 +56,21 @@ def test_a_finished_run_is_reused_only_with_the_same_settings(tmp_path):
     _finished(unrecorded, 3, None)
     with pytest.raises(SettingsMismatch, match="not recorded"):
         train_run(CONFIG, OVERRIDES, unrecorded, 3)
+
+
+def test_a_key_added_since_is_no_difference_at_its_default(tmp_path):
+    """A record written before ``train.ema_decay`` existed: the run trained without an EMA, which is
+    what the key's default (0.0) does, so the run is reused; at any other value it is refused."""
+    old = resolved_settings(CONFIG, OVERRIDES)
+    del old["train"]["ema_decay"]
+    run = tmp_path / "before-ema"
+    _finished(run, 3, old)
+    assert train_run(CONFIG, OVERRIDES, run, 3) == 12.5
+    assert json.loads((run / SETTINGS_FILE).read_text())["settings"] == old  # the record is left as written
+    with pytest.raises(SettingsMismatch, match=r"train\.ema_decay: absent -> 0\.99\)"):
+        train_run(CONFIG, [*OVERRIDES, "train.ema_decay=0.99"], run, 3)
+
+    section = resolved_settings(CONFIG, OVERRIDES)  # a whole section added since, all at its defaults
+    del section["eval"]
+    _finished(tmp_path / "before-eval", 3, section)
+    assert train_run(CONFIG, OVERRIDES, tmp_path / "before-eval", 3) == 12.5
