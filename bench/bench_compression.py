@@ -34,7 +34,7 @@ def render_scenes(scenes: int, size: int, backend: str) -> tuple[list[dict], dic
     cfg = config_from_dict({"scenes": scenes, "size": size, "views": 2, "backend": backend})
     gl_compat.use_backend(cfg.backend)
     sampler = SceneSampler(cfg, PhysicsWorld() if physics_available() else None)
-    renderer = SceneRenderer(cfg.size, cfg.size, cfg.backend, cfg.appearance.antialias)
+    renderer = SceneRenderer(cfg.size, cfg.size, cfg.backend, cfg.appearance.antialias_mode)
     out = [render_scene(cfg, sampler, renderer, i)[0] for i in range(scenes)]
     renderer.close()
     attrs = {"seed": 0, "render_config": cfg.to_dict(), "category_names": sampler.category_names, "first_scene": 0}

@@ -59,7 +59,7 @@ class SceneSource:
         self.config = resolve_render_config(config, overrides, **keywords)
         cfg = self.config
         self._physics = None
-        if cfg.physics.enabled:
+        if cfg.physics.pybullet:
             if physics_available():
                 self._physics = PhysicsWorld()
             else:
@@ -67,7 +67,7 @@ class SceneSource:
         self._renderer = None
         try:
             self._sampler = SceneSampler(cfg, self._physics)
-            self._renderer = SceneRenderer(cfg.size, cfg.size, cfg.backend, cfg.appearance.antialias)
+            self._renderer = SceneRenderer(cfg.size, cfg.size, cfg.backend, cfg.appearance.antialias_mode)
         except BaseException:
             self.close()
             raise

@@ -88,7 +88,11 @@ class PhysicsConfig:
     """Settling objects on the floor."""
 
     enabled: bool = True
-    """drop objects with pybullet; off (or pybullet missing): random non-overlapping placement."""
+    """place objects as they come to rest; off: random orientations, lowest point on the floor."""
+    simulate: bool = True
+    """rest them by a pybullet drop-and-settle (they may lean on each other); false: each on a stable
+    face of its convex hull, computed without a simulation or pybullet (`render/resting.py`).
+    pybullet missing: random orientations, as with ``enabled=false``."""
     area: float = 1.2
     """objects are dropped / placed within a square of this side (metres) around the origin."""
     drop_height: tuple[float, float] = (0.02, 0.3)
@@ -101,6 +105,11 @@ class PhysicsConfig:
     """an object is at rest below this linear (m/s) and angular (rad/s) speed."""
     check_every: int = 4
     """steps between rest checks."""
+
+    @property
+    def pybullet(self) -> bool:
+        """Whether this placement runs pybullet (a drop-and-settle)."""
+        return self.enabled and self.simulate
 
     def check(self) -> None:
         need(self.max_steps >= 0 and self.check_every >= 1, "max_steps/check_every", "max_steps >= 0, check_every >= 1")
@@ -146,7 +155,15 @@ class AppearanceConfig:
     view_light_jitter: float = 0.0
     """per-view relative jitter of light intensities (0 = identical lighting in all views)."""
     antialias: bool = True
-    """4x MSAA for the colour pass (geometry passes are always exact, single-sample)."""
+    """anti-alias the colour pass (geometry passes are always exact, single-sample)."""
+    antialias_by: str = "msaa"
+    """how: ``msaa`` (4x multisampling) or ``edges`` (a single-sample pass, then a 3x3 filter of the
+    pixels on instance boundaries: `render/edge_antialias.py`)."""
+
+    @property
+    def antialias_mode(self) -> str:
+        """``msaa``, ``edges`` or ``none``: what the colour pass does."""
+        return self.antialias_by if self.antialias else "none"
 
     def check(self) -> None:
         need(
@@ -162,6 +179,7 @@ class AppearanceConfig:
             "(install mate-backgrounds, give appearance.photo_dir=DIR, or set appearance.texture_weights.photo=0)",
         )
         need(1 <= self.lights[0] <= self.lights[1], "lights", "1 <= low <= high")
+        need(self.antialias_by in ("msaa", "edges"), "antialias_by", f"msaa or edges, got {self.antialias_by!r}")
 
 
 @dataclass

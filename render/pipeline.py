@@ -119,7 +119,7 @@ def _render_claimed(
     summary = RunSummary(out=str(out), shards_skipped=found.skipped, shards_rerendered=found.rerendered)
     if stop_after_shards is not None:
         todo = todo[:stop_after_shards]
-    if cfg.physics.enabled and not physics_available():
+    if cfg.physics.pybullet and not physics_available():
         physics_notice()
     start = time.perf_counter()
     overlaps: list[float] = []

@@ -45,9 +45,20 @@ RENDER_ID_LENGTH = 16
 RENDER_VERSION = 2
 
 
+#: Keys added to the render config since `RENDER_VERSION` was last raised, each with the value that
+#: renders what configs rendered before the key existed. At that value a key is left out of the
+#: content config, so that a new option keeps the ``config_hash`` (and the resumability) of every
+#: earlier render; at any other value it is hashed like every key.
+ADDED_KEYS: dict[tuple[str, str], Any] = {("physics", "simulate"): True, ("appearance", "antialias_by"): "msaa"}
+
+
 def content_config(cfg_dict: dict[str, Any]) -> dict[str, Any]:
     """The values of a config dict (``RenderConfig.to_dict()``) that define what is rendered."""
-    return {k: v for k, v in cfg_dict.items() if k not in NON_CONTENT_KEYS}
+    content = {k: v for k, v in cfg_dict.items() if k not in NON_CONTENT_KEYS}
+    for (section, key), old in ADDED_KEYS.items():
+        if section in content and content[section].get(key, old) == old:
+            content[section] = {k: v for k, v in content[section].items() if k != key}
+    return content
 
 
 def content_json(cfg_dict: dict[str, Any]) -> str:

@@ -9,7 +9,8 @@ scene becomes one pyrender scene holding two mesh sets, toggled per pass:
   z-depth in metres (0 where nothing is hit). Normals are the *geometric* face
   normals of the mesh looked up by face index (rotated into the camera frame and
   turned towards the camera), so they are exact, never finite differences.
-* **colour pass** (PBR-lit, textured, 4x MSAA if ``appearance.antialias``).
+* **colour pass** (PBR-lit, textured), anti-aliased by ``antialias``: ``msaa`` (4x multisampling),
+  ``edges`` (single-sample, then the instance boundaries filtered: :mod:`edge_antialias`) or ``none``.
 
 Camera conversion: the shard's OpenCV camera (x right, y down, z forward; pixel
 centres at integer coordinates) becomes pyrender's OpenGL camera (x right, y up,
@@ -31,10 +32,13 @@ from synthssl.dataset.schema import FIRST_OBJECT_ID, FLOOR_ID, WALL_ID
 from . import gl_compat
 from .appearance import Light, Material
 from .cameras import CV_TO_GL, CameraView
+from .edge_antialias import smooth_instance_edges
 from .mesh_buffers import decode_ids, id_colors, shading_normals, triplanar_uv, unshared_positions
 from .scene import Scene
 
 Z_NEAR = 0.03
+#: What `SceneRenderer` can anti-alias the colour pass by (``appearance.antialias_mode``).
+ANTIALIAS_MODES = ("msaa", "edges", "none")
 Z_FAR = 200.0
 
 
@@ -77,11 +81,13 @@ def _rigid_rotation(pose: np.ndarray) -> np.ndarray:
 class SceneRenderer:
     """Offscreen renderer for scenes of one image size; see module docstring."""
 
-    def __init__(self, height: int, width: int, backend: str = "auto", antialias: bool = True):
+    def __init__(self, height: int, width: int, backend: str = "auto", antialias: str = "msaa"):
+        if antialias not in ANTIALIAS_MODES:
+            raise ValueError(f"antialias: one of {', '.join(ANTIALIAS_MODES)}, got {antialias!r}")
         self.backend = gl_compat.use_backend(backend)
         self.pr = gl_compat.import_pyrender()
         self.height, self.width = int(height), int(width)
-        self.antialias = bool(antialias)
+        self.antialias = antialias
         self._r = self.pr.OffscreenRenderer(self.width, self.height)
         gl_compat.keep_triton_out()  # llvmpipe's LLVM is loaded now: torch must not load triton's
         # id pass: white, unlit (FLAT), double-sided, so the output is exactly the vertex colour
@@ -225,17 +231,23 @@ class SceneRenderer:
         depth = np.where(surface, depth, 0.0).astype(np.float32)
         return GeometryMaps(depth=depth, instance=instance, face=np.where(surface, face, 0))
 
-    def render_color(self, b: BuiltScene, view: CameraView, lights: list[Light] | None = None) -> np.ndarray:
-        """Colour pass: uint8 [H, W, 3]; ``lights`` (same length as the scene's) override intensities."""
+    def render_color(
+        self, b: BuiltScene, view: CameraView, lights: list[Light] | None = None, instance: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Colour pass: uint8 [H, W, 3]; ``lights`` (same length as the scene's) override intensities;
+        ``instance`` is the view's instance map (`render_geometry`), which ``edges`` anti-aliasing needs."""
+        if self.antialias == "edges" and instance is None:
+            raise ValueError("render_color: edges anti-aliasing needs the view's instance map")
         pr = self.pr
         self._set_camera(b, view)
         self._show(b, ids=False)
         for node, light in zip(b.light_nodes, lights if lights is not None else b.lights):
             node.light.intensity = light.intensity
-        gl_compat.set_msaa_samples(self._r, 4 if self.antialias else 0)
+        gl_compat.set_msaa_samples(self._r, 4 if self.antialias == "msaa" else 0)
         gl_compat.set_color_only(self._r, True)  # the id pass gives the depth
         color, _ = self._r.render(b.pr_scene, flags=pr.RenderFlags.NONE)
-        return np.ascontiguousarray(color[..., :3])
+        color = np.ascontiguousarray(color[..., :3])
+        return smooth_instance_edges(color, instance) if self.antialias == "edges" else color
 
 
 def camera_normals(b: BuiltScene, g: GeometryMaps, view: CameraView) -> np.ndarray:

@@ -21,7 +21,7 @@ from .appearance import Light, Material, sample_lights, sample_material
 from .assets import AssetEntry, discover_assets, load_asset_mesh
 from .cameras import Orbit, sample_base_orbit
 from .config import RenderConfig
-from .physics import PhysicsWorld, place_without_physics
+from .physics import PhysicsWorld, place_resting, place_without_physics
 from .textures import random_color
 
 
@@ -143,7 +143,8 @@ class SceneSampler:
 
     # -- the scene ---------------------------------------------------------
     def sample(self, seed: int, index: int) -> Scene:
-        """Scene ``index`` of ``seed``: objects placed (physics or not), materials, lights, walls, view-0 orbit."""
+        """Scene ``index`` of ``seed``: objects placed (settled, resting or random), materials, lights, walls,
+        view-0 orbit."""
         cfg = self.cfg
         rng = np.random.default_rng([int(seed), int(index)])
         timings: dict[str, float] = {}
@@ -151,7 +152,9 @@ class SceneSampler:
         items = self._object_meshes(rng)
         meshes = [m for m, *_ in items]
         t1 = time.perf_counter()
-        if cfg.physics.enabled and self.physics is not None:
+        if cfg.physics.enabled and not cfg.physics.simulate:
+            poses, steps = place_resting(meshes, rng, cfg.physics), 0
+        elif cfg.physics.enabled and self.physics is not None:
             poses, steps = self.physics.settle(meshes, rng, cfg.physics)
         else:
             poses, steps = place_without_physics(meshes, rng, cfg.physics), 0

@@ -62,8 +62,10 @@ def render_scene(cfg: RenderConfig, sampler: SceneSampler, renderer: SceneRender
     t2 = time.perf_counter()
     rgb = np.stack(
         [
-            renderer.render_color(built, v, jitter_lights(rng, scene.lights, cfg.appearance.view_light_jitter))
-            for v in views
+            renderer.render_color(
+                built, v, jitter_lights(rng, scene.lights, cfg.appearance.view_light_jitter), g.instance
+            )
+            for v, g in zip(views, geoms)
         ]
     )
     t3 = time.perf_counter()

@@ -61,10 +61,10 @@ class ShardWorker:
         self.cfg_dict = cfg_dict
         self.provenance = provenance
         cfg = self.cfg
-        self.physics = PhysicsWorld() if cfg.physics.enabled and physics_available() else None
+        self.physics = PhysicsWorld() if cfg.physics.pybullet and physics_available() else None
         try:
             self.sampler = SceneSampler(cfg, self.physics)
-            self.renderer = SceneRenderer(cfg.size, cfg.size, cfg.backend, cfg.appearance.antialias)
+            self.renderer = SceneRenderer(cfg.size, cfg.size, cfg.backend, cfg.appearance.antialias_mode)
         except BaseException:
             self._close_physics()
             raise
