@@ -29,6 +29,10 @@ gives each of N workers on N cores; a number makes both arms rasterize alike), a
 resolved once by this process (``PYOPENGL_PLATFORM``), as `render_dataset` hands it to its workers.
 
     python bench/bench_render.py [--against a247366] [--rounds 5] [--block 16] [--warmup 48] [--set KEY=VALUE]
+        [--set-current KEY=VALUE]
+
+``--set`` overrides the config of both arms; ``--set-current`` that of this checkout only (an option
+that REV does not have, measured against REV's defaults).
 
 ``--scaling`` runs the other benchmark of this file instead: pairs/s with 1 and N spawned workers
 through `render_dataset` in one run and the scaling efficiency
@@ -160,6 +164,12 @@ class Arm:
     startup: dict[str, list[float]] = field(default_factory=dict)
     prepare: dict[str, dict[str, float]] = field(default_factory=dict)
     rounds: list[dict] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)
+    """render config overrides for this arm only (``--set-current``)."""
+
+    def config(self, cfg: dict) -> dict:
+        """``cfg`` with this arm's own overrides."""
+        return with_overrides(cfg, self.overrides, "--set-current")
 
 
 def measure_startup(arms: list[Arm], cfgs: dict[str, dict], repeats: int, lp_threads: str) -> None:
@@ -169,12 +179,13 @@ def measure_startup(arms: list[Arm], cfgs: dict[str, dict], repeats: int, lp_thr
     for label, cfg in cfgs.items():
         for arm in arms:
             arm.prepare[label] = {
-                k: round(Probe(arm.code, cfg, lp_threads, prepare=True).prepared(), 3) for k in ("build", "reuse")
+                k: round(Probe(arm.code, arm.config(cfg), lp_threads, prepare=True).prepared(), 3)
+                for k in ("build", "reuse")
             }
     for r in range(repeats):
         for label, cfg in cfgs.items():
             for arm in arms if r % 2 == 0 else arms[::-1]:
-                probe = Probe(arm.code, cfg, lp_threads)
+                probe = Probe(arm.code, arm.config(cfg), lp_threads)
                 try:
                     arm.startup.setdefault(label, []).append(probe.ready())
                 finally:
@@ -187,7 +198,7 @@ def measure_steady(arms: list[Arm], cfg: dict, warmup: int, block: int, rounds: 
     probes = {}
     try:
         for arm in arms:
-            probes[arm.name] = Probe(arm.code, cfg, lp_threads)
+            probes[arm.name] = Probe(arm.code, arm.config(cfg), lp_threads)
             probes[arm.name].ready()
         for arm in arms:
             probes[arm.name].shard(1, 1, warmup)
@@ -230,16 +241,25 @@ def round_ratios(mine: list[dict], theirs: list[dict]) -> list[float]:
 def render_config(size: int, photo_dir: str | None, backend: str, overrides: list[str] = ()) -> dict:
     """The measured config: the defaults (every map, physics on, photo textures) at ``size``, then
     ``overrides`` (``key.sub=value``, values parsed as YAML) for both arms."""
-    import yaml
-
     cfg: dict = {"scenes": 1_000_000, "size": size, "views": 2, "seed": 0, "backend": backend}
     cfg["physics"] = {"enabled": True}
     if photo_dir is not None:
         cfg["appearance"] = {"photo_dir": photo_dir}
+    return with_overrides(cfg, overrides, "--set")
+
+
+def with_overrides(cfg: dict, overrides: list[str], flag: str) -> dict:
+    """A copy of ``cfg`` with ``overrides`` (``key.sub=value``, values parsed as YAML); ValueError
+    naming ``flag`` for an item that is not ``key=value``."""
+    import copy
+
+    import yaml
+
+    cfg = copy.deepcopy(cfg)
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"--set: expected key=value, got {item!r}")
+            raise ValueError(f"{flag}: expected key=value, got {item!r}")
         *parents, leaf = key.split(".")
         node = cfg
         for part in parents:
@@ -288,13 +308,21 @@ def main(argv: list[str] | None = None) -> None:
         metavar="KEY=VALUE",
         help="render config override for both arms (repeatable), e.g. appearance.antialias=false",
     )
+    p.add_argument(
+        "--set-current",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="render config override for this checkout's arm only (repeatable): an option of this checkout "
+        "measured against a release without it, e.g. physics.simulate=false",
+    )
     p.add_argument("--scaling", action="store_true", help="run the 1-vs-N-workers benchmark instead (scaling_main)")
     args = p.parse_args(argv)
     photo_dir = args.photo_dir or default_photo_dir()
     load_before = _load_average()
     with tempfile.TemporaryDirectory(prefix="bench-render-") as tmp:
         os.environ["SYNTHSSL_CACHE_DIR"] = str(Path(tmp) / "cache")  # the probes build their caches here
-        arms = [Arm("current", REPO)]
+        arms = [Arm("current", REPO, overrides=list(args.set_current))]
         commit = None
         if args.against:
             try:
@@ -309,6 +337,7 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["PYOPENGL_PLATFORM"] = gl_compat.use_backend(args.backend)
         try:
             cfg = render_config(args.size, photo_dir, args.backend, args.set)
+            arms[0].config(cfg)
         except ValueError as exc:
             print(f"bench_render: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
@@ -332,6 +361,7 @@ def main(argv: list[str] | None = None) -> None:
         "backend": os.environ["PYOPENGL_PLATFORM"],
         "lp_num_threads": args.lp_threads,
         "overrides": args.set,
+        "overrides_current": args.set_current,
         "cpu_count": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
         "load_average_before": load_before,

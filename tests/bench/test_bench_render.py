@@ -10,6 +10,7 @@ import pytest
 from bench_render import (
     REPO,
     TIME_STAGES,
+    Arm,
     Probe,
     extract_tree,
     main,
@@ -110,6 +111,17 @@ def test_render_config_overrides_apply_to_nested_keys_as_yaml():
     assert cfg["camera"] == {"max_tries": 2} and cfg["seed"] == 5 and cfg["size"] == 64
     with pytest.raises(ValueError, match="--set: expected key=value, got 'antialias'"):
         render_config(64, None, "egl", ["antialias"])
+
+
+def test_set_current_changes_this_checkouts_arm_only():
+    cfg = render_config(64, "/photos", "egl", ["seed=5"])
+    mine = Arm("current", REPO, overrides=["physics.simulate=false", "appearance.antialias_by=edges"])
+    theirs = Arm("a247366", None)
+    assert mine.config(cfg)["physics"] == {"enabled": True, "simulate": False}
+    assert mine.config(cfg)["appearance"] == {"photo_dir": "/photos", "antialias_by": "edges"}
+    assert theirs.config(cfg) == cfg and cfg["physics"] == {"enabled": True}  # the shared config is untouched
+    with pytest.raises(ValueError, match="--set-current: expected key=value, got 'simulate'"):
+        Arm("current", REPO, overrides=["simulate"]).config(cfg)
 
 
 def test_scaling_gets_its_own_size_and_backend_flags(monkeypatch):
