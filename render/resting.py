@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import numpy as np
 import trimesh
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from scipy.spatial import ConvexHull, QhullError
 
 #: Two hull triangles lie on one planar face when their plane equations differ by less than this
@@ -43,11 +41,8 @@ class RestingFaces:
         rows = np.repeat(np.arange(len(eq)), 3)
         cols = hull.neighbors.reshape(-1)
         same = np.abs(eq[rows] - eq[cols]).max(axis=1) < COPLANAR_TOLERANCE
-        count, face_of = connected_components(
-            coo_matrix((np.ones(int(same.sum())), (rows[same], cols[same])), shape=(len(eq), len(eq))),
-            directed=False,
-        )
-        first = np.unique(face_of, return_index=True)[1]
+        first, face_of = _components(same.reshape(-1, 3), hull.neighbors)
+        count = len(first)
         self.normal = eq[first, :3]
         self.height = -(eq[first, :3] @ centre + eq[first, 3])
         self.centre = centre
@@ -82,6 +77,23 @@ class RestingFaces:
                 break  # a local minimum of the height: the object stays (only for degenerate hulls)
             face = int(lower)
         return face
+
+
+def _components(linked: np.ndarray, neighbors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Connected components of triangles joined where ``linked`` [T, 3] marks an edge to
+    ``neighbors`` [T, 3]: (the lowest triangle of each component, in increasing order; each
+    triangle's component index). Labels spread as the minimum over linked neighbours, with pointer
+    jumping, until they settle."""
+    label = np.arange(len(neighbors))
+    while True:
+        reached = np.where(linked, label[neighbors], label[:, None]).min(axis=1)
+        new = np.minimum(label, reached)
+        new = new[new]
+        if np.array_equal(new, label):
+            break
+        label = new
+    first, component = np.unique(label, return_inverse=True)
+    return first, component.reshape(-1)
 
 
 def _solid_centroid(tri: np.ndarray, inner: np.ndarray) -> np.ndarray:
