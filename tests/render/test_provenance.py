@@ -103,3 +103,15 @@ def test_render_id_follows_the_content_config_and_the_asset_bytes(tmp_path):
         config_from_dict({**base, "objects": {"source_weights": {"primitive": 1.0, "asset": 0.0}}})
     )
     assert no_assets.asset_names == () and no_assets.assets_sha256 == hashlib.sha256(b"").hexdigest()
+
+
+def test_keys_added_since_the_render_version_are_hashed_only_off_their_old_value():
+    from synthssl.render.provenance import ADDED_KEYS, content_config
+
+    default = config_from_dict({})
+    for (section, key), old in ADDED_KEYS.items():
+        assert getattr(getattr(default, section), key) == old
+        assert key not in content_config(default.to_dict())[section]
+    other = config_from_dict({"physics": {"simulate": False}})
+    assert content_config(other.to_dict())["physics"]["simulate"] is False
+    assert provenance_of(other).config_hash != provenance_of(default).config_hash

@@ -1,6 +1,5 @@
 """Resting placement without a simulation (`physics.simulate=false`): every object lies on a stable
-face of its convex hull, on the floor, apart from the others; the option leaves earlier renders'
-config_hash alone at its default."""
+face of its convex hull, on the floor, apart from the others."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ import trimesh
 from scipy.spatial import ConvexHull
 
 from synthssl.render.config import config_from_dict
-from synthssl.render.provenance import content_config
 from synthssl.render.resting import RestingFaces, face_down_rotation, resting_rotation
 from synthssl.render.scene import SceneSampler
 
@@ -81,10 +79,3 @@ def test_resting_scenes_lie_on_the_floor_stable_and_apart():
             assert all(np.linalg.norm(c - d) >= r + s - 1e-9 for d, s in footprints[:i])  # apart
     assert objects == 111
     assert np.array_equal(sampler.sample(0, 3).objects[0].pose, SceneSampler(cfg).sample(0, 3).objects[0].pose)
-
-
-def test_the_option_changes_the_config_hash_only_when_set():
-    default = config_from_dict({}).to_dict()
-    assert default["physics"]["simulate"] is True and "simulate" not in content_config(default)["physics"]
-    resting = config_from_dict({"physics": {"simulate": False}}).to_dict()
-    assert content_config(resting)["physics"]["simulate"] is False
