@@ -89,10 +89,10 @@ class PhysicsConfig:
 
     enabled: bool = True
     """place objects as they come to rest; off: random orientations, lowest point on the floor."""
-    simulate: bool = True
-    """rest them by a pybullet drop-and-settle (they may lean on each other); false: each on a stable
-    face of its convex hull, computed without a simulation or pybullet (`render/resting.py`).
-    pybullet missing: random orientations, as with ``enabled=false``."""
+    simulate: bool = False
+    """false: each object on a stable face of its convex hull, apart from the others, computed without
+    a simulation or pybullet (`render/resting.py`); true: a pybullet drop-and-settle (objects may lean
+    on each other; pybullet missing: random orientations, as with ``enabled=false``)."""
     area: float = 1.2
     """objects are dropped / placed within a square of this side (metres) around the origin."""
     drop_height: tuple[float, float] = (0.02, 0.3)
@@ -156,9 +156,9 @@ class AppearanceConfig:
     """per-view relative jitter of light intensities (0 = identical lighting in all views)."""
     antialias: bool = True
     """anti-alias the colour pass (geometry passes are always exact, single-sample)."""
-    antialias_by: str = "msaa"
-    """how: ``msaa`` (4x multisampling) or ``edges`` (a single-sample pass, then a 3x3 filter of the
-    pixels on instance boundaries: `render/edge_antialias.py`)."""
+    antialias_by: str = "edges"
+    """how: ``edges`` (a single-sample pass, then a 3x3 filter of the pixels on instance boundaries:
+    `render/edge_antialias.py`) or ``msaa`` (4x multisampling, about twice the colour pass's cost)."""
 
     @property
     def antialias_mode(self) -> str:

@@ -41,15 +41,16 @@ NON_CONTENT_KEYS = ("out", "scenes", "workers", "shard_index", "num_shards", "ba
 RENDER_ID_LENGTH = 16
 #: The version of what a content config renders to, hashed into ``config_hash``; raised whenever
 #: the same config renders other scenes. 2: collision hulls keep up to 512 vertices and no settled
-#: object dips below the floor (`synthssl.render.physics.lift_onto_floor`).
-RENDER_VERSION = 2
+#: object dips below the floor (`synthssl.render.physics.lift_onto_floor`). 3: objects rest on stable
+#: hull faces without a simulation and the colour pass is anti-aliased at instance edges by default.
+RENDER_VERSION = 3
 
 
 #: Keys added to the render config since `RENDER_VERSION` was last raised, each with the value that
 #: renders what configs rendered before the key existed. At that value a key is left out of the
 #: content config, so that a new option keeps the ``config_hash`` (and the resumability) of every
 #: earlier render; at any other value it is hashed like every key.
-ADDED_KEYS: dict[tuple[str, str], Any] = {("physics", "simulate"): True, ("appearance", "antialias_by"): "msaa"}
+ADDED_KEYS: dict[tuple[str, str], Any] = {}
 
 
 def content_config(cfg_dict: dict[str, Any]) -> dict[str, Any]:

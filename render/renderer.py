@@ -79,7 +79,9 @@ def _rigid_rotation(pose: np.ndarray) -> np.ndarray:
 
 
 class SceneRenderer:
-    """Offscreen renderer for scenes of one image size; see module docstring."""
+    """Offscreen renderer for scenes of one image size; see module docstring. ``antialias`` is one of
+    `ANTIALIAS_MODES` (a render passes its ``appearance.antialias_mode``; ``edges`` needs each view's
+    instance map in `render_color`)."""
 
     def __init__(self, height: int, width: int, backend: str = "auto", antialias: str = "msaa"):
         if antialias not in ANTIALIAS_MODES:

@@ -69,4 +69,5 @@ def test_an_unknown_method_is_a_config_error_naming_the_key():
     with pytest.raises(ConfigError, match=r"^appearance\.antialias_by: expected msaa or edges, got 'fxaa'$"):
         config_from_dict({"appearance": {"antialias_by": "fxaa"}})
     assert config_from_dict({"appearance": {"antialias": False}}).appearance.antialias_mode == "none"
-    assert config_from_dict({"appearance": {"antialias_by": "edges"}}).appearance.antialias_mode == "edges"
+    assert config_from_dict({}).appearance.antialias_mode == "edges"  # the default
+    assert config_from_dict({"appearance": {"antialias_by": "msaa"}}).appearance.antialias_mode == "msaa"

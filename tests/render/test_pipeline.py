@@ -121,7 +121,7 @@ def test_placement_without_physics_rests_on_floor_without_overlap():
 
 @pytest.mark.skipif(not physics_available(), reason="pybullet not installed")
 def test_physics_settles_objects_on_the_floor():
-    cfg = config_from_dict({})
+    cfg = config_from_dict({"physics": {"simulate": True}})
     world = PhysicsWorld()
     sampler = SceneSampler(cfg, world)
     lows, steps = [], []
@@ -140,7 +140,8 @@ def test_physics_settles_objects_on_the_floor():
 
 
 def test_physics_differs_from_plain_placement(make_config):
-    on = SceneSampler(config_from_dict({}), PhysicsWorld() if physics_available() else None).sample(0, 0)
+    simulated = config_from_dict({"physics": {"simulate": True}})
+    on = SceneSampler(simulated, PhysicsWorld() if physics_available() else None).sample(0, 0)
     off = SceneSampler(config_from_dict({"physics": {"enabled": False}}), None).sample(0, 0)
     assert len(on.objects) == len(off.objects)
     if physics_available():
@@ -233,7 +234,8 @@ def test_without_pybullet_physics_falls_back_with_one_notice(tmp_path, make_conf
 
     for module in (pipeline, shard_worker):  # the run's notice, and the worker's choice
         monkeypatch.setattr(module, "physics_available", lambda: False)
-    summary = render_dataset(make_config(tmp_path, scenes=2, size=32, shard_size=2), progress=False)
+    cfg = make_config(tmp_path, scenes=2, size=32, shard_size=2, physics={"simulate": True})
+    summary = render_dataset(cfg, progress=False)
     assert summary.scenes_rendered == 2 and summary.stage_seconds["physics_steps"] == 0
     err = capsys.readouterr().err
     assert err.count("pybullet is not installed") == 1

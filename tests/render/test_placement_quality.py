@@ -1,5 +1,6 @@
-"""Settled objects rest on the floor or on each other: nothing dips into the floor or into another
-object, nothing floats (the placement-quality bar of docs/render.md, over 100 scenes)."""
+"""Placed objects rest on the floor or on each other: nothing dips into the floor or into another
+object, nothing floats (the placement-quality bar of docs/render.md, over 100 scenes), with the
+pybullet simulation and with the resting placement."""
 
 from __future__ import annotations
 
@@ -49,36 +50,52 @@ def _surface_points(mesh: trimesh.Trimesh, count: int = 2000) -> np.ndarray:
     return np.concatenate([mesh.vertices, samples])
 
 
+def _placement_quality(sampler: SceneSampler) -> tuple[int, list[float], list[float], list[float]]:
+    """Over scenes 0-99 of seed 0: (objects, each object's dip below the floor over its size, the gap
+    to the nearest other object of each object off the floor, each object's reach into another's
+    convex hull over the smaller object's size)."""
+    objects, floor_dips, lifted_off, reach_in = 0, [], [], []
+    for index in range(100):
+        scene = sampler.sample(0, index)
+        meshes = [
+            trimesh.Trimesh(trimesh.transform_points(o.mesh.vertices, o.pose), o.mesh.faces, process=False)
+            for o in scene.objects
+        ]
+        points = [_surface_points(m) for m in meshes]
+        hulls = [ConvexHull(m.vertices) for m in meshes]
+        for k, mesh in enumerate(meshes):
+            objects += 1
+            size = float(np.max(mesh.extents))
+            low = float(mesh.vertices[:, 2].min())
+            floor_dips.append(-low / size)
+            if low > CONTACT_TOLERANCE:  # not on the floor: it must touch another object
+                dense = [_surface_points(m, 50_000) for m in meshes]
+                gap = min(float(cKDTree(dense[j]).query(dense[k])[0].min()) for j in range(len(meshes)) if j != k)
+                lifted_off.append(gap)
+            for j, hull in enumerate(hulls):
+                if j != k:  # depth of k's surface inside j's convex hull: bounds the depth inside j
+                    depth = -(points[k] @ hull.equations[:, :3].T + hull.equations[:, 3]).max(axis=1)
+                    reach_in.append(max(0.0, float(depth.max())) / min(size, float(np.max(meshes[j].extents))))
+    return objects, floor_dips, lifted_off, reach_in
+
+
 @pytest.mark.slow
 @needs_pybullet
 def test_settled_scenes_neither_sink_nor_interpenetrate_nor_float():
-    sampler = SceneSampler(config_from_dict({}), world := PhysicsWorld())
-    objects, floor_dips, lifted_off, reach_in = 0, [], [], []
+    sampler = SceneSampler(config_from_dict({"physics": {"simulate": True}}), world := PhysicsWorld())
     try:
-        for index in range(100):
-            scene = sampler.sample(0, index)
-            meshes = [
-                trimesh.Trimesh(trimesh.transform_points(o.mesh.vertices, o.pose), o.mesh.faces, process=False)
-                for o in scene.objects
-            ]
-            points = [_surface_points(m) for m in meshes]
-            hulls = [ConvexHull(m.vertices) for m in meshes]
-            for k, mesh in enumerate(meshes):
-                objects += 1
-                size = float(np.max(mesh.extents))
-                low = float(mesh.vertices[:, 2].min())
-                floor_dips.append(-low / size)
-                if low > CONTACT_TOLERANCE:  # not on the floor: it must touch another object
-                    dense = [_surface_points(m, 50_000) for m in meshes]
-                    gap = min(float(cKDTree(dense[j]).query(dense[k])[0].min()) for j in range(len(meshes)) if j != k)
-                    lifted_off.append(gap)
-                for j, hull in enumerate(hulls):
-                    if j != k:  # depth of k's surface inside j's convex hull: bounds the depth inside j
-                        depth = -(points[k] @ hull.equations[:, :3].T + hull.equations[:, 3]).max(axis=1)
-                        reach_in.append(max(0.0, float(depth.max())) / min(size, float(np.max(meshes[j].extents))))
+        objects, floor_dips, lifted_off, reach_in = _placement_quality(sampler)
     finally:
         world.close()
     assert objects == 566
     assert max(floor_dips) <= 1e-9  # the lowest vertex of every object is on or above the floor
     assert len(lifted_off) == 1 and max(lifted_off) < 2e-3  # it rests on another (within the samples' spacing)
     assert max(reach_in) <= 0.01  # at most 1 % of the smaller object's size
+
+
+@pytest.mark.slow
+def test_resting_scenes_lie_on_the_floor_apart():
+    objects, floor_dips, lifted_off, reach_in = _placement_quality(SceneSampler(config_from_dict({})))
+    assert objects == 566  # the same objects as the simulation's scenes: placement draws after them
+    assert max(map(abs, floor_dips)) <= 1e-9 and lifted_off == []  # every object on the floor
+    assert max(reach_in) == 0.0  # bounding circles apart: no object reaches into another's hull

@@ -61,7 +61,8 @@ def test_face_down_rotation_turns_the_normal_onto_minus_z():
 
 
 def test_resting_scenes_lie_on_the_floor_stable_and_apart():
-    cfg = config_from_dict({"physics": {"simulate": False}})
+    cfg = config_from_dict({})  # the default placement
+    assert cfg.physics.simulate is False
     sampler = SceneSampler(cfg)  # no pybullet client: none is needed
     objects = 0
     for index in range(20):
