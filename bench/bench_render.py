@@ -355,7 +355,7 @@ def main(argv: list[str] | None = None) -> None:
         "benchmark": "render worker: start-up, steady state, pairs per CPU-second per stage",
         "size": args.size,
         "views": 2,
-        "physics": True,
+        "physics_enabled": True,  # each tree places objects as its own defaults do
         "photo_dir": photo_dir,
         "photos": photos,
         "backend": os.environ["PYOPENGL_PLATFORM"],
@@ -479,6 +479,8 @@ def scaling_main(argv: list[str]) -> None:
     p.add_argument("--compression", default="gzip", help="shard compression (default gzip = deflate + shuffle)")
     p.add_argument("--quick", action="store_true", help="8 scenes per worker")
     args = p.parse_args(argv)
+    from synthssl.render.config import PhysicsConfig
+
     per_worker = max(8 if args.quick else args.scenes_per_worker, SHARDS_PER_WORKER)
     n = max(args.workers, 1)
     load_before = _load_average()
@@ -494,7 +496,7 @@ def scaling_main(argv: list[str]) -> None:
                 "benchmark": "render-scenes",
                 "size": args.size,
                 "views": 2,
-                "physics": True,
+                "placement": "pybullet settling" if PhysicsConfig().simulate else "resting (on stable hull faces)",
                 "compression": args.compression,
                 "backend": os.environ.get("PYOPENGL_PLATFORM", args.backend),
                 "cpu_count": os.cpu_count(),
