@@ -37,9 +37,9 @@ from .mesh_buffers import decode_ids, id_colors, shading_normals, triplanar_uv, 
 from .scene import Scene
 
 Z_NEAR = 0.03
+Z_FAR = 200.0
 #: What `SceneRenderer` can anti-alias the colour pass by (``appearance.antialias_mode``).
 ANTIALIAS_MODES = ("msaa", "edges", "none")
-Z_FAR = 200.0
 
 
 @dataclass

@@ -46,7 +46,7 @@ class RestingFaces:
         self.normal = eq[first, :3]
         self.height = -(eq[first, :3] @ centre + eq[first, 3])
         self.centre = centre
-        # the centre of mass projected onto each triangle's plane, in barycentric coordinates
+        # the centre of mass projected onto each triangle's plane: inside the triangle or not
         foot = centre - (eq[:, :3] @ centre + eq[:, 3])[:, None] * eq[:, :3]
         inside = _barycentric_inside(tri, foot)
         self.stable = np.zeros(count, bool)
