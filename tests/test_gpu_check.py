@@ -84,7 +84,7 @@ def test_dry_run_writes_every_step(tmp_path):
     assert steps["gl_probe"]["result"]["backend"] in ("egl", "osmesa") and steps["gl_probe"]["result"]["renderer"]
     render = steps["render_scaling"]["result"]
     assert (render["workers"], render["one_worker"]["scenes"], render["n_workers"]["scenes"]) == (2, 4, 8)
-    assert render["pairs_per_second_1_worker"] > 0 and render["physics"] is True
+    assert render["pairs_per_second_1_worker"] > 0 and render["placement"] == "resting (on stable hull faces)"
     if stream_there:
         stream = steps["stream"]["result"]
         assert (stream["device"], stream["workers"]) == ("cpu", 1)

@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from helpers.faults import child_pids, cmdline, one_line, start_cli, wait_for
+from helpers.faults import child_pids, cmdline, one_line, start_cli, start_in_own_group, wait_for
 
 from synthssl.dataset.validate import validate_directory
 
@@ -174,16 +173,8 @@ def test_a_render_that_fails_before_its_first_shard_claims_nothing(tmp_path, mon
 
 
 def _start_in_own_group(args: list[str]) -> subprocess.Popen:
-    """``render-scenes ARGS`` in a new process group, as a terminal runs it: Ctrl-C reaches the group."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "synthssl.render.cli", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
+    """``render-scenes ARGS`` as a terminal runs it: Ctrl-C reaches the group."""
+    return start_in_own_group("render.cli", *args)
 
 
 def _workers(pid: int) -> list[int]:

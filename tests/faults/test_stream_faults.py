@@ -7,13 +7,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Callable
 
 import pytest
 import torch
-from helpers.faults import child_pids, cmdline, one_line, wait_for
+from helpers.faults import child_pids, cmdline, one_line, start_in_own_group, wait_for
 from helpers.train_overrides import stream_overrides
 
 from synthssl.dataset.stream_slots import leftover_blocks
@@ -24,14 +23,7 @@ pytestmark = [pytest.mark.gl, pytest.mark.ddp]
 def _start_train(out: Path, **extra) -> subprocess.Popen:
     """``train-ssl`` on the stream in its own session (a Ctrl-C can reach its whole process group)."""
     args = stream_overrides(out, workers=2, **{"train.steps": 1000, "log.every": 1, **extra})
-    return subprocess.Popen(
-        [sys.executable, "-m", "synthssl.train.cli", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-        start_new_session=True,
-    )
+    return start_in_own_group("train.cli", *args)
 
 
 def _trained_a_step(out: Path, proc: subprocess.Popen) -> bool:

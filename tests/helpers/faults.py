@@ -4,11 +4,28 @@ training overrides, corrupt a shard's chunk."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Callable
+
+
+def start_in_own_group(module: str, *args: str) -> subprocess.Popen:
+    """Start ``python -m synthssl.<module> ARGS`` as a terminal runs it: in its own process group (a
+    Ctrl-C, ``os.killpg(pid, SIGINT)``, reaches it and its workers) and with SIGINT's default action,
+    even when the test suite itself runs with SIGINT ignored (as a background job of a
+    non-interactive shell is, and its children after it)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", f"synthssl.{module}", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def start_cli(module: str, *args: str) -> subprocess.Popen:
