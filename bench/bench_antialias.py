@@ -54,10 +54,10 @@ def render_views(size: int, scenes: int, seed: int, appearance: dict) -> tuple[n
 
 def boundary_steps(rgb: np.ndarray, instance: np.ndarray) -> np.ndarray:
     """Grey-level steps between horizontally or vertically adjacent pixels that are both on an
-    instance boundary (`instance_edges`)."""
-    from synthssl.render.edge_antialias import instance_edges
+    instance boundary (the contour map)."""
+    from synthssl.dataset.contour import contour_from_instance
 
-    edge = np.stack([instance_edges(i) for i in instance])
+    edge = contour_from_instance(instance).astype(bool)
     grey = rgb.astype(np.float64).mean(axis=-1)
     across = np.abs(np.diff(grey, axis=2))[edge[:, :, 1:] & edge[:, :, :-1]]
     down = np.abs(np.diff(grey, axis=1))[edge[:, 1:] & edge[:, :-1]]
@@ -70,11 +70,11 @@ def main() -> None:
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--seed", type=int, default=7)
     args = p.parse_args()
-    from synthssl.render.edge_antialias import instance_edges
+    from synthssl.dataset.contour import contour_from_instance
 
     views = {name: render_views(args.size, args.scenes, args.seed, a) for name, a in METHODS.items()}
     reference, instance, _ = views["msaa"]
-    edge = np.stack([instance_edges(i) for i in instance])
+    edge = contour_from_instance(instance).astype(bool)
     out = {"scenes": args.scenes, "views": int(len(reference)), "size": args.size, "boundary_share": float(edge.mean())}
     for name, (rgb, inst, ms) in views.items():
         if not np.array_equal(inst, instance):

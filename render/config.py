@@ -115,6 +115,10 @@ class PhysicsConfig:
         need(self.max_steps >= 0 and self.check_every >= 1, "max_steps/check_every", "max_steps >= 0, check_every >= 1")
 
 
+#: How the colour pass can be anti-aliased (``appearance.antialias_by``).
+ANTIALIAS_METHODS = ("msaa", "edges")
+
+
 @dataclass
 class AppearanceConfig:
     """Materials, textures, background and lights."""
@@ -179,7 +183,11 @@ class AppearanceConfig:
             "(install mate-backgrounds, give appearance.photo_dir=DIR, or set appearance.texture_weights.photo=0)",
         )
         need(1 <= self.lights[0] <= self.lights[1], "lights", "1 <= low <= high")
-        need(self.antialias_by in ("msaa", "edges"), "antialias_by", f"msaa or edges, got {self.antialias_by!r}")
+        need(
+            self.antialias_by in ANTIALIAS_METHODS,
+            "antialias_by",
+            f"{' or '.join(ANTIALIAS_METHODS)}, got {self.antialias_by!r}",
+        )
 
 
 @dataclass

@@ -10,7 +10,7 @@ scene becomes one pyrender scene holding two mesh sets, toggled per pass:
   normals of the mesh looked up by face index (rotated into the camera frame and
   turned towards the camera), so they are exact, never finite differences.
 * **colour pass** (PBR-lit, textured), anti-aliased by ``antialias``: ``msaa`` (4x multisampling),
-  ``edges`` (single-sample, then the instance boundaries filtered: :mod:`edge_antialias`) or ``none``.
+  ``edges`` (single-sample, then the contour pixels filtered: :mod:`edge_antialias`) or ``none``.
 
 Camera conversion: the shard's OpenCV camera (x right, y down, z forward; pixel
 centres at integer coordinates) becomes pyrender's OpenGL camera (x right, y up,
@@ -32,14 +32,15 @@ from synthssl.dataset.schema import FIRST_OBJECT_ID, FLOOR_ID, WALL_ID
 from . import gl_compat
 from .appearance import Light, Material
 from .cameras import CV_TO_GL, CameraView
-from .edge_antialias import smooth_instance_edges
+from .config import ANTIALIAS_METHODS
+from .edge_antialias import smooth_edges
 from .mesh_buffers import decode_ids, id_colors, shading_normals, triplanar_uv, unshared_positions
 from .scene import Scene
 
 Z_NEAR = 0.03
 Z_FAR = 200.0
 #: What `SceneRenderer` can anti-alias the colour pass by (``appearance.antialias_mode``).
-ANTIALIAS_MODES = ("msaa", "edges", "none")
+ANTIALIAS_MODES = (*ANTIALIAS_METHODS, "none")
 
 
 @dataclass
@@ -81,7 +82,7 @@ def _rigid_rotation(pose: np.ndarray) -> np.ndarray:
 class SceneRenderer:
     """Offscreen renderer for scenes of one image size; see module docstring. ``antialias`` is one of
     `ANTIALIAS_MODES` (a render passes its ``appearance.antialias_mode``; ``edges`` needs each view's
-    instance map in `render_color`)."""
+    contour map in `render_color`)."""
 
     def __init__(self, height: int, width: int, backend: str = "auto", antialias: str = "msaa"):
         if antialias not in ANTIALIAS_MODES:
@@ -234,12 +235,13 @@ class SceneRenderer:
         return GeometryMaps(depth=depth, instance=instance, face=np.where(surface, face, 0))
 
     def render_color(
-        self, b: BuiltScene, view: CameraView, lights: list[Light] | None = None, instance: np.ndarray | None = None
+        self, b: BuiltScene, view: CameraView, lights: list[Light] | None = None, contour: np.ndarray | None = None
     ) -> np.ndarray:
         """Colour pass: uint8 [H, W, 3]; ``lights`` (same length as the scene's) override intensities;
-        ``instance`` is the view's instance map (`render_geometry`), which ``edges`` anti-aliasing needs."""
-        if self.antialias == "edges" and instance is None:
-            raise ValueError("render_color: edges anti-aliasing needs the view's instance map")
+        ``contour`` is the view's contour map (of its `render_geometry` instance map), which ``edges``
+        anti-aliasing needs."""
+        if self.antialias == "edges" and contour is None:
+            raise ValueError("render_color: edges anti-aliasing needs the view's contour map")
         pr = self.pr
         self._set_camera(b, view)
         self._show(b, ids=False)
@@ -249,7 +251,7 @@ class SceneRenderer:
         gl_compat.set_color_only(self._r, True)  # the id pass gives the depth
         color, _ = self._r.render(b.pr_scene, flags=pr.RenderFlags.NONE)
         color = np.ascontiguousarray(color[..., :3])
-        return smooth_instance_edges(color, instance) if self.antialias == "edges" else color
+        return smooth_edges(color, contour) if self.antialias == "edges" else color
 
 
 def camera_normals(b: BuiltScene, g: GeometryMaps, view: CameraView) -> np.ndarray:

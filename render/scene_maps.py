@@ -60,17 +60,16 @@ def render_scene(cfg: RenderConfig, sampler: SceneSampler, renderer: SceneRender
         geoms.append(g)
         overlaps.append(ov)
     t2 = time.perf_counter()
+    instance = np.stack([g.instance for g in geoms])
+    contour = contour_from_instance(instance)  # a shard map, and what edge anti-aliasing filters
     rgb = np.stack(
         [
-            renderer.render_color(
-                built, v, jitter_lights(rng, scene.lights, cfg.appearance.view_light_jitter), g.instance
-            )
-            for v, g in zip(views, geoms)
+            renderer.render_color(built, v, jitter_lights(rng, scene.lights, cfg.appearance.view_light_jitter), c)
+            for v, c in zip(views, contour)
         ]
     )
     t3 = time.perf_counter()
     lut = category_lut(sampler, scene)
-    instance = np.stack([g.instance for g in geoms])
     m, n = cfg.objects.max_objects, len(scene.objects)
     object_pose = np.zeros((m, 4, 4), np.float32)
     object_scale = np.zeros((m, 3), np.float32)
@@ -85,7 +84,7 @@ def render_scene(cfg: RenderConfig, sampler: SceneSampler, renderer: SceneRender
         "depth": np.stack([g.depth for g in geoms]),
         "normal": np.stack([camera_normals(built, g, v) for g, v in zip(geoms, views)]).astype(np.float16),
         "instance": instance,
-        "contour": contour_from_instance(instance),
+        "contour": contour,
         "category": lut[instance],
         "intrinsics": np.stack([v.K for v in views]).astype(np.float32),
         "cam_to_world": np.stack([v.cam_to_world for v in views]).astype(np.float32),

@@ -1,17 +1,18 @@
 """Edge anti-aliasing (`appearance.antialias_by=edges`): a single-sample colour pass filtered at the
-instance boundaries of the same view's id pass, and only there."""
+instance boundaries of the same view's id pass (the shard's contour map), and only there."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from synthssl.render.edge_antialias import instance_edges, smooth_instance_edges
+from synthssl.dataset.contour import contour_from_instance
+from synthssl.render.edge_antialias import smooth_edges
 
 
 def test_edges_are_both_sides_of_every_instance_boundary():
     instance = np.array([[1, 1, 1, 1], [1, 3, 3, 1], [1, 1, 1, 1], [2, 2, 2, 2]], np.uint16)
-    assert instance_edges(instance).astype(int).tolist() == [
+    assert contour_from_instance(instance).astype(int).tolist() == [
         [0, 1, 1, 0],
         [1, 1, 1, 1],
         [1, 1, 1, 1],
@@ -19,7 +20,7 @@ def test_edges_are_both_sides_of_every_instance_boundary():
     ]
     flat = np.full((3, 5), 4, np.uint16)
     flat[:, 3:] = 5
-    assert instance_edges(flat).astype(int).tolist() == [[0, 0, 1, 1, 0]] * 3
+    assert contour_from_instance(flat).astype(int).tolist() == [[0, 0, 1, 1, 0]] * 3
 
 
 def test_a_boundary_between_two_colours_is_mixed_half_and_half_with_a_tent():
@@ -27,13 +28,13 @@ def test_a_boundary_between_two_colours_is_mixed_half_and_half_with_a_tent():
     instance[:, 2:] = 1
     rgb = np.zeros((3, 4, 3), np.uint8)
     rgb[:, 2:] = 160
-    out = smooth_instance_edges(rgb, instance)
+    out = smooth_edges(rgb, contour_from_instance(instance))
     # column 1 (dark side): 0.5 * 0 + 0.5 * (tent: 1/4 of the row weight reaches the bright column) = 20
     # column 2 (bright side): 0.5 * 160 + 0.5 * (3/4 * 160) = 140; columns 0 and 3 are not on the edge
     assert out[..., 0].tolist() == [[0, 20, 140, 160]] * 3
     assert np.array_equal(out[..., 0], out[..., 2])
     with pytest.raises(ValueError, match="differ in size"):
-        smooth_instance_edges(rgb, instance[:2])
+        smooth_edges(rgb, contour_from_instance(instance[:2]))
 
 
 @pytest.mark.gl
@@ -48,17 +49,17 @@ def test_the_edges_pass_is_the_single_sample_pass_filtered_at_the_id_pass_edges(
     plain, edges = SceneRenderer(40, 40, antialias="none"), SceneRenderer(40, 40, antialias="edges")
     try:
         b_plain, b_edges = plain.build(scene), edges.build(scene)
-        instance = plain.render_geometry(b_plain, view).instance
+        contour = contour_from_instance(plain.render_geometry(b_plain, view).instance)
         single = plain.render_color(b_plain, view)
-        filtered = edges.render_color(b_edges, view, instance=instance)
-        with pytest.raises(ValueError, match="needs the view's instance map"):
+        filtered = edges.render_color(b_edges, view, contour=contour)
+        with pytest.raises(ValueError, match="needs the view's contour map"):
             edges.render_color(b_edges, view)
     finally:
         plain.close()
         edges.close()
-    assert np.array_equal(filtered, smooth_instance_edges(single, instance))
+    assert np.array_equal(filtered, smooth_edges(single, contour))
     changed = np.any(filtered != single, axis=-1)
-    assert changed.any() and not (changed & ~instance_edges(instance)).any()
+    assert changed.any() and not (changed & ~contour.astype(bool)).any()
     with pytest.raises(ValueError, match="antialias: one of msaa, edges, none"):
         SceneRenderer(40, 40, antialias="fxaa")
 
