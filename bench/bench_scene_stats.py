@@ -20,28 +20,31 @@ import numpy as np
 VERSION_2 = ["physics.simulate=true", "appearance.antialias_by=msaa"]
 
 
-def scene_stats(scenes: int, size: int, overrides: list[str]) -> dict:
-    """Per-scene overlap and object-pixel share, objects per scene, and category pixel shares."""
+def scene_stats(scenes: int, size: int, overrides: list[str]) -> tuple[dict, dict[str, np.ndarray]]:
+    """(the summary of scenes 0..``scenes``-1 rendered with ``overrides``: overlap, object-pixel share,
+    objects per scene, walls in view, category pixel shares; the per-scene ``overlap`` and
+    ``object_pixels`` arrays the differences are taken over)."""
+    from synthssl.dataset.schema import FIRST_OBJECT_ID, WALL_ID
     from synthssl.render.api import SceneSource
     from synthssl.render.scene import SceneSampler
 
     with SceneSource(None, overrides=overrides, size=size) as source:
         rendered = [source.render(i) for i in range(scenes)]
         names = SceneSampler(source.config).category_names
-    overlap = np.array([float(r["overlap"].mean()) for r in rendered])
-    objects = np.array([float((r["instance"] >= 3).mean()) for r in rendered])
-    counts = np.array([int(r["object_count"]) for r in rendered])
+    per_scene = {
+        "overlap": np.array([float(r["overlap"].mean()) for r in rendered]),
+        "object_pixels": np.array([float((r["instance"] >= FIRST_OBJECT_ID).mean()) for r in rendered]),
+    }
     category = np.concatenate([r["category"].ravel() for r in rendered])
     share = np.bincount(category, minlength=len(names)) / category.size
-    return {
+    summary = {
         "overrides": overrides,
-        "overlap": {"mean": float(overlap.mean()), "std": float(overlap.std(ddof=1))},
-        "object_pixels": {"mean": float(objects.mean()), "std": float(objects.std(ddof=1))},
-        "objects_per_scene": float(counts.mean()),
-        "scenes_with_a_wall_in_view": float(np.mean([bool((r["instance"] == 2).any()) for r in rendered])),
+        **{k: {"mean": float(v.mean()), "std": float(v.std(ddof=1))} for k, v in per_scene.items()},
+        "objects_per_scene": float(np.mean([int(r["object_count"]) for r in rendered])),
+        "scenes_with_a_wall_in_view": float(np.mean([bool((r["instance"] == WALL_ID).any()) for r in rendered])),
         "category_pixel_share": {n: round(float(s), 4) for n, s in zip(names, share)},
-        "_per_scene": (overlap, objects),
     }
+    return summary, per_scene
 
 
 def mean_difference(a: np.ndarray, b: np.ndarray) -> dict:
@@ -58,17 +61,10 @@ def main() -> None:
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--against", nargs="*", default=VERSION_2, metavar="KEY=VALUE")
     args = p.parse_args()
-    current = scene_stats(args.scenes, args.size, [])
-    other = scene_stats(args.scenes, args.size, list(args.against))
-    (o_cur, p_cur), (o_oth, p_oth) = current.pop("_per_scene"), other.pop("_per_scene")
-    out = {
-        "scenes": args.scenes,
-        "size": args.size,
-        "current": current,
-        "against": other,
-        "overlap": mean_difference(o_oth, o_cur),
-        "object_pixels": mean_difference(p_oth, p_cur),
-    }
+    current, current_scenes = scene_stats(args.scenes, args.size, [])
+    other, other_scenes = scene_stats(args.scenes, args.size, list(args.against))
+    out = {"scenes": args.scenes, "size": args.size, "current": current, "against": other}
+    out.update({k: mean_difference(other_scenes[k], current_scenes[k]) for k in current_scenes})
     print(json.dumps(out, indent=1))
 
 
