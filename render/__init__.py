@@ -8,8 +8,9 @@ Modules (scene description, assets and renderer are separate, as in Kubric):
 ``config`` (RenderConfig), ``shapes`` / ``assets`` (meshes and their categories),
 ``textures`` / ``photos`` / ``appearance`` (materials, photo textures, lights), ``physics`` (pybullet settling),
 ``scene`` (the GL-free scene description), ``cameras`` (view sampling, OpenCV
-convention), ``gl_compat`` (every pyrender/PyOpenGL workaround), ``mesh_buffers`` /
-``renderer`` (id + colour passes, exact maps), ``scene_maps`` (one scene -> shard dict),
+convention), ``gl_compat`` (the GL context through pyrender's platforms, every workaround),
+``mesh_buffers`` / ``shaders`` / ``renderer`` (id + colour passes of one vertex buffer, exact maps),
+``scene_maps`` (one scene -> shard dict),
 ``provenance`` (what a render is: config hash, render id, asset set), ``preflight`` (the checks
 before the folder is touched), ``identity`` (one folder, one render; a failed start releases
 it), ``resume`` (the shard plan, what is finished), ``shard_worker`` (one process writing

@@ -18,6 +18,8 @@ from typing import Any, Sequence
 
 from synthssl.core.config import ConfigError, apply_override, build, load_yaml, need
 
+from .shaders import MAX_LIGHTS
+
 SHIPPED_CONFIGS = Path(__file__).with_name("configs")
 """render configs shipped with the package, named without a path (``render-scenes NAME``)."""
 PRIMITIVE_NAMES = ("box", "sphere", "cylinder", "capsule", "cone", "torus")
@@ -57,7 +59,7 @@ class ObjectsConfig:
     pybullet_assets: bool = True
     """include pybullet_data's random_urdfs meshes when pybullet is installed."""
     max_faces: int = 20000
-    """asset meshes with more faces are skipped (face ids are encoded in 16 bits)."""
+    """asset meshes with more faces are skipped (a bound on the memory and time one object costs)."""
 
     def check(self) -> None:
         need(1 <= self.count[0] <= self.count[1], "count", "1 <= low <= high")
@@ -182,7 +184,7 @@ class AppearanceConfig:
             f"a folder of photos when texture_weights.photo > 0, got {self.photo_dir!r} "
             "(install mate-backgrounds, give appearance.photo_dir=DIR, or set appearance.texture_weights.photo=0)",
         )
-        need(1 <= self.lights[0] <= self.lights[1], "lights", "1 <= low <= high")
+        need(1 <= self.lights[0] <= self.lights[1] <= MAX_LIGHTS, "lights", f"1 <= low <= high <= {MAX_LIGHTS}")
         need(
             self.antialias_by in ANTIALIAS_METHODS,
             "antialias_by",

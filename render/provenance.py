@@ -43,7 +43,9 @@ RENDER_ID_LENGTH = 16
 #: the same config renders other scenes. 2: collision hulls keep up to 512 vertices and no settled
 #: object dips below the floor (`synthssl.render.physics.lift_onto_floor`). 3: objects rest on stable
 #: hull faces without a simulation and the colour pass is anti-aliased at instance edges by default.
-RENDER_VERSION = 3
+#: 4: synthssl's own GL passes (`synthssl.render.renderer`): depth interpolated in the id pass rather
+#: than read from a 24-bit depth buffer, mipmaps made on the CPU, objects drawn before floor and walls.
+RENDER_VERSION = 4
 
 
 #: Keys added to the render config since `RENDER_VERSION` was last raised, each with the value that

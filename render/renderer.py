@@ -1,46 +1,53 @@
-"""pyrender offscreen rendering of a :class:`~synthssl.render.scene.Scene` into exact maps.
+"""OpenGL offscreen rendering of a :class:`~synthssl.render.scene.Scene` into exact maps.
 
-One :class:`SceneRenderer` per process (one GL context), reused across scenes. Each
-scene becomes one pyrender scene holding two mesh sets, toggled per pass:
+One :class:`SceneRenderer` per process (one GL context, created by pyrender's headless platform:
+`synthssl.render.gl_compat`), reused across scenes. `SceneRenderer.build` uploads a scene once:
+every surface's unshared vertices, in world coordinates, into one vertex buffer, and every
+texture into one texture array (`synthssl.render.shaders` gives the layout). Each pass is then
+one draw call of that buffer:
 
-* **id pass** (flat, unlit, single-sample): instance id and face index per pixel
-  (see :mod:`mesh_buffers`), and the depth buffer. Every surface of the scene is one
-  primitive of one mesh here (one buffer to upload, one draw per pass). pyrender returns linear
-  z-depth in metres (0 where nothing is hit). Normals are the *geometric* face
-  normals of the mesh looked up by face index (rotated into the camera frame and
-  turned towards the camera), so they are exact, never finite differences.
-* **colour pass** (PBR-lit, textured), anti-aliased by ``antialias``: ``msaa`` (4x multisampling),
-  ``edges`` (single-sample, then the contour pixels filtered: :mod:`edge_antialias`) or ``none``.
+* **id pass** (`SceneRenderer.render_geometry`, single-sample): per pixel centre, the index of
+  the triangle it shows (``gl_PrimitiveID``), looked up as (instance id, face index within the
+  instance's mesh), and the z-depth in metres (0 where nothing is hit). Normals are the
+  *geometric* face normals of the mesh looked up by face index (rotated into the camera frame
+  and turned towards the camera: `camera_normals`), so they are exact, never finite differences.
+* **colour pass** (`SceneRenderer.render_color`, lit and textured), anti-aliased by ``antialias``:
+  ``msaa`` (4x multisampling), ``edges`` (single-sample, then the contour pixels filtered:
+  :mod:`edge_antialias`) or ``none``.
 
-Camera conversion: the shard's OpenCV camera (x right, y down, z forward; pixel
-centres at integer coordinates) becomes pyrender's OpenGL camera (x right, y up,
-z backward) with ``pose_gl = cam_to_world @ diag(1, -1, -1, 1)`` and principal point
-``(cx + 0.5, cy + 0.5)``: GL puts pixel centres at half-integers (derivation: the GL
-window coordinate of a point is ``fx X/Z + cx_gl`` for columns, row ``r`` spans
-window y in [H-1-r, H-r], so both axes shift by exactly one half pixel).
+Camera conversion: the shard's OpenCV camera (x right, y down, z forward; pixel centres at
+integer coordinates) becomes an OpenGL camera (x right, y up, z backward) with
+``pose_gl = cam_to_world @ diag(1, -1, -1, 1)`` and principal point ``(cx + 0.5, cy + 0.5)``: GL
+puts pixel centres at half-integers (derivation: the GL window coordinate of a point is
+``fx X/Z + cx_gl`` for columns, row ``r`` spans window y in [H-1-r, H-r], so both axes shift by
+exactly one half pixel). Rows are read back bottom-up and flipped to the image's top-down order.
 """
 
 from __future__ import annotations
 
-import functools
+import ctypes
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from synthssl.dataset.schema import FIRST_OBJECT_ID, FLOOR_ID, WALL_ID
 
-from . import gl_compat
+from . import gl_compat, shaders
 from .appearance import Light, Material
 from .cameras import CV_TO_GL, CameraView
 from .config import ANTIALIAS_METHODS
 from .edge_antialias import smooth_edges
-from .mesh_buffers import decode_ids, id_colors, shading_normals, triplanar_uv, unshared_positions
+from .mesh_buffers import shading_normals, triplanar_uv, unshared_positions
 from .scene import Scene
 
 Z_NEAR = 0.03
 Z_FAR = 200.0
 #: What `SceneRenderer` can anti-alias the colour pass by (``appearance.antialias_mode``).
 ANTIALIAS_MODES = (*ANTIALIAS_METHODS, "none")
+#: Samples per pixel of the ``msaa`` colour pass.
+MSAA_SAMPLES = 4
+_FLOATS_PER_VERTEX = sum(n for _, n in shaders.VERTEX_LAYOUT)
 
 
 @dataclass
@@ -57,26 +64,76 @@ class GeometryMaps:
 
 @dataclass
 class BuiltScene:
-    """A Scene turned into pyrender objects plus the lookup tables for the maps."""
+    """A Scene uploaded to its renderer's GL context, plus the lookup tables for the maps. Only the
+    scene a renderer built last can be rendered (`SceneRenderer.build` reuses the buffers)."""
 
-    pr_scene: object
-    camera_node: object
-    color_meshes: list
-    id_meshes: list
-    light_nodes: list
+    generation: int
+    """which `SceneRenderer.build` call of its renderer made it."""
+    vertices: int
+    """vertices in the scene's buffer (three per face)."""
     lights: list[Light]
+    ambient: np.ndarray
+    """float32 [3] ambient RGB."""
+    background: np.ndarray
+    """float [3] RGB in [0, 1] of the colour pass's empty pixels."""
     face_normals: np.ndarray
-    """float64 [total faces, 3] world-frame unit face normals of every instance, concatenated."""
+    """float64 [total faces, 3] world-frame unit face normals of every instance, in buffer order."""
+    face_points: np.ndarray
+    """float64 [total faces, 3] world-frame first corner of each face, in buffer order."""
+    face_instance: np.ndarray
+    """uint16 [total faces]: the instance id of each face of the buffer."""
     face_offset: np.ndarray
     """int64 [256]: start of each instance's faces in ``face_normals`` (-1: no such instance)."""
     face_count: np.ndarray
     """int64 [256]: number of faces per instance."""
-    background: np.ndarray
-    """RGBA in [0, 1] of the colour pass's empty pixels."""
 
 
-def _rigid_rotation(pose: np.ndarray) -> np.ndarray:
-    return np.asarray(pose, np.float64)[:3, :3]
+class _Framebuffer:
+    """A framebuffer of renderbuffers: ``formats`` colour attachments plus a depth buffer."""
+
+    def __init__(self, gl, width: int, height: int, formats: tuple[int, ...], samples: int = 0):
+        self.gl = gl
+        self.fb = gl.glGenFramebuffers(1)
+        self.rbs = [int(x) for x in np.atleast_1d(gl.glGenRenderbuffers(len(formats) + 1))]
+        gl.glBindFramebuffer(gl.GL_FRAMEBUFFER, self.fb)
+        attachments = [gl.GL_COLOR_ATTACHMENT0 + i for i in range(len(formats))]
+        for rb, fmt, att in zip(self.rbs, (*formats, gl.GL_DEPTH_COMPONENT24), (*attachments, gl.GL_DEPTH_ATTACHMENT)):
+            gl.glBindRenderbuffer(gl.GL_RENDERBUFFER, rb)
+            if samples:
+                gl.glRenderbufferStorageMultisample(gl.GL_RENDERBUFFER, samples, fmt, width, height)
+            else:
+                gl.glRenderbufferStorage(gl.GL_RENDERBUFFER, fmt, width, height)
+            gl.glFramebufferRenderbuffer(gl.GL_FRAMEBUFFER, att, gl.GL_RENDERBUFFER, rb)
+        gl.glDrawBuffers(len(attachments), attachments)
+        status = gl.glCheckFramebufferStatus(gl.GL_FRAMEBUFFER)
+        if status != gl.GL_FRAMEBUFFER_COMPLETE:
+            raise RuntimeError(f"OpenGL framebuffer incomplete (status {status:#x})")
+
+    def delete(self) -> None:
+        self.gl.glDeleteRenderbuffers(len(self.rbs), self.rbs)
+        self.gl.glDeleteFramebuffers(1, [self.fb])
+
+
+def _program(gl, vertex: str, fragment: str) -> int:
+    from OpenGL.GL import shaders as gl_shaders
+
+    return gl_shaders.compileProgram(
+        gl_shaders.compileShader(vertex, gl.GL_VERTEX_SHADER),
+        gl_shaders.compileShader(fragment, gl.GL_FRAGMENT_SHADER),
+        validate=False,  # validation needs a bound vertex array; the programs are checked by linking
+    )
+
+
+def projection(view: CameraView) -> np.ndarray:
+    """float64 [4, 4] GL projection of ``view``'s intrinsics (clip space, near `Z_NEAR`, far `Z_FAR`)."""
+    K, w, h = view.K, view.width, view.height
+    cx, cy = K[0, 2] + 0.5, K[1, 2] + 0.5  # pixel centres at half-integers (module docstring)
+    P = np.zeros((4, 4))
+    P[0, 0], P[1, 1] = 2.0 * K[0, 0] / w, 2.0 * K[1, 1] / h
+    P[0, 2], P[1, 2] = 1.0 - 2.0 * cx / w, 2.0 * cy / h - 1.0
+    P[2, 2], P[2, 3] = (Z_FAR + Z_NEAR) / (Z_NEAR - Z_FAR), 2.0 * Z_FAR * Z_NEAR / (Z_NEAR - Z_FAR)
+    P[3, 2] = -1.0
+    return P
 
 
 class SceneRenderer:
@@ -88,151 +145,187 @@ class SceneRenderer:
         if antialias not in ANTIALIAS_MODES:
             raise ValueError(f"antialias: one of {', '.join(ANTIALIAS_MODES)}, got {antialias!r}")
         self.backend = gl_compat.use_backend(backend)
-        self.pr = gl_compat.import_pyrender()
+        pr = gl_compat.import_pyrender()
         self.height, self.width = int(height), int(width)
         self.antialias = antialias
-        self._r = self.pr.OffscreenRenderer(self.width, self.height)
+        self._context = pr.OffscreenRenderer(self.width, self.height)  # the GL context, current from here on
         gl_compat.keep_triton_out()  # llvmpipe's LLVM is loaded now: torch must not load triton's
-        # id pass: white, unlit (FLAT), double-sided, so the output is exactly the vertex colour
-        self._id_material = self.pr.MetallicRoughnessMaterial(baseColorFactor=[1.0, 1.0, 1.0, 1.0], doubleSided=True)
+        from OpenGL import GL as gl
+
+        self.gl = gl
+        self._id_program = _program(gl, shaders.ID_VERTEX, shaders.ID_FRAGMENT)
+        self._color_program = _program(gl, shaders.COLOR_VERTEX, shaders.COLOR_FRAGMENT)
+        self._uniforms = {
+            (p, name): gl.glGetUniformLocation(p, name)
+            for p, names in (
+                (self._id_program, ("view_proj", "view")),
+                (
+                    self._color_program,
+                    ("view_proj", "cam_pos", "ambient", "n_lights", "textures", "light_kind", "light_color")
+                    + ("light_position", "light_direction", "light_cone"),
+                ),
+            )
+            for name in names
+        }
+        self._id_fb = _Framebuffer(gl, self.width, self.height, (gl.GL_R32UI, gl.GL_R32F))
+        self._color_fb = _Framebuffer(gl, self.width, self.height, (gl.GL_RGBA8,))
+        self._msaa_fb = (
+            _Framebuffer(gl, self.width, self.height, (gl.GL_RGBA8,), MSAA_SAMPLES) if antialias == "msaa" else None
+        )
+        self._vao = gl.glGenVertexArrays(1)
+        self._vbo = gl.glGenBuffers(1)
+        self._textures = gl.glGenTextures(1)
+        gl.glBindVertexArray(self._vao)
+        gl.glBindBuffer(gl.GL_ARRAY_BUFFER, self._vbo)
+        stride, offset = 4 * _FLOATS_PER_VERTEX, 0
+        for location, (_, n) in enumerate(shaders.VERTEX_LAYOUT):
+            gl.glEnableVertexAttribArray(location)
+            gl.glVertexAttribPointer(location, n, gl.GL_FLOAT, gl.GL_FALSE, stride, ctypes.c_void_p(4 * offset))
+            offset += n
+        gl.glBindTexture(gl.GL_TEXTURE_2D_ARRAY, self._textures)
+        for param, value in (
+            (gl.GL_TEXTURE_WRAP_S, gl.GL_REPEAT),
+            (gl.GL_TEXTURE_WRAP_T, gl.GL_REPEAT),
+            (gl.GL_TEXTURE_MAG_FILTER, gl.GL_LINEAR),
+            (gl.GL_TEXTURE_MIN_FILTER, gl.GL_LINEAR_MIPMAP_LINEAR),
+        ):
+            gl.glTexParameteri(gl.GL_TEXTURE_2D_ARRAY, param, value)
+        gl.glPixelStorei(gl.GL_UNPACK_ALIGNMENT, 1)
+        gl.glPixelStorei(gl.GL_PACK_ALIGNMENT, 1)
+        gl.glEnable(gl.GL_DEPTH_TEST)
+        gl.glDepthFunc(gl.GL_LESS)
+        gl.glDisable(gl.GL_CULL_FACE)  # every surface is double-sided
+        gl.glViewport(0, 0, self.width, self.height)
+        self._generation = 0
 
     def close(self) -> None:
-        if self._r is not None:
-            self._r.delete()
-            self._r = None
+        if self._context is None:
+            return
+        gl = self.gl
+        self._context._platform.make_current()
+        for fb in (self._id_fb, self._color_fb, self._msaa_fb):
+            if fb is not None:
+                fb.delete()
+        gl.glDeleteBuffers(1, [self._vbo])
+        gl.glDeleteVertexArrays(1, [self._vao])
+        gl.glDeleteTextures([self._textures])
+        gl.glDeleteProgram(self._id_program)
+        gl.glDeleteProgram(self._color_program)
+        self._context.delete()
+        self._context = None
 
     # -- building ------------------------------------------------------------
-    def _material(self, m: Material):
-        pr = self.pr
-        tex = None
-        if m.texture is not None:
-            tex = pr.Texture(
-                source=m.texture, source_channels="RGB", sampler=pr.Sampler(wrapS=pr.GLTF.REPEAT, wrapT=pr.GLTF.REPEAT)
-            )
-        return pr.MetallicRoughnessMaterial(
-            baseColorFactor=[*np.asarray(m.base_color, float).tolist(), 1.0],
-            metallicFactor=m.metallic,
-            roughnessFactor=m.roughness,
-            baseColorTexture=tex,
-            doubleSided=True,
-        )
-
-    def _add_surface(
-        self, pr_scene, mesh, instance: int, material: Material, pose: np.ndarray, smooth: bool, built: dict
-    ) -> None:
-        """Add the colour mesh of one surface (``mesh`` in its object frame, rigid world ``pose``) and
-        collect its id-pass vertices.
-
-        Vertices are baked into world coordinates (nodes get no matrix: pyrender's
-        per-node matrix decomposition is slow); texture coordinates are computed in
-        the object frame so textures stick to the object.
-        """
-        pr = self.pr
-        R, t = _rigid_rotation(pose), np.asarray(pose, np.float64)[:3, 3]
-        local = unshared_positions(mesh)
-        face_normals = np.asarray(mesh.face_normals, np.float64)
-        uv = triplanar_uv(local, face_normals, material.uv_scale)
-        pos = np.ascontiguousarray(local @ R.T.astype(np.float32) + t.astype(np.float32), dtype=np.float32)
-        normals = np.ascontiguousarray(shading_normals(mesh, smooth) @ R.T.astype(np.float32), dtype=np.float32)
-        color_prim = pr.Primitive(
-            positions=pos, normals=normals, texcoord_0=uv, material=self._material(material), mode=pr.GLTF.TRIANGLES
-        )
-        cm = pr.Mesh([color_prim])
-        pr_scene.add(cm)
-        built["color"].append(cm)
-        built["id_positions"].append(pos)
-        built["id_colors"].append(id_colors(instance, len(mesh.faces)))
-        built["normals"][instance] = face_normals @ R.T
-
     def build(self, scene: Scene, floor_size: float = 16.0) -> BuiltScene:
-        """Create the pyrender scene (both mesh sets, lights, camera) of ``scene``."""
+        """Upload ``scene``: vertex buffer and texture array (see module docstring). Surfaces are
+        floor, walls, then the objects, each with its rigid pose baked into world coordinates
+        (texture coordinates are computed in the object frame, so textures stick to the object)."""
         import trimesh
 
-        pr = self.pr
-        prs = pr.Scene(
-            bg_color=[*np.asarray(scene.background, float).tolist(), 1.0],
-            ambient_light=np.asarray(scene.ambient, float).tolist(),
-        )
-        built: dict = {"color": [], "id_positions": [], "id_colors": [], "normals": {}}
         h = floor_size / 2
         floor = trimesh.Trimesh([[-h, -h, 0], [h, -h, 0], [h, h, 0], [-h, h, 0]], [[0, 1, 2], [0, 2, 3]], process=False)
-        self._add_surface(prs, floor, FLOOR_ID, scene.floor_material, np.eye(4), False, built)
+        # objects first: drawn before the floor and walls they hide, their pixels are shaded once
+        surfaces = [
+            (FIRST_OBJECT_ID + k, ob.mesh, ob.material, ob.pose, ob.smooth) for k, ob in enumerate(scene.objects)
+        ]
         if scene.walls is not None:
-            self._add_surface(prs, scene.walls, WALL_ID, scene.wall_material, np.eye(4), False, built)
-        for k, ob in enumerate(scene.objects):
-            self._add_surface(prs, ob.mesh, FIRST_OBJECT_ID + k, ob.material, ob.pose, ob.smooth, built)
-        id_mesh = pr.Mesh(
-            [
-                pr.Primitive(
-                    positions=np.concatenate(built["id_positions"]),
-                    color_0=np.concatenate(built["id_colors"]),
-                    material=self._id_material,
-                    mode=pr.GLTF.TRIANGLES,
-                )
-            ]
-        )
-        prs.add(id_mesh)
-        light_nodes = []
-        for light in scene.lights:
-            cls = {"directional": pr.DirectionalLight, "point": pr.PointLight, "spot": pr.SpotLight}[light.kind]
-            kwargs = {"outerConeAngle": np.pi / 4} if light.kind == "spot" else {}
-            light_nodes.append(
-                prs.add(
-                    cls(color=np.asarray(light.color).tolist(), intensity=light.intensity, **kwargs), pose=light.pose
-                )
-            )
-        cam = pr.IntrinsicsCamera(fx=1.0, fy=1.0, cx=0.0, cy=0.0, znear=Z_NEAR, zfar=Z_FAR)
-        cam_node = prs.add(cam, pose=np.eye(4))
-        offset = np.full(256, -1, np.int64)
-        count = np.zeros(256, np.int64)
-        tables, start = [], 0
-        for inst in sorted(built["normals"]):
-            n = built["normals"][inst]
-            offset[inst], count[inst] = start, len(n)
-            tables.append(n)
-            start += len(n)
+            surfaces.append((WALL_ID, scene.walls, scene.wall_material, np.eye(4), False))
+        surfaces.append((FLOOR_ID, floor, scene.floor_material, np.eye(4), False))
+        blocks, normals, points, instances, textures = [], [], [], [], []
+        offset, count = np.full(256, -1, np.int64), np.zeros(256, np.int64)
+        start = 0
+        for instance, mesh, material, pose, smooth in surfaces:
+            layer = -1.0
+            if material.texture is not None:
+                layer = float(len(textures))
+                textures.append(material.texture)
+            block, face_normals, face_points = _surface_vertices(mesh, material, pose, smooth, layer)
+            blocks.append(block)
+            normals.append(face_normals)
+            points.append(face_points)
+            offset[instance], count[instance] = start, len(face_normals)
+            instances.append(np.full(len(face_normals), instance, np.uint16))
+            start += len(face_normals)
+        vertices = np.ascontiguousarray(np.concatenate(blocks), dtype=np.float32)
+        gl = self.gl
+        self._context._platform.make_current()
+        gl.glBindBuffer(gl.GL_ARRAY_BUFFER, self._vbo)
+        gl.glBufferData(gl.GL_ARRAY_BUFFER, vertices.nbytes, vertices, gl.GL_STATIC_DRAW)
+        self._upload_textures(textures)
+        self._generation += 1
         return BuiltScene(
-            prs,
-            cam_node,
-            built["color"],
-            [id_mesh],
-            light_nodes,
-            list(scene.lights),
-            np.concatenate(tables),
-            offset,
-            count,
-            np.array([*np.asarray(scene.background, float), 1.0]),
+            generation=self._generation,
+            vertices=len(vertices),
+            lights=list(scene.lights),
+            ambient=np.asarray(scene.ambient, np.float32),
+            background=np.asarray(scene.background, np.float64),
+            face_normals=np.concatenate(normals),
+            face_points=np.concatenate(points),
+            face_instance=np.concatenate(instances),
+            face_offset=offset,
+            face_count=count,
         )
+
+    def _upload_textures(self, textures: list[np.ndarray]) -> None:
+        """Every texture (uint8 [S, S, 3], row 0 at the top, sampled with v = 1 there) as one layer of
+        the texture array, with its mipmaps (`mipmaps`: made here, as glGenerateMipmap costs a
+        CPU rasterizer about 4 ms per scene)."""
+        gl = self.gl
+        if not textures:
+            textures = [np.zeros((1, 1, 3), np.uint8)]  # an unused layer keeps the sampler complete
+        shapes = {t.shape for t in textures}
+        if len(shapes) != 1:
+            raise ValueError(f"the textures of a scene must share one shape, got {sorted(shapes)}")
+        gl.glBindTexture(gl.GL_TEXTURE_2D_ARRAY, self._textures)
+        levels = mipmaps(np.stack(textures)[:, ::-1])
+        gl.glTexParameteri(gl.GL_TEXTURE_2D_ARRAY, gl.GL_TEXTURE_MAX_LEVEL, len(levels) - 1)
+        for level, data in enumerate(levels):
+            layers, h, w, _ = data.shape
+            gl.glTexImage3D(
+                gl.GL_TEXTURE_2D_ARRAY, level, gl.GL_RGB8, w, h, layers, 0, gl.GL_RGB, gl.GL_UNSIGNED_BYTE, data
+            )
 
     # -- passes ----------------------------------------------------------------
-    def _set_camera(self, b: BuiltScene, view: CameraView) -> None:
+    def _begin(self, b: BuiltScene, view: CameraView, program: int, fb: _Framebuffer) -> np.ndarray:
+        """Make the context current, bind ``fb`` and ``program``, set the camera; returns the view matrix."""
         if (view.height, view.width) != (self.height, self.width):
             raise ValueError(f"view size {view.height}x{view.width} != renderer size {self.height}x{self.width}")
-        cam = b.camera_node.camera
-        K = view.K
-        cam.fx, cam.fy, cam.cx, cam.cy = float(K[0, 0]), float(K[1, 1]), float(K[0, 2]) + 0.5, float(K[1, 2]) + 0.5
-        b.pr_scene.set_pose(b.camera_node, np.asarray(view.cam_to_world, np.float64) @ CV_TO_GL)
+        if b.generation != self._generation:
+            raise RuntimeError("this BuiltScene is stale: its renderer has built another scene since")
+        gl = self.gl
+        self._context._platform.make_current()
+        gl.glBindFramebuffer(gl.GL_FRAMEBUFFER, fb.fb)
+        gl.glUseProgram(program)
+        gl.glBindVertexArray(self._vao)
+        view_matrix = np.linalg.inv(np.asarray(view.cam_to_world, np.float64) @ CV_TO_GL)
+        view_proj = projection(view) @ view_matrix
+        gl.glUniformMatrix4fv(self._uniforms[program, "view_proj"], 1, gl.GL_TRUE, view_proj.astype(np.float32))
+        return view_matrix
 
-    def _show(self, b: BuiltScene, ids: bool) -> None:
-        """Show one mesh set; the id pass needs a black background (instance 0)."""
-        b.pr_scene.bg_color = np.array([0.0, 0.0, 0.0, 1.0]) if ids else b.background
-        for m in b.id_meshes:
-            m.is_visible = ids
-        for m in b.color_meshes:
-            m.is_visible = not ids
+    def _read(self, attachment: int, fmt: int, kind: int, dtype, channels: int = 1) -> np.ndarray:
+        gl = self.gl
+        gl.glReadBuffer(gl.GL_COLOR_ATTACHMENT0 + attachment)
+        buf = gl.glReadPixels(0, 0, self.width, self.height, fmt, kind)
+        image = np.frombuffer(buf, dtype=dtype).reshape(self.height, self.width, channels)
+        return image[::-1, :, 0] if channels == 1 else image[::-1]
 
     def render_geometry(self, b: BuiltScene, view: CameraView) -> GeometryMaps:
         """Id pass: exact depth, instance and face index at every pixel centre."""
-        pr = self.pr
-        self._set_camera(b, view)
-        self._show(b, ids=True)
-        gl_compat.set_msaa_samples(self._r, 0)
-        gl_compat.set_color_only(self._r, False)
-        color, depth = self._r.render(b.pr_scene, flags=pr.RenderFlags.FLAT)
-        instance, face = decode_ids(color)
-        surface = instance > 0
-        depth = np.where(surface, depth, 0.0).astype(np.float32)
-        return GeometryMaps(depth=depth, instance=instance, face=np.where(surface, face, 0))
+        gl = self.gl
+        view_matrix = self._begin(b, view, self._id_program, self._id_fb)
+        gl.glUniformMatrix4fv(self._uniforms[self._id_program, "view"], 1, gl.GL_TRUE, view_matrix.astype(np.float32))
+        gl.glClearBufferuiv(gl.GL_COLOR, 0, np.zeros(4, np.uint32))
+        gl.glClearBufferfv(gl.GL_COLOR, 1, np.zeros(4, np.float32))
+        gl.glClear(gl.GL_DEPTH_BUFFER_BIT)
+        gl.glDrawArrays(gl.GL_TRIANGLES, 0, b.vertices)
+        ids = self._read(0, gl.GL_RED_INTEGER, gl.GL_UNSIGNED_INT, np.uint32).astype(np.int64)
+        depth = self._read(1, gl.GL_RED, gl.GL_FLOAT, np.float32)
+        surface = ids > 0
+        global_face = np.where(surface, ids - 1, 0)
+        if np.any(global_face >= len(b.face_instance)):
+            raise RuntimeError("id pass decoded a face index beyond the scene's buffer (corrupted id render)")
+        instance = np.where(surface, b.face_instance[global_face], 0).astype(np.uint16)
+        face = np.where(surface, global_face - b.face_offset[instance], 0)
+        return GeometryMaps(depth=np.where(surface, depth, 0.0).astype(np.float32), instance=instance, face=face)
 
     def render_color(
         self, b: BuiltScene, view: CameraView, lights: list[Light] | None = None, contour: np.ndarray | None = None
@@ -242,42 +335,110 @@ class SceneRenderer:
         anti-aliasing needs."""
         if self.antialias == "edges" and contour is None:
             raise ValueError("render_color: edges anti-aliasing needs the view's contour map")
-        pr = self.pr
-        self._set_camera(b, view)
-        self._show(b, ids=False)
-        for node, light in zip(b.light_nodes, lights if lights is not None else b.lights):
-            node.light.intensity = light.intensity
-        gl_compat.set_msaa_samples(self._r, 4 if self.antialias == "msaa" else 0)
-        gl_compat.set_color_only(self._r, True)  # the id pass gives the depth
-        color, _ = self._r.render(b.pr_scene, flags=pr.RenderFlags.NONE)
-        color = np.ascontiguousarray(color[..., :3])
+        gl, p = self.gl, self._color_program
+        fb = self._msaa_fb if self.antialias == "msaa" else self._color_fb
+        self._begin(b, view, p, fb)
+        cam_pos = np.asarray(view.cam_to_world, np.float64)[:3, 3]
+        gl.glUniform3f(self._uniforms[p, "cam_pos"], *cam_pos.tolist())
+        gl.glUniform3f(self._uniforms[p, "ambient"], *b.ambient.tolist())
+        self._set_lights(lights if lights is not None else b.lights)
+        gl.glActiveTexture(gl.GL_TEXTURE0)
+        gl.glBindTexture(gl.GL_TEXTURE_2D_ARRAY, self._textures)
+        gl.glUniform1i(self._uniforms[p, "textures"], 0)
+        gl.glClearColor(*b.background.tolist(), 1.0)
+        gl.glClear(gl.GL_COLOR_BUFFER_BIT | gl.GL_DEPTH_BUFFER_BIT)
+        gl.glDrawArrays(gl.GL_TRIANGLES, 0, b.vertices)
+        if fb is self._msaa_fb:
+            gl.glBindFramebuffer(gl.GL_READ_FRAMEBUFFER, self._msaa_fb.fb)
+            gl.glBindFramebuffer(gl.GL_DRAW_FRAMEBUFFER, self._color_fb.fb)
+            w, h = self.width, self.height
+            gl.glBlitFramebuffer(0, 0, w, h, 0, 0, w, h, gl.GL_COLOR_BUFFER_BIT, gl.GL_LINEAR)
+            gl.glBindFramebuffer(gl.GL_READ_FRAMEBUFFER, self._color_fb.fb)
+        color = np.ascontiguousarray(self._read(0, gl.GL_RGB, gl.GL_UNSIGNED_BYTE, np.uint8, 3))
         return smooth_edges(color, contour) if self.antialias == "edges" else color
+
+    def _set_lights(self, lights: list[Light]) -> None:
+        """The colour program's light uniforms (see `shaders.COLOR_FRAGMENT`)."""
+        if len(lights) > shaders.MAX_LIGHTS:
+            raise ValueError(f"a scene has {len(lights)} lights; the colour pass shades at most {shaders.MAX_LIGHTS}")
+        gl, p = self.gl, self._color_program
+        n = len(lights)
+        kind = np.array([shaders.LIGHT_KINDS[light.kind] for light in lights], np.int32)
+        color = np.array([np.asarray(light.color, np.float64) * light.intensity for light in lights], np.float32)
+        pose = np.array([np.asarray(light.pose, np.float64) for light in lights])
+        position = pose[:, :3, 3].astype(np.float32)
+        direction = (-pose[:, :3, 2]).astype(np.float32)  # a light shines along its local -z
+        cone = np.zeros((n, 2), np.float32)
+        outer = np.cos(np.pi / 4)  # spot lights: inner cone 0, outer cone pi / 4
+        cone[:, 0] = 1.0 / max(0.001, 1.0 - outer)
+        cone[:, 1] = -outer * cone[:, 0]
+        gl.glUniform1i(self._uniforms[p, "n_lights"], n)
+        gl.glUniform1iv(self._uniforms[p, "light_kind"], n, kind)
+        gl.glUniform3fv(self._uniforms[p, "light_color"], n, color)
+        gl.glUniform3fv(self._uniforms[p, "light_position"], n, position)
+        gl.glUniform3fv(self._uniforms[p, "light_direction"], n, direction)
+        gl.glUniform2fv(self._uniforms[p, "light_cone"], n, cone)
+
+
+def mipmaps(images: np.ndarray) -> list[np.ndarray]:
+    """The mipmap chain of uint8 images [L, H, W, C]: level 0 is ``images``, each next level halves
+    both sides (rounding down, at least 1) by area averaging, down to 1 x 1 (OpenGL's level sizes)."""
+    levels = [np.ascontiguousarray(images, dtype=np.uint8)]
+    while max(levels[-1].shape[1:3]) > 1:
+        _, h, w, _ = levels[-1].shape
+        size = (max(1, w // 2), max(1, h // 2))
+        levels.append(np.stack([cv2.resize(img, size, interpolation=cv2.INTER_AREA) for img in levels[-1]]))
+    return [level.reshape(level.shape[0], level.shape[1], level.shape[2], -1) for level in levels]
+
+
+def _surface_vertices(
+    mesh, material: Material, pose: np.ndarray, smooth: bool, layer: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(float32 [F*3, `shaders.VERTEX_LAYOUT`] vertices in world coordinates, float64 [F, 3] world
+    face normals, float64 [F, 3] world first corners) of one surface: ``mesh`` in its object frame,
+    placed by the rigid ``pose``."""
+    R, t = np.asarray(pose, np.float64)[:3, :3], np.asarray(pose, np.float64)[:3, 3]
+    local = unshared_positions(mesh)
+    face_normals = np.asarray(mesh.face_normals, np.float64)
+    out = np.empty((len(local), _FLOATS_PER_VERTEX), np.float32)
+    out[:, 0:3] = local @ R.T.astype(np.float32) + t.astype(np.float32)
+    out[:, 3:6] = shading_normals(mesh, smooth) @ R.T.astype(np.float32)
+    out[:, 6:8] = triplanar_uv(local, face_normals, material.uv_scale)
+    out[:, 8:11] = np.asarray(material.base_color, np.float32)
+    out[:, 11], out[:, 12], out[:, 13] = material.metallic, material.roughness, layer
+    corners = np.asarray(mesh.vertices, np.float64)[np.asarray(mesh.faces)[:, 0]]
+    return out, face_normals @ R.T, corners @ R.T + t
 
 
 def camera_normals(b: BuiltScene, g: GeometryMaps, view: CameraView) -> np.ndarray:
-    """float32 [H, W, 3] unit face normals in the OpenCV camera frame, facing the camera; 0 = no surface."""
+    """float32 [H, W, 3] unit face normals in the OpenCV camera frame, facing the camera; 0 = no surface.
+
+    The camera sees a planar face from one side only, so each face's normal is turned towards the
+    camera once per view (by the side of its plane the camera centre lies on), then looked up per pixel.
+    """
     surface = g.instance > 0
     inst = g.instance.astype(np.int64)
     if np.any(g.face[surface] >= b.face_count[inst[surface]]):
         raise RuntimeError("id pass decoded a face index beyond its mesh (corrupted id render)")
     idx = np.where(surface, b.face_offset[inst] + g.face, 0)
-    R = np.asarray(view.cam_to_world, np.float64)[:3, :3]
-    n_cam = b.face_normals[idx] @ R  # R^T n for row vectors
-    rays = _pixel_grid(*g.depth.shape) @ np.linalg.inv(view.K).T
-    sign = np.where(np.einsum("hwc,hwc->hw", n_cam, rays) > 0, -1.0, 1.0)  # towards the camera
-    n_cam /= np.maximum(np.linalg.norm(n_cam, axis=-1, keepdims=True), 1e-12)
-    n_cam *= sign[..., None]
+    pose = np.asarray(view.cam_to_world, np.float64)
+    away = np.einsum("fc,fc->f", b.face_normals, b.face_points - pose[:3, 3]) > 0
+    table = np.where(away[:, None], -b.face_normals, b.face_normals) @ pose[:3, :3]  # R^T n for row vectors
+    table /= np.maximum(np.linalg.norm(table, axis=-1, keepdims=True), 1e-12)
+    n_cam = table[idx]
     n_cam[~surface] = 0
     return n_cam.astype(np.float32)
 
 
-@functools.lru_cache(maxsize=4)
-def _pixel_grid(h: int, w: int) -> np.ndarray:
-    """float64 [h, w, 3]: (u, v, 1) of every pixel centre (read-only, shared)."""
-    v, u = np.mgrid[0:h, 0:w].astype(np.float64)
-    grid = np.stack([u, v, np.ones_like(u)], -1)
-    grid.setflags(write=False)
-    return grid
-
-
-__all__ = ["SceneRenderer", "BuiltScene", "GeometryMaps", "camera_normals", "Z_NEAR", "Z_FAR"]
+__all__ = [
+    "SceneRenderer",
+    "BuiltScene",
+    "GeometryMaps",
+    "camera_normals",
+    "projection",
+    "mipmaps",
+    "Z_NEAR",
+    "Z_FAR",
+    "ANTIALIAS_MODES",
+    "MSAA_SAMPLES",
+]

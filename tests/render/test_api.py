@@ -84,7 +84,7 @@ def test_importing_the_package_loads_neither_torch_nor_the_renderer():
 
 
 def test_a_process_that_rendered_can_then_import_torchvision():
-    """Mesa llvmpipe's LLVM and triton's cannot share a process in that order (gl_compat, workaround 8)."""
+    """Mesa llvmpipe's LLVM and triton's cannot share a process in that order (gl_compat, workaround 6)."""
     code = (
         "from synthssl.render import render_scene\n"
         "render_scene(None, 0, size=16, physics__enabled=False)\n"

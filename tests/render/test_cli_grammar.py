@@ -12,6 +12,7 @@ from synthssl.render.config import RenderConfig
 def test_config_errors_are_one_line_naming_the_key(tmp_path, capsys):
     for argv, message in [
         (["objects.count=[9,3]"], "objects.count: expected 1 <= low <= high"),
+        (["appearance.lights=[1,9]"], "appearance.lights: expected 1 <= low <= high <= 8"),
         (["camera.fov=[1,2,3]"], "camera.fov: expected a list of 2 values"),
         (["nope.yaml"], "nope.yaml: config file not found; shipped configs: demo"),
         (["scenes=2"], "out: required; give out=DIR"),

@@ -1,5 +1,5 @@
-"""The render's exact speed-ups change no output: framebuffers kept per sample count, the
-farthest-point hull reduction, and the rasterizer threads each worker gets."""
+"""The render's exact speed-ups change no output: one renderer's framebuffers and buffers reused
+across passes, the farthest-point hull reduction, and the rasterizer threads each worker gets."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def test_each_worker_gets_its_share_of_rasterizer_threads(monkeypatch, cpus, wor
 
 
 @pytest.mark.gl
-def test_passes_switching_sample_counts_give_what_fresh_renderers_give():
+def test_alternating_passes_give_what_fresh_renderers_give():
     from synthssl.render.cameras import orbit_view
     from synthssl.render.config import config_from_dict
     from synthssl.render.renderer import SceneRenderer
