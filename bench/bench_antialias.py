@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 METHODS = {
-    "msaa": {"antialias": True},
+    "msaa": {"antialias": True, "antialias_by": "msaa"},
     "edges": {"antialias": True, "antialias_by": "edges"},
     "none": {"antialias": False},
 }
