@@ -216,9 +216,10 @@ class SceneRenderer:
 
     # -- building ------------------------------------------------------------
     def build(self, scene: Scene, floor_size: float = 16.0) -> BuiltScene:
-        """Upload ``scene``: vertex buffer and texture array (see module docstring). Surfaces are
-        floor, walls, then the objects, each with its rigid pose baked into world coordinates
-        (texture coordinates are computed in the object frame, so textures stick to the object)."""
+        """Upload ``scene``: vertex buffer and texture array (see module docstring). Surfaces are the
+        objects, the walls, then the floor, each with its rigid pose baked into world coordinates
+        (texture coordinates are computed in the object frame, so textures stick to the object).
+        The renderer keeps one scene: building another makes this one's `BuiltScene` stale."""
         import trimesh
 
         h = floor_size / 2
@@ -382,13 +383,21 @@ class SceneRenderer:
 
 def mipmaps(images: np.ndarray) -> list[np.ndarray]:
     """The mipmap chain of uint8 images [L, H, W, C]: level 0 is ``images``, each next level halves
-    both sides (rounding down, at least 1) by area averaging, down to 1 x 1 (OpenGL's level sizes)."""
-    levels = [np.ascontiguousarray(images, dtype=np.uint8)]
-    while max(levels[-1].shape[1:3]) > 1:
-        _, h, w, _ = levels[-1].shape
+    both sides (rounding down, at least 1) by area averaging, down to 1 x 1 (OpenGL's level sizes).
+    The chain is averaged in float32 and each level rounded once, so deep levels keep the mean
+    brightness of the image (rounding each level from the last drifts by up to half a grey level per
+    level; Mesa's glGenerateMipmap drifts brighter by about 0.4 per level)."""
+    base = np.asarray(images, dtype=np.uint8)
+    chain = [base.astype(np.float32)]
+    while max(chain[-1].shape[1:3]) > 1:
+        _, h, w, c = chain[-1].shape
         size = (max(1, w // 2), max(1, h // 2))
-        levels.append(np.stack([cv2.resize(img, size, interpolation=cv2.INTER_AREA) for img in levels[-1]]))
-    return [level.reshape(level.shape[0], level.shape[1], level.shape[2], -1) for level in levels]
+        chain.append(
+            np.stack([cv2.resize(img, size, interpolation=cv2.INTER_AREA) for img in chain[-1]]).reshape(
+                -1, *size[::-1], c
+            )
+        )
+    return [np.ascontiguousarray(base)] + [np.rint(level).astype(np.uint8) for level in chain[1:]]
 
 
 def _surface_vertices(
