@@ -65,7 +65,7 @@ def test_floor_depth_and_normal_are_exact_at_pixel_centres(renderer):
     floor = g.instance == FLOOR_ID
     assert floor.mean() > 0.5
     rel = np.abs(g.depth[floor] - expected[floor]) / expected[floor]
-    assert rel.max() < 1e-4, rel.max()
+    assert rel.max() < 2e-6, rel.max()  # float32 rounding; a 24-bit depth buffer is off by 1e-5 and more
     # a half-pixel shift of the principal point would be far above this tolerance
     n = camera_normals(b, g, view)
     assert np.allclose(n[floor], T[:3, :3].T @ np.array([0.0, 0.0, 1.0]), atol=1e-6)
