@@ -11,7 +11,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import trimesh
@@ -19,7 +19,7 @@ from scipy.spatial import ConvexHull
 from scipy.spatial.transform import Rotation
 
 from .config import PhysicsConfig
-from .resting import resting_rotation
+from .resting import HullFaces, resting_rotation
 
 
 def _import_pybullet():
@@ -89,23 +89,30 @@ def place_without_physics(
     meshes: list[trimesh.Trimesh], rng: np.random.Generator, cfg: PhysicsConfig
 ) -> list[np.ndarray]:
     """Random orientation, lowest point on the floor, non-overlapping bounding circles inside the area."""
-    return place_on_floor(meshes, rng, cfg, lambda mesh, rng: Rotation.random(random_state=rng).as_matrix())
+    return place_on_floor(meshes, rng, cfg, lambda k, mesh, rng: Rotation.random(random_state=rng).as_matrix())
 
 
-def place_resting(meshes: list[trimesh.Trimesh], rng: np.random.Generator, cfg: PhysicsConfig) -> list[np.ndarray]:
+def place_resting(
+    meshes: list[trimesh.Trimesh],
+    rng: np.random.Generator,
+    cfg: PhysicsConfig,
+    hulls: Sequence[HullFaces | None] | None = None,
+) -> list[np.ndarray]:
     """Each object on a stable face of its convex hull (`resting.resting_rotation`), lowest point on the
     floor, non-overlapping bounding circles inside the area: what a slow drop of objects that do not
-    touch each other settles to, without a simulation."""
-    return place_on_floor(meshes, rng, cfg, resting_rotation)
+    touch each other settles to, without a simulation. ``hulls[k]``: mesh k's hull faces when known
+    (`resting.shared_hull_faces` of the mesh it scales), else None (computed)."""
+    known = list(hulls) if hulls is not None else [None] * len(meshes)
+    return place_on_floor(meshes, rng, cfg, lambda k, mesh, rng: resting_rotation(mesh, rng, known[k]))
 
 
 def place_on_floor(
     meshes: list[trimesh.Trimesh],
     rng: np.random.Generator,
     cfg: PhysicsConfig,
-    orient: Callable[[trimesh.Trimesh, np.random.Generator], np.ndarray],
+    orient: Callable[[int, trimesh.Trimesh, np.random.Generator], np.ndarray],
 ) -> list[np.ndarray]:
-    """Per mesh in order: rotation ``orient(mesh, rng)`` [3, 3], then a position in the ``cfg.area``
+    """Per mesh k in order: rotation ``orient(k, mesh, rng)`` [3, 3], then a position in the ``cfg.area``
     square whose bounding circle (of the rotated mesh's x-y extent) overlaps no earlier one, lowest
     point on the floor; rigid object-to-world poses [4, 4].
 
@@ -115,8 +122,8 @@ def place_on_floor(
     poses: list[np.ndarray] = []
     placed: list[tuple[np.ndarray, float]] = []
     half = cfg.area / 2
-    for mesh in meshes:
-        R = orient(mesh, rng)
+    for k, mesh in enumerate(meshes):
+        R = orient(k, mesh, rng)
         v = mesh.vertices @ R.T
         r = float(np.max(np.linalg.norm(v[:, :2], axis=1)))
         while True:

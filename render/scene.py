@@ -22,6 +22,7 @@ from .assets import AssetEntry, discover_assets, load_asset_mesh
 from .cameras import Orbit, sample_base_orbit
 from .config import RenderConfig
 from .physics import PhysicsWorld, place_resting, place_without_physics
+from .resting import shared_hull_faces
 from .textures import random_color
 
 
@@ -115,7 +116,9 @@ class SceneSampler:
         self.physics = physics
 
     # -- objects -----------------------------------------------------------
-    def _shape(self, rng: np.random.Generator) -> tuple[trimesh.Trimesh, str, str, bool]:
+    def _shape(self, rng: np.random.Generator) -> tuple[trimesh.Trimesh, str, str, bool, bool]:
+        """(unit-size mesh, category, source, smooth, shared): ``shared`` when the mesh is one object
+        drawn again and again (an asset, a fixed primitive), so its hull faces are kept."""
         o = self.cfg.objects
         source = self.sources[int(rng.choice(len(self.sources), p=self.source_p))]
         if source == "asset":
@@ -123,22 +126,22 @@ class SceneSampler:
                 entry = self.assets[int(rng.integers(len(self.assets)))]
                 mesh = load_asset_mesh(entry.path, o.max_faces)
                 if mesh is not None:
-                    return mesh, entry.category, f"asset:{entry.source}:{entry.name}", True
+                    return mesh, entry.category, f"asset:{entry.source}:{entry.name}", True, True
             source = "primitive" if o.primitives else "procedural"
         table = shapes.PRIMITIVES if source == "primitive" else shapes.PROCEDURAL
         names = o.primitives if source == "primitive" else o.procedural
         name = names[int(rng.integers(len(names)))]
         smooth = name in ("sphere", "capsule", "torus", "superquadric", "cylinder", "cone")
-        return table[name](rng), name, f"{source}:{name}", smooth
+        return table[name](rng), name, f"{source}:{name}", smooth, name in shapes.SHARED_SHAPES
 
     def _object_meshes(self, rng: np.random.Generator):
         o = self.cfg.objects
         out = []
         for _ in range(int(rng.integers(o.count[0], o.count[1] + 1))):
-            mesh, category, source, smooth = self._shape(rng)
+            base, category, source, smooth, shared = self._shape(rng)
             scale = rng.uniform(*o.size) * rng.uniform(*o.aspect, size=3)
-            mesh = trimesh.Trimesh(mesh.vertices * scale, mesh.faces, process=False)
-            out.append((mesh, category, source, scale, smooth))
+            mesh = trimesh.Trimesh(base.vertices * scale, base.faces, process=False)
+            out.append((mesh, category, source, scale, smooth, base if shared else None))
         return out
 
     # -- the scene ---------------------------------------------------------
@@ -153,7 +156,8 @@ class SceneSampler:
         meshes = [m for m, *_ in items]
         t1 = time.perf_counter()
         if cfg.physics.enabled and not cfg.physics.simulate:
-            poses, steps = place_resting(meshes, rng, cfg.physics), 0
+            hulls = [None if base is None else shared_hull_faces(base) for *_, base in items]
+            poses, steps = place_resting(meshes, rng, cfg.physics, hulls), 0
         elif cfg.physics.enabled and self.physics is not None:
             poses, steps = self.physics.settle(meshes, rng, cfg.physics)
         else:
@@ -162,7 +166,7 @@ class SceneSampler:
         a = cfg.appearance
         objects = [
             SceneObject(mesh, cat, src, scale, pose, sample_material(rng, a, uv_scale=0.25), smooth)
-            for (mesh, cat, src, scale, smooth), pose in zip(items, poses)
+            for (mesh, cat, src, scale, smooth, _), pose in zip(items, poses)
         ]
         centers = np.array([ob.pose[:3, 3] for ob in objects])
         center = np.median(centers, axis=0)

@@ -23,6 +23,10 @@ def _unit(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
     return trimesh.Trimesh((v - (lo + hi) / 2) / max(float(np.max(hi - lo)), 1e-9), mesh.faces, process=False)
 
 
+#: The generators that return one and the same mesh object at every call (built once per process).
+SHARED_SHAPES = frozenset({"box", "sphere", "cylinder", "cone"})
+
+
 @functools.lru_cache(maxsize=None)
 def _fixed(name: str) -> trimesh.Trimesh:
     """Parameter-free primitives are built once per process (callers never modify them)."""
@@ -192,4 +196,4 @@ PROCEDURAL: dict[str, Callable[[np.random.Generator], trimesh.Trimesh]] = {
     "blob": blob,
 }
 
-__all__ = ["PRIMITIVES", "PROCEDURAL"] + list(PRIMITIVES) + list(PROCEDURAL)
+__all__ = ["PRIMITIVES", "PROCEDURAL", "SHARED_SHAPES"] + list(PRIMITIVES) + list(PROCEDURAL)

@@ -8,7 +8,7 @@ import trimesh
 from scipy.spatial import ConvexHull
 
 from synthssl.render.config import config_from_dict
-from synthssl.render.resting import RestingFaces, face_down_rotation, resting_rotation
+from synthssl.render.resting import RestingFaces, face_down_rotation, resting_rotation, shared_hull_faces
 from synthssl.render.scene import SceneSampler
 
 
@@ -80,3 +80,27 @@ def test_resting_scenes_lie_on_the_floor_stable_and_apart():
             assert all(np.linalg.norm(c - d) >= r + s - 1e-9 for d, s in footprints[:i])  # apart
     assert objects == 111
     assert np.array_equal(sampler.sample(0, 3).objects[0].pose, SceneSampler(cfg).sample(0, 3).objects[0].pose)
+
+
+def test_hull_faces_of_a_mesh_hold_for_its_scalings():
+    # a fixed primitive or an asset is drawn again and again at new per-axis scales: its hull faces,
+    # computed once (shared_hull_faces), give the faces, heights and stability of the scaled mesh
+    rng = np.random.default_rng(3)
+    for base in (
+        trimesh.creation.cone(radius=0.5, height=1.0, sections=24),
+        trimesh.creation.icosphere(subdivisions=2),
+    ):
+        shared = shared_hull_faces(base)
+        assert shared is shared_hull_faces(base)
+        for _ in range(5):
+            v = base.vertices * rng.uniform(0.2, 1.0, 3)
+            kept, fresh = RestingFaces(v, shared), RestingFaces(v)
+            order = [np.lexsort(np.round(f.normal, 9).T) for f in (kept, fresh)]
+            assert np.allclose(kept.normal[order[0]], fresh.normal[order[1]], atol=1e-12)
+            assert np.allclose(kept.height[order[0]], fresh.height[order[1]], atol=1e-12)
+            assert np.array_equal(kept.stable[order[0]], fresh.stable[order[1]])
+            assert np.allclose(kept.centre, fresh.centre, atol=1e-12)
+    flat = trimesh.Trimesh([[0, 0, 0], [1, 0, 0], [0, 1, 0]], [[0, 1, 2]], process=False)
+    assert shared_hull_faces(flat) is None  # no volume: resting_rotation lays it on its plane
+    R = resting_rotation(flat, np.random.default_rng(0), shared_hull_faces(flat))
+    assert np.allclose(np.ptp(flat.vertices @ R.T, axis=0)[2], 0.0, atol=1e-12)
