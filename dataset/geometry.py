@@ -77,18 +77,34 @@ def reproject(
     Returns (uv_b float64 [H, W, 2] (column, row; nan where depth_a is 0 or behind
     camera b), visible bool [H, W]).
     """
-    pts_a = unproject(depth_a, K_a)
-    pts_b = transform(pts_a, relative_transform(cam_to_world_a, cam_to_world_b))
-    uv_b, z_b = project(pts_b, K_b)
-    uv_b[np.asarray(depth_a) <= 0] = np.nan
-    hb, wb = depth_b.shape
+    za = np.asarray(depth_a, np.float64)
+    zb_map = np.asarray(depth_b, np.float64)
+    h, w = za.shape
+    hb, wb = zb_map.shape
+    u = np.arange(w, dtype=np.float64)[None, :]
+    v = np.arange(h, dtype=np.float64)[:, None]
+    # the rays of `unproject` through each pixel, one coordinate at a time: [H, W] arrays only
+    Ki = np.linalg.inv(np.asarray(K_a, np.float64))
+    rz = Ki[2, 0] * u + Ki[2, 1] * v + Ki[2, 2]
+    scale = za / rz
+    xa = (Ki[0, 0] * u + Ki[0, 1] * v + Ki[0, 2]) * scale
+    ya = (Ki[1, 0] * u + Ki[1, 1] * v + Ki[1, 2]) * scale
+    za_ray = rz * scale
+    T = relative_transform(cam_to_world_a, cam_to_world_b)
+    Kb = np.asarray(K_b, np.float64)
+    # camera-b points, then K_b applied: p = K_b @ (R @ x_a + t)
+    cb = [T[i, 0] * xa + T[i, 1] * ya + T[i, 2] * za_ray + T[i, 3] for i in range(3)]
+    z_b = cb[2]
+    px, py, pz = (Kb[i, 0] * cb[0] + Kb[i, 1] * cb[1] + Kb[i, 2] * cb[2] for i in range(3))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        uv_b = np.stack([px / pz, py / pz], axis=-1)
+    uv_b[(z_b <= 0) | (za <= 0)] = np.nan
     with np.errstate(invalid="ignore"):
         ui = np.rint(uv_b[..., 0])
         vi = np.rint(uv_b[..., 1])
         inside = (ui >= 0) & (ui < wb) & (vi >= 0) & (vi < hb) & (z_b > 0)
-    ui = np.where(inside, ui, 0).astype(np.int64)
-    vi = np.where(inside, vi, 0).astype(np.int64)
-    d_b = np.asarray(depth_b, np.float64)[vi, ui]
+    at = np.where(inside, vi * wb + ui, 0).astype(np.int64)  # the nearest view-b pixel, row-major
+    d_b = zb_map.reshape(-1)[at]
     visible = inside & (d_b > 0) & (np.abs(d_b - z_b) <= rel_tol * np.maximum(z_b, 1e-9))
     return uv_b, visible
 
