@@ -105,7 +105,7 @@ def extrusion(rng: np.random.Generator) -> trimesh.Trimesh:
 def superquadric(rng: np.random.Generator) -> trimesh.Trimesh:
     """Superellipsoid with exponents e1, e2 in [0.3, 1.7] on a UV-sphere grid."""
     e1, e2 = rng.uniform(0.3, 1.7, 2)
-    sph = trimesh.creation.uv_sphere(radius=1.0, count=(12, 20))
+    sph = _fixed_uv_sphere()
     v = sph.vertices
     r = np.linalg.norm(v, axis=1, keepdims=True)
     u = v / np.maximum(r, 1e-12)
@@ -172,6 +172,12 @@ def blob(rng: np.random.Generator) -> trimesh.Trimesh:
     amp = rng.dirichlet(np.ones(3)) * rng.uniform(0.2, 0.6)
     r = 1 + (amp * np.sin(rng.uniform(1, 3, 3) * (d @ w.T) + rng.uniform(0, 2 * np.pi, 3))).sum(axis=1)
     return _unit(trimesh.Trimesh(d * r[:, None], sph.faces, process=True))
+
+
+@functools.lru_cache(maxsize=None)
+def _fixed_uv_sphere() -> trimesh.Trimesh:
+    """The unit UV sphere (12 x 20 grid) that `superquadric` deforms."""
+    return trimesh.creation.uv_sphere(radius=1.0, count=(12, 20))
 
 
 @functools.lru_cache(maxsize=None)
