@@ -1,4 +1,5 @@
-"""Mesh assets from folders: discovery, asset classes (categories) and cached loading.
+"""Mesh assets from folders: discovery, asset classes (categories) and parsing (once per asset set:
+`synthssl.render.asset_cache`).
 
 Sources, in this order: the shipped ``assets/`` folder (:data:`BUNDLED_ASSETS`), user
 folders (``objects.asset_dirs``), and pybullet_data's ``random_urdfs`` meshes when pybullet
@@ -18,7 +19,6 @@ A loaded mesh is centred on its bounding-box centre with largest extent 1 (like
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 from dataclasses import dataclass
@@ -117,7 +117,6 @@ def discover_assets(asset_dirs: list[str], bundled: bool = True, pybullet: bool 
 log = logging.getLogger("synthssl.render")
 
 
-@functools.lru_cache(maxsize=2048)
 def load_asset_mesh(path: str, max_faces: int) -> trimesh.Trimesh | None:
     """The mesh of ``path`` as one Trimesh (scenes concatenated), unit-normalised; None if unusable."""
     try:

@@ -14,10 +14,9 @@ a folder ``photos-<key>`` under `cache_root` holding
 path, size and modification time (`photo_set_key`: a listing and a ``stat`` per file, nothing is
 read), so a photo changed, added or removed makes another set. A set is built once, by the first
 process that needs it (the render's parent, before its workers start), with the decoding spread
-over threads; it is written to a temporary folder that is renamed into place (of two processes
-building the same set at once, one rename wins and the other's copy is discarded), then only read.
-`open_photo_set` maps ``pixels.npy`` read-only (``np.load(mmap_mode="r")``): the workers share one
-copy in the page cache, and a worker's start-up does not grow with the number of photos.
+over threads, and written as a cache folder (`synthssl.render.cache_folder`: a temporary folder
+renamed into place, then only read). `open_photo_set` maps ``pixels.npy`` read-only: the workers
+share one copy in the page cache, and a worker's start-up does not grow with the number of photos.
 
 `PhotoSet.pick` chooses exactly as `synthssl.render.photos.pick_photo` does (a file whose pixels
 do not decode gives way to the next one), so a scene's textures do not depend on whether its
@@ -28,45 +27,26 @@ in memory (built by itself) and says so once.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
-import logging
 import os
-import shutil
-import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .cache_folder import cache_root, open_cached, read_cache_folder, stat_key, write_cache_folder
 from .photos import PHOTO_SUFFIXES, load_photo, scan_photos
-
-log = logging.getLogger("synthssl.render")
 
 #: The format of a cached photo set; part of its key.
 CACHE_VERSION = 1
-INDEX_NAME = "index.json"
-PIXELS_NAME = "pixels.npy"
-
-
-def cache_root() -> Path:
-    """Where synthssl keeps its caches: ``$SYNTHSSL_CACHE_DIR``, else ``$XDG_CACHE_HOME/synthssl``,
-    else ``~/.cache/synthssl``."""
-    if os.environ.get("SYNTHSSL_CACHE_DIR"):
-        return Path(os.environ["SYNTHSSL_CACHE_DIR"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "synthssl"
 
 
 def photo_set_key(folder: str, max_side: int) -> str:
     """32 hex: the photo set of ``folder`` at ``max_side`` (see the module docstring)."""
     root = Path(folder).expanduser().resolve()
-    h = hashlib.sha256(f"synthssl photo set v{CACHE_VERSION}\0{int(max_side)}\0{root}\n".encode())
-    for p in sorted(p for p in root.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file()):
-        st = p.stat()
-        h.update(f"{p.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:32]
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
+    header = f"synthssl photo set v{CACHE_VERSION}\0{int(max_side)}\0{root}"
+    return stat_key(header, ((p.relative_to(root).as_posix(), p) for p in files))
 
 
 @dataclass(frozen=True)
@@ -127,37 +107,23 @@ def decode_photo_set(folder: str, max_side: int, threads: int | None = None) -> 
 
 
 def write_photo_set(photos: PhotoSet, max_side: int, dest: Path) -> None:
-    """Write ``photos`` as the cache folder ``dest``: into a temporary folder beside it, renamed into
-    place; when ``dest`` appeared meanwhile (another process), the copy is discarded. OSError when
-    the cache cannot be written (nothing is left behind)."""
-    tmp = dest.with_name(f".{dest.name}.tmp-{socket.gethostname()}-{os.getpid()}")
-    try:
-        tmp.mkdir(parents=True, exist_ok=False)
-        np.save(tmp / PIXELS_NAME, photos.pixels)
-        index = {
-            "version": CACHE_VERSION,
-            "folder": photos.folder,
-            "max_side": int(max_side),
-            "files": [Path(f).relative_to(photos.folder).as_posix() for f in photos.files],
-            "offsets": photos.offsets.tolist(),
-            "shapes": photos.shapes.tolist(),
-        }
-        (tmp / INDEX_NAME).write_text(json.dumps(index))
-        try:
-            os.rename(tmp, dest)
-        except OSError:
-            if not (dest / INDEX_NAME).is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    """Write ``photos`` as the cache folder ``dest`` (`cache_folder.write_cache_folder`: a temporary
+    folder renamed into place; OSError when it cannot be written, nothing left behind)."""
+    index = {
+        "version": CACHE_VERSION,
+        "folder": photos.folder,
+        "max_side": int(max_side),
+        "files": [Path(f).relative_to(photos.folder).as_posix() for f in photos.files],
+        "offsets": photos.offsets.tolist(),
+        "shapes": photos.shapes.tolist(),
+    }
+    write_cache_folder(dest, index, {"pixels": photos.pixels})
 
 
 def read_photo_set(path: Path) -> PhotoSet:
     """The cached photo set in the folder ``path``, its pixels mapped read-only."""
-    index = json.loads((path / INDEX_NAME).read_text())
-    if index.get("version") != CACHE_VERSION:
-        raise ValueError(f"{path / INDEX_NAME}: cache format {index.get('version')!r}, expected {CACHE_VERSION}")
-    pixels = np.load(path / PIXELS_NAME, mmap_mode="r")
+    index, arrays = read_cache_folder(path, CACHE_VERSION, ["pixels"])
+    pixels = arrays["pixels"]
     files = tuple(str(Path(index["folder"]) / f) for f in index["files"])
     offsets = np.asarray(index["offsets"], np.int64)
     shapes = np.asarray(index["shapes"], np.int64).reshape(-1, 2)
@@ -174,31 +140,19 @@ def open_photo_set(folder: str, max_side: int) -> PhotoSet:
     scan_root = Path(folder).expanduser()
     if not scan_root.is_dir():
         raise FileNotFoundError(f"appearance.photo_dir: {scan_root} is not a folder")
-    dest = cache_root() / f"photos-{photo_set_key(folder, max_side)}"
-    if (dest / INDEX_NAME).is_file():
-        try:
-            return read_photo_set(dest)
-        except (OSError, ValueError) as exc:
-            log.warning("photo cache %s is unreadable (%s); decoding the photos in this process", dest, exc)
-            return decode_photo_set(folder, max_side)
-    photos = decode_photo_set(folder, max_side)
-    try:
-        write_photo_set(photos, max_side, dest)
-        return read_photo_set(dest)
-    except OSError as exc:
-        log.warning(
-            "cannot write the photo cache in %s (%s); each render process decodes the photos itself "
-            "(set SYNTHSSL_CACHE_DIR to a writable folder)",
-            dest.parent,
-            exc.strerror or exc,
-        )
-        return photos
+    return open_cached(
+        cache_root() / f"photos-{photo_set_key(folder, max_side)}",
+        read_photo_set,
+        lambda: decode_photo_set(folder, max_side),
+        lambda photos, dest: write_photo_set(photos, max_side, dest),
+        "photo cache",
+        "decodes the photos",
+    )
 
 
 __all__ = [
     "CACHE_VERSION",
     "PhotoSet",
-    "cache_root",
     "photo_set_key",
     "decode_photo_set",
     "write_photo_set",

@@ -42,6 +42,7 @@ from synthssl.dataset.layout import shard_relpaths
 from synthssl.dataset.manifest import MANIFEST_NAME, index_folder
 
 from . import gl_compat
+from .asset_cache import open_asset_set
 from .config import RenderConfig
 from .identity import FolderClaim, release_folder
 from .interrupt import InterruptOnce, RenderInterrupted, interrupted_message
@@ -51,6 +52,7 @@ from .preflight import check_before_render
 from .provenance import Provenance, provenance_of
 from .resume import ShardPlan, prepare_folder, remove_stale_tmp, shards_to_render
 from .run_summary import RunSummary
+from .scene import drawn_assets
 from .textures import PHOTO_SIDE_PER_TEXTURE
 from .worker_pool import InProcessPool, RenderWorkerError, ShardFailed, WorkerPool
 
@@ -207,10 +209,15 @@ def _write_shards(
 def ready_worker_inputs(cfg: RenderConfig) -> None:
     """Build, once per run and before the workers start, what each of them maps instead of making
     it: the photo set of ``appearance.photo_dir`` (`synthssl.render.photo_cache`), when photo
-    textures are drawn. A worker's start-up then does not grow with the number of photos."""
+    textures are drawn, and the asset set (`synthssl.render.asset_cache`), when assets are. A
+    worker's start-up then does not grow with the number of photos, nor its scenes with the
+    number of assets it has not drawn yet."""
     a = cfg.appearance
     if a.texture_weights.get("photo", 0) > 0 and a.photo_dir is not None:
         open_photo_set(a.photo_dir, PHOTO_SIDE_PER_TEXTURE * a.texture_size)
+    assets = drawn_assets(cfg)
+    if assets:
+        open_asset_set(tuple(e.path for e in assets), cfg.objects.max_faces)
 
 
 def _merge_quietly(out: Path, extra: dict) -> None:

@@ -18,7 +18,8 @@ from synthssl.dataset.schema import FIRST_OBJECT_ID, RESERVED_CATEGORY_NAMES
 
 from . import shapes
 from .appearance import Light, Material, sample_lights, sample_material
-from .assets import AssetEntry, discover_assets, load_asset_mesh
+from .asset_cache import AssetSet, open_asset_set
+from .assets import AssetEntry, discover_assets
 from .cameras import Orbit, sample_base_orbit
 from .config import RenderConfig
 from .physics import PhysicsWorld, place_resting, place_without_physics
@@ -75,6 +76,15 @@ class Scene:
         )
 
 
+def drawn_assets(cfg: RenderConfig) -> list[AssetEntry]:
+    """The asset meshes ``cfg`` draws objects from (`assets.discover_assets`): none when the asset
+    source has no weight."""
+    o = cfg.objects
+    if o.source_weights.get("asset", 0) <= 0:
+        return []
+    return discover_assets(o.asset_dirs, o.bundled_assets, o.pybullet_assets)
+
+
 class SceneSampler:
     """Draws scenes for one RenderConfig; holds the asset list and the category table.
 
@@ -92,11 +102,7 @@ class SceneSampler:
         for name in o.procedural:
             if name not in shapes.PROCEDURAL:
                 raise ValueError(f"objects.procedural: unknown shape {name!r} (known: {sorted(shapes.PROCEDURAL)})")
-        self.assets: list[AssetEntry] = (
-            discover_assets(o.asset_dirs, o.bundled_assets, o.pybullet_assets)
-            if o.source_weights.get("asset", 0) > 0
-            else []
-        )
+        self.assets = drawn_assets(cfg)
         weights = {
             "primitive": o.source_weights.get("primitive", 0) if o.primitives else 0,
             "procedural": o.source_weights.get("procedural", 0) if o.procedural else 0,
@@ -114,8 +120,15 @@ class SceneSampler:
         self.category_names: list[str] = list(RESERVED_CATEGORY_NAMES) + classes
         self.category_ids = {n: i for i, n in enumerate(self.category_names)}
         self.physics = physics
+        self._asset_set: AssetSet | None = None
 
     # -- objects -----------------------------------------------------------
+    def _asset_meshes(self) -> AssetSet:
+        """The parsed meshes of ``self.assets`` (`asset_cache.open_asset_set`), opened at the first draw."""
+        if self._asset_set is None:
+            self._asset_set = open_asset_set(tuple(a.path for a in self.assets), self.cfg.objects.max_faces)
+        return self._asset_set
+
     def _shape(self, rng: np.random.Generator) -> tuple[trimesh.Trimesh, str, str, bool, bool]:
         """(unit-size mesh, category, source, smooth, shared): ``shared`` when the mesh is one object
         drawn again and again (an asset, a fixed primitive), so its hull faces are kept."""
@@ -123,8 +136,8 @@ class SceneSampler:
         source = self.sources[int(rng.choice(len(self.sources), p=self.source_p))]
         if source == "asset":
             for _ in range(8):
-                entry = self.assets[int(rng.integers(len(self.assets)))]
-                mesh = load_asset_mesh(entry.path, o.max_faces)
+                j = int(rng.integers(len(self.assets)))
+                entry, mesh = self.assets[j], self._asset_meshes().mesh(j)
                 if mesh is not None:
                     return mesh, entry.category, f"asset:{entry.source}:{entry.name}", True, True
             source = "primitive" if o.primitives else "procedural"
@@ -219,4 +232,4 @@ def backdrop_mesh(
     return trimesh.Trimesh(np.array(verts), np.array(faces), process=False)
 
 
-__all__ = ["Scene", "SceneObject", "SceneSampler", "backdrop_mesh"]
+__all__ = ["Scene", "SceneObject", "SceneSampler", "backdrop_mesh", "drawn_assets"]
