@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 import trimesh
+from helpers.call_counter import CallCounter
 
 from synthssl.render import asset_cache
 from synthssl.render.asset_cache import AssetSet, asset_set_key, open_asset_set, read_asset_set, write_asset_set
@@ -36,20 +37,9 @@ def _meshes(folder) -> tuple[str, ...]:
     return tuple(str(p) for p in sorted(folder.glob("*.obj")))
 
 
-class _CountingParses:
-    def __init__(self, monkeypatch):
-        self.calls = 0
-
-        def counted(*args, **kwargs):
-            self.calls += 1
-            return load_asset_mesh(*args, **kwargs)
-
-        monkeypatch.setattr(asset_cache, "load_asset_mesh", counted)
-
-
 def test_an_asset_set_is_parsed_once_then_mapped_with_the_parsed_meshes(tmp_path, monkeypatch):
     files = _meshes(tmp_path / "meshes")
-    parses = _CountingParses(monkeypatch)
+    parses = CallCounter(monkeypatch, asset_cache, "load_asset_mesh")
     built = open_asset_set(files, 60)
     assert parses.calls == 4
     assert [f.name for f in cache_root().iterdir()] == [f"assets-{asset_set_key(files, 60)}"]
@@ -115,7 +105,7 @@ def test_scenes_draw_assets_from_the_set_that_the_render_builds_before_its_worke
     cfg = config_from_dict({"out": str(tmp_path / "out"), "objects": {**objects, "source_weights": {"asset": 1.0}}})
     ready_worker_inputs(cfg)
     assert (cache_root() / f"assets-{asset_set_key(files, 100)}" / "index.json").is_file()
-    parses = _CountingParses(monkeypatch)
+    parses = CallCounter(monkeypatch, asset_cache, "load_asset_mesh")
     open_asset_set.cache_clear()
     scene = SceneSampler(cfg).sample(0, 0)
     assert parses.calls == 0

@@ -7,6 +7,7 @@ import os
 import cv2
 import numpy as np
 import pytest
+from helpers.call_counter import CallCounter
 
 from synthssl.render.cache_folder import INDEX_NAME, cache_root
 from synthssl.render.config import config_from_dict
@@ -44,21 +45,9 @@ def _photos(folder, sizes=((40, 60), (70, 30), (25, 25))):
     return folder
 
 
-class _CountingImread:
-    def __init__(self, monkeypatch):
-        self.calls = 0
-        real = cv2.imread
-
-        def counted(*args, **kwargs):
-            self.calls += 1
-            return real(*args, **kwargs)
-
-        monkeypatch.setattr(cv2, "imread", counted)
-
-
 def test_a_photo_set_is_decoded_once_then_mapped_with_the_decoded_pixels(tmp_path, monkeypatch):
     folder = _photos(tmp_path / "photos")
-    imread = _CountingImread(monkeypatch)
+    imread = CallCounter(monkeypatch, cv2, "imread")
     first = open_photo_set(str(folder), 32)
     assert imread.calls == 3
     open_photo_set.cache_clear()
