@@ -12,8 +12,9 @@ the ratio compares the two on the same machine at the same moment. Prints one JS
   ``--photo-multiple`` times as many photos (the same files under more names), both folders and
   both arms interleaved in every round;
   ``prepare_seconds``: what the tree's `render_dataset` does once per run before it spawns its
-  workers (``ready_worker_inputs``: decoding the photo set into its cache), the first time
-  (``build``) and again (``reuse``), per photo folder; the caches live in a temporary
+  workers (``ready_worker_inputs``: decoding the photo set and parsing the asset set into their
+  caches), the first time (``build``) and again (``reuse``), per photo folder (the asset set,
+  the same for both, is built with the first); the caches live in a temporary
   ``SYNTHSSL_CACHE_DIR``, so every run of the benchmark builds them afresh;
 * ``steady``: after a warm-up shard of ``--warmup`` scenes, ``--rounds`` shards of ``--block``
   scenes each, the arms taking turns (the first arm alternates): ``pairs_per_cpu_second`` (CPU

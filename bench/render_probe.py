@@ -11,7 +11,7 @@ With ``LP_NUM_THREADS=tree`` in its environment the probe rasterizes as the tree
 of one worker per CPU (`tree_rasterizer_threads`).
 
 ``--prepare`` runs what the tree's `render_dataset` readies once per run before its workers start
-(``pipeline.ready_worker_inputs``: the photo set; nothing for a tree without it), prints
+(``pipeline.ready_worker_inputs``: the photo set, the asset set; nothing for a tree without it), prints
 ``{"event": "prepared", "seconds": s}`` and exits.
 
 Otherwise the probe builds a shard worker the way the tree's own render workers do, renders and writes
