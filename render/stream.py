@@ -8,7 +8,8 @@ which talks to it in lines of text, its stdin carrying the requests and its stdo
    defaults), "overrides": ["key=value", ...], "worker": k, "workers": N, "parent": PID,
    "fields": [...], "prog": "name for log lines"}``;
    worker -> trainer: ``hello {JSON}`` (``size``, ``views``, ``seed``, ``category_names``,
-   ``config_hash``, ``render_id``, ``physics``) once its `SceneSource` is built (start-up is paid
+   ``config_hash``, ``render_id``, ``physics``) once its `SceneSource` is built and the photo and
+   asset sets are mapped (`synthssl.render.pipeline.ready_worker_inputs`: start-up is paid
    once), or ``failed config MESSAGE`` (a bad key or file: the user's mistake) or ``failed start
    MESSAGE`` (anything else), and it exits.
 2. ``attach NAME SLOTS`` -> ``attached``: map the `synthssl.dataset.stream_slots.SlotRing` named
@@ -98,8 +99,10 @@ def _start(job: dict[str, Any], reply: TextIO) -> Any:
 
         cfg = resolve_render_config(job.get("config"), list(job.get("overrides") or []))  # before the GL stack loads
         from .api import SceneSource
+        from .pipeline import ready_worker_inputs
 
         source = SceneSource(cfg)
+        ready_worker_inputs(cfg)  # the photo and asset sets, mapped (built by the first worker to need them)
     except ConfigError as exc:
         reply.write(f"failed config {one_line(exc)}\n")
         return None
