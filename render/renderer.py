@@ -7,10 +7,10 @@ texture into one texture array (`synthssl.render.shaders` gives the layout). Eac
 one draw call of that buffer:
 
 * **id pass** (`SceneRenderer.render_geometry`, single-sample): per pixel centre, the index of
-  the triangle it shows (``gl_PrimitiveID``), looked up as (instance id, face index within the
-  instance's mesh), and the z-depth in metres (0 where nothing is hit). Normals are the
-  *geometric* face normals of the mesh looked up by face index (rotated into the camera frame
-  and turned towards the camera: `camera_normals`), so they are exact, never finite differences.
+  the triangle it shows in the scene's buffer (``gl_PrimitiveID``), its instance id looked up
+  from it, and the z-depth in metres (0 where nothing is hit). Normals are the *geometric* face
+  normals looked up by that triangle index (rotated into the camera frame and turned towards the
+  camera: `camera_normals`), so they are exact, never finite differences.
 * **colour pass** (`SceneRenderer.render_color`, lit and textured), anti-aliased by ``antialias``:
   ``msaa`` (4x multisampling), ``edges`` (single-sample, then the contour pixels filtered:
   :mod:`edge_antialias`) or ``none``.
@@ -59,7 +59,7 @@ class GeometryMaps:
     instance: np.ndarray
     """uint16 [H, W] (0 background, 1 floor, 2 wall, 3+k object k)."""
     face: np.ndarray
-    """int64 [H, W] face index within the instance's mesh."""
+    """int64 [H, W] the pixel's face in the scene's buffer (`BuiltScene` face tables); 0 = no surface."""
 
 
 @dataclass
@@ -82,10 +82,6 @@ class BuiltScene:
     """float64 [total faces, 3] world-frame first corner of each face, in buffer order."""
     face_instance: np.ndarray
     """uint16 [total faces]: the instance id of each face of the buffer."""
-    face_offset: np.ndarray
-    """int64 [256]: start of each instance's faces in ``face_normals`` (-1: no such instance)."""
-    face_count: np.ndarray
-    """int64 [256]: number of faces per instance."""
 
 
 class _Framebuffer:
@@ -232,8 +228,6 @@ class SceneRenderer:
             surfaces.append((WALL_ID, scene.walls, scene.wall_material, np.eye(4), False))
         surfaces.append((FLOOR_ID, floor, scene.floor_material, np.eye(4), False))
         blocks, normals, points, instances, textures = [], [], [], [], []
-        offset, count = np.full(256, -1, np.int64), np.zeros(256, np.int64)
-        start = 0
         for instance, mesh, material, pose, smooth in surfaces:
             layer = -1.0
             if material.texture is not None:
@@ -243,9 +237,7 @@ class SceneRenderer:
             blocks.append(block)
             normals.append(face_normals)
             points.append(face_points)
-            offset[instance], count[instance] = start, len(face_normals)
             instances.append(np.full(len(face_normals), instance, np.uint16))
-            start += len(face_normals)
         vertices = np.ascontiguousarray(np.concatenate(blocks), dtype=np.float32)
         gl = self.gl
         self._context._platform.make_current()
@@ -262,8 +254,6 @@ class SceneRenderer:
             face_normals=np.concatenate(normals),
             face_points=np.concatenate(points),
             face_instance=np.concatenate(instances),
-            face_offset=offset,
-            face_count=count,
         )
 
     def _upload_textures(self, textures: list[np.ndarray]) -> None:
@@ -310,7 +300,7 @@ class SceneRenderer:
         return image[::-1, :, 0] if channels == 1 else image[::-1]
 
     def render_geometry(self, b: BuiltScene, view: CameraView) -> GeometryMaps:
-        """Id pass: exact depth, instance and face index at every pixel centre."""
+        """Id pass: exact depth, instance id and face (in the scene's buffer) at every pixel centre."""
         gl = self.gl
         view_matrix = self._begin(b, view, self._id_program, self._id_fb)
         gl.glUniformMatrix4fv(self._uniforms[self._id_program, "view"], 1, gl.GL_TRUE, view_matrix.astype(np.float32))
@@ -321,11 +311,10 @@ class SceneRenderer:
         ids = self._read(0, gl.GL_RED_INTEGER, gl.GL_UNSIGNED_INT, np.uint32).astype(np.int64)
         depth = self._read(1, gl.GL_RED, gl.GL_FLOAT, np.float32)
         surface = ids > 0
-        global_face = np.where(surface, ids - 1, 0)
-        if np.any(global_face >= len(b.face_instance)):
+        face = np.where(surface, ids - 1, 0)
+        if np.any(face >= len(b.face_instance)):
             raise RuntimeError("id pass decoded a face index beyond the scene's buffer (corrupted id render)")
-        instance = np.where(surface, b.face_instance[global_face], 0).astype(np.uint16)
-        face = np.where(surface, global_face - b.face_offset[instance], 0)
+        instance = np.where(surface, b.face_instance[face], 0).astype(np.uint16)
         return GeometryMaps(depth=np.where(surface, depth, 0.0).astype(np.float32), instance=instance, face=face)
 
     def render_color(
@@ -426,15 +415,11 @@ def camera_normals(b: BuiltScene, g: GeometryMaps, view: CameraView) -> np.ndarr
     camera once per view (by the side of its plane the camera centre lies on), then looked up per pixel.
     """
     surface = g.instance > 0
-    inst = g.instance.astype(np.int64)
-    if np.any(g.face[surface] >= b.face_count[inst[surface]]):
-        raise RuntimeError("id pass decoded a face index beyond its mesh (corrupted id render)")
-    idx = np.where(surface, b.face_offset[inst] + g.face, 0)
     pose = np.asarray(view.cam_to_world, np.float64)
     away = np.einsum("fc,fc->f", b.face_normals, b.face_points - pose[:3, 3]) > 0
     table = np.where(away[:, None], -b.face_normals, b.face_normals) @ pose[:3, :3]  # R^T n for row vectors
     table /= np.maximum(np.linalg.norm(table, axis=-1, keepdims=True), 1e-12)
-    n_cam = table[idx]
+    n_cam = table[g.face]
     n_cam[~surface] = 0
     return n_cam.astype(np.float32)
 
